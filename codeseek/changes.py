@@ -1,0 +1,139 @@
+"""What changed since the index was last brought up to date.
+
+The index stores each file's git blob id. An update asks git only for what can differ:
+`diff-tree` from the indexed commit to HEAD (or an `ls-tree` comparison when that commit is
+gone), plus the working tree's staged, unstaged and untracked changes. Files whose blob id
+matches the stored one are never read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import git
+
+from .repo import Workspace, blob_id, list_files
+
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+REGULAR_MODES = ("100644", "100755")
+
+
+@dataclass
+class Change:
+    """Paths to (re)index with their bytes and blob ids, and paths that are gone."""
+
+    files: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # path -> (blob, data)
+    deleted: set[str] = field(default_factory=set)
+    dirty: set[str] = field(default_factory=set)  # paths indexed from the working tree, not HEAD
+
+
+def in_scope(path: str, scope: str) -> bool:
+    return not scope or path == scope or path.startswith(scope.rstrip("/") + "/")
+
+
+def detect(
+    ws: Workspace,
+    stored: dict[str, str],
+    *,
+    indexed_commit: str | None,
+    previously_dirty: set[str],
+    committed: bool,
+    scope: str = "",
+) -> Change:
+    if not ws.is_git:
+        return _detect_plain(ws, stored, scope)
+    head = ws.head()
+    candidates = _committed_candidates(ws, stored, indexed_commit, head) | previously_dirty
+    worktree: set[str] = set()
+    if not committed:
+        worktree = _worktree_changes(ws, head)
+        candidates |= worktree
+    candidates = {p for p in candidates if in_scope(p, scope)}
+    if committed or not worktree:
+        # Committed paths are read from git's object store: the working tree may differ.
+        return _resolve_from_commit(ws, stored, head, candidates)
+    change = _resolve_from_commit(ws, stored, head, candidates - worktree)
+    for path in sorted(worktree & candidates):
+        full = ws.root / path
+        if not full.is_file() or full.is_symlink():
+            if path in stored:
+                change.deleted.add(path)
+            continue
+        data = full.read_bytes()
+        blob = blob_id(data)
+        change.dirty.add(path)
+        if stored.get(path) != blob:
+            change.files[path] = (blob, data)
+    return change
+
+
+def _committed_candidates(ws: Workspace, stored: dict[str, str], indexed: str | None, head: str | None) -> set[str]:
+    if head is None:
+        return set(stored)
+    if indexed and _commit_exists(ws, indexed):
+        out = ws.git("diff-tree", "-r", "-z", "--no-renames", "--name-only", indexed, head)
+        return {p for p in out.split("\0") if p} if indexed != head else set()
+    # The indexed commit is gone (rebase + gc, shallow clone) or never existed: compare blob
+    # ids of every path instead. Cheap, and nothing unchanged is read or embedded.
+    tree = _ls_tree(ws, head)
+    return {p for p, blob in tree.items() if stored.get(p) != blob} | (set(stored) - set(tree))
+
+
+def _commit_exists(ws: Workspace, sha: str) -> bool:
+    try:
+        ws.git("cat-file", "-e", f"{sha}^{{commit}}")
+        return True
+    except git.GitCommandError:
+        return False
+
+
+def _ls_tree(ws: Workspace, rev: str, paths: list[str] | None = None) -> dict[str, str]:
+    """path -> blob id of regular files at rev (symlinks and submodules are not code)."""
+    out: dict[str, str] = {}
+    batches = [paths[i : i + 1000] for i in range(0, len(paths), 1000)] if paths is not None else [None]
+    for batch in batches:
+        args = ["ls-tree", "-r", "-z", "--full-tree", rev]
+        if batch is not None:
+            args += ["--", *batch]
+        for entry in ws.git(*args).split("\0"):
+            if not entry:
+                continue
+            meta, _, path = entry.partition("\t")
+            mode, kind, sha = meta.split()
+            if kind == "blob" and mode in REGULAR_MODES:
+                out[path] = sha
+    return out
+
+
+def _worktree_changes(ws: Workspace, head: str | None) -> set[str]:
+    """Staged, unstaged and untracked (not ignored) paths."""
+    staged = ws.git("diff-index", "--cached", "--no-renames", "--name-only", "-z", head or EMPTY_TREE)
+    unstaged = ws.git("diff-files", "--name-only", "-z")
+    untracked = ws.git("ls-files", "--others", "--exclude-standard", "-z")
+    return {p for out in (staged, unstaged, untracked) for p in out.split("\0") if p and not ws.holds_index(p)}
+
+
+def _resolve_from_commit(ws: Workspace, stored: dict[str, str], head: str | None, paths: set[str]) -> Change:
+    change = Change()
+    if not paths:
+        return change
+    tree = _ls_tree(ws, head, sorted(paths)) if head else {}
+    wanted = {p: sha for p, sha in tree.items() if stored.get(p) != sha}
+    change.deleted = {p for p in paths if p not in tree and p in stored}
+    for path, sha in wanted.items():
+        change.files[path] = (sha, ws.repo.odb.stream(bytes.fromhex(sha)).read())  # type: ignore[union-attr]
+    return change
+
+
+def _detect_plain(ws: Workspace, stored: dict[str, str], scope: str) -> Change:
+    """A directory without git: every file is hashed (there is no cheaper witness)."""
+    change = Change()
+    present = [p for p in list_files(ws) if in_scope(p, scope)]
+    for path in present:
+        data = (ws.root / path).read_bytes()
+        blob = blob_id(data)
+        if stored.get(path) != blob:
+            change.files[path] = (blob, data)
+    change.deleted = {p for p in stored if in_scope(p, scope)} - set(present)
+    return change
+

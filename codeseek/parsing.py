@@ -1,0 +1,243 @@
+"""Split a source file into the chunks a developer would name: functions, methods,
+classes (and the like), plus the module-level code around them.
+
+Language-specific knowledge lives in the query files (see languages.py); this module only
+knows generic tree shapes: wrappers (decorators, export), doc comments, nesting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+from tree_sitter import Node, QueryCursor
+
+from . import languages
+
+# Nodes that wrap a definition and belong to its chunk (decorators, `export`, `const f = ...`).
+WRAPPERS = frozenset(
+    {
+        "decorated_definition",
+        "export_statement",
+        "lexical_declaration",
+        "variable_declaration",
+        "expression_statement",
+        "ambient_declaration",
+        "template_declaration",
+    }
+)
+# Preceding siblings that belong to the definition after them (doc comments, attributes).
+LEADING = ("comment", "attribute", "annotation", "decorator")
+# Definitions whose function members are methods, and whose members are elided from their
+# own chunk (each member is a chunk of its own).
+CONTAINERS = frozenset({"class", "struct", "interface", "trait", "impl", "enum", "object"})
+
+TEXT_WINDOW = 50
+TEXT_OVERLAP = 10
+
+
+@dataclass(frozen=True)
+class Chunk:
+    path: str
+    language: str
+    kind: str
+    symbol: str
+    start_line: int  # 1-based, inclusive
+    end_line: int  # 1-based, inclusive
+    text: str
+    context: str = ""  # enclosing definition, e.g. "class JSONDecoder"
+
+    def embedding_text(self) -> str:
+        """The text that is embedded: a short header so a method's vector knows where it lives.
+
+        The header names the file, not its directory, so a file moved between directories
+        keeps its vectors (they are keyed by this text).
+        """
+        header = PurePosixPath(self.path).name
+        if self.context:
+            header += f" > {self.context}"
+        return f"{header}\n{self.text}"
+
+
+@dataclass
+class _Def:
+    node: Node
+    kind: str
+    name: str
+    name_row: int
+    leading_row: int  # first row, doc comments and attributes included
+    receiver: str = ""
+    trait: str = ""
+    children: list[_Def] = field(default_factory=list)
+
+    @property
+    def start(self) -> int:
+        return self.node.start_point[0]
+
+    @property
+    def end(self) -> int:
+        node = self.node
+        # A node ending at column 0 of a row ends on the previous line.
+        return node.end_point[0] - 1 if node.end_point[1] == 0 and node.end_point[0] > node.start_point[0] else node.end_point[0]
+
+
+def decode(data: bytes) -> str:
+    """Bytes to text without ever failing: strip a BOM, replace invalid UTF-8, normalise CRLF."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    return data.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
+
+
+def chunk_file(path: str, data: bytes) -> list[Chunk]:
+    """All chunks of one file. Files with no grammar are split into line windows."""
+    spec = languages.for_path(path)
+    if spec is None:
+        return _text_windows(path, decode(data))
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    tree = spec.parser().parse(data)
+    lines = decode(data).split("\n")
+    roots = _definitions(tree.root_node, spec)
+    chunks: list[Chunk] = []
+    _emit(roots, spec, path, lines, [], chunks)
+    module = _module_chunk(path, spec.name, lines, roots)
+    if module:
+        chunks.insert(0, module)
+    return chunks
+
+
+def _node_text(node: Node) -> str:
+    return (node.text or b"").decode("utf-8", errors="replace")
+
+
+def _extend(node: Node) -> Node:
+    while node.parent is not None and node.parent.type in WRAPPERS:
+        node = node.parent
+    return node
+
+
+def _leading_start(node: Node) -> int:
+    """First row of the doc comments and attributes directly above a definition."""
+    row = node.start_point[0]
+    sibling = node.prev_sibling
+    while sibling is not None and any(t in sibling.type for t in LEADING) and sibling.end_point[0] >= row - 1:
+        row = sibling.start_point[0]
+        sibling = sibling.prev_sibling
+    return row
+
+
+def _definitions(root: Node, spec: languages.LanguageSpec) -> list[_Def]:
+    found: dict[tuple[int, int], _Def] = {}
+    for _, captures in QueryCursor(spec.query).matches(root):
+        kind = next((k.split(".", 1)[1] for k in captures if k.startswith("definition.")), None)
+        if kind is None or "name" not in captures:
+            continue
+        node = _extend(captures[f"definition.{kind}"][0])
+        name_node = captures["name"][0]
+        d = _Def(
+            node=node,
+            kind=kind,
+            name=_node_text(name_node),
+            name_row=name_node.end_point[0],
+            leading_row=_leading_start(node),
+            receiver=_node_text(captures["receiver"][0]) if "receiver" in captures else "",
+            trait=_node_text(captures["trait"][0]) if "trait" in captures else "",
+        )
+        found.setdefault((node.start_byte, node.end_byte), d)
+    # Nest by byte ranges: sorted by start, then longest first, a stack holds open ancestors.
+    roots: list[_Def] = []
+    stack: list[_Def] = []
+    for (start, end), d in sorted(found.items(), key=lambda kv: (kv[0][0], -kv[0][1])):
+        while stack and stack[-1].node.end_byte < end:
+            stack.pop()
+        (stack[-1].children if stack else roots).append(d)
+        stack.append(d)
+    return roots
+
+
+def _symbol(d: _Def, scopes: list[str], sep: str) -> str:
+    if d.receiver:
+        return f"({d.receiver}){sep}{d.name}"
+    if d.kind == "impl":
+        return f"impl {d.trait} for {d.name}" if d.trait else f"impl {d.name}"
+    return sep.join([*scopes, d.name])
+
+
+def _emit(
+    defs: list[_Def],
+    spec: languages.LanguageSpec,
+    path: str,
+    lines: list[str],
+    scopes: list[str],
+    out: list[Chunk],
+    parent: _Def | None = None,
+) -> None:
+    for d in defs:
+        kind = "method" if d.kind == "function" and parent is not None and parent.kind in CONTAINERS else d.kind
+        start = d.leading_row
+        body = _elided(lines, start, d.end, d.children) if d.kind in CONTAINERS else lines[start : d.end + 1]
+        context = f"{parent.kind} {_symbol(parent, scopes[:-1], spec.separator)}" if parent else ""
+        out.append(
+            Chunk(
+                path=path,
+                language=spec.name,
+                kind=kind,
+                symbol=_symbol(d, scopes, spec.separator),
+                start_line=start + 1,
+                end_line=d.end + 1,
+                text="\n".join(body),
+                context=context,
+            )
+        )
+        _emit(d.children, spec, path, lines, [*scopes, d.name], out, d)
+
+
+def _elided(lines: list[str], start: int, end: int, children: list[_Def]) -> list[str]:
+    """A container's lines with each member's body replaced by `...` (members are chunks)."""
+    out: list[str] = []
+    row = start
+    for child in children:
+        keep_to = max(child.name_row, child.start)
+        out.extend(lines[row : keep_to + 1])
+        if child.end > keep_to:
+            inner = lines[keep_to + 1] if keep_to + 1 < len(lines) else ""
+            indent = inner[: len(inner) - len(inner.lstrip())]
+            out.append(f"{indent}...")
+        row = child.end + 1
+    out.extend(lines[row : end + 1])
+    return out
+
+
+def _module_chunk(path: str, language: str, lines: list[str], roots: list[_Def]) -> Chunk | None:
+    """Code outside every top-level definition (imports, constants, statements) as one chunk."""
+    covered = set()
+    for d in roots:
+        covered.update(range(d.leading_row, d.end + 1))
+    kept = [(i, line) for i, line in enumerate(lines) if i not in covered and line.strip()]
+    if not kept:
+        return None
+    text_lines: list[str] = []
+    previous = kept[0][0]
+    for i, line in kept:
+        if i > previous + 1:
+            text_lines.append("")
+        text_lines.append(line)
+        previous = i
+    name = PurePosixPath(path).name
+    return Chunk(path, language, "module", name, kept[0][0] + 1, kept[-1][0] + 1, "\n".join(text_lines))
+
+
+def _text_windows(path: str, text: str) -> list[Chunk]:
+    lines = text.split("\n")
+    while lines and not lines[-1].strip():
+        lines.pop()
+    name = PurePosixPath(path).name
+    chunks = []
+    step = TEXT_WINDOW - TEXT_OVERLAP
+    for start in range(0, max(len(lines), 1), step):
+        window = lines[start : start + TEXT_WINDOW]
+        if any(line.strip() for line in window):
+            chunks.append(Chunk(path, "text", "text", name, start + 1, start + len(window), "\n".join(window)))
+        if start + TEXT_WINDOW >= len(lines):
+            break
+    return chunks
