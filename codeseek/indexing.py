@@ -21,9 +21,9 @@ import numpy as np
 
 from . import changes
 from .embedding import EngineChoice, ModelInfo
-from .errors import ModelMismatch
+from .errors import CodeseekError, ModelMismatch
 from .parsing import Chunk, chunk_file
-from .repo import Workspace
+from .repo import Workspace, list_files
 from .storage import DB_NAME, SEGMENT_DIR, FileEntry, Store, vector_key
 
 MAX_FILE_BYTES = 1_000_000
@@ -105,6 +105,8 @@ def update(
     progress: Progress | None = None,
 ) -> UpdateResult:
     """Bring the index at ws.index_dir up to date with the working tree (or HEAD if committed)."""
+    if not (ws.index_dir / DB_NAME).exists() and not list_files(ws):
+        raise CodeseekError(f"no files to index in {ws.root}")
     store = Store(ws.index_dir, create=True)
     try:
         with store.writing():

@@ -50,9 +50,9 @@ def resolve_backend(settings: EngineSettings) -> str:
 class EngineChoice:
     """The engine the settings ask for, loaded on first use."""
 
-    def __init__(self, settings: EngineSettings | None = None) -> None:
+    def __init__(self, settings: EngineSettings | None = None, embedder: Embedder | None = None) -> None:
         self.settings = settings or EngineSettings()
-        self._embedder: Embedder | None = None
+        self._embedder = embedder  # an engine already loaded (a warm server, tests)
 
     def check_compatible(self, stored: ModelInfo) -> None:
         """Adopt the index's engine, or refuse one the user named that differs from it."""

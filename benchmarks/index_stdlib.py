@@ -1,0 +1,94 @@
+"""Index a copy of the Python standard library and report time per phase and query latency.
+
+    python benchmarks/index_stdlib.py [--limit N] [--workdir DIR]
+
+The copy is made into a git repository once (reused across runs with --workdir), then
+indexed from scratch with the default engine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from pathlib import Path
+
+from codeseek import indexing, search
+from codeseek.embedding import EngineChoice
+from codeseek.repo import open_workspace
+from codeseek.storage import Store
+
+QUERIES = [
+    "decode a JSON document from a string",
+    "retry with backoff",
+    "parse command line arguments",
+    "compute the md5 hash of a file",
+    "send an email over SMTP",
+    "read a zip archive",
+    "format a date as ISO 8601",
+    "copy a directory tree recursively",
+]
+
+
+def stdlib_repo(workdir: Path, limit: int | None) -> Path:
+    """A git repository holding the stdlib's .py files (the first `limit` of them, if given)."""
+    root = workdir / f"stdlib-{limit or 'all'}"
+    if (root / ".git").exists():
+        return root
+    source = Path(sysconfig.get_paths()["stdlib"])
+    files = sorted(p for p in source.rglob("*.py") if "site-packages" not in p.parts and "__pycache__" not in p.parts)
+    for path in files[:limit]:
+        target = root / path.relative_to(source)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+    env = {"GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTER_NAME": "b", "GIT_COMMITTER_EMAIL": "b@b"}
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "stdlib"]):
+        subprocess.run(["git", *args], cwd=root, check=True, env={**env, "PATH": "/usr/bin:/bin"})
+    return root
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--limit", type=int, help="only the first N files")
+    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "codeseek-bench")
+    args = parser.parse_args()
+    root = stdlib_repo(args.workdir, args.limit)
+    ws = open_workspace(root)
+    indexing.remove_index(ws)
+    size = sum(p.stat().st_size for p in root.rglob("*.py"))
+
+    engine = EngineChoice()
+    started = time.perf_counter()
+    engine.embedder()
+    load = time.perf_counter() - started
+    result = indexing.update(ws, engine)
+    t = result.timings
+    print(f"repository: {root} ({result.files_changed} files, {size / 1e6:.1f} MB)")
+    print(f"model load: {load:.1f} s")
+    for phase in ("walk", "parse", "embed", "store"):
+        print(f"{phase:>10}: {t.get(phase, 0):8.2f} s")
+    total = sum(t.values())
+    print(f"{'total':>10}: {total:8.2f} s  ({result.chunks} chunks, {result.embedded} embedded)")
+    print(f"chunks/s (parse): {result.chunks / t['parse']:.0f}   chunks/s (embed): {result.embedded / t['embed']:.1f}")
+
+    store = Store(ws.index_dir)
+    search.find(store, engine, "warm up", 10)
+    latencies = []
+    for _ in range(3):
+        for query in QUERIES:
+            began = time.perf_counter()
+            search.find(store, engine, query, 10)
+            latencies.append((time.perf_counter() - began) * 1000)
+    print(f"query latency (in process, warm): p50 {statistics.median(latencies):.1f} ms, "
+          f"max {max(latencies):.1f} ms over {len(latencies)} queries")
+    print(f"index size: {store.size_on_disk() / 1e6:.1f} MB")
+    store.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

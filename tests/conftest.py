@@ -1,0 +1,192 @@
+"""Shared fixtures: hermetic environment, real git repositories, the real small model."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from codeseek.embedding import EngineChoice, EngineSettings
+
+SAMPLE_REPO = {
+    "net/retry.py": '''
+        import random
+        import time
+
+
+        def retry_with_backoff(fn, attempts=5, base_delay=0.1):
+            """Call fn until it succeeds, sleeping exponentially longer after each failure."""
+            for attempt in range(attempts):
+                try:
+                    return fn()
+                except ConnectionError:
+                    time.sleep(base_delay * 2 ** attempt + random.random() * base_delay)
+            raise RuntimeError("gave up")
+
+
+        class RateLimiter:
+            """Allow at most `rate` calls per second."""
+
+            def __init__(self, rate):
+                self.rate = rate
+                self.last = 0.0
+
+            def wait(self):
+                now = time.monotonic()
+                delay = self.last + 1.0 / self.rate - now
+                if delay > 0:
+                    time.sleep(delay)
+                self.last = time.monotonic()
+        ''',
+    "util/strings.js": '''
+        // Turn a title into a URL slug: lowercase words joined by dashes.
+        function slugify(title) {
+          return title.toLowerCase().trim().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
+        }
+
+        class LruCache {
+          constructor(capacity) {
+            this.capacity = capacity;
+            this.items = new Map();
+          }
+
+          get(key) {
+            if (!this.items.has(key)) return undefined;
+            const value = this.items.get(key);
+            this.items.delete(key);
+            this.items.set(key, value);
+            return value;
+          }
+
+          set(key, value) {
+            this.items.delete(key);
+            this.items.set(key, value);
+            if (this.items.size > this.capacity) {
+              this.items.delete(this.items.keys().next().value);
+            }
+          }
+        }
+
+        module.exports = { slugify, LruCache };
+        ''',
+    "server/server.go": '''
+        package server
+
+        import (
+        	"net/http"
+        	"os"
+
+        	"gopkg.in/yaml.v3"
+        )
+
+        type Config struct {
+        	Port int
+        	Root string
+        }
+
+        type Server struct {
+        	config *Config
+        }
+
+        // LoadConfig reads the server configuration from a YAML file on disk.
+        func LoadConfig(path string) (*Config, error) {
+        	data, err := os.ReadFile(path)
+        	if err != nil {
+        		return nil, err
+        	}
+        	var cfg Config
+        	err = yaml.Unmarshal(data, &cfg)
+        	return &cfg, err
+        }
+
+        // Handle serves static files below the configured root directory.
+        func (s *Server) Handle(w http.ResponseWriter, r *http.Request) {
+        	http.ServeFile(w, r, s.config.Root+r.URL.Path)
+        }
+        ''',
+    "web/api.ts": '''
+        export interface User {
+          id: string;
+          name: string;
+        }
+
+        export async function fetchUser(id: string): Promise<User> {
+          const response = await fetch(`/api/users/${id}`);
+          if (!response.ok) throw new Error(`HTTP ${response.status}`);
+          return response.json();
+        }
+        ''',
+}
+
+
+@pytest.fixture(autouse=True)
+def hermetic(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads or writes the real home, git config or a model hub."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    for name, value in {
+        "GIT_AUTHOR_NAME": "Test",
+        "GIT_AUTHOR_EMAIL": "test@example.com",
+        "GIT_COMMITTER_NAME": "Test",
+        "GIT_COMMITTER_EMAIL": "test@example.com",
+    }.items():
+        monkeypatch.setenv(name, value)
+    for name in list(os.environ):
+        if name.startswith("CODESEEK_") or name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
+            monkeypatch.delenv(name)
+
+
+def git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True).stdout
+
+
+def write_files(root: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"))
+
+
+MakeRepo = Callable[..., Path]
+
+
+@pytest.fixture
+def make_repo(tmp_path: Path) -> MakeRepo:
+    """A real git repository with the given files committed."""
+
+    def make(files: dict[str, str] | None = None, name: str = "repo") -> Path:
+        root = tmp_path / name
+        root.mkdir()
+        git(root, "init", "-q", "-b", "main")
+        write_files(root, SAMPLE_REPO if files is None else files)
+        git(root, "add", "-A")
+        git(root, "commit", "-q", "-m", "initial", "--allow-empty")
+        return root
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def engine_settings() -> EngineSettings:
+    return EngineSettings()
+
+
+@pytest.fixture(scope="session")
+def shared_engine(engine_settings: EngineSettings) -> EngineChoice:
+    """The real default model, loaded once per test session."""
+    choice = EngineChoice(engine_settings)
+    choice.embedder()
+    return choice
+
+
+@pytest.fixture
+def engine(shared_engine: EngineChoice) -> EngineChoice:
+    """A fresh choice per test that reuses the loaded model."""
+    return EngineChoice(shared_engine.settings, shared_engine.embedder())

@@ -1,0 +1,169 @@
+"""Chunking real-looking files with the real grammars."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from codeseek.parsing import chunk_file
+
+
+def chunks_of(path: str, source: str) -> list[tuple[str, str, int, int]]:
+    data = textwrap.dedent(source).lstrip("\n").encode()
+    return [(c.kind, c.symbol, c.start_line, c.end_line) for c in chunk_file(path, data)]
+
+
+def test_python_definitions_methods_decorators_and_module_code() -> None:
+    got = chunks_of(
+        "pkg/client.py",
+        '''
+        import os
+
+        TIMEOUT = 3
+
+        class Client:
+            """Talks to the server."""
+
+            @property
+            def url(self):
+                return self._url
+
+            def fetch(self, path):
+                def inner():
+                    return 1
+                return inner()
+
+        # Sum two numbers.
+        def add(a, b):
+            return a + b
+        ''',
+    )
+    assert got == [
+        ("module", "client.py", 1, 3),
+        ("class", "Client", 5, 15),
+        ("method", "Client.url", 8, 10),
+        ("method", "Client.fetch", 12, 15),
+        ("function", "Client.fetch.inner", 13, 14),
+        ("function", "add", 17, 19),
+    ]
+
+
+def test_class_chunk_elides_member_bodies_and_header_names_the_class() -> None:
+    data = b"class A:\n    x = 1\n\n    def long(self):\n        a = 1\n        return a\n"
+    cls, method = chunk_file("a.py", data)
+    assert cls.text == "class A:\n    x = 1\n\n    def long(self):\n        ..."
+    assert method.embedding_text().startswith("a.py > class A\n    def long(self):")
+
+
+def test_javascript_functions_classes_and_arrow_functions() -> None:
+    got = chunks_of(
+        "src/util.js",
+        """
+        /** Slugify a title. */
+        export function slugify(t) {
+          return t.toLowerCase();
+        }
+
+        export const debounce = (fn, ms) => {
+          let timer;
+        };
+
+        class Cache {
+          get(key) {
+            return this.m.get(key);
+          }
+        }
+        """,
+    )
+    assert got == [
+        ("function", "slugify", 1, 4),
+        ("function", "debounce", 6, 8),
+        ("class", "Cache", 10, 14),
+        ("method", "Cache.get", 11, 13),
+    ]
+
+
+def test_typescript_interfaces_types_enums_and_methods() -> None:
+    got = chunks_of(
+        "src/api.ts",
+        """
+        export interface User {
+          id: string;
+        }
+        type Id = string;
+        enum Color { Red, Green }
+        export class Api {
+          async get(id: Id): Promise<User> {
+            return fetch(id);
+          }
+        }
+        """,
+    )
+    assert got == [
+        ("interface", "User", 1, 3),
+        ("type", "Id", 4, 4),
+        ("enum", "Color", 5, 5),
+        ("class", "Api", 6, 10),
+        ("method", "Api.get", 7, 9),
+    ]
+
+
+def test_tsx_component() -> None:
+    got = chunks_of("ui/Button.tsx", "export function Button(p: Props) {\n  return <button>{p.label}</button>;\n}\n")
+    assert got == [("function", "Button", 1, 3)]
+
+
+def test_go_methods_are_named_by_receiver() -> None:
+    got = chunks_of(
+        "server.go",
+        """
+        package server
+
+        // Server serves.
+        type Server struct {
+        	root string
+        }
+
+        type Handler interface {
+        	Handle()
+        }
+
+        // Handle serves a request.
+        func (s *Server) Handle() {}
+
+        func New() *Server { return &Server{} }
+        """,
+    )
+    assert got == [
+        ("module", "server.go", 1, 1),
+        ("struct", "Server", 3, 6),
+        ("interface", "Handler", 8, 10),
+        ("method", "(*Server).Handle", 12, 13),
+        ("function", "New", 15, 15),
+    ]
+
+
+def test_text_files_become_line_windows() -> None:
+    text = "\n".join(f"line {i}" for i in range(1, 121)) + "\n"
+    got = [(c.kind, c.start_line, c.end_line) for c in chunk_file("docs/notes.md", text.encode())]
+    assert got == [("text", 1, 50), ("text", 41, 90), ("text", 81, 120)]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\xef\xbb\xbfdef f():\r\n    return 1\r\n",  # BOM and CRLF
+        b"def f():\n    return '\xff\xfe'\n",  # invalid UTF-8
+    ],
+)
+def test_awkward_bytes_still_chunk(data: bytes) -> None:
+    (chunk,) = chunk_file("m.py", data)
+    assert (chunk.symbol, chunk.start_line, chunk.end_line) == ("f", 1, 2)
+    assert "\r" not in chunk.text
+
+
+def test_syntax_errors_keep_what_parses() -> None:
+    data = b"def good():\n    return 1\n\ndef broken(:\n    pass\n\ndef also_good():\n    return 2\n"
+    symbols = [c.symbol for c in chunk_file("m.py", data)]
+    assert "good" in symbols and "also_good" in symbols
