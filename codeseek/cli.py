@@ -120,10 +120,24 @@ def update(ctx: click.Context, committed: bool, engine: EngineChoice) -> None:
 @click.argument("query")
 @click.option("-k", "--top", "k", default=10, show_default=True, type=click.IntRange(1), help="How many results.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array (schema in README).")
+@click.option("--path", "paths", multiple=True, metavar="GLOB",
+              help="Only paths matching GLOB (repeatable; a leading ! excludes; a folder matches all below).")
+@click.option("--lang", "languages", multiple=True, help="Only this language (repeatable).")
+@click.option("--kind", "kinds", multiple=True, help="Only this kind: function, method, class... (repeatable).")
 @click.option("--no-update", is_flag=True, help="Search the index as it is, without indexing changes first.")
 @engine_options
 @click.pass_context
-def find(ctx: click.Context, query: str, k: int, as_json: bool, no_update: bool, engine: EngineChoice) -> None:
+def find(
+    ctx: click.Context,
+    query: str,
+    k: int,
+    as_json: bool,
+    paths: tuple[str, ...],
+    languages: tuple[str, ...],
+    kinds: tuple[str, ...],
+    no_update: bool,
+    engine: EngineChoice,
+) -> None:
     """Find the functions and classes that do what QUERY says."""
     ws = _workspace(ctx)
     if not (ws.index_dir / "index.db").exists():
@@ -133,7 +147,7 @@ def find(ctx: click.Context, query: str, k: int, as_json: bool, no_update: bool,
         indexing.update(ws, engine)
     store = Store(ws.index_dir)
     try:
-        hits = search.find(store, engine, query, k)
+        hits = search.find(store, engine, query, k, search.Filters(paths, languages, kinds))
     finally:
         store.close()
     click.echo(output.as_json(hits) if as_json else output.human(hits))

@@ -28,7 +28,8 @@ from .storage import DB_NAME, SEGMENT_DIR, FileEntry, Store, vector_key
 
 MAX_FILE_BYTES = 1_000_000
 EMBED_BATCH = 64
-CHECKPOINT_SECONDS = 30.0
+CHECKPOINT_SECONDS = 30.0  # at most this much embedding work is lost to a crash
+CHECKPOINT_VECTORS = 4096
 PARALLEL_MIN_FILES = 64
 
 Progress = Callable[[str, int, int], None]
@@ -221,7 +222,7 @@ def _embed(store: Store, engine: EngineChoice, info: ModelInfo, texts: dict[int,
         done += len(batch)
         if progress:
             progress("embed", done, len(ordered))
-        if time.monotonic() - last_checkpoint >= CHECKPOINT_SECONDS:
+        if len(pending_keys) >= CHECKPOINT_VECTORS or time.monotonic() - last_checkpoint >= CHECKPOINT_SECONDS:
             store.add_vectors(pending_keys, np.concatenate(pending_vecs))
             pending_keys, pending_vecs = [], []
             last_checkpoint = time.monotonic()

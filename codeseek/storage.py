@@ -230,16 +230,30 @@ class Store:
 
     def search_vectors(self, query: np.ndarray, count: int) -> list[tuple[int, float]]:
         """Nearest stored vectors to one query over every segment: (key, cosine similarity)."""
-        names = self.segment_names()
-        for stale in set(self._segments) - set(names):
-            del self._segments[stale]
+        retries = 2
+        while True:
+            names = self.segment_names()
+            for stale in set(self._segments) - set(names):
+                del self._segments[stale]
+            try:
+                return self._search_segments(names, np.asarray(query, dtype=np.float32), count)
+            except IndexCorrupt:
+                # A writer may have merged segments between listing and opening them.
+                retries -= 1
+                if retries < 0 or all((self.directory / SEGMENT_DIR / n).exists() for n in names):
+                    raise
+
+    def _search_segments(self, names: list[str], query: np.ndarray, count: int) -> list[tuple[int, float]]:
         hits: list[tuple[int, float]] = []
         for name in names:
-            found = self._segment(name).search(np.asarray(query, dtype=np.float32), count)
+            found = self._segment(name).search(query, count)
             keys = np.asarray(found.keys).view(np.int64)
             hits.extend(zip(keys.tolist(), (1.0 - np.asarray(found.distances)).tolist()))
         hits.sort(key=lambda kv: -kv[1])
         return hits
+
+    def vector_count(self) -> int:
+        return self.db.execute("SELECT coalesce(sum(count), 0) FROM segments").fetchone()[0]
 
     def vectors_for(self, keys: Sequence[int]) -> dict[int, np.ndarray]:
         """Stored vectors by key (float32), for exact scoring and for merging segments."""

@@ -1,0 +1,63 @@
+"""Wall time of `update` after a one-file commit, embedding shown apart, on an indexed copy
+of the standard library (built by index_stdlib.py with the same --limit and --workdir).
+
+    python benchmarks/update_stdlib.py [--limit N] [--rounds R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from codeseek import indexing
+from codeseek.embedding import EngineChoice
+from codeseek.repo import open_workspace
+from codeseek.storage import Store
+
+from index_stdlib import stdlib_repo
+
+GIT_ENV = {"GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTER_NAME": "b", "GIT_COMMITTER_EMAIL": "b@b",
+           "PATH": "/usr/bin:/bin"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--limit", type=int)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "codeseek-bench")
+    args = parser.parse_args()
+    root = stdlib_repo(args.workdir, args.limit)
+    ws = open_workspace(root)
+    engine = EngineChoice()
+    engine.embedder()  # loaded once, as in a warm server; its load time is not an update's
+    indexing.update(ws, engine)  # make sure the index is complete before measuring
+    store = Store(ws.index_dir)
+    counts = store.counts()
+    store.close()
+    files = sorted(p for p in root.rglob("*.py") if ".git" not in p.parts)[::37]
+    rest, embed, embedded = [], [], []
+    for i in range(args.rounds):
+        target = files[i % len(files)]
+        with target.open("a") as f:
+            f.write(f"\n\ndef _bench_added_{i}(value):\n    return value + {i}\n")
+        subprocess.run(["git", "add", "-A"], cwd=root, check=True, env=GIT_ENV)
+        subprocess.run(["git", "commit", "-qm", f"bench {i}"], cwd=root, check=True, env=GIT_ENV)
+        began = time.perf_counter()
+        result = indexing.update(ws, engine)
+        wall = time.perf_counter() - began
+        embed.append(result.timings["embed"])
+        rest.append(wall - result.timings["embed"])
+        embedded.append(result.embedded)
+    print(f"index: {counts['files']} files, {counts['chunks']} chunks, {counts['vectors']} vectors")
+    print(f"update after a one-file commit, {args.rounds} rounds:")
+    print(f"  non-embedding part: median {statistics.median(rest) * 1000:.0f} ms, max {max(rest) * 1000:.0f} ms")
+    print(f"  embedding: median {statistics.median(embed) * 1000:.0f} ms for a median of "
+          f"{statistics.median(embedded):.0f} new chunks")
+
+
+if __name__ == "__main__":
+    main()

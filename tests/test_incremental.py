@@ -1,0 +1,297 @@
+"""The index follows git: each test asserts exactly which texts reached the embedder."""
+
+from __future__ import annotations
+
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from codeseek import indexing, search
+from codeseek.embedding import Embedder, EngineChoice
+from codeseek.repo import open_workspace
+from codeseek.storage import Store
+
+from .conftest import MakeRepo, git
+
+FILES = {
+    "a.py": '''
+        def alpha(x):
+            return x + 1
+
+
+        def beta(y):
+            return y * 2
+        ''',
+    "pkg/b.py": '''
+        class Gamma:
+            def delta(self):
+                return "delta"
+        ''',
+}
+
+
+class CountingEmbedder(Embedder):
+    """The real model, recording every document text it is asked to embed."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self.info = inner.info
+        self.max_tokens = inner.max_tokens
+        self.texts: list[str] = []
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        self.texts.extend(texts)
+        return self.inner.embed_documents(texts)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self.inner.embed_queries(texts)
+
+
+@pytest.fixture
+def counting(engine: EngineChoice) -> CountingEmbedder:
+    return CountingEmbedder(engine.embedder())
+
+
+@pytest.fixture
+def update(counting: CountingEmbedder):
+    """Update the index of `root`; return the first code line of every text embedded."""
+
+    def run(root: Path, **kwargs) -> list[str]:
+        counting.texts.clear()
+        indexing.update(open_workspace(root), EngineChoice(embedder=counting), **kwargs)
+        return sorted(text.split("\n")[1].strip() for text in counting.texts)
+
+    return run
+
+
+def indexed(root: Path) -> set[tuple[str, str, int, int]]:
+    """(path, symbol, start, end) of every chunk in the index."""
+    db = sqlite3.connect(root / ".git" / "codeseek" / "index.db")
+    try:
+        return set(db.execute("SELECT path, symbol, start_line, end_line FROM chunks"))
+    finally:
+        db.close()
+
+
+def edit(root: Path, rel: str, old: str, new: str) -> None:
+    path = root / rel
+    path.write_text(path.read_text().replace(old, new))
+
+
+def commit(root: Path, message: str = "change") -> None:
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", message)
+
+
+@pytest.fixture
+def repo(make_repo: MakeRepo, update) -> Path:
+    root = make_repo(FILES)
+    assert update(root) == ["class Gamma:", "def alpha(x):", "def beta(y):", "def delta(self):"]
+    return root
+
+
+def test_nothing_changed_embeds_nothing(repo: Path, update) -> None:
+    assert update(repo) == []
+
+
+def test_edit_embeds_only_the_changed_function_and_moves_the_others(repo: Path, update) -> None:
+    edit(repo, "a.py", "def alpha(x):\n    return x + 1", "def alpha(x):\n    # one more\n    return x + 1")
+    commit(repo)
+    assert update(repo) == ["def alpha(x):"]
+    assert ("a.py", "beta", 6, 7) in indexed(repo)
+
+
+def test_added_and_deleted_files(repo: Path, update) -> None:
+    (repo / "c.py").write_text("def epsilon():\n    pass\n")
+    git(repo, "rm", "-q", "pkg/b.py")
+    commit(repo)
+    assert update(repo) == ["def epsilon():"]
+    assert {p for p, *_ in indexed(repo)} == {"a.py", "c.py"}
+
+
+def test_moved_file_is_not_embedded_again(repo: Path, update) -> None:
+    git(repo, "mv", "pkg/b.py", "b.py")
+    commit(repo)
+    assert update(repo) == []
+    assert ("b.py", "Gamma.delta", 2, 3) in indexed(repo)
+
+
+def test_branch_switch_and_back(repo: Path, update) -> None:
+    git(repo, "checkout", "-q", "-b", "feature")
+    edit(repo, "a.py", "return y * 2", "return y * 3")
+    commit(repo)
+    assert update(repo) == ["def beta(y):"]
+    git(repo, "checkout", "-q", "main")
+    assert update(repo) == []
+    assert ("a.py", "beta", 5, 6) in indexed(repo)
+    git(repo, "checkout", "-q", "feature")
+    assert update(repo) == []
+
+
+def test_merge_of_seen_changes_embeds_nothing(repo: Path, update) -> None:
+    git(repo, "checkout", "-q", "-b", "feature")
+    edit(repo, "a.py", "return y * 2", "return y * 3")
+    commit(repo, "feature")
+    assert update(repo) == ["def beta(y):"]
+    git(repo, "checkout", "-q", "main")
+    edit(repo, "a.py", "return x + 1", "return x + 2")
+    commit(repo, "main")
+    assert update(repo) == ["def alpha(x):"]
+    git(repo, "merge", "-q", "--no-edit", "feature")
+    assert update(repo) == []
+    assert "return y * 3" in (repo / "a.py").read_text()
+
+
+def test_rebase_and_revert_embed_nothing_new(repo: Path, update) -> None:
+    git(repo, "checkout", "-q", "-b", "feature")
+    edit(repo, "pkg/b.py", '"delta"', '"DELTA"')
+    commit(repo, "feature")
+    assert update(repo) == ["def delta(self):"]
+    git(repo, "checkout", "-q", "main")
+    edit(repo, "a.py", "return x + 1", "return x + 2")
+    commit(repo, "main")
+    assert update(repo) == ["def alpha(x):"]
+    git(repo, "checkout", "-q", "feature")
+    git(repo, "rebase", "-q", "main")
+    assert update(repo) == []
+    git(repo, "revert", "--no-edit", "HEAD")
+    assert update(repo) == []
+    assert '"delta"' in (repo / "pkg/b.py").read_text()
+
+
+def test_amend(repo: Path, update) -> None:
+    edit(repo, "a.py", "return x + 1", "return x + 5")
+    commit(repo)
+    assert update(repo) == ["def alpha(x):"]
+    edit(repo, "a.py", "return y * 2", "return y * 5")
+    git(repo, "commit", "-q", "-a", "--amend", "--no-edit")
+    assert update(repo) == ["def beta(y):"]
+    meta = Store(repo / ".git" / "codeseek").meta()
+    assert meta["indexed_commit"] == git(repo, "rev-parse", "HEAD").strip()
+
+
+def test_indexed_commit_gone_falls_back_to_blob_ids(repo: Path, update) -> None:
+    old = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "checkout", "-q", "--orphan", "fresh")
+    edit(repo, "a.py", "return x + 1", "return x + 9")
+    commit(repo, "rewritten history")
+    git(repo, "branch", "-q", "-D", "main")
+    git(repo, "reflog", "expire", "--expire=now", "--all")
+    git(repo, "gc", "-q", "--prune=now")
+    assert subprocess.run(["git", "cat-file", "-e", old], cwd=repo).returncode != 0
+    assert update(repo) == ["def alpha(x):"]
+
+
+def test_working_tree_changes_and_their_undo(repo: Path, update) -> None:
+    edit(repo, "a.py", "return y * 2", "return y * 7")
+    (repo / "new.py").write_text("def zeta():\n    pass\n")
+    assert update(repo, committed=True) == []  # --committed ignores the working tree
+    assert update(repo) == ["def beta(y):", "def zeta():"]
+    assert ("new.py", "zeta", 1, 2) in indexed(repo)
+    git(repo, "checkout", "--", "a.py")
+    (repo / "new.py").unlink()
+    assert update(repo) == []
+    assert "new.py" not in {p for p, *_ in indexed(repo)}
+    store = Store(repo / ".git" / "codeseek")
+    hits = search.find(store, EngineChoice(), "multiply y by two", 1)
+    assert "return y * 2" in hits[0].code
+
+
+def test_staged_change_is_indexed(repo: Path, update) -> None:
+    edit(repo, "a.py", "return y * 2", "return y * 8")
+    git(repo, "add", "a.py")
+    assert update(repo) == ["def beta(y):"]
+    commit(repo)
+    assert update(repo) == []
+
+
+def test_scope_limits_indexing_to_a_folder(make_repo: MakeRepo, update) -> None:
+    root = make_repo(FILES)
+    assert update(root, scope="pkg") == ["class Gamma:", "def delta(self):"]
+    assert {p for p, *_ in indexed(root)} == {"pkg/b.py"}
+    assert update(root, scope="") == ["def alpha(x):", "def beta(y):"]
+
+
+def test_status_reports_pending_changes(repo: Path) -> None:
+    report = indexing.status(open_workspace(repo))
+    assert report["pending"] == 0 and report["indexed_commit"] == report["head"]
+    edit(repo, "a.py", "return x + 1", "return x + 3")
+    report = indexing.status(open_workspace(repo))
+    assert (report["pending"], report["pending_files"]) == (1, ["a.py"])
+    for key in ("indexed_commit", "head", "files", "chunks", "vectors", "pending", "model", "dim", "bytes"):
+        assert key in report
+
+
+class Interrupting(CountingEmbedder):
+    def __init__(self, inner: Embedder, after: int) -> None:
+        super().__init__(inner)
+        self.after = after
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        if len(self.texts) >= self.after:
+            raise KeyboardInterrupt
+        return super().embed_documents(texts)
+
+
+def many_functions(count: int, salt: str = "") -> dict[str, str]:
+    return {
+        f"mod{i // 50}.py": "\n\n".join(
+            f"def fn_{j}_{salt}(value):\n    return value * {j} + len('{salt}')" for j in range(i, i + 50)
+        )
+        for i in range(0, count, 50)
+    }
+
+
+def test_interrupted_first_index_resumes_without_embedding_twice(
+    make_repo: MakeRepo, counting: CountingEmbedder, update, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = make_repo(many_functions(300))
+    monkeypatch.setattr(indexing, "CHECKPOINT_VECTORS", 64)
+    monkeypatch.setattr(indexing, "EMBED_BATCH", 64)
+    interrupting = Interrupting(counting.inner, after=128)
+    with pytest.raises(KeyboardInterrupt):
+        indexing.update(open_workspace(root), EngineChoice(embedder=interrupting))
+    assert interrupting.texts and len(interrupting.texts) == 128
+    resumed = update(root)
+    assert len(resumed) == 300 - 128  # all functions, less those saved before the interrupt
+    assert not set(resumed) & {t.split("\n")[1].strip() for t in interrupting.texts}
+
+
+def test_kill_9_at_random_moments_never_breaks_the_index(make_repo: MakeRepo, update, engine: EngineChoice) -> None:
+    root = make_repo(many_functions(400, "v0"))
+    update(root)
+    rng = random.Random(7)
+    for round_ in range(1, 6):
+        for rel, text in many_functions(400, f"v{round_}").items():
+            (root / rel).write_text(text)
+        commit(root, f"round {round_}")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "codeseek", "update"], cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        time.sleep(rng.uniform(1.0, 9.0))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        store = Store(root / ".git" / "codeseek")  # still opens and answers
+        assert search.find(store, EngineChoice(None, engine.embedder()), "multiply value", 3)
+        store.close()
+    update(root)
+    final = indexed(root)
+    assert len(final) == 400
+    assert all(symbol.endswith("_v5") for _, symbol, *_ in final if symbol.startswith("fn_"))
+    assert update(root) == []
+    # Every chunk has its vector, readable from the segments.
+    store = Store(root / ".git" / "codeseek")
+    keys = [k for (k,) in store.db.execute("SELECT vector_key FROM chunks")]
+    assert not store.db.execute(
+        "SELECT count(*) FROM chunks WHERE vector_key NOT IN (SELECT key FROM vectors)"
+    ).fetchone()[0]
+    assert len(store.vectors_for(keys)) == len(set(keys))
+    store.close()
