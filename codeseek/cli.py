@@ -8,16 +8,19 @@ import sys
 import tempfile
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
-from . import __version__, indexing, output, search
+from . import __version__, config, indexing, output, search
 from .embedding import EngineChoice, EngineSettings
 from .errors import CodeseekError
+from .parsing import chunk_file
 from .repo import Workspace, open_workspace
-from .storage import Store
+from .skipping import SkipRules
+from .storage import DB_NAME, Store
 
 
 class Group(click.Group):
@@ -42,20 +45,36 @@ class Group(click.Group):
 def engine_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """The flags that choose an embedding engine, declared once for every command."""
 
-    @click.option("--backend", envvar="CODESEEK_BACKEND", default="auto", show_default=True,
-                  help="Embedding engine: auto, local.")
+    @click.option("--backend", envvar="CODESEEK_BACKEND",
+                  help="Embedding engine: auto (default), local, http, vllm.")
     @click.option("--model", envvar="CODESEEK_MODEL", help="Model name or path (default: the index's model).")
-    @click.option("--dim", envvar="CODESEEK_DIM", type=click.IntRange(1), help="Output dimension.")
+    @click.option("--dim", envvar="CODESEEK_DIM", type=click.IntRange(1), help="Output dimension (Matryoshka).")
+    @click.option("--base-url", envvar="CODESEEK_BASE_URL", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1.")
+    @click.option("--trust-remote-code", is_flag=True, help="Allow the model to run its own code from its repository.")
     @functools.wraps(func)
-    def wrapper(*args: Any, backend: str, model: str | None, dim: int | None, **kwargs: Any) -> Any:
-        settings = EngineSettings(backend=backend, model=model, dim=dim)
-        return func(*args, engine=EngineChoice(settings), **kwargs)
+    def wrapper(*args: Any, backend: str | None, model: str | None, dim: int | None, base_url: str | None,
+                trust_remote_code: bool, **kwargs: Any) -> Any:
+        flags = EngineSettings(backend=backend or "auto", model=model, dim=dim, base_url=base_url,
+                               trust_remote_code=trust_remote_code)
+        return func(*args, flags=flags, **kwargs)
 
     return wrapper
 
 
-def _workspace(ctx: click.Context, path: str | Path = ".") -> Workspace:
-    return open_workspace(path, ctx.obj["index_dir"])
+@dataclass
+class Opened:
+    """A workspace with the engine and skip rules its flags and config file ask for."""
+
+    ws: Workspace
+    engine: EngineChoice
+    rules: SkipRules
+
+
+def _open(ctx: click.Context, flags: EngineSettings | None = None, path: str | Path = ".") -> Opened:
+    ws = open_workspace(path, ctx.obj["index_dir"])
+    cfg = config.load(ws.root)
+    settings = (flags or EngineSettings()).under(cfg.engine_settings())
+    return Opened(ws, EngineChoice(settings), cfg.skip_rules())
 
 
 def _progress() -> indexing.Progress | None:
@@ -74,8 +93,11 @@ def _progress() -> indexing.Progress | None:
     return report
 
 
-def _run_update(ws: Workspace, engine: EngineChoice, **kwargs: Any) -> indexing.UpdateResult:
-    result = indexing.update(ws, engine, progress=_progress(), **kwargs)
+def _run_update(opened: Opened, verbose: bool = False, **kwargs: Any) -> indexing.UpdateResult:
+    result = indexing.update(opened.ws, opened.engine, rules=opened.rules, progress=_progress(), **kwargs)
+    if verbose:
+        for path, reason in result.skipped:
+            click.echo(f"skipped {path}: {reason}", err=True)
     click.echo(f"codeseek: {result.summary()}", err=True)
     return result
 
@@ -93,27 +115,29 @@ def cli(ctx: click.Context, index_dir: str | None) -> None:
 @cli.command()
 @click.argument("path", required=False, type=click.Path(exists=True, file_okay=False))
 @click.option("--rebuild", is_flag=True, help="Discard the index and build it from scratch.")
+@click.option("-v", "--verbose", is_flag=True, help="List skipped files with the reason.")
 @engine_options
 @click.pass_context
-def index(ctx: click.Context, path: str | None, rebuild: bool, engine: EngineChoice) -> None:
+def index(ctx: click.Context, path: str | None, rebuild: bool, verbose: bool, flags: EngineSettings) -> None:
     """Index the repository (or only PATH inside it)."""
-    ws = _workspace(ctx, path or ".")
+    opened = _open(ctx, flags, path or ".")
     scope = None
     if path is not None:
-        scope = Path(path).resolve().relative_to(ws.root).as_posix()
+        scope = Path(path).resolve().relative_to(opened.ws.root).as_posix()
         scope = "" if scope == "." else scope
     if rebuild:
-        indexing.remove_index(ws)
-    _run_update(ws, engine, scope=scope)
+        indexing.remove_index(opened.ws)
+    _run_update(opened, verbose, scope=scope)
 
 
 @cli.command()
 @click.option("--committed", is_flag=True, help="Index HEAD only, ignoring uncommitted changes.")
+@click.option("-v", "--verbose", is_flag=True, help="List skipped files with the reason.")
 @engine_options
 @click.pass_context
-def update(ctx: click.Context, committed: bool, engine: EngineChoice) -> None:
+def update(ctx: click.Context, committed: bool, verbose: bool, flags: EngineSettings) -> None:
     """Bring the index up to date, embedding only what changed."""
-    _run_update(_workspace(ctx), engine, committed=committed)
+    _run_update(_open(ctx, flags), verbose, committed=committed)
 
 
 @cli.command()
@@ -136,18 +160,18 @@ def find(
     languages: tuple[str, ...],
     kinds: tuple[str, ...],
     no_update: bool,
-    engine: EngineChoice,
+    flags: EngineSettings,
 ) -> None:
     """Find the functions and classes that do what QUERY says."""
-    ws = _workspace(ctx)
-    if not (ws.index_dir / "index.db").exists():
-        click.echo(f"codeseek: no index yet for {ws.root}; building it first", err=True)
-        _run_update(ws, engine)
+    opened = _open(ctx, flags)
+    if not (opened.ws.index_dir / DB_NAME).exists():
+        click.echo(f"codeseek: no index yet for {opened.ws.root}; building it first", err=True)
+        _run_update(opened)
     elif not no_update:
-        indexing.update(ws, engine)
-    store = Store(ws.index_dir)
+        indexing.update(opened.ws, opened.engine, rules=opened.rules)
+    store = Store(opened.ws.index_dir)
     try:
-        hits = search.find(store, engine, query, k, search.Filters(paths, languages, kinds))
+        hits = search.find(store, opened.engine, query, k, search.Filters(paths, languages, kinds))
     finally:
         store.close()
     click.echo(output.as_json(hits) if as_json else output.human(hits))
@@ -158,12 +182,22 @@ def find(
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """Show what the index holds and what is not indexed yet."""
-    report = indexing.status(_workspace(ctx))
+    report = indexing.status(_open(ctx).ws)
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
     for key, value in report.items():
         click.echo(f"{key:>15}: {value if value is not None else '-'}")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of chunks.")
+@click.option("--max-chars", type=click.IntRange(80), help="Split chunks longer than this (default: never).")
+def chunks(paths: tuple[str, ...], as_json: bool, max_chars: int | None) -> None:
+    """Show the chunks files yield: what codeseek would index."""
+    found = [c for path in paths for c in chunk_file(Path(path).as_posix(), Path(path).read_bytes(), max_chars)]
+    click.echo(output.chunks_json(found) if as_json else output.chunks_human(found))
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ in one transaction at the end: readers see the old index or the new one, never a
 
 from __future__ import annotations
 
+import functools
 import json
 import multiprocessing
 import os
@@ -24,13 +25,17 @@ from .embedding import EngineChoice, ModelInfo
 from .errors import CodeseekError, ModelMismatch
 from .parsing import Chunk, chunk_file
 from .repo import Workspace, list_files
+from .skipping import SkipRules
 from .storage import DB_NAME, SEGMENT_DIR, FileEntry, Store, vector_key
 
-MAX_FILE_BYTES = 1_000_000
 EMBED_BATCH = 64
 CHECKPOINT_SECONDS = 30.0  # at most this much embedding work is lost to a crash
 CHECKPOINT_VECTORS = 4096
 PARALLEL_MIN_FILES = 64
+# Code averages 3 to 4 characters a token; 3 keeps a chunk inside the context, with room for
+# the header.
+CHARS_PER_TOKEN = 3
+HEADER_TOKENS = 16
 
 Progress = Callable[[str, int, int], None]
 
@@ -42,7 +47,7 @@ class UpdateResult:
     chunks: int = 0
     embedded: int = 0
     reused: int = 0
-    skipped: Counter[str] = field(default_factory=Counter)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     timings: dict[str, float] = field(default_factory=dict)
     indexed_commit: str | None = None
 
@@ -55,39 +60,38 @@ class UpdateResult:
             f"{self.reused} reused",
         ]
         if self.skipped:
-            parts.append(f"{sum(self.skipped.values())} skipped")
+            reasons = Counter(reason.split(":")[0] for _, reason in self.skipped)
+            parts.append(f"{len(self.skipped)} skipped (" + ", ".join(f"{n} {r}" for r, n in reasons.most_common()) + ")")
         return ", ".join(parts) + f" in {sum(self.timings.values()):.1f}s"
 
 
-def skip_reason(data: bytes) -> str | None:
-    if len(data) > MAX_FILE_BYTES:
-        return f"larger than {MAX_FILE_BYTES // 1_000_000} MB"
-    if b"\0" in data[:8192]:
-        return "binary"
-    return None
-
-
-def chunk_one(item: tuple[str, bytes]) -> tuple[str | None, list[Chunk]]:
+def chunk_one(item: tuple[str, bytes], rules: SkipRules, max_chars: int | None) -> tuple[str | None, list[Chunk]]:
     """(skip reason, chunks) for one file; never raises, so one bad file stops nothing."""
     path, data = item
-    reason = skip_reason(data)
+    reason = rules.reason(path, data)
     if reason:
         return reason, []
     try:
-        return None, chunk_file(path, data)
-    except Exception as exc:  # a grammar bug must not stop the run: record it as a skip
-        return f"parse error: {exc}", []
+        return None, chunk_file(path, data, max_chars)
+    except Exception as exc:  # a grammar bug or absurd nesting must not stop the run
+        return f"parse error: {type(exc).__name__}: {exc}", []
 
 
-def chunk_many(items: list[tuple[str, bytes]], workers: int | None = None) -> list[tuple[str | None, list[Chunk]]]:
+def chunk_many(
+    items: list[tuple[str, bytes]],
+    rules: SkipRules | None = None,
+    max_chars: int | None = None,
+    workers: int | None = None,
+) -> list[tuple[str | None, list[Chunk]]]:
     """Chunk files in worker processes (tree-sitter holds the GIL), in input order."""
+    work = functools.partial(chunk_one, rules=rules or SkipRules(), max_chars=max_chars)
     workers = workers or os.cpu_count() or 1
     if len(items) < PARALLEL_MIN_FILES or workers == 1:
-        return [chunk_one(item) for item in items]
+        return [work(item) for item in items]
     # forkserver: forking a process that has loaded torch can deadlock its thread pools.
     context = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        return list(pool.map(chunk_one, items, chunksize=max(1, len(items) // (workers * 8))))
+        return list(pool.map(work, items, chunksize=max(1, len(items) // (workers * 8))))
 
 
 def remove_index(ws: Workspace) -> None:
@@ -103,6 +107,7 @@ def update(
     *,
     committed: bool = False,
     scope: str | None = None,
+    rules: SkipRules | None = None,
     progress: Progress | None = None,
 ) -> UpdateResult:
     """Bring the index at ws.index_dir up to date with the working tree (or HEAD if committed)."""
@@ -111,7 +116,7 @@ def update(
     store = Store(ws.index_dir, create=True)
     try:
         with store.writing():
-            return _update(ws, store, engine, committed=committed, scope=scope, progress=progress)
+            return _update(ws, store, engine, committed, scope, rules or SkipRules(), progress)
     finally:
         store.close()
 
@@ -120,9 +125,9 @@ def _update(
     ws: Workspace,
     store: Store,
     engine: EngineChoice,
-    *,
     committed: bool,
     scope: str | None,
+    rules: SkipRules,
     progress: Progress | None,
 ) -> UpdateResult:
     result = UpdateResult()
@@ -135,9 +140,13 @@ def _update(
         clock = now
 
     meta = store.meta()
-    stored_info = store.model_info()
-    if stored_info is not None:
-        engine.check_compatible(stored_info)
+    info = store.model_info()
+    if info is not None:
+        engine.check_compatible(info)
+        max_tokens = int(meta["max_tokens"])
+    else:
+        embedder = engine.embedder()
+        info, max_tokens = embedder.info, embedder.max_tokens
     old_scope = meta.get("scope", "")
     scope = old_scope if scope is None else scope
     stored = store.file_blobs()
@@ -153,16 +162,15 @@ def _update(
     lap("walk")
 
     items = sorted((path, data) for path, (_, data) in change.files.items())
-    chunked = chunk_many(items)
+    chunked = chunk_many(items, rules, (max_tokens - HEADER_TOKENS) * CHARS_PER_TOKEN)
     lap("parse")
 
-    info = stored_info or engine.embedder().info
     entries: list[FileEntry] = []
     texts: dict[int, str] = {}
     for (path, _), (reason, chunks) in zip(items, chunked):
         blob = change.files[path][0]
         if reason:
-            result.skipped[reason.split(":")[0]] += 1
+            result.skipped.append((path, reason))
             entries.append(FileEntry(path, blob, None, skipped=reason))
             continue
         keyed = []
@@ -192,6 +200,7 @@ def _update(
             "dim": str(info.dim),
             "engine": info.engine,
             "engine_version": info.engine_version,
+            "max_tokens": str(max_tokens),
             "updated_at": str(time.time()),
         },
     )

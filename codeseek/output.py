@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import click
 
+from .parsing import Chunk
 from .search import Hit
 
 SNIPPET_LINES = 4
@@ -38,3 +39,18 @@ def _dedent(lines: list[str]) -> list[str]:
 
 def as_json(hits: Sequence[Hit]) -> str:
     return json.dumps([hit.to_json() for hit in hits], indent=2)
+
+
+def chunks_human(chunks: Sequence[Chunk]) -> str:
+    return "\n".join(
+        click.style(f"{c.path}:{c.start_line}-{c.end_line}", fg="magenta")
+        + f"  {c.kind:<10} "
+        + click.style(c.symbol, fg="cyan", bold=True)
+        + click.style(f"  ({c.language}, {len(c.text)} chars)", dim=True)
+        for c in chunks
+    )
+
+
+def chunks_json(chunks: Sequence[Chunk]) -> str:
+    fields = ("path", "start_line", "end_line", "symbol", "kind", "language", "context")
+    return json.dumps([{f: getattr(c, f) for f in fields} | {"code": c.text} for c in chunks], indent=2)

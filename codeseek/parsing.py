@@ -7,7 +7,7 @@ knows generic tree shapes: wrappers (decorators, export), doc comments, nesting.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 
 from tree_sitter import Node, QueryCursor
@@ -30,7 +30,7 @@ WRAPPERS = frozenset(
 LEADING = ("comment", "attribute", "annotation", "decorator")
 # Definitions whose function members are methods, and whose members are elided from their
 # own chunk (each member is a chunk of its own).
-CONTAINERS = frozenset({"class", "struct", "interface", "trait", "impl", "enum", "object"})
+CONTAINERS = frozenset({"class", "struct", "interface", "trait", "impl", "enum", "object", "extension"})
 
 TEXT_WINDOW = 50
 TEXT_OVERLAP = 10
@@ -46,16 +46,20 @@ class Chunk:
     end_line: int  # 1-based, inclusive
     text: str
     context: str = ""  # enclosing definition, e.g. "class JSONDecoder"
+    signature: str = ""  # for the second and later parts of a split definition: its first line
 
     def embedding_text(self) -> str:
         """The text that is embedded: a short header so a method's vector knows where it lives.
 
         The header names the file, not its directory, so a file moved between directories
-        keeps its vectors (they are keyed by this text).
+        keeps its vectors (they are keyed by this text). A later part of a split definition
+        repeats the definition's signature, so it still says what it belongs to.
         """
         header = PurePosixPath(self.path).name
         if self.context:
             header += f" > {self.context}"
+        if self.signature:
+            header += f"\n{self.signature}"
         return f"{header}\n{self.text}"
 
 
@@ -88,22 +92,54 @@ def decode(data: bytes) -> str:
     return data.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
 
 
-def chunk_file(path: str, data: bytes) -> list[Chunk]:
-    """All chunks of one file. Files with no grammar are split into line windows."""
+def chunk_file(path: str, data: bytes, max_chars: int | None = None) -> list[Chunk]:
+    """All chunks of one file. Files with no grammar are split into line windows.
+
+    A chunk longer than max_chars (the model's context, in characters) is split into parts.
+    """
     spec = languages.for_path(path)
     if spec is None:
-        return _text_windows(path, decode(data))
+        return [part for c in _text_windows(path, decode(data)) for part in split(c, max_chars)]
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     tree = spec.parser().parse(data)
     lines = decode(data).split("\n")
     roots = _definitions(tree.root_node, spec)
     chunks: list[Chunk] = []
-    _emit(roots, spec, path, lines, [], chunks)
     module = _module_chunk(path, spec.name, lines, roots)
     if module:
-        chunks.insert(0, module)
+        chunks.extend(split(module, max_chars))
+    _emit(roots, spec, path, lines, [], chunks, max_chars)
     return chunks
+
+
+def split(chunk: Chunk, max_chars: int | None, signature: str = "") -> list[Chunk]:
+    """Parts of at most max_chars characters, cut at line ends; later parts carry the signature."""
+    if max_chars is None or len(chunk.text) <= max_chars:
+        return [chunk]
+    budget = max(max_chars - len(signature) - 1, 80)
+    parts: list[tuple[int, list[str]]] = []
+    current: list[str] = []
+    size = 0
+    start = chunk.start_line
+    for offset, line in enumerate(chunk.text.split("\n")):
+        line = line[:budget]  # a single absurd line must not make a part too long
+        if current and size + len(line) + 1 > budget:
+            parts.append((start, current))
+            start, current, size = chunk.start_line + offset, [], 0
+        current.append(line)
+        size += len(line) + 1
+    parts.append((start, current))
+    return [
+        replace(
+            chunk,
+            start_line=first,
+            end_line=first + len(body) - 1,
+            text="\n".join(body),
+            signature=signature if index else "",
+        )
+        for index, (first, body) in enumerate(parts)
+    ]
 
 
 def _node_text(node: Node) -> str:
@@ -163,6 +199,11 @@ def _symbol(d: _Def, scopes: list[str], sep: str) -> str:
     return sep.join([*scopes, d.name])
 
 
+def _describe(d: _Def, scopes: list[str], sep: str) -> str:
+    symbol = _symbol(d, scopes, sep)
+    return symbol if symbol.startswith(f"{d.kind} ") else f"{d.kind} {symbol}"
+
+
 def _emit(
     defs: list[_Def],
     spec: languages.LanguageSpec,
@@ -170,26 +211,26 @@ def _emit(
     lines: list[str],
     scopes: list[str],
     out: list[Chunk],
+    max_chars: int | None,
     parent: _Def | None = None,
 ) -> None:
     for d in defs:
         kind = "method" if d.kind == "function" and parent is not None and parent.kind in CONTAINERS else d.kind
         start = d.leading_row
         body = _elided(lines, start, d.end, d.children) if d.kind in CONTAINERS else lines[start : d.end + 1]
-        context = f"{parent.kind} {_symbol(parent, scopes[:-1], spec.separator)}" if parent else ""
-        out.append(
-            Chunk(
-                path=path,
-                language=spec.name,
-                kind=kind,
-                symbol=_symbol(d, scopes, spec.separator),
-                start_line=start + 1,
-                end_line=d.end + 1,
-                text="\n".join(body),
-                context=context,
-            )
+        context = _describe(parent, scopes[:-1], spec.separator) if parent else ""
+        chunk = Chunk(
+            path=path,
+            language=spec.name,
+            kind=kind,
+            symbol=_symbol(d, scopes, spec.separator),
+            start_line=start + 1,
+            end_line=d.end + 1,
+            text="\n".join(body),
+            context=context,
         )
-        _emit(d.children, spec, path, lines, [*scopes, d.name], out, d)
+        out.extend(split(chunk, max_chars, lines[d.name_row].strip()))
+        _emit(d.children, spec, path, lines, [*scopes, d.name], out, max_chars, d)
 
 
 def _elided(lines: list[str], start: int, end: int, children: list[_Def]) -> list[str]:

@@ -8,7 +8,7 @@ to embed never pays the load time.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 from ..errors import CodeseekError, ModelMismatch
 from .base import Embedder, ModelInfo
@@ -19,11 +19,22 @@ __all__ = ["EngineSettings", "EngineChoice", "Embedder", "ModelInfo", "DEFAULT_M
 
 @dataclass(frozen=True)
 class EngineSettings:
-    backend: str = "auto"  # auto | local
+    backend: str = "auto"
     model: str | None = None
     dim: int | None = None
+    base_url: str | None = None
+    api_key_env: str | None = None
+    query_instruction: str | None = None
     device: str | None = None
-    trust_remote_code: bool = False
+    trust_remote_code: bool = False  # only ever set from the command line
+
+    def under(self, defaults: EngineSettings) -> EngineSettings:
+        """These settings, with the gaps filled from defaults (a config file's)."""
+        merged = {f.name: getattr(self, f.name) for f in fields(self)}
+        for f in fields(self):
+            if merged[f.name] in (None, "auto") and f.name != "trust_remote_code":
+                merged[f.name] = getattr(defaults, f.name)
+        return EngineSettings(**merged)
 
 
 def _load_local(s: EngineSettings) -> Embedder:

@@ -1,0 +1,130 @@
+"""One real-looking fixture per language: the symbols, kinds and line ranges a developer expects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from codeseek import languages
+from codeseek.parsing import chunk_file
+
+FIXTURES = Path(__file__).parent / "fixtures" / "languages"
+
+EXPECTED = {
+    "point.rs": [
+        ("module", "point.rs", 1, 1),
+        ("struct", "Point", 3, 8),
+        ("trait", "Shape", 10, 12),
+        ("method", "Shape::area", 11, 11),
+        ("impl", "impl fmt::Display for Point", 14, 18),
+        ("method", "Point::fmt", 15, 17),
+        ("impl", "impl Point", 20, 24),
+        ("method", "Point::new", 21, 23),
+        ("enum", "Direction", 26, 29),
+    ],
+    "Server.java": [
+        ("module", "Server.java", 1, 3),
+        ("class", "Server", 5, 22),
+        ("method", "Server.Server", 10, 12),
+        ("method", "Server.toString", 14, 17),
+        ("interface", "Server.Handler", 19, 21),
+        ("method", "Server.Handler.handle", 20, 20),
+    ],
+    "list.c": [
+        ("module", "list.c", 1, 1),
+        ("struct", "node", 3, 6),
+        ("function", "push", 8, 14),
+        ("function", "length", 16, 20),
+    ],
+    "cache.cpp": [
+        ("module", "cache.cpp", 1, 1),
+        ("namespace", "store", 3, 22),
+        ("class", "store::Cache", 5, 13),
+        ("method", "store::Cache::get", 7, 9),
+        ("function", "store::clamp", 17, 20),
+    ],
+    "Greeter.cs": [
+        ("module", "Greeter.cs", 1, 21),
+        ("class", "Greeter", 5, 15),
+        ("method", "Greeter.Greeter", 9, 9),
+        ("method", "Greeter.Greet", 11, 14),
+        ("interface", "IGreeter", 17, 20),
+        ("method", "IGreeter.Greet", 19, 19),
+    ],
+    "client.rb": [
+        ("module", "client.rb", 1, 1),
+        ("module", "Net", 3, 14),
+        ("class", "Net.Client", 5, 13),
+        ("method", "Net.Client.initialize", 6, 8),
+        ("method", "Net.Client.default", 10, 12),
+    ],
+    "Router.php": [
+        ("module", "Router.php", 1, 3),
+        ("class", "Router", 5, 12),
+        ("method", "Router::dispatch", 8, 11),
+        ("function", "helper", 14, 17),
+    ],
+    "Repository.kt": [
+        ("module", "Repository.kt", 1, 3),
+        ("class", "Repository", 5, 10),
+        ("method", "Repository.load", 7, 9),
+        ("interface", "Store", 12, 14),
+        ("method", "Store.save", 13, 13),
+        ("function", "main", 16, 18),
+    ],
+    "Shapes.swift": [
+        ("module", "Shapes.swift", 1, 1),
+        ("struct", "Circle", 3, 10),
+        ("method", "Circle.area", 7, 9),
+        ("interface", "Drawable", 12, 14),
+        ("method", "Drawable.draw", 13, 13),
+        ("extension", "Circle", 16, 20),
+        ("method", "Circle.draw", 17, 19),
+    ],
+    "Parser.scala": [
+        ("module", "Parser.scala", 1, 1),
+        ("class", "Parser", 3, 6),
+        ("method", "Parser.parse", 5, 5),
+        ("object", "Parser", 8, 10),
+        ("method", "Parser.apply", 9, 9),
+        ("trait", "Show", 12, 14),
+        ("method", "Show.show", 13, 13),
+    ],
+    "util.lua": [
+        ("module", "util.lua", 1, 16),
+        ("function", "M.split", 3, 10),
+        ("function", "trim", 12, 14),
+    ],
+    "deploy.sh": [
+        ("module", "deploy.sh", 1, 13),
+        ("function", "retry", 4, 11),
+    ],
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_fixture_yields_the_expected_chunks(name: str) -> None:
+    data = (FIXTURES / name).read_bytes()
+    got = [(c.kind, c.symbol, c.start_line, c.end_line) for c in chunk_file(name, data)]
+    assert got == EXPECTED[name]
+
+
+def test_every_language_has_a_fixture_or_a_parsing_test() -> None:
+    covered = {languages.for_path(name).name for name in EXPECTED}  # type: ignore[union-attr]
+    covered |= {"python", "javascript", "typescript", "tsx", "go"}  # tests/test_parsing.py
+    assert covered == set(languages.registry())
+
+
+def test_doc_comments_and_attributes_belong_to_the_definition() -> None:
+    chunks = chunk_file("point.rs", (FIXTURES / "point.rs").read_bytes())
+    point = next(c for c in chunks if c.symbol == "Point")
+    assert point.text.startswith("/// A point on the plane.\n#[derive(Debug, Clone)]\npub struct Point")
+
+
+@pytest.mark.parametrize(
+    ("path", "language"),
+    [("a/b.py", "python"), ("x.tsx", "tsx"), ("x.h", "c"), ("x.hpp", "cpp"), ("Rakefile", "ruby"), ("x.kts", "kotlin")],
+)
+def test_language_by_path(path: str, language: str) -> None:
+    assert languages.for_path(path).name == language  # type: ignore[union-attr]
