@@ -93,8 +93,11 @@ def _progress() -> indexing.Progress | None:
     return report
 
 
-def _run_update(opened: Opened, verbose: bool = False, **kwargs: Any) -> indexing.UpdateResult:
+def _run_update(opened: Opened, verbose: bool = False, new_index: bool = False, **kwargs: Any) -> indexing.UpdateResult:
+    new_index = new_index or not (opened.ws.index_dir / DB_NAME).exists()
     result = indexing.update(opened.ws, opened.engine, rules=opened.rules, progress=_progress(), **kwargs)
+    if new_index:
+        click.echo(f"codeseek: embedding with {result.model} ({opened.engine.reason})", err=True)
     if verbose:
         for path, reason in result.skipped:
             click.echo(f"skipped {path}: {reason}", err=True)
@@ -166,7 +169,7 @@ def find(
     opened = _open(ctx, flags)
     if not (opened.ws.index_dir / DB_NAME).exists():
         click.echo(f"codeseek: no index yet for {opened.ws.root}; building it first", err=True)
-        _run_update(opened)
+        _run_update(opened, new_index=True)
     elif not no_update:
         indexing.update(opened.ws, opened.engine, rules=opened.rules)
     store = Store(opened.ws.index_dir)

@@ -50,6 +50,7 @@ class UpdateResult:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     timings: dict[str, float] = field(default_factory=dict)
     indexed_commit: str | None = None
+    model: str = ""
 
     def summary(self) -> str:
         parts = [
@@ -189,6 +190,7 @@ def _update(
     lap("embed")
 
     result.indexed_commit = ws.head()
+    result.model = info.describe()
     store.apply(
         entries,
         change.deleted,

@@ -7,11 +7,12 @@ to embed never pays the load time.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 
 from ..errors import CodeseekError, ModelMismatch
-from .base import Embedder, ModelInfo
+from .base import Embedder, ModelInfo, query_prompt
 from .sentence import DEFAULT_MODEL, SentenceTransformerEmbedder
 
 __all__ = ["EngineSettings", "EngineChoice", "Embedder", "ModelInfo", "DEFAULT_MODEL"]
@@ -38,24 +39,78 @@ class EngineSettings:
 
 
 def _load_local(s: EngineSettings) -> Embedder:
+    model = s.model or DEFAULT_MODEL
     return SentenceTransformerEmbedder(
-        s.model or DEFAULT_MODEL, device=s.device, dim=s.dim, trust_remote_code=s.trust_remote_code
+        model,
+        device=s.device,
+        dim=s.dim,
+        query_prompt=query_prompt(model, s.query_instruction),
+        trust_remote_code=s.trust_remote_code,
+    )
+
+
+def _load_transformers(s: EngineSettings) -> Embedder:
+    from .decoder import DecoderEmbedder
+
+    return DecoderEmbedder(
+        s.model or "Qwen/Qwen3-Embedding-0.6B",
+        dim=s.dim,
+        device=s.device,
+        query_instruction=s.query_instruction,
+        trust_remote_code=s.trust_remote_code,
+    )
+
+
+def _load_vllm(s: EngineSettings) -> Embedder:
+    from .vllm import FLAGSHIP, VllmEmbedder
+
+    return VllmEmbedder(
+        s.model or FLAGSHIP, dim=s.dim, query_instruction=s.query_instruction, trust_remote_code=s.trust_remote_code
+    )
+
+
+def _load_http(s: EngineSettings) -> Embedder:
+    from .http import HttpEmbedder
+
+    if not s.base_url:
+        raise CodeseekError("the http backend needs a server: --base-url or CODESEEK_BASE_URL")
+    return HttpEmbedder(
+        s.base_url, s.model, dim=s.dim, api_key_env=s.api_key_env, query_instruction=s.query_instruction
     )
 
 
 LOADERS: dict[str, Callable[[EngineSettings], Embedder]] = {
     "sentence-transformers": _load_local,
+    "transformers": _load_transformers,
+    "vllm": _load_vllm,
+    "http": _load_http,
 }
-ALIASES = {"local": "sentence-transformers", "cpu": "sentence-transformers"}
+ALIASES = {"local": "sentence-transformers", "cpu": "sentence-transformers", "torch": "transformers", "openai": "http"}
 
 
-def resolve_backend(settings: EngineSettings) -> str:
+def gpu_with_vllm() -> bool:
+    """Whether vllm is installed and a CUDA GPU is visible (torch is imported only if so)."""
+    if importlib.util.find_spec("vllm") is None:
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def resolve_backend(settings: EngineSettings) -> tuple[str, str]:
+    """The backend to use, and why (shown to the user)."""
     backend = ALIASES.get(settings.backend, settings.backend)
-    if backend == "auto":
-        return "sentence-transformers"
-    if backend not in LOADERS:
-        raise CodeseekError(f"unknown backend {settings.backend!r}; choose from auto, {', '.join(sorted(LOADERS))}")
-    return backend
+    if backend != "auto":
+        if backend not in LOADERS:
+            raise CodeseekError(
+                f"unknown backend {settings.backend!r}; choose from auto, {', '.join(sorted(LOADERS))}"
+            )
+        return backend, "as configured"
+    if gpu_with_vllm():
+        return "vllm", "a CUDA GPU and vllm are present"
+    if settings.base_url:
+        return "http", f"a server is configured at {settings.base_url}"
+    return "sentence-transformers", "no CUDA GPU with vllm and no server configured: the offline CPU model"
 
 
 class EngineChoice:
@@ -64,17 +119,19 @@ class EngineChoice:
     def __init__(self, settings: EngineSettings | None = None, embedder: Embedder | None = None) -> None:
         self.settings = settings or EngineSettings()
         self._embedder = embedder  # an engine already loaded (a warm server, tests)
+        self.reason = "already loaded"
 
     def check_compatible(self, stored: ModelInfo) -> None:
         """Adopt the index's engine, or refuse one the user named that differs from it."""
         s = self.settings
-        asked = resolve_backend(s) if s.backend != "auto" else stored.engine
+        asked = resolve_backend(s)[0] if s.backend != "auto" else stored.engine
         conflicts = [
             (what, want, have)
             for what, want, have in (
                 ("model", s.model, stored.model),
                 ("dimension", s.dim, stored.dim),
                 ("engine", asked, stored.engine),
+                ("server", s.base_url if stored.engine == "http" else None, stored.engine_version),
             )
             if want is not None and want != have
         ]
@@ -85,9 +142,11 @@ class EngineChoice:
                 "Vectors of different models are never mixed: rebuild with `codeseek index --rebuild`, "
                 "or drop the option to use the index's model"
             )
-        self.settings = replace(s, backend=stored.engine, model=stored.model, dim=stored.dim)
+        base_url = stored.engine_version if stored.engine == "http" else s.base_url
+        self.settings = replace(s, backend=stored.engine, model=stored.model, dim=stored.dim, base_url=base_url)
 
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = LOADERS[resolve_backend(self.settings)](self.settings)
+            backend, self.reason = resolve_backend(self.settings)
+            self._embedder = LOADERS[backend](self.settings)
         return self._embedder

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,3 +44,31 @@ def normalise(vectors: np.ndarray, dim: int | None = None) -> np.ndarray:
         vectors = vectors[:, :dim]
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors / np.maximum(norms, 1e-12)
+
+
+# Qwen3-Embedding's instruction from its official CosQA evaluation (typo is upstream's: it is
+# what the model was trained with). Natural-language questions about code are what users type.
+QWEN3_CODE_TASK = "Given a question about coding, retrieval code or passage that can solve user's question"
+
+
+def is_qwen3_embedding(model: str) -> bool:
+    return "qwen3-embedding" in model.lower()
+
+
+def query_prompt(model: str, instruction: str | None) -> str:
+    """The prefix a query gets: Qwen3's `Instruct: {task}\\nQuery:` (no space after the colon).
+
+    An instruction set by the user uses the same template for any model; other models get
+    none by default.
+    """
+    task = instruction or (QWEN3_CODE_TASK if is_qwen3_embedding(model) else None)
+    return f"Instruct: {task}\nQuery:" if task else ""
+
+
+def by_length(texts: Sequence[str], embed: Callable[[list[str]], np.ndarray], batch: int) -> np.ndarray:
+    """Embed in batches of similar length (least padding), returning rows in input order."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    parts = [embed([texts[i] for i in order[s : s + batch]]) for s in range(0, len(order), batch)]
+    out = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32)
+    out[order] = np.concatenate(parts)
+    return out

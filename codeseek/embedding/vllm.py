@@ -1,0 +1,78 @@
+"""Qwen3-Embedding (or any pooling model) in process on vLLM: the flagship engine.
+
+Checked against vLLM's pooling API (`runner="pooling"`, `LLM.embed`, `PoolingParams`); the
+traps handled here are in shared/REFERENCE.md: Qwen's config lacks the Matryoshka flag,
+vLLM's own truncation keeps the *last* tokens (cutting a function's signature), and an input
+exactly `max_model_len` long can hang, so ids are truncated on the right here, end with the
+end-of-text token, and stay under `max_model_len - 1`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..errors import CodeseekError
+from .base import Embedder, ModelInfo, by_length, normalise, query_prompt
+
+FLAGSHIP = "Qwen/Qwen3-Embedding-4B"
+MAX_MODEL_LEN = 32768
+
+
+class VllmEmbedder(Embedder):
+    def __init__(
+        self,
+        model: str = FLAGSHIP,
+        *,
+        dim: int | None = None,
+        dtype: str = "auto",
+        gpu_memory_utilization: float = 0.85,
+        max_model_len: int = MAX_MODEL_LEN,
+        query_instruction: str | None = None,
+        trust_remote_code: bool = False,
+        batch_size: int = 256,
+    ) -> None:
+        try:
+            import vllm
+        except ImportError:
+            raise CodeseekError("the vllm backend needs `pip install codeseek[gpu]` and a CUDA GPU") from None
+        self._vllm = vllm
+        self.llm = vllm.LLM(
+            model=model,
+            runner="pooling",
+            hf_overrides={"is_matryoshka": True},
+            max_model_len=max_model_len,
+            dtype=dtype,
+            gpu_memory_utilization=gpu_memory_utilization,
+            trust_remote_code=trust_remote_code,
+        )
+        self.tokenizer = self.llm.get_tokenizer()
+        self.eos_id = int(self.tokenizer.eos_token_id)
+        self.max_tokens = max_model_len - 1
+        self._prompt = query_prompt(model, query_instruction)
+        self._batch = batch_size
+        native = len(self._embed(["dimension probe"], None)[0])
+        if dim is not None and not 1 <= dim <= native:
+            raise CodeseekError(f"model {model!r} has {native} dimensions; cannot produce {dim}")
+        # Matryoshka: vLLM truncates (and we re-normalise) only when asked for fewer dims.
+        self._dim = dim if dim and dim < native else None
+        self.info = ModelInfo(model, dim or native, "vllm", vllm.__version__)
+
+    def token_ids(self, text: str) -> list[int]:
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"][: self.max_tokens - 1]
+        return [*ids, self.eos_id]
+
+    def _embed(self, texts: list[str], dim: int | None) -> np.ndarray:
+        prompts = [self._vllm.inputs.TokensPrompt(prompt_token_ids=self.token_ids(t)) for t in texts]
+        params = self._vllm.PoolingParams(dimensions=dim) if dim else None
+        outputs = self.llm.embed(prompts, pooling_params=params, use_tqdm=False)
+        return normalise(np.array([o.outputs.embedding for o in outputs], dtype=np.float32))
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.info.dim), dtype=np.float32)
+        return by_length(list(texts), lambda batch: self._embed(batch, self._dim), self._batch)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self.embed_documents([self._prompt + t for t in texts])

@@ -1,0 +1,346 @@
+"""Embedding engines behind the one interface: a real local HTTP server, a real tiny Qwen3
+(random weights, built from a config), and vLLM (a stand-in where there is no GPU)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import sys
+import threading
+import types
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from codeseek import cli as cli_module
+from codeseek.embedding import EngineChoice, EngineSettings, gpu_with_vllm, resolve_backend
+from codeseek.embedding.base import QWEN3_CODE_TASK, normalise, query_prompt
+from codeseek.embedding.http import HttpEmbedder
+from codeseek.errors import CodeseekError, ModelMismatch
+
+from .conftest import MakeRepo
+
+# -- a real OpenAI-compatible server on 127.0.0.1 ----------------------------------------------
+
+
+def fake_vector(text: str, dim: int) -> list[float]:
+    seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+    return np.random.default_rng(seed).standard_normal(dim).tolist()
+
+
+class EmbeddingServer:
+    """Answers /v1/embeddings with vectors derived from each text; failures can be queued."""
+
+    def __init__(self, dim: int = 16) -> None:
+        self.dim = dim
+        self.requests: list[dict] = []
+        self.failures: list[int | str] = []  # HTTP statuses, or "drop" to close the connection
+        self.wrong_dim: int | None = None
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _json(self, status: int, body: object) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                self._json(200, {"data": [{"id": "tiny-embedder"}]})
+
+            def do_POST(self) -> None:
+                payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                server.requests.append({**payload, "authorization": self.headers.get("Authorization")})
+                if server.failures:
+                    failure = server.failures.pop(0)
+                    if failure == "drop":
+                        self.connection.close()
+                        return
+                    self._json(int(failure), {"error": "try later"})
+                    return
+                dim = server.wrong_dim or payload.get("dimensions") or server.dim
+                data = [{"index": i, "embedding": fake_vector(t, dim)} for i, t in enumerate(payload["input"])]
+                self._json(200, {"data": list(reversed(data)), "model": payload["model"]})
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    s = EmbeddingServer()
+    yield s
+    s.close()
+
+
+def http(server: EmbeddingServer, **kwargs) -> HttpEmbedder:
+    return HttpEmbedder(server.url, **{"backoff": 0.001, **kwargs})
+
+
+def test_http_embeds_in_order_in_token_budget_batches(server: EmbeddingServer, monkeypatch) -> None:
+    monkeypatch.setenv("CODESEEK_API_KEY", "sekret")
+    embedder = http(server, batch_tokens=200, batch_size=8, concurrency=3)
+    assert embedder.info.model == "tiny-embedder" and embedder.info.dim == 16  # from /v1/models
+    texts = [f"def f{i}(x):\n    return x" + " + 1" * (i % 40) for i in range(60)]
+    server.requests.clear()
+    vectors = embedder.embed_documents(texts)
+    assert np.allclose(vectors, normalise(np.array([fake_vector(t, 16) for t in texts])), atol=1e-6)
+    sizes = [len(r["input"]) for r in server.requests]
+    assert sum(sizes) == 60 and len(sizes) > 60 // 8 and max(sizes) <= 8
+    for request in server.requests:
+        assert sum(len(t) // 3 + 1 for t in request["input"]) <= 200 or len(request["input"]) == 1
+        assert request["authorization"] == "Bearer sekret"
+
+
+def test_http_retries_429_5xx_and_dropped_connections(server: EmbeddingServer) -> None:
+    embedder = http(server)
+    server.requests.clear()
+    server.failures = [429, 500, "drop", 503]
+    assert embedder.embed_documents(["x"]).shape == (1, 16)
+    assert len(server.requests) == 5
+
+
+def test_http_gives_up_with_the_url_after_retries(server: EmbeddingServer) -> None:
+    embedder = http(server, retries=2)
+    server.failures = [500, 500, 500]
+    with pytest.raises(CodeseekError, match=f"{server.url}/embeddings answered HTTP 500"):
+        embedder.embed_documents(["x"])
+
+
+def test_http_does_not_retry_client_errors(server: EmbeddingServer) -> None:
+    embedder = http(server)
+    server.requests.clear()
+    server.failures = [400]
+    with pytest.raises(CodeseekError, match="answered HTTP 400"):
+        embedder.embed_documents(["x"])
+    assert len(server.requests) == 1
+
+
+def test_http_matryoshka_dimensions_and_wrong_dimension(server: EmbeddingServer) -> None:
+    assert http(server, dim=8, model="m").info.dim == 8
+    assert server.requests[-1]["dimensions"] == 8
+    server.wrong_dim = 12
+    with pytest.raises(CodeseekError, match=r"returned 12-dimensional vectors, not the 8 asked for"):
+        http(server, dim=8, model="m")
+
+
+def test_http_dead_port_is_a_clear_error() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(CodeseekError, match=f"cannot reach the embedding server at http://127.0.0.1:{port}/v1"):
+        HttpEmbedder(f"http://127.0.0.1:{port}/v1", "m", retries=1, backoff=0.001)
+
+
+def test_http_backend_end_to_end_through_the_cli(
+    server: EmbeddingServer, make_repo: MakeRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = make_repo()
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("CODESEEK_BASE_URL", server.url)
+    result = CliRunner().invoke(cli_module.cli, ["index"])
+    assert result.exit_code == 0, result.output
+    assert f"a server is configured at {server.url}" in result.stderr
+    status = json.loads(CliRunner().invoke(cli_module.cli, ["status", "--json"]).stdout)
+    assert (status["model"], status["dim"], status["engine"]) == ("tiny-embedder", 16, f"http {server.url}")
+    monkeypatch.delenv("CODESEEK_BASE_URL")  # the index remembers its server
+    found = CliRunner().invoke(cli_module.cli, ["find", "retry", "--json", "--no-update"])
+    assert found.exit_code == 0 and json.loads(found.stdout)
+    assert server.requests[-1]["input"] == ["retry"]  # no instruction for a non-Qwen model
+    other = CliRunner().invoke(cli_module.cli, ["find", "retry", "--backend", "local"])
+    assert other.exit_code == 1 and "never mixed" in other.output
+
+
+# -- choosing an engine ------------------------------------------------------------------------
+
+
+def test_auto_choice_without_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("codeseek.embedding.gpu_with_vllm", lambda: False)  # this machine has no GPU
+    assert resolve_backend(EngineSettings())[0] == "sentence-transformers"
+    assert resolve_backend(EngineSettings(base_url="http://127.0.0.1:1/v1"))[0] == "http"
+    monkeypatch.setattr("codeseek.embedding.gpu_with_vllm", lambda: True)  # as on a CUDA machine with vllm
+    assert resolve_backend(EngineSettings(base_url="http://127.0.0.1:1/v1")) == (
+        "vllm", "a CUDA GPU and vllm are present")
+    with pytest.raises(CodeseekError, match="unknown backend 'gpu'"):
+        resolve_backend(EngineSettings(backend="gpu"))
+
+
+def test_a_different_model_is_refused(engine: EngineChoice) -> None:
+    stored = engine.embedder().info
+    EngineChoice(EngineSettings()).check_compatible(stored)
+    with pytest.raises(ModelMismatch, match="never mixed"):
+        EngineChoice(EngineSettings(model="Qwen/Qwen3-Embedding-0.6B")).check_compatible(stored)
+    with pytest.raises(ModelMismatch, match="dimension asked for is 128"):
+        EngineChoice(EngineSettings(dim=128)).check_compatible(stored)
+
+
+def test_qwen3_query_instruction() -> None:
+    assert query_prompt("Qwen/Qwen3-Embedding-4B", None) == f"Instruct: {QWEN3_CODE_TASK}\nQuery:"
+    assert query_prompt("all-MiniLM-L6-v2", None) == ""
+    assert query_prompt("any", "Find the code") == "Instruct: Find the code\nQuery:"
+
+
+# -- a real tiny Qwen3 on torch ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen3(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random-weight Qwen3 model and a small BPE tokenizer, saved like a hub checkout."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3Model
+
+    path = tmp_path_factory.mktemp("models") / "Qwen3-Embedding-tiny"
+    tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel()
+    corpus = ["def retry(fn, attempts):\n    return fn()", "class Cache:\n    def get(self, key): pass"] * 20
+    tokenizer.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=300, special_tokens=["<|endoftext|>", "<unk>"]))
+    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token="<|endoftext|>", pad_token="<|endoftext|>",
+                                   unk_token="<unk>")
+    fast.save_pretrained(path)
+    torch.manual_seed(0)
+    config = Qwen3Config(vocab_size=len(fast), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=128,
+                         eos_token_id=fast.eos_token_id, pad_token_id=fast.pad_token_id)
+    Qwen3Model(config).save_pretrained(path)
+    return path
+
+
+def test_qwen3_last_token_pooling_left_padding_and_eot(tiny_qwen3: Path) -> None:
+    import torch
+
+    from codeseek.embedding.decoder import DecoderEmbedder
+
+    embedder = DecoderEmbedder(str(tiny_qwen3), device="cpu")
+    texts = ["def retry(fn):", "class Cache:\n    def get(self, key): return self.items[key]", "x"]
+    ids = embedder.token_ids(texts[1])
+    assert ids[-1] == embedder.eos_id == embedder.tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    batch = embedder.embed_documents(texts)
+    assert batch.shape == (3, 64) and np.allclose(np.linalg.norm(batch, axis=1), 1, atol=1e-5)
+    for i, text in enumerate(texts):
+        with torch.inference_mode():
+            hidden = embedder.model(input_ids=torch.tensor([embedder.token_ids(text)])).last_hidden_state
+        single = normalise(hidden[:, -1].numpy())[0]
+        assert np.allclose(batch[i], single, atol=1e-4)  # left padding changes nothing
+
+
+def test_qwen3_right_truncation_keeps_the_start_and_the_eot(tiny_qwen3: Path) -> None:
+    from codeseek.embedding.decoder import DecoderEmbedder
+
+    embedder = DecoderEmbedder(str(tiny_qwen3), device="cpu", max_tokens=32)
+    long_text = "def retry(fn, attempts):\n" + "    return fn()\n" * 50
+    ids = embedder.token_ids(long_text)
+    full = embedder.tokenizer(long_text, add_special_tokens=False)["input_ids"]
+    assert len(ids) == 32 and ids[:31] == full[:31] and ids[-1] == embedder.eos_id
+
+
+def test_qwen3_matryoshka_truncates_then_normalises(tiny_qwen3: Path) -> None:
+    from codeseek.embedding.decoder import DecoderEmbedder
+
+    full = DecoderEmbedder(str(tiny_qwen3), device="cpu")
+    small = DecoderEmbedder(str(tiny_qwen3), device="cpu", dim=16)
+    texts = ["def retry(fn):", "class Cache:"]
+    assert small.info.dim == 16
+    assert np.allclose(small.embed_documents(texts), normalise(full.embed_documents(texts)[:, :16]), atol=1e-5)
+
+
+def test_qwen3_queries_get_the_instruction(tiny_qwen3: Path) -> None:
+    from codeseek.embedding.decoder import DecoderEmbedder
+
+    embedder = DecoderEmbedder(str(tiny_qwen3), device="cpu")
+    prompted = embedder.embed_documents([f"Instruct: {QWEN3_CODE_TASK}\nQuery:retry"])
+    assert np.allclose(embedder.embed_queries(["retry"]), prompted, atol=1e-5)
+
+
+# -- vLLM --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def vllm_stand_in(monkeypatch: pytest.MonkeyPatch, tiny_qwen3: Path):
+    """No GPU here, and vLLM cannot be installed: a stand-in module records the adapter's calls
+    and answers with vectors of the right shape. The real thing runs in the GPU-only test below."""
+    from transformers import AutoTokenizer
+
+    calls: dict[str, list] = {"llm": [], "embed": []}
+
+    class PoolingParams:
+        def __init__(self, dimensions=None):
+            self.dimensions = dimensions
+
+    class LLM:
+        def __init__(self, **kwargs):
+            calls["llm"].append(kwargs)
+
+        def get_tokenizer(self):
+            return AutoTokenizer.from_pretrained(tiny_qwen3)
+
+        def embed(self, prompts, pooling_params=None, use_tqdm=True):
+            calls["embed"].append((prompts, pooling_params))
+            dim = pooling_params.dimensions if pooling_params else 64
+            return [types.SimpleNamespace(outputs=types.SimpleNamespace(
+                embedding=fake_vector(str(p["prompt_token_ids"]), 64)[:dim])) for p in prompts]
+
+    module = types.ModuleType("vllm")
+    module.__version__ = "0.0-stand-in"
+    module.LLM = LLM
+    module.PoolingParams = PoolingParams
+    module.inputs = types.SimpleNamespace(TokensPrompt=lambda prompt_token_ids: {"prompt_token_ids": prompt_token_ids})
+    monkeypatch.setitem(sys.modules, "vllm", module)
+    return calls
+
+
+def test_vllm_adapter_calls(vllm_stand_in) -> None:
+    from codeseek.embedding.vllm import MAX_MODEL_LEN, VllmEmbedder
+
+    embedder = VllmEmbedder(dim=32)
+    (kwargs,) = vllm_stand_in["llm"]
+    assert kwargs["model"] == "Qwen/Qwen3-Embedding-4B" and kwargs["runner"] == "pooling"
+    assert kwargs["hf_overrides"] == {"is_matryoshka": True} and kwargs["max_model_len"] == MAX_MODEL_LEN
+    assert kwargs["trust_remote_code"] is False
+    assert embedder.info.model == "Qwen/Qwen3-Embedding-4B" and embedder.info.dim == 32
+    assert embedder.info.engine == "vllm"
+    texts = ["short", "a much longer piece of code " * 5, "mid length text"]
+    vectors = embedder.embed_documents(texts)
+    assert vectors.shape == (3, 32) and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+    prompts, params = vllm_stand_in["embed"][-1]
+    assert params.dimensions == 32
+    lengths = [len(p["prompt_token_ids"]) for p in prompts]
+    assert lengths == sorted(lengths)  # ordered by length
+    assert all(p["prompt_token_ids"][-1] == embedder.eos_id for p in prompts)
+    assert all(len(p["prompt_token_ids"]) < MAX_MODEL_LEN for p in prompts)
+    # Rows come back in input order despite the sorting.
+    again = embedder.embed_documents([texts[2]])
+    assert np.allclose(vectors[2], again[0])
+
+
+def test_vllm_full_dimension_sends_no_dimensions(vllm_stand_in) -> None:
+    from codeseek.embedding.vllm import VllmEmbedder
+
+    embedder = VllmEmbedder()
+    embedder.embed_documents(["x"])
+    assert vllm_stand_in["embed"][-1][1] is None and embedder.info.dim == 64
+
+
+@pytest.mark.skipif(not gpu_with_vllm(), reason="needs a CUDA GPU and vllm")
+def test_vllm_on_a_real_gpu() -> None:
+    from codeseek.embedding.vllm import VllmEmbedder
+
+    embedder = VllmEmbedder(dim=256)
+    docs = embedder.embed_documents(["def retry_with_backoff(fn):\n    ...", "class LruCache:\n    ..."])
+    query = embedder.embed_queries(["retry a call with exponential backoff"])
+    assert docs.shape == (2, 256) and (docs @ query[0]).argmax() == 0
