@@ -1,0 +1,137 @@
+"""Embedding throughput per engine on chunks of the Python standard library.
+
+    python benchmarks/embed_throughput.py [--chunks N] [--qwen4b-random]
+
+- sentence-transformers: the offline CPU default (all-MiniLM-L6-v2).
+- http: the OpenAI-compatible client against a server on 127.0.0.1 that runs the same
+  MiniLM, so the difference from the line above is the client's and the wire's cost.
+- vllm: Qwen3-Embedding-4B, where vllm and a CUDA GPU exist.
+- --qwen4b-random (CUDA only): the Qwen3-Embedding-4B architecture with random weights in
+  bf16 through torch, beside the bound peak FLOP/s / (2 x 4e9) tokens per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sysconfig
+import threading
+import time
+from collections.abc import Callable, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+
+from codeseek.embedding import gpu_with_vllm
+from codeseek.embedding.base import Embedder
+from codeseek.embedding.http import HttpEmbedder
+from codeseek.embedding.sentence import SentenceTransformerEmbedder
+from codeseek.parsing import chunk_file
+
+
+DENSE_BF16_PEAK = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "4090": 165e12, "3060": 51e12}
+
+
+def stdlib_texts(count: int, max_chars: int) -> list[str]:
+    root = Path(sysconfig.get_paths()["stdlib"])
+    texts: list[str] = []
+    for path in sorted(root.rglob("*.py"))[::7]:
+        texts.extend(c.embedding_text() for c in chunk_file(path.name, path.read_bytes(), max_chars))
+        if len(texts) >= count:
+            break
+    return texts[:count]
+
+
+def measure(name: str, embed: Callable[[Sequence[str]], np.ndarray], texts: list[str], tokens: int) -> None:
+    embed(texts[:8])  # warm up
+    began = time.perf_counter()
+    embed(texts)
+    took = time.perf_counter() - began
+    print(f"{name:<34} {len(texts) / took:8.1f} chunks/s {tokens / took:10.0f} tokens/s")
+
+
+def serve(embedder: Embedder) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self._send({"data": [{"id": embedder.info.model}]})
+
+        def do_POST(self) -> None:
+            payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            vectors = embedder.embed_documents(payload["input"])
+            self._send({"data": [{"index": i, "embedding": v.tolist()} for i, v in enumerate(vectors)]})
+
+        def _send(self, body: object) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd
+
+
+def qwen4b_random() -> None:
+    import torch
+    from transformers import Qwen3Config, Qwen3Model
+
+    config = Qwen3Config(vocab_size=151665, hidden_size=2560, intermediate_size=9728, num_hidden_layers=36,
+                         num_attention_heads=32, num_key_value_heads=8, head_dim=128, max_position_embeddings=32768)
+    torch.set_default_dtype(torch.bfloat16)
+    with torch.device("cuda"):
+        model = Qwen3Model(config).eval()
+    params = sum(p.numel() for p in model.parameters())
+    batch, length = 32, 512
+    ids = torch.randint(0, config.vocab_size, (batch, length), device="cuda")
+    with torch.inference_mode():
+        model(input_ids=ids)
+        torch.cuda.synchronize()
+        began = time.perf_counter()
+        rounds = 10
+        for _ in range(rounds):
+            model(input_ids=ids)
+        torch.cuda.synchronize()
+    rate = batch * length * rounds / (time.perf_counter() - began)
+    name = torch.cuda.get_device_name()
+    peak = next((flops for chip, flops in DENSE_BF16_PEAK.items() if chip in name), None)
+    line = f"Qwen3-4B architecture, random bf16 ({params / 1e9:.2f}B params), {name}: {rate:,.0f} tokens/s"
+    if peak:
+        bound = peak / (2 * 4e9)
+        line += f"; bound {bound:,.0f} tokens/s ({rate / bound:.0%})"
+    print(line)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--chunks", type=int, default=400)
+    parser.add_argument("--qwen4b-random", action="store_true")
+    args = parser.parse_args()
+
+    local = SentenceTransformerEmbedder()
+    texts = stdlib_texts(args.chunks, (local.max_tokens - 16) * 3)
+    tokens = sum(min(len(ids), local.max_tokens) for ids in local._model.tokenizer(texts)["input_ids"])
+    print(f"{len(texts)} stdlib chunks, {tokens} MiniLM tokens (mean {tokens / len(texts):.0f})")
+    measure("sentence-transformers (CPU MiniLM)", local.embed_documents, texts, tokens)
+    httpd = serve(local)
+    client = HttpEmbedder(f"http://127.0.0.1:{httpd.server_address[1]}/v1", concurrency=2)
+    measure("http -> local MiniLM server", client.embed_documents, texts, tokens)
+    httpd.shutdown()
+    if gpu_with_vllm():
+        from codeseek.embedding.vllm import VllmEmbedder
+
+        qwen = VllmEmbedder()
+        qwen_tokens = sum(len(qwen.token_ids(t)) for t in texts)
+        measure("vllm Qwen3-Embedding-4B", qwen.embed_documents, texts, qwen_tokens)
+    else:
+        print("vllm: skipped (needs vllm and a CUDA GPU)")
+    if args.qwen4b_random:
+        qwen4b_random()
+
+
+if __name__ == "__main__":
+    main()
