@@ -174,10 +174,10 @@ def find(
         indexing.update(opened.ws, opened.engine, rules=opened.rules)
     store = Store(opened.ws.index_dir)
     try:
-        hits = search.find(store, opened.engine, query, k, search.Filters(paths, languages, kinds))
+        results = search.find(store, opened.engine, query, k, search.Filters(paths, languages, kinds))
     finally:
         store.close()
-    click.echo(output.as_json(hits) if as_json else output.human(hits))
+    click.echo(output.as_json(results.hits) if as_json else output.human(results.hits))
 
 
 @cli.command()

@@ -109,15 +109,20 @@ def update(
     committed: bool = False,
     scope: str | None = None,
     rules: SkipRules | None = None,
+    embed: bool = True,
     progress: Progress | None = None,
 ) -> UpdateResult:
-    """Bring the index at ws.index_dir up to date with the working tree (or HEAD if committed)."""
+    """Bring the index at ws.index_dir up to date with the working tree (or HEAD if committed).
+
+    With embed=False only the file state and lexical index are brought up to date; the
+    vectors follow with the next update that embeds.
+    """
     if not (ws.index_dir / DB_NAME).exists() and not list_files(ws):
         raise CodeseekError(f"no files to index in {ws.root}")
     store = Store(ws.index_dir, create=True)
     try:
         with store.writing():
-            return _update(ws, store, engine, committed, scope, rules or SkipRules(), progress)
+            return _update(ws, store, engine, committed, scope, rules or SkipRules(), embed, progress)
     finally:
         store.close()
 
@@ -129,6 +134,7 @@ def _update(
     committed: bool,
     scope: str | None,
     rules: SkipRules,
+    embed: bool,
     progress: Progress | None,
 ) -> UpdateResult:
     result = UpdateResult()
@@ -167,30 +173,22 @@ def _update(
     lap("parse")
 
     entries: list[FileEntry] = []
-    texts: dict[int, str] = {}
+    keys: set[int] = set()
     for (path, _), (reason, chunks) in zip(items, chunked):
         blob = change.files[path][0]
         if reason:
             result.skipped.append((path, reason))
             entries.append(FileEntry(path, blob, None, skipped=reason))
             continue
-        keyed = []
-        for chunk in chunks:
-            text = chunk.embedding_text()
-            key = vector_key(text, info)
-            texts.setdefault(key, text)
-            keyed.append((chunk, key))
+        keyed = [(chunk, vector_key(chunk.embedding_text(), info)) for chunk in chunks]
+        keys.update(key for _, key in keyed)
         entries.append(FileEntry(path, blob, chunks[0].language if chunks else None, keyed))
         result.chunks += len(keyed)
-    missing = store.missing_keys(texts)
-    result.reused = len(texts) - len(missing)
-    result.embedded = len(missing)
-    if missing:
-        _embed(store, engine, info, {k: texts[k] for k in missing}, progress)
-    lap("embed")
-
+    result.reused = len(keys) - len(store.missing_keys(keys))
     result.indexed_commit = ws.head()
     result.model = info.describe()
+    # The new file state first, in one transaction: lexical search is current at once, and
+    # the chunks' vectors follow (an interrupted run resumes them without parsing again).
     store.apply(
         entries,
         change.deleted,
@@ -206,8 +204,15 @@ def _update(
             "updated_at": str(time.time()),
         },
     )
-    store.compact()
     lap("store")
+    if embed:
+        pending = store.unembedded()
+        result.embedded = len(pending)
+        if pending:
+            _embed(store, engine, info, pending, progress)
+        lap("embed")
+        store.compact()
+        lap("store")
     result.files_changed = len(entries)
     result.files_deleted = len(change.deleted)
     return result
@@ -268,6 +273,7 @@ def status(ws: Workspace) -> dict[str, object]:
             **counts,
             "pending": len(pending),
             "pending_files": pending,
+            "unembedded": store.unembedded_count(),
             "model": meta.get("model"),
             "dim": int(meta["dim"]) if "dim" in meta else None,
             "engine": f"{meta['engine']} {meta['engine_version']}" if "engine" in meta else None,

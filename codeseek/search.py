@@ -1,13 +1,23 @@
-"""Query -> vector -> ranked hits."""
+"""Query -> ranked hits: dense vectors, lexical BM25, or both fused by reciprocal rank."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from fnmatch import fnmatchcase
 
+import numpy as np
+
 from .embedding import EngineChoice
 from .errors import CodeseekError, ModelMismatch
-from .storage import Store
+from .lexical import match_expression
+from .storage import StoredChunk, Store
+
+MODES = ("hybrid", "semantic", "lexical")
+RRF_K = 60  # the usual constant: ranks past a few dozen count for little
+DEPTH = 50  # candidates taken from each ranker before fusing
+
+Ranked = list[tuple[StoredChunk, float]]
 
 
 @dataclass(frozen=True)
@@ -26,6 +36,13 @@ class Hit:
 
 
 @dataclass(frozen=True)
+class Results:
+    hits: list[Hit]
+    mode: str
+    unembedded: int = 0  # chunks without a vector yet: found by the lexical ranker only
+
+
+@dataclass(frozen=True)
 class Filters:
     """What to search. A path pattern with a leading `!` excludes; a pattern without
     wildcards matches a folder and everything below it."""
@@ -33,6 +50,7 @@ class Filters:
     paths: tuple[str, ...] = ()
     languages: tuple[str, ...] = ()
     kinds: tuple[str, ...] = ()
+    min_score: float | None = None
     include: tuple[str, ...] = field(init=False)
     exclude: tuple[str, ...] = field(init=False)
 
@@ -40,12 +58,12 @@ class Filters:
         object.__setattr__(self, "include", tuple(p for p in self.paths if not p.startswith("!")))
         object.__setattr__(self, "exclude", tuple(p[1:] for p in self.paths if p.startswith("!")))
 
-    def accepts(self, path: str, language: str, kind: str) -> bool:
+    def accepts(self, chunk: StoredChunk) -> bool:
         return (
-            (not self.languages or language in self.languages)
-            and (not self.kinds or kind in self.kinds)
-            and (not self.include or any(_path_matches(path, p) for p in self.include))
-            and not any(_path_matches(path, p) for p in self.exclude)
+            (not self.languages or chunk.language in self.languages)
+            and (not self.kinds or chunk.kind in self.kinds)
+            and (not self.include or any(_path_matches(chunk.path, p) for p in self.include))
+            and not any(_path_matches(chunk.path, p) for p in self.exclude)
         )
 
 
@@ -56,34 +74,106 @@ def _path_matches(path: str, pattern: str) -> bool:
     return path == pattern or path.startswith(pattern.rstrip("/") + "/")
 
 
-def find(store: Store, engine: EngineChoice, query: str, k: int = 10, filters: Filters | None = None) -> list[Hit]:
-    """The k chunks nearest in meaning to the query, best first."""
-    filters = filters or Filters()
+def find(
+    store: Store,
+    engine: EngineChoice | None,
+    query: str,
+    k: int = 10,
+    filters: Filters | None = None,
+    mode: str = "hybrid",
+) -> Results:
+    """The k chunks that best match the query, best first. Lexical mode loads no model."""
     if not query.strip():
         raise CodeseekError("the query is empty")
     if k < 1:
         raise CodeseekError("-k must be at least 1")
+    if mode not in MODES:
+        raise CodeseekError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
+    filters = filters or Filters()
+    depth = max(DEPTH, k * 3)
+    lexical = _lexical(store, query, depth, filters) if mode != "semantic" else []
+    dense: Ranked = []
+    if mode != "lexical":
+        if engine is None:
+            raise CodeseekError(f"{mode} search needs an embedding engine")
+        vector = _query_vector(store, engine, query)
+        dense = _dense(store, vector, depth, filters.accepts) if vector is not None else []
+    ranked = fuse([dense, lexical]) if mode == "hybrid" else (dense or lexical)
+    return Results(_hits(ranked, k, filters), mode, store.unembedded_count())
+
+
+def similar(store: Store, engine: EngineChoice, target: StoredChunk, k: int = 10,
+            filters: Filters | None = None) -> Results:
+    """The chunks nearest in meaning to an existing one: duplicates and prior art."""
+    filters = filters or Filters()
+    vectors = store.vectors_for([target.vector_key])
+    if target.vector_key not in vectors:
+        raise CodeseekError(f"{target.path}:{target.start_line} has no vector yet: run `codeseek update`")
+    ranked = _dense(store, vectors[target.vector_key], k + 1, lambda c: c.id != target.id and filters.accepts(c))
+    return Results(_hits(ranked, k, filters), "semantic", store.unembedded_count())
+
+
+def locate(store: Store, where: str) -> StoredChunk:
+    """The chunk a user means by `PATH:LINE` or by a symbol name."""
+    path, _, line = where.rpartition(":")
+    found = store.chunks_at(path, line=int(line)) if path and line.isdigit() else store.chunks_at("", symbol=where)
+    if not found:
+        raise CodeseekError(f"no indexed chunk at {where!r}: give PATH:LINE or a symbol name")
+    return found[0]
+
+
+def fuse(rankings: list[Ranked]) -> Ranked:
+    """Reciprocal rank fusion: each list adds 1 / (RRF_K + rank) to a chunk's score."""
+    scores: dict[int, float] = {}
+    chunks: dict[int, StoredChunk] = {}
+    for ranking in rankings:
+        for rank, (chunk, _) in enumerate(ranking, start=1):
+            scores[chunk.id] = scores.get(chunk.id, 0.0) + 1.0 / (RRF_K + rank)
+            chunks[chunk.id] = chunk
+    return [(chunks[i], score) for i, score in sorted(scores.items(), key=lambda kv: -kv[1])]
+
+
+def _hits(ranked: Ranked, k: int, filters: Filters) -> list[Hit]:
+    return [
+        Hit(c.path, c.start_line, c.end_line, c.symbol, c.kind, c.language, round(score, 4), c.content)
+        for c, score in ranked
+        if filters.min_score is None or score >= filters.min_score
+    ][:k]
+
+
+def _query_vector(store: Store, engine: EngineChoice, query: str) -> np.ndarray | None:
     info = store.model_info()
     if info is None:
-        return []
+        return None
     engine.check_compatible(info)
     embedder = engine.embedder()
     if embedder.info != info:
         raise ModelMismatch(f"this index was built with {info.describe()}, not {embedder.info.describe()}")
-    vector = embedder.embed_queries([query])[0]
+    return embedder.embed_queries([query])[0]
+
+
+def _dense(store: Store, vector: np.ndarray, depth: int, accept: Callable[[StoredChunk], bool]) -> Ranked:
     total = store.vector_count()
-    fetch = min(total, k * 2 + 10)
+    fetch = min(total, depth * 2 + 10)
     while True:
         # Vectors no chunk uses any more (kept for branch switches), and chunks the filters
         # reject, are over-fetched past: at worst the search becomes exhaustive.
         scored = store.search_vectors(vector, fetch)
         by_key = store.chunks_for_keys([key for key, _ in scored])
-        hits = [
-            Hit(c.path, c.start_line, c.end_line, c.symbol, c.kind, c.language, round(score, 4), c.content)
-            for key, score in scored
-            for c in by_key.get(key, [])
-            if filters.accepts(c.path, c.language, c.kind)
-        ]
-        if len(hits) >= k or fetch >= total:
-            return hits[:k]
+        ranked = [(c, score) for key, score in scored for c in by_key.get(key, []) if accept(c)]
+        if len(ranked) >= depth or fetch >= total:
+            return ranked[:depth]
         fetch = min(total, fetch * 4)
+
+
+def _lexical(store: Store, query: str, depth: int, filters: Filters) -> Ranked:
+    expression = match_expression(query)
+    if expression is None:
+        return []
+    fetch = depth
+    while True:
+        rows = store.lexical(expression, fetch)
+        ranked = [(c, score) for c, score in rows if filters.accepts(c)]
+        if len(ranked) >= depth or len(rows) < fetch:
+            return ranked[:depth]
+        fetch *= 4

@@ -28,6 +28,7 @@ from usearch.index import Index
 
 from .embedding.base import ModelInfo
 from .errors import CodeseekError, IndexCorrupt
+from .lexical import TOKENIZE, code_terms
 from .parsing import Chunk
 
 DB_NAME = "index.db"
@@ -55,7 +56,19 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE TABLE vectors(key INTEGER PRIMARY KEY, segment TEXT NOT NULL, seen REAL NOT NULL);
         """,
     ),
+    (
+        "lexical search, and chunks that can be embedded after they are stored",
+        f"""
+        ALTER TABLE chunks ADD COLUMN context TEXT NOT NULL DEFAULT '';
+        ALTER TABLE chunks ADD COLUMN signature TEXT NOT NULL DEFAULT '';
+        CREATE VIRTUAL TABLE chunks_fts USING fts5(symbol, path, body, tokenize="{TOKENIZE}");
+        INSERT INTO chunks_fts(rowid, symbol, path, body)
+            SELECT id, code_terms(symbol), code_terms(path), code_terms(content) FROM chunks;
+        """,
+    ),
 ]
+# BM25 weights of the FTS columns: a term in the symbol says most, then the path, then the body.
+BM25_WEIGHTS = (8.0, 3.0, 1.0)
 
 
 def vector_key(text: str, info: ModelInfo) -> int:
@@ -91,6 +104,16 @@ class StoredChunk:
     end_line: int
     vector_key: int
     content: str
+    context: str = ""
+    signature: str = ""
+
+    def embedding_text(self) -> str:
+        chunk = Chunk(self.path, self.language, self.kind, self.symbol, self.start_line, self.end_line,
+                      self.content, self.context, self.signature)
+        return chunk.embedding_text()
+
+
+CHUNK_COLUMNS = "id, path, language, kind, symbol, start_line, end_line, vector_key, content, context, signature"
 
 
 class Store:
@@ -104,6 +127,7 @@ class Store:
             (self.directory / SEGMENT_DIR).mkdir(parents=True, exist_ok=True)
         try:
             self.db = sqlite3.connect(self.directory / DB_NAME, timeout=30, isolation_level=None)
+            self.db.create_function("code_terms", 1, code_terms, deterministic=True)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
@@ -322,6 +346,7 @@ class Store:
                     "UPDATE vectors SET seen = ? WHERE key IN (SELECT vector_key FROM chunks WHERE path = ?)",
                     (now, path),
                 )
+                db.execute("DELETE FROM chunks_fts WHERE rowid IN (SELECT id FROM chunks WHERE path = ?)", (path,))
                 db.execute("DELETE FROM chunks WHERE path = ?", (path,))
                 db.execute("DELETE FROM files WHERE path = ?", (path,))
             for e in entries:
@@ -329,15 +354,45 @@ class Store:
                     "INSERT INTO files(path, blob, language, chunks, skipped) VALUES (?, ?, ?, ?, ?)",
                     (e.path, e.blob, e.language, len(e.chunks), e.skipped),
                 )
-                db.executemany(
-                    "INSERT INTO chunks(path, language, kind, symbol, start_line, end_line, vector_key, content)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        (c.path, c.language, c.kind, c.symbol, c.start_line, c.end_line, key, c.text)
-                        for c, key in e.chunks
-                    ),
-                )
+                for c, key in e.chunks:
+                    cursor = db.execute(
+                        "INSERT INTO chunks(path, language, kind, symbol, start_line, end_line, vector_key, content,"
+                        " context, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (c.path, c.language, c.kind, c.symbol, c.start_line, c.end_line, key, c.text,
+                         c.context, c.signature),
+                    )
+                    db.execute(
+                        "INSERT INTO chunks_fts(rowid, symbol, path, body) VALUES (?, ?, ?, ?)",
+                        (cursor.lastrowid, code_terms(c.symbol), code_terms(c.path), code_terms(c.text)),
+                    )
             self.set_meta(meta, db)
+
+    def unembedded(self) -> dict[int, str]:
+        """Texts of stored chunks that have no vector yet, by vector key."""
+        rows = self.db.execute(
+            f"SELECT {CHUNK_COLUMNS} FROM chunks LEFT JOIN vectors ON vectors.key = chunks.vector_key "
+            "WHERE vectors.key IS NULL"
+        )
+        out: dict[int, str] = {}
+        for row in rows:
+            chunk = StoredChunk(*row)
+            out.setdefault(chunk.vector_key, chunk.embedding_text())
+        return out
+
+    def unembedded_count(self) -> int:
+        return self.db.execute(
+            "SELECT count(*) FROM chunks LEFT JOIN vectors ON vectors.key = chunks.vector_key WHERE vectors.key IS NULL"
+        ).fetchone()[0]
+
+    def lexical(self, expression: str, limit: int) -> list[tuple[StoredChunk, float]]:
+        """Chunks matching an FTS5 expression, best BM25 first (score: higher is better)."""
+        rows = self.db.execute(
+            f"SELECT {', '.join('chunks.' + c for c in CHUNK_COLUMNS.split(', '))}, bm25(chunks_fts, ?, ?, ?) AS rank "
+            "FROM chunks_fts JOIN chunks ON chunks.id = chunks_fts.rowid "
+            "WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?",
+            (*BM25_WEIGHTS, expression, limit),
+        )
+        return [(StoredChunk(*row[:-1]), -row[-1]) for row in rows]
 
     def chunks_for_keys(self, keys: Sequence[int]) -> dict[int, list[StoredChunk]]:
         out: dict[int, list[StoredChunk]] = {}
@@ -345,13 +400,26 @@ class Store:
             part = list(keys[i : i + 500])
             marks = ",".join("?" * len(part))
             for row in self.db.execute(
-                "SELECT id, path, language, kind, symbol, start_line, end_line, vector_key, content "
-                f"FROM chunks WHERE vector_key IN ({marks}) ORDER BY path, start_line",
-                part,
+                f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE vector_key IN ({marks}) ORDER BY path, start_line", part
             ):
                 chunk = StoredChunk(*row)
                 out.setdefault(chunk.vector_key, []).append(chunk)
         return out
+
+    def chunks_at(self, path: str, line: int | None = None, symbol: str | None = None) -> list[StoredChunk]:
+        """Chunks of a file containing a line (innermost first), or with a symbol."""
+        if symbol is not None:
+            rows = self.db.execute(
+                f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE symbol = ? OR symbol LIKE ? ORDER BY length(symbol), path",
+                (symbol, f"%.{symbol}"),
+            )
+        else:
+            rows = self.db.execute(
+                f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE path = ? AND start_line <= ? AND end_line >= ? "
+                "ORDER BY end_line - start_line",
+                (path, line, line),
+            )
+        return [StoredChunk(*row) for row in rows]
 
     def counts(self) -> dict[str, int]:
         one = lambda sql: self.db.execute(sql).fetchone()[0]  # noqa: E731

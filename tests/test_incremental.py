@@ -201,7 +201,7 @@ def test_working_tree_changes_and_their_undo(repo: Path, update) -> None:
     assert update(repo) == []
     assert "new.py" not in {p for p, *_ in indexed(repo)}
     store = Store(repo / ".git" / "codeseek")
-    hits = search.find(store, EngineChoice(), "multiply y by two", 1)
+    hits = search.find(store, EngineChoice(), "multiply y by two", 1, mode="semantic").hits
     assert "return y * 2" in hits[0].code
 
 
@@ -280,7 +280,7 @@ def test_kill_9_at_random_moments_never_breaks_the_index(make_repo: MakeRepo, up
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         store = Store(root / ".git" / "codeseek")  # still opens and answers
-        assert search.find(store, EngineChoice(None, engine.embedder()), "multiply value", 3)
+        assert search.find(store, EngineChoice(None, engine.embedder()), "multiply value", 3).hits
         store.close()
     update(root)
     final = indexed(root)
