@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from . import __version__, config, indexing, output, search
+from . import __version__, config, indexing, output, search, server
 from .embedding import EngineChoice, EngineSettings
 from .errors import CodeseekError
 from .parsing import chunk_file
@@ -93,7 +93,9 @@ def _progress() -> indexing.Progress | None:
     return report
 
 
-def _run_update(opened: Opened, verbose: bool = False, new_index: bool = False, **kwargs: Any) -> indexing.UpdateResult:
+def _run_update(
+    opened: Opened, verbose: bool = False, new_index: bool = False, **kwargs: Any
+) -> indexing.UpdateResult:
     new_index = new_index or not (opened.ws.index_dir / DB_NAME).exists()
     result = indexing.update(opened.ws, opened.engine, rules=opened.rules, progress=_progress(), **kwargs)
     if new_index:
@@ -143,41 +145,150 @@ def update(ctx: click.Context, committed: bool, verbose: bool, flags: EngineSett
     _run_update(_open(ctx, flags), verbose, committed=committed)
 
 
+def output_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The result formats, declared once: --json, --jsonl, --vimgrep, --files (default: human)."""
+    for flag, help_text in reversed([
+        ("json", "A JSON array (schema in README)."),
+        ("jsonl", "One JSON object per line."),
+        ("vimgrep", "path:line:col:text lines, for quickfix lists."),
+        ("files", "Unique file paths only."),
+    ]):
+        func = click.option(f"--{flag}", "fmt", flag_value=flag, help=help_text)(func)
+    return click.option("--human", "fmt", flag_value="human", default=True, hidden=True)(func)
+
+
+def filter_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("-k", "--top", "k", default=10, show_default=True, type=click.IntRange(1),
+                     help="How many results."),
+        click.option("--path", "paths", multiple=True, metavar="GLOB",
+                     help="Only paths matching GLOB (repeatable; a leading ! excludes; a folder matches all below)."),
+        click.option("--lang", "languages", multiple=True, help="Only this language (repeatable)."),
+        click.option("--kind", "kinds", multiple=True, help="Only this kind: function, method, class... (repeatable)."),
+        click.option("--min-score", type=float, help="Drop results scoring below this."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, paths: tuple[str, ...], languages: tuple[str, ...], kinds: tuple[str, ...],
+                min_score: float | None, **kwargs: Any) -> Any:
+        return func(*args, filters=search.Filters(paths, languages, kinds, min_score), **kwargs)
+
+    return wrapper
+
+
+def _fresh_store(opened: Opened, no_update: bool, no_wait: bool) -> Store:
+    """The index, first brought up to date unless asked not to: results never carry stale lines."""
+    if not (opened.ws.index_dir / DB_NAME).exists():
+        click.echo(f"codeseek: no index yet for {opened.ws.root}; building it first", err=True)
+        _run_update(opened, new_index=True, embed=not no_wait)
+    elif not no_update:
+        indexing.update(opened.ws, opened.engine, rules=opened.rules, embed=not no_wait)
+    return Store(opened.ws.index_dir)
+
+
+def _print_results(results: search.Results, fmt: str, query: str = "") -> None:
+    if results.unembedded:
+        click.echo(f"codeseek: {results.unembedded} chunks are not embedded yet: they are matched by words only "
+                   "(`codeseek update` embeds them)", err=True)
+    click.echo(output.render(results.hits, fmt, query))
+
+
 @cli.command()
 @click.argument("query")
-@click.option("-k", "--top", "k", default=10, show_default=True, type=click.IntRange(1), help="How many results.")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON array (schema in README).")
-@click.option("--path", "paths", multiple=True, metavar="GLOB",
-              help="Only paths matching GLOB (repeatable; a leading ! excludes; a folder matches all below).")
-@click.option("--lang", "languages", multiple=True, help="Only this language (repeatable).")
-@click.option("--kind", "kinds", multiple=True, help="Only this kind: function, method, class... (repeatable).")
+@filter_options
+@click.option("--mode", type=click.Choice(search.MODES), default="hybrid", show_default=True,
+              help="Rank by meaning and words (hybrid), meaning only, or words only.")
+@output_options
+@click.option("--no-update", is_flag=True, help="Search the index as it is, without indexing changes first.")
+@click.option("--no-wait", is_flag=True, help="Index changed files but do not wait for their embeddings.")
+@engine_options
+@click.pass_context
+def find(ctx: click.Context, query: str, k: int, filters: search.Filters, mode: str, fmt: str, no_update: bool,
+         no_wait: bool, flags: EngineSettings) -> None:
+    """Find the functions and classes that do what QUERY says."""
+    opened = _open(ctx, flags)
+    payload = {"query": query, "k": k, "mode": mode, "no_update": no_update, "no_wait": no_wait, **_wire(filters)}
+    results = _ask_server(opened, flags, "/find", payload)
+    if results is None:
+        store = _fresh_store(opened, no_update, no_wait)
+        try:
+            results = search.find(store, opened.engine, query, k, filters, mode)
+        finally:
+            store.close()
+    _print_results(results, fmt, query)
+
+
+@cli.command()
+@click.argument("where", metavar="PATH:LINE|SYMBOL")
+@filter_options
+@output_options
 @click.option("--no-update", is_flag=True, help="Search the index as it is, without indexing changes first.")
 @engine_options
 @click.pass_context
-def find(
-    ctx: click.Context,
-    query: str,
-    k: int,
-    as_json: bool,
-    paths: tuple[str, ...],
-    languages: tuple[str, ...],
-    kinds: tuple[str, ...],
-    no_update: bool,
-    flags: EngineSettings,
-) -> None:
-    """Find the functions and classes that do what QUERY says."""
+def similar(ctx: click.Context, where: str, k: int, filters: search.Filters, fmt: str, no_update: bool,
+            flags: EngineSettings) -> None:
+    """The code nearest in meaning to an existing function: duplicates and prior art."""
     opened = _open(ctx, flags)
-    if not (opened.ws.index_dir / DB_NAME).exists():
-        click.echo(f"codeseek: no index yet for {opened.ws.root}; building it first", err=True)
-        _run_update(opened, new_index=True)
-    elif not no_update:
-        indexing.update(opened.ws, opened.engine, rules=opened.rules)
-    store = Store(opened.ws.index_dir)
-    try:
-        results = search.find(store, opened.engine, query, k, search.Filters(paths, languages, kinds))
-    finally:
+    where = _relative(opened.ws, where)
+    results = _ask_server(opened, flags, "/similar", {"where": where, "k": k, "no_update": no_update, **_wire(filters)})
+    if results is None:
+        store = _fresh_store(opened, no_update, no_wait=False)
+        try:
+            results = search.similar(store, opened.engine, search.locate(store, where), k, filters)
+        finally:
+            store.close()
+    _print_results(results, fmt)
+
+
+def _wire(filters: search.Filters) -> dict[str, Any]:
+    return {"paths": filters.paths, "languages": filters.languages, "kinds": filters.kinds,
+            "min_score": filters.min_score}
+
+
+def _ask_server(opened: Opened, flags: EngineSettings, route: str, payload: dict[str, Any]) -> search.Results | None:
+    """Results from the repository's warm server, if one runs and no other engine was asked for."""
+    if flags != EngineSettings():
+        return None
+    body = server.call(opened.ws, "POST", route, payload)
+    if body is None:
+        return None
+    return search.Results([search.Hit(**hit) for hit in body["hits"]], body["mode"], body["unembedded"])
+
+
+@cli.command()
+@click.option("--port", type=click.IntRange(0, 65535), help="Listen on 127.0.0.1:PORT instead of a Unix socket.")
+@click.option("--idle", "idle_seconds", type=click.IntRange(1), default=server.DEFAULT_IDLE_SECONDS,
+              show_default=True, help="Exit after this many seconds without a request.")
+@engine_options
+@click.pass_context
+def serve(ctx: click.Context, port: int | None, idle_seconds: int, flags: EngineSettings) -> None:
+    """Keep the model and index loaded and answer find, similar, status and update."""
+    opened = _open(ctx, flags)
+    already = server.running(opened.ws)
+    if already is not None:
+        click.echo(f"codeseek: a server already runs for {opened.ws.root} (pid {already.pid})", err=True)
+        return
+    if (opened.ws.index_dir / DB_NAME).exists():
+        store = Store(opened.ws.index_dir)
+        info = store.model_info()
         store.close()
-    click.echo(output.as_json(results.hits) if as_json else output.human(results.hits))
+        if info is not None:
+            opened.engine.check_compatible(info)
+    opened.engine.embedder()
+    service = server.Service(opened.ws, opened.engine, opened.rules)
+    click.echo(f"codeseek: serving {opened.ws.root} (idle exit after {idle_seconds}s)", err=True)
+    server.serve(opened.ws, service, port=port, idle_seconds=idle_seconds)
+
+
+def _relative(ws: Workspace, where: str) -> str:
+    """PATH:LINE with PATH as typed (relative to the current folder) made relative to the root."""
+    path, _, line = where.rpartition(":")
+    if not path or not line.isdigit():
+        return where
+    full = Path(path).resolve()
+    return f"{full.relative_to(ws.root).as_posix()}:{line}" if full.is_relative_to(ws.root) else where
 
 
 @cli.command()

@@ -1,21 +1,61 @@
-"""How hits are shown: to a person in a terminal, or as JSON for editors and scripts."""
+"""How results are shown: to a person in a terminal, or in the shapes editors and scripts read.
+
+Every format prints the same fields (see the JSON schema in README.md).
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 
 import click
 
+from .lexical import code_terms
 from .parsing import Chunk
 from .search import Hit
 
 SNIPPET_LINES = 4
+FORMATS = ("human", "json", "jsonl", "vimgrep", "files")
 
 
-def human(hits: Sequence[Hit]) -> str:
+def render(hits: Sequence[Hit], fmt: str, query: str = "") -> str:
+    if fmt == "json":
+        return json.dumps([hit.to_json() for hit in hits], indent=2)
+    if fmt == "jsonl":
+        return "\n".join(json.dumps(hit.to_json()) for hit in hits)
+    if fmt == "vimgrep":
+        return "\n".join(vimgrep_line(hit) for hit in hits)
+    if fmt == "files":
+        return "\n".join(dict.fromkeys(hit.path for hit in hits))
+    return human(hits, query)
+
+
+COMMENT_STARTS = ("#", "//", "/*", "*", "--", ";")
+
+
+def name_position(hit: Hit) -> tuple[int, int]:
+    """(line, column), 1-based, of the symbol's name in its definition (not in a comment
+    above it): where an editor should jump."""
+    name = re.split(r"[.:#]+", hit.symbol)[-1].strip("()* ")
+    pattern = re.compile(rf"\b{re.escape(name)}\b") if name else None
+    for offset, line in enumerate(hit.code.split("\n")):
+        found = pattern.search(line) if pattern else None
+        if found and not line.lstrip().startswith(COMMENT_STARTS):
+            return hit.start_line + offset, found.start() + 1
+    return hit.start_line, 1
+
+
+def vimgrep_line(hit: Hit) -> str:
+    line, column = name_position(hit)
+    text = hit.code.split("\n")[line - hit.start_line].strip()
+    return f"{hit.path}:{line}:{column}:{text}  [{hit.symbol} {hit.score:g}]"
+
+
+def human(hits: Sequence[Hit], query: str = "") -> str:
     if not hits:
         return "no matches"
+    terms = set(code_terms(query).split())
     blocks = []
     for hit in hits:
         head = (
@@ -26,19 +66,25 @@ def human(hits: Sequence[Hit]) -> str:
             + click.style(f"{hit.score:.3f}", dim=True)
         )
         lines = _dedent(hit.code.split("\n")[:SNIPPET_LINES])
-        body = "\n".join("    " + line for line in lines)
+        body = "\n".join("    " + _highlight(line, terms) for line in lines)
         blocks.append(f"{head}\n{body}")
     return "\n\n".join(blocks)
+
+
+def _highlight(line: str, terms: set[str]) -> str:
+    if not terms:
+        return line
+    return re.sub(
+        r"[A-Za-z_][A-Za-z0-9_]*",
+        lambda m: click.style(m.group(), fg="yellow", bold=True) if m.group().lower() in terms else m.group(),
+        line,
+    )
 
 
 def _dedent(lines: list[str]) -> list[str]:
     indents = [len(line) - len(line.lstrip()) for line in lines if line.strip()]
     cut = min(indents, default=0)
     return [line[cut:] for line in lines]
-
-
-def as_json(hits: Sequence[Hit]) -> str:
-    return json.dumps([hit.to_json() for hit in hits], indent=2)
 
 
 def chunks_human(chunks: Sequence[Chunk]) -> str:

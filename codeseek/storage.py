@@ -119,14 +119,17 @@ CHUNK_COLUMNS = "id, path, language, kind, symbol, start_line, end_line, vector_
 class Store:
     """One index directory. Any number of readers; writers hold `writing()`."""
 
-    def __init__(self, directory: Path, *, create: bool = False) -> None:
+    def __init__(self, directory: Path, *, create: bool = False, threads: bool = False) -> None:
+        """threads=True lets several threads share this store (the server serialises them)."""
         self.directory = Path(directory)
         if not (self.directory / DB_NAME).exists() and not create:
             raise CodeseekError(f"no index in {self.directory}: run `codeseek index` first")
         if create:
             (self.directory / SEGMENT_DIR).mkdir(parents=True, exist_ok=True)
         try:
-            self.db = sqlite3.connect(self.directory / DB_NAME, timeout=30, isolation_level=None)
+            self.db = sqlite3.connect(
+                self.directory / DB_NAME, timeout=30, isolation_level=None, check_same_thread=not threads
+            )
             self.db.create_function("code_terms", 1, code_terms, deterministic=True)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")

@@ -1,0 +1,217 @@
+"""A warm process per repository: the model and index stay loaded, so a query costs only
+its own work. HTTP with JSON bodies, on a Unix socket in the index directory (mode 0600) or
+on 127.0.0.1. `codeseek find` and the git hooks use it when it runs.
+
+    POST /find     {"query", "k", "paths", "languages", "kinds", "min_score", "mode", "no_update", "no_wait"}
+    POST /similar  {"where", "k", "paths", "languages", "kinds", "min_score"}
+    POST /update   {"committed"}
+    GET  /status
+    GET  /ping
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import socketserver
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from . import indexing, search
+from .embedding import EngineChoice
+from .errors import CodeseekError
+from .repo import Workspace
+from .skipping import SkipRules
+from .storage import DB_NAME, Store
+
+SOCKET_NAME = "server.sock"
+INFO_NAME = "server.json"
+DEFAULT_IDLE_SECONDS = 1800
+
+
+@dataclass
+class Address:
+    """Where a running server listens, as recorded in server.json."""
+
+    pid: int
+    socket: str | None = None
+    port: int | None = None
+
+
+def address(ws: Workspace) -> Address | None:
+    try:
+        return Address(**json.loads((ws.index_dir / INFO_NAME).read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self._path)
+
+
+def call(ws: Workspace, method: str, route: str, payload: dict[str, Any] | None = None,
+         timeout: float = 600.0) -> dict[str, Any] | None:
+    """Ask the repository's server; None when none is running (the caller works alone)."""
+    where = address(ws)
+    if where is None:
+        return None
+    conn: http.client.HTTPConnection = (
+        _UnixConnection(where.socket, timeout) if where.socket else http.client.HTTPConnection("127.0.0.1", where.port, timeout=timeout)
+    )
+    try:
+        conn.request(method, route, json.dumps(payload or {}), {"Content-Type": "application/json"})
+        response = conn.getresponse()
+        body = json.loads(response.read())
+    except (OSError, ValueError, http.client.HTTPException):
+        return None
+    finally:
+        conn.close()
+    if response.status != 200:
+        raise CodeseekError(body.get("error", f"the codeseek server answered HTTP {response.status}"))
+    return body
+
+
+class Service:
+    """What the server does; one request at a time touches the index."""
+
+    def __init__(self, ws: Workspace, engine: EngineChoice, rules: SkipRules) -> None:
+        self.ws = ws
+        self.engine = engine
+        self.rules = rules
+        self.lock = threading.Lock()
+        self.store: Store | None = None
+        self.last_request = time.monotonic()
+        self.requests = 0
+
+    def _store(self) -> Store:
+        if self.store is None:
+            self.store = Store(self.ws.index_dir, create=False, threads=True)
+        return self.store
+
+    def _fresh(self, payload: dict[str, Any]) -> Store:
+        if not (self.ws.index_dir / DB_NAME).exists() or not payload.get("no_update"):
+            indexing.update(self.ws, self.engine, rules=self.rules, embed=not payload.get("no_wait"))
+        return self._store()
+
+    def handle(self, route: str, payload: dict[str, Any]) -> dict[str, Any]:
+        self.last_request = time.monotonic()
+        with self.lock:
+            self.requests += 1
+            if route == "/ping":
+                return {"pid": os.getpid()}
+            if route == "/status":
+                return {**indexing.status(self.ws), "server": {"pid": os.getpid(), "requests": self.requests}}
+            if route == "/update":
+                result = indexing.update(self.ws, self.engine, committed=bool(payload.get("committed")),
+                                         rules=self.rules)
+                return {"summary": result.summary()}
+            filters = search.Filters(tuple(payload.get("paths", ())), tuple(payload.get("languages", ())),
+                                     tuple(payload.get("kinds", ())), payload.get("min_score"))
+            k = int(payload.get("k", 10))
+            if route == "/find":
+                store = self._fresh(payload)
+                results = search.find(store, self.engine, str(payload.get("query", "")), k, filters,
+                                      str(payload.get("mode", "hybrid")))
+            elif route == "/similar":
+                store = self._fresh(payload)
+                results = search.similar(store, self.engine, search.locate(store, str(payload["where"])), k, filters)
+            else:
+                raise LookupError(route)
+        return {"hits": [h.to_json() for h in results.hits], "mode": results.mode, "unembedded": results.unembedded}
+
+
+def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def address_string(self) -> str:  # a Unix socket has no client address
+            return "local"
+
+        def _answer(self, status: int, body: dict[str, Any]) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _serve(self) -> None:
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+                payload = json.loads(self.rfile.read(length) or b"{}") if length else {}
+                self._answer(200, service.handle(self.path, payload))
+            except LookupError:
+                self._answer(404, {"error": f"no such route: {self.path}"})
+            except CodeseekError as exc:
+                self._answer(400, {"error": str(exc)})
+            except (ValueError, TypeError) as exc:
+                self._answer(400, {"error": f"bad request: {exc}"})
+
+        do_GET = do_POST = _serve
+
+    return Handler
+
+
+class _UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+
+def running(ws: Workspace) -> Address | None:
+    """The server answering for this repository, if any."""
+    where = address(ws)
+    return where if where is not None and call(ws, "GET", "/ping", timeout=5) is not None else None
+
+
+def serve(ws: Workspace, service: Service, *, port: int | None = None,
+          idle_seconds: float = DEFAULT_IDLE_SECONDS) -> None:
+    """Serve until idle for idle_seconds (the caller checks `running` first)."""
+    ws.index_dir.mkdir(parents=True, exist_ok=True)
+    path = ws.index_dir / SOCKET_NAME
+    handler = _handler(service)
+    httpd: socketserver.BaseServer
+    if port is None:
+        path.unlink(missing_ok=True)  # left by a server that died
+        old_umask = os.umask(0o177)  # the socket is created 0600: only this user may ask
+        try:
+            httpd = _UnixServer(str(path), handler)
+        finally:
+            os.umask(old_umask)
+        where = Address(os.getpid(), socket=str(path))
+    else:
+        httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        where = Address(os.getpid(), port=httpd.server_address[1])
+    info = ws.index_dir / INFO_NAME
+    temp = info.with_suffix(".tmp")
+    temp.write_text(json.dumps(where.__dict__))
+    os.replace(temp, info)
+    threading.Thread(target=_watch_idle, args=(httpd, service, idle_seconds), daemon=True).start()
+    try:
+        httpd.serve_forever(poll_interval=0.5)
+    finally:
+        httpd.server_close()
+        if address(ws) == where:
+            info.unlink(missing_ok=True)
+            if where.socket:
+                Path(where.socket).unlink(missing_ok=True)
+        if service.store is not None:
+            service.store.close()
+
+
+def _watch_idle(httpd: socketserver.BaseServer, service: Service, idle_seconds: float) -> None:
+    while time.monotonic() - service.last_request < idle_seconds:
+        time.sleep(min(1.0, idle_seconds / 4))
+    httpd.shutdown()

@@ -1,0 +1,169 @@
+"""Hybrid ranking, filters, every output format, similar, and the warm server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from codeseek import indexing, search, server
+from codeseek.embedding import EngineChoice
+from codeseek.errors import CodeseekError
+from codeseek.lexical import code_terms, match_expression
+from codeseek.repo import open_workspace
+from codeseek.storage import Store
+
+from .conftest import MakeRepo, git
+from .test_cli import run  # noqa: F401  (the in-process CLI fixture)
+
+
+@pytest.fixture
+def indexed(make_repo: MakeRepo, engine: EngineChoice) -> tuple[Path, Store]:
+    root = make_repo()
+    indexing.update(open_workspace(root), engine)
+    store = Store(root / ".git" / "codeseek")
+    yield root, store
+    store.close()
+
+
+def symbols(results: search.Results) -> list[str]:
+    return [h.symbol for h in results.hits]
+
+
+def test_code_aware_terms() -> None:
+    assert code_terms("LruCache.get retry_with_backoff") == "lrucache lru cache get retry_with_backoff retry with backoff"
+    assert match_expression("retryWithBackoff!") == '"retrywithbackoff" OR "retry" OR "with" OR "backoff"'
+    assert match_expression("?!") is None
+
+
+def test_exact_identifiers_found_in_every_spelling(indexed, engine: EngineChoice) -> None:
+    _, store = indexed
+    for query in ("LoadConfig", "load_config", "loadConfig"):
+        assert symbols(search.find(store, None, query, 1, mode="lexical")) == ["LoadConfig"]
+    assert symbols(search.find(store, engine, "LruCache", 1)) == ["LruCache"]
+
+
+def test_lexical_mode_needs_no_model(indexed) -> None:
+    _, store = indexed
+    assert search.find(store, None, "RateLimiter wait", 1, mode="lexical").hits[0].symbol == "RateLimiter.wait"
+    with pytest.raises(CodeseekError, match="needs an embedding engine"):
+        search.find(store, None, "x", mode="semantic")
+
+
+def test_fusion_rewards_agreement() -> None:
+    a, b, c = (search.StoredChunk(i, "p", "python", "function", s, 1, 2, i, "") for i, s in enumerate("abc"))
+    fused = search.fuse([[(a, 0.9), (b, 0.8)], [(b, 5.0), (c, 4.0)]])
+    assert [chunk.symbol for chunk, _ in fused] == ["b", "a", "c"]
+
+
+def test_filters(indexed, engine: EngineChoice) -> None:
+    _, store = indexed
+
+    def paths(**kwargs) -> set[str]:
+        return {h.path for h in search.find(store, engine, "function", 20, search.Filters(**kwargs)).hits}
+
+    assert paths(languages=("go",)) == {"server/server.go"}
+    assert paths(paths=("net",)) == {"net/retry.py"}
+    assert paths(paths=("*.ts",)) == {"web/api.ts"}
+    assert "net/retry.py" not in paths(paths=("!net/**",))
+    kinds = {h.kind for h in search.find(store, engine, "x", 20, search.Filters(kinds=("method",))).hits}
+    assert kinds == {"method"}
+    scored = search.find(store, engine, "retry", 20, search.Filters(min_score=0.02)).hits
+    assert scored and all(h.score >= 0.02 for h in scored)
+
+
+def test_similar_finds_the_nearest_other_code(indexed, engine: EngineChoice) -> None:
+    root, store = indexed
+    (root / "net" / "again.py").write_text(
+        "import time\n\n\ndef call_with_retries(fn, tries=5):\n    for n in range(tries):\n        try:\n"
+        "            return fn()\n        except ConnectionError:\n            time.sleep(0.1 * 2 ** n)\n"
+    )
+    indexing.update(open_workspace(root), engine)
+    target = search.locate(store, "net/again.py:5")
+    assert target.symbol == "call_with_retries"
+    assert search.similar(store, engine, target, 1).hits[0].symbol == "retry_with_backoff"
+    assert search.locate(store, "LruCache.get").symbol == "LruCache.get"
+    with pytest.raises(CodeseekError, match="no indexed chunk"):
+        search.locate(store, "net/retry.py:999")
+
+
+def test_output_formats(run, make_repo: MakeRepo) -> None:
+    root = make_repo()
+    args = ["find", "read the server configuration from a YAML file", "-k", "2"]
+    vimgrep = run(root, *args, "--vimgrep").stdout.splitlines()
+    assert vimgrep[0].startswith("server/server.go:20:6:func LoadConfig(path string) (*Config, error) {  [LoadConfig ")
+    jsonl = [json.loads(line) for line in run(root, *args, "--jsonl").stdout.splitlines()]
+    assert [h["symbol"] for h in jsonl] == [h["symbol"] for h in json.loads(run(root, *args, "--json").stdout)]
+    assert run(root, *args, "--files").stdout.splitlines()[0] == "server/server.go"
+    human = run(root, *args).stdout
+    assert human.startswith("server/server.go:19-28  LoadConfig  ")
+
+
+def test_similar_command(run, make_repo: MakeRepo) -> None:
+    root = make_repo()
+    out = run(root, "similar", "util/strings.js:13", "--json", "-k", "2").stdout
+    hits = json.loads(out)
+    assert hits and all(h["symbol"] != "LruCache.get" for h in hits)
+
+
+def test_pending_embeddings_are_served_lexically_and_said(run, make_repo: MakeRepo, engine: EngineChoice) -> None:
+    root = make_repo()
+    indexing.update(open_workspace(root), engine, embed=False)
+    result = run(root, "find", "LoadConfig", "--no-update", "--json", "-k", "1")
+    assert json.loads(result.stdout)[0]["symbol"] == "LoadConfig"
+    assert "not embedded yet" in result.stderr
+    assert indexing.status(open_workspace(root))["unembedded"] > 0
+    run(root, "update")
+    assert "not embedded yet" not in run(root, "find", "LoadConfig", "--no-update").stderr
+
+
+def codeseek(root: Path, *args: str, **kwargs) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "codeseek", *args], cwd=root, capture_output=True, text=True,
+                          timeout=300, **kwargs)
+
+
+def wait_for(predicate, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+def test_warm_server(make_repo: MakeRepo) -> None:
+    root = make_repo()
+    ws = open_workspace(root)
+    proc = subprocess.Popen([sys.executable, "-m", "codeseek", "serve", "--idle", "30"], cwd=root,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: server.running(ws) is not None)
+        sock = root / ".git" / "codeseek" / "server.sock"
+        assert oct(os.stat(sock).st_mode & 0o777) == "0o600"
+        second = codeseek(root, "serve")
+        assert second.returncode == 0 and f"already runs for {root} (pid {proc.pid})" in second.stderr
+        # find goes through the server, which indexes the change first: no stale lines.
+        (root / "net" / "fresh.py").write_text("def brand_new_parser(text):\n    return text.split()\n")
+        found = codeseek(root, "find", "brand_new_parser", "--json", "-k", "1")
+        assert json.loads(found.stdout)[0]["path"] == "net/fresh.py"
+        status = server.call(ws, "GET", "/status")
+        assert status is not None and status["server"]["requests"] >= 2 and status["pending"] == 0
+        with pytest.raises(CodeseekError, match="no such route: /nope"):
+            server.call(ws, "POST", "/nope")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_server_exits_when_idle(make_repo: MakeRepo) -> None:
+    root = make_repo()
+    ws = open_workspace(root)
+    codeseek(root, "index")
+    proc = subprocess.Popen([sys.executable, "-m", "codeseek", "serve", "--idle", "2"], cwd=root,
+                            stderr=subprocess.DEVNULL)
+    assert proc.wait(timeout=120) == 0
+    assert server.address(ws) is None and not (root / ".git" / "codeseek" / "server.sock").exists()
+    git(root, "status")  # the repository is untouched by the server's files
