@@ -31,28 +31,38 @@ def in_scope(path: str, scope: str) -> bool:
     return not scope or path == scope or path.startswith(scope.rstrip("/") + "/")
 
 
+SOURCES = ("worktree", "staged", "committed")
+
+
 def detect(
     ws: Workspace,
     stored: dict[str, str],
     *,
     indexed_commit: str | None,
     previously_dirty: set[str],
-    committed: bool,
+    source: str = "worktree",
     scope: str = "",
 ) -> Change:
+    """Changes against the stored blob ids. source: the working tree (staged, unstaged and
+    untracked files), the staged content (git's index), or HEAD alone."""
     if not ws.is_git:
         return _detect_plain(ws, stored, scope)
     head = ws.head()
     candidates = _committed_candidates(ws, stored, indexed_commit, head) | previously_dirty
     worktree: set[str] = set()
-    if not committed:
+    if source == "staged":
+        staged = _git_paths(ws, "diff-index", "--cached", "--no-renames", "--name-only", "-z", head or EMPTY_TREE)
+        candidates = {p for p in candidates | staged if in_scope(p, scope)}
+        change = _resolve(ws, stored, candidates, _ls_files_stage(ws, sorted(candidates)))
+        change.dirty = staged & candidates
+        return change
+    if source == "worktree":
         worktree = _worktree_changes(ws, head)
         candidates |= worktree
     candidates = {p for p in candidates if in_scope(p, scope)}
-    if committed or not worktree:
-        # Committed paths are read from git's object store: the working tree may differ.
-        return _resolve_from_commit(ws, stored, head, candidates)
-    change = _resolve_from_commit(ws, stored, head, candidates - worktree)
+    # Paths with no working-tree change are read from git's object store.
+    committed = candidates - worktree
+    change = _resolve(ws, stored, committed, _ls_tree(ws, head, sorted(committed)) if head and committed else {})
     for path in sorted(worktree & candidates):
         full = ws.root / path
         if not full.is_file() or full.is_symlink():
@@ -105,23 +115,39 @@ def _ls_tree(ws: Workspace, rev: str, paths: list[str] | None = None) -> dict[st
     return out
 
 
+def _git_paths(ws: Workspace, *args: str) -> set[str]:
+    return {p for p in ws.git(*args).split("\0") if p and not ws.holds_index(p)}
+
+
 def _worktree_changes(ws: Workspace, head: str | None) -> set[str]:
     """Staged, unstaged and untracked (not ignored) paths."""
-    staged = ws.git("diff-index", "--cached", "--no-renames", "--name-only", "-z", head or EMPTY_TREE)
-    unstaged = ws.git("diff-files", "--name-only", "-z")
-    untracked = ws.git("ls-files", "--others", "--exclude-standard", "-z")
-    return {p for out in (staged, unstaged, untracked) for p in out.split("\0") if p and not ws.holds_index(p)}
+    return (
+        _git_paths(ws, "diff-index", "--cached", "--no-renames", "--name-only", "-z", head or EMPTY_TREE)
+        | _git_paths(ws, "diff-files", "--name-only", "-z")
+        | _git_paths(ws, "ls-files", "--others", "--exclude-standard", "-z")
+    )
 
 
-def _resolve_from_commit(ws: Workspace, stored: dict[str, str], head: str | None, paths: set[str]) -> Change:
+def _ls_files_stage(ws: Workspace, paths: list[str]) -> dict[str, str]:
+    """path -> blob id of regular files as staged in git's index."""
+    out: dict[str, str] = {}
+    for i in range(0, len(paths), 1000):
+        for entry in ws.git("ls-files", "-s", "-z", "--", *paths[i : i + 1000]).split("\0"):
+            if entry:
+                meta, _, path = entry.partition("\t")
+                mode, sha, _stage = meta.split()
+                if mode in REGULAR_MODES:
+                    out[path] = sha
+    return out
+
+
+def _resolve(ws: Workspace, stored: dict[str, str], paths: set[str], blobs: dict[str, str]) -> Change:
+    """Read, from git's object store, the paths whose blob differs from the stored one."""
     change = Change()
-    if not paths:
-        return change
-    tree = _ls_tree(ws, head, sorted(paths)) if head else {}
-    wanted = {p: sha for p, sha in tree.items() if stored.get(p) != sha}
-    change.deleted = {p for p in paths if p not in tree and p in stored}
-    for path, sha in wanted.items():
-        change.files[path] = (sha, ws.repo.odb.stream(bytes.fromhex(sha)).read())  # type: ignore[union-attr]
+    change.deleted = {p for p in paths if p not in blobs and p in stored}
+    for path, sha in blobs.items():
+        if stored.get(path) != sha:
+            change.files[path] = (sha, ws.repo.odb.stream(bytes.fromhex(sha)).read())  # type: ignore[union-attr]
     return change
 
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import click
 
-from . import __version__, config, indexing, output, search, server
+from . import __version__, config, hooks, indexing, output, search, server
 from .embedding import EngineChoice, EngineSettings
-from .errors import CodeseekError
+from .errors import CodeseekError, IndexBusy
 from .parsing import chunk_file
 from .repo import Workspace, open_workspace
 from .skipping import SkipRules
@@ -136,13 +136,15 @@ def index(ctx: click.Context, path: str | None, rebuild: bool, verbose: bool, fl
 
 
 @cli.command()
-@click.option("--committed", is_flag=True, help="Index HEAD only, ignoring uncommitted changes.")
+@click.option("--committed", "source", flag_value="committed", help="Index HEAD only, ignoring uncommitted changes.")
+@click.option("--staged", "source", flag_value="staged", help="Index the staged content, ignoring unstaged changes.")
+@click.option("--worktree", "source", flag_value="worktree", default=True, hidden=True)
 @click.option("-v", "--verbose", is_flag=True, help="List skipped files with the reason.")
 @engine_options
 @click.pass_context
-def update(ctx: click.Context, committed: bool, verbose: bool, flags: EngineSettings) -> None:
+def update(ctx: click.Context, source: str, verbose: bool, flags: EngineSettings) -> None:
     """Bring the index up to date, embedding only what changed."""
-    _run_update(_open(ctx, flags), verbose, committed=committed)
+    _run_update(_open(ctx, flags), verbose, source=source)
 
 
 def output_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -184,7 +186,11 @@ def _fresh_store(opened: Opened, no_update: bool, no_wait: bool) -> Store:
         click.echo(f"codeseek: no index yet for {opened.ws.root}; building it first", err=True)
         _run_update(opened, new_index=True, embed=not no_wait)
     elif not no_update:
-        indexing.update(opened.ws, opened.engine, rules=opened.rules, embed=not no_wait)
+        try:
+            indexing.update(opened.ws, opened.engine, rules=opened.rules, embed=not no_wait, wait=not no_wait)
+        except IndexBusy:
+            pending = indexing.status(opened.ws)["pending"]
+            click.echo(f"codeseek: an update is running; {pending} changed files are not indexed yet", err=True)
     return Store(opened.ws.index_dir)
 
 
@@ -296,7 +302,8 @@ def _relative(ws: Workspace, where: str) -> str:
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """Show what the index holds and what is not indexed yet."""
-    report = indexing.status(_open(ctx).ws)
+    ws = _open(ctx).ws
+    report = indexing.status(ws, hooks.last_outcome(ws))
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
@@ -312,6 +319,43 @@ def chunks(paths: tuple[str, ...], as_json: bool, max_chars: int | None) -> None
     """Show the chunks files yield: what codeseek would index."""
     found = [c for path in paths for c in chunk_file(Path(path).as_posix(), Path(path).read_bytes(), max_chars)]
     click.echo(output.chunks_json(found) if as_json else output.chunks_human(found))
+
+
+@cli.group(name="hooks")
+def hooks_group() -> None:
+    """Git hooks that keep the index current in the background."""
+
+
+@hooks_group.command("install")
+@click.option("--force", is_flag=True, help="Install even into a core.hooksPath folder inside the repository.")
+@click.pass_context
+def hooks_install(ctx: click.Context, force: bool) -> None:
+    """Install post-commit, post-checkout, post-merge and post-rewrite hooks."""
+    done = hooks.install(_open(ctx).ws, force)
+    for name in done.chained:
+        click.echo(f"codeseek: kept your {name} hook; it runs first", err=True)
+    click.echo(f"codeseek: hooks installed in {done.directory}: {', '.join(done.hooks)}", err=True)
+
+
+@hooks_group.command("uninstall")
+@click.pass_context
+def hooks_uninstall(ctx: click.Context) -> None:
+    """Remove codeseek's hooks and restore the ones they chained."""
+    done = hooks.uninstall(_open(ctx).ws)
+    click.echo(f"codeseek: removed {', '.join(done.hooks) or 'no hooks'} from {done.directory}"
+               + (f"; restored {', '.join(done.chained)}" if done.chained else ""), err=True)
+
+
+@hooks_group.command("run", hidden=True)
+@click.argument("hook")
+@click.pass_context
+def hooks_run(ctx: click.Context, hook: str) -> None:
+    """The background worker a hook starts. Always exits 0."""
+    try:
+        opened = _open(ctx)
+    except Exception:  # noqa: BLE001 - not a repository any more, a broken config: nothing to do
+        return
+    hooks.run(opened.ws, hook, opened.engine, opened.rules)
 
 
 def main() -> None:

@@ -14,3 +14,7 @@ class IndexCorrupt(CodeseekError):
 
 class ModelMismatch(CodeseekError):
     pass
+
+
+class IndexBusy(CodeseekError):
+    """Another process holds the writer lock (and the caller asked not to wait)."""

@@ -106,23 +106,26 @@ def update(
     ws: Workspace,
     engine: EngineChoice,
     *,
-    committed: bool = False,
+    source: str = "worktree",
     scope: str | None = None,
     rules: SkipRules | None = None,
     embed: bool = True,
+    wait: bool = True,
     progress: Progress | None = None,
 ) -> UpdateResult:
-    """Bring the index at ws.index_dir up to date with the working tree (or HEAD if committed).
+    """Bring the index at ws.index_dir up to date with the working tree, the staged content
+    or HEAD (source: worktree, staged, committed).
 
     With embed=False only the file state and lexical index are brought up to date; the
-    vectors follow with the next update that embeds.
+    vectors follow with the next update that embeds. With wait=False, IndexBusy is raised
+    at once if another process is updating.
     """
     if not (ws.index_dir / DB_NAME).exists() and not list_files(ws):
         raise CodeseekError(f"no files to index in {ws.root}")
     store = Store(ws.index_dir, create=True)
     try:
-        with store.writing():
-            return _update(ws, store, engine, committed, scope, rules or SkipRules(), embed, progress)
+        with store.writing(wait):
+            return _update(ws, store, engine, source, scope, rules or SkipRules(), embed, progress)
     finally:
         store.close()
 
@@ -131,7 +134,7 @@ def _update(
     ws: Workspace,
     store: Store,
     engine: EngineChoice,
-    committed: bool,
+    source: str,
     scope: str | None,
     rules: SkipRules,
     embed: bool,
@@ -162,7 +165,7 @@ def _update(
         stored,
         indexed_commit=meta.get("indexed_commit") if scope == old_scope else None,
         previously_dirty=set(json.loads(meta.get("dirty", "[]"))),
-        committed=committed,
+        source=source,
         scope=scope,
     )
     change.deleted |= {p for p in stored if not changes.in_scope(p, scope)}
@@ -248,8 +251,9 @@ def _embed(store: Store, engine: EngineChoice, info: ModelInfo, texts: dict[int,
 
 
 
-def status(ws: Workspace) -> dict[str, object]:
-    """What the index holds, and which files differ from it now (read-only)."""
+def status(ws: Workspace, background: dict[str, object] | None = None) -> dict[str, object]:
+    """What the index holds, and which files differ from it now (read-only). background: the
+    outcome of the last background update, if any."""
     store = Store(ws.index_dir)
     try:
         meta = store.meta()
@@ -259,7 +263,6 @@ def status(ws: Workspace) -> dict[str, object]:
             store.file_blobs(),
             indexed_commit=meta.get("indexed_commit"),
             previously_dirty=set(json.loads(meta.get("dirty", "[]"))),
-            committed=False,
             scope=meta.get("scope", ""),
         )
         pending = sorted(set(change.files) | change.deleted)
@@ -279,6 +282,7 @@ def status(ws: Workspace) -> dict[str, object]:
             "engine": f"{meta['engine']} {meta['engine_version']}" if "engine" in meta else None,
             "bytes": store.size_on_disk(),
             "updated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(float(updated))) if updated else None,
+            "background": background,
         }
     finally:
         store.close()

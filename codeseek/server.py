@@ -4,7 +4,7 @@ on 127.0.0.1. `codeseek find` and the git hooks use it when it runs.
 
     POST /find     {"query", "k", "paths", "languages", "kinds", "min_score", "mode", "no_update", "no_wait"}
     POST /similar  {"where", "k", "paths", "languages", "kinds", "min_score"}
-    POST /update   {"committed"}
+    POST /update   {"source": "worktree" | "staged" | "committed"}
     GET  /status
     GET  /ping
 """
@@ -23,9 +23,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from . import indexing, search
+from . import hooks, indexing, search
 from .embedding import EngineChoice
-from .errors import CodeseekError
+from .errors import CodeseekError, IndexBusy
 from .repo import Workspace
 from .skipping import SkipRules
 from .storage import DB_NAME, Store
@@ -103,7 +103,11 @@ class Service:
 
     def _fresh(self, payload: dict[str, Any]) -> Store:
         if not (self.ws.index_dir / DB_NAME).exists() or not payload.get("no_update"):
-            indexing.update(self.ws, self.engine, rules=self.rules, embed=not payload.get("no_wait"))
+            no_wait = bool(payload.get("no_wait"))
+            try:
+                indexing.update(self.ws, self.engine, rules=self.rules, embed=not no_wait, wait=not no_wait)
+            except IndexBusy:
+                pass  # asked not to wait: search what the index holds
         return self._store()
 
     def handle(self, route: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -113,9 +117,10 @@ class Service:
             if route == "/ping":
                 return {"pid": os.getpid()}
             if route == "/status":
-                return {**indexing.status(self.ws), "server": {"pid": os.getpid(), "requests": self.requests}}
+                return {**indexing.status(self.ws, hooks.last_outcome(self.ws)),
+                        "server": {"pid": os.getpid(), "requests": self.requests}}
             if route == "/update":
-                result = indexing.update(self.ws, self.engine, committed=bool(payload.get("committed")),
+                result = indexing.update(self.ws, self.engine, source=str(payload.get("source", "worktree")),
                                          rules=self.rules)
                 return {"summary": result.summary()}
             filters = search.Filters(tuple(payload.get("paths", ())), tuple(payload.get("languages", ())),

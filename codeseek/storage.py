@@ -27,7 +27,7 @@ import numpy as np
 from usearch.index import Index
 
 from .embedding.base import ModelInfo
-from .errors import CodeseekError, IndexCorrupt
+from .errors import CodeseekError, IndexBusy, IndexCorrupt
 from .lexical import TOKENIZE, code_terms
 from .parsing import Chunk
 
@@ -192,7 +192,7 @@ class Store:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
             except BlockingIOError:
-                raise CodeseekError("another codeseek process is updating this index") from None
+                raise IndexBusy("another codeseek process is updating this index") from None
             self._remove_orphans()
             yield
 

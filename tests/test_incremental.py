@@ -16,6 +16,7 @@ import pytest
 
 from codeseek import indexing, search
 from codeseek.embedding import Embedder, EngineChoice
+from codeseek.errors import IndexBusy
 from codeseek.repo import open_workspace
 from codeseek.storage import Store
 
@@ -193,7 +194,7 @@ def test_indexed_commit_gone_falls_back_to_blob_ids(repo: Path, update) -> None:
 def test_working_tree_changes_and_their_undo(repo: Path, update) -> None:
     edit(repo, "a.py", "return y * 2", "return y * 7")
     (repo / "new.py").write_text("def zeta():\n    pass\n")
-    assert update(repo, committed=True) == []  # --committed ignores the working tree
+    assert update(repo, source="committed") == []  # --committed ignores the working tree
     assert update(repo) == ["def beta(y):", "def zeta():"]
     assert ("new.py", "zeta", 1, 2) in indexed(repo)
     git(repo, "checkout", "--", "a.py")
@@ -211,6 +212,22 @@ def test_staged_change_is_indexed(repo: Path, update) -> None:
     assert update(repo) == ["def beta(y):"]
     commit(repo)
     assert update(repo) == []
+
+
+def test_staged_source_ignores_unstaged_edits(repo: Path, update) -> None:
+    edit(repo, "a.py", "return y * 2", "return y * 4")
+    git(repo, "add", "a.py")
+    edit(repo, "a.py", "return x + 1", "return x + 6")  # unstaged
+    assert update(repo, source="staged") == ["def beta(y):"]
+    assert update(repo) == ["def alpha(x):"]  # the working tree has the unstaged edit too
+
+
+def test_no_wait_does_not_wait_for_a_running_update(repo: Path, engine: EngineChoice) -> None:
+    store = Store(repo / ".git" / "codeseek")
+    with store.writing():
+        with pytest.raises(IndexBusy):
+            indexing.update(open_workspace(repo), engine, wait=False)
+    store.close()
 
 
 def test_scope_limits_indexing_to_a_folder(make_repo: MakeRepo, update) -> None:

@@ -1,0 +1,158 @@
+"""Git hooks that keep the index current without ever slowing git down.
+
+`install` writes the hook script (hook.sh) into the repository's hooks folder; the script
+starts `codeseek hooks run NAME` detached and returns. `run` is that background worker:
+bursts of hooks (a rebase fires many) coalesce into one update through a lock and a
+"rerun requested" marker, and the outcome is kept for `codeseek status`.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import indexing, server
+from .embedding import EngineChoice
+from .errors import CodeseekError
+from .repo import Workspace
+from .skipping import SkipRules
+
+HOOK_TYPES = ("post-commit", "post-checkout", "post-merge", "post-rewrite")
+MARKER = "# codeseek-hook:"
+CHAINED = ".codeseek-chained"
+TEMPLATE = Path(__file__).with_name("hook.sh")
+REQUEST_NAME = "update.requested"
+WORKER_LOCK = "worker.lock"
+OUTCOME_NAME = "background.json"
+LOG_NAME = "hooks.log"
+LOG_MAX_BYTES = 1_000_000
+
+
+@dataclass(frozen=True)
+class Installed:
+    directory: Path
+    hooks: list[str]
+    chained: list[str]
+
+
+def hooks_dir(ws: Workspace) -> Path:
+    """The folder git runs hooks from: core.hooksPath if set, else the common .git/hooks."""
+    return (ws.root / ws.git("rev-parse", "--git-path", "hooks").strip()).resolve()
+
+
+def is_ours(path: Path) -> bool:
+    try:
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            return any(MARKER in handle.readline() for _ in range(3))
+    except OSError:
+        return False
+
+
+def script(python: str = sys.executable) -> str:
+    quoted = "'" + python.replace("'", "'\\''") + "'"
+    return TEMPLATE.read_text().replace('python=""', f"python={quoted}", 1)
+
+
+def install(ws: Workspace, force: bool = False) -> Installed:
+    if not ws.is_git:
+        raise CodeseekError(f"{ws.root} is not a git repository: there are no hooks to install")
+    directory = hooks_dir(ws)
+    configured = ws.git("config", "--default", "", "core.hooksPath").strip()
+    if configured and directory.is_relative_to(ws.root) and not force:
+        raise CodeseekError(
+            f"core.hooksPath is {configured}, a folder inside this repository that others may share; "
+            "install anyway with `codeseek hooks install --force`, or call `codeseek hooks run <hook>` from your hooks"
+        )
+    directory.mkdir(parents=True, exist_ok=True)
+    chained = []
+    text = script()
+    for name in HOOK_TYPES:
+        path = directory / name
+        if path.exists() and not is_ours(path):
+            kept = path.with_name(name + CHAINED)
+            if kept.exists():
+                raise CodeseekError(f"{kept} already exists: move it away, then install again")
+            os.replace(path, kept)
+            chained.append(name)
+        temp = path.with_name(f".{name}.codeseek-tmp")
+        temp.write_text(text)
+        temp.chmod(0o755)
+        os.replace(temp, path)
+    return Installed(directory, list(HOOK_TYPES), chained)
+
+
+def uninstall(ws: Workspace) -> Installed:
+    """Remove codeseek's hooks, and put back the hooks they had chained."""
+    directory = hooks_dir(ws)
+    removed, restored = [], []
+    for name in HOOK_TYPES:
+        path = directory / name
+        if is_ours(path):
+            path.unlink()
+            removed.append(name)
+        kept = path.with_name(name + CHAINED)
+        if kept.exists() and not path.exists():
+            os.replace(kept, path)
+            restored.append(name)
+    return Installed(directory, removed, restored)
+
+
+def run(ws: Workspace, hook: str, engine: EngineChoice, rules: SkipRules) -> None:
+    """The background update behind a hook. Never raises: failures go to the log and status."""
+    source = "staged" if hook == "pre-commit" else "worktree"
+    try:
+        ws.index_dir.mkdir(parents=True, exist_ok=True)
+        request = ws.index_dir / REQUEST_NAME
+        summary = "up to date (another worker ran the update)"
+        while True:
+            request.touch()
+            with open(ws.index_dir / WORKER_LOCK, "a+") as lock:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    return  # a worker is running; it will see the request and run again
+                while request.exists():
+                    request.unlink()
+                    summary = _update(ws, source, engine, rules)
+            if not request.exists():  # nothing asked for while the lock was being let go
+                break
+        _record(ws, {"hook": hook, "ok": True, "summary": summary})
+    except BaseException as exc:  # noqa: BLE001 - a hook must never fail; this is its report
+        _record(ws, {"hook": hook, "ok": False, "error": f"{type(exc).__name__}: {exc}"}, traceback.format_exc())
+
+
+def _update(ws: Workspace, source: str, engine: EngineChoice, rules: SkipRules) -> str:
+    """Through the warm server when one runs (its model is loaded), else in this process."""
+    answer = server.call(ws, "POST", "/update", {"source": source})
+    if answer is not None:
+        return str(answer["summary"])
+    return indexing.update(ws, engine, source=source, rules=rules).summary()
+
+
+def _record(ws: Workspace, outcome: dict[str, Any], detail: str = "") -> None:
+    outcome["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    log = ws.index_dir / LOG_NAME
+    try:
+        if log.exists() and log.stat().st_size > LOG_MAX_BYTES:
+            log.replace(log.with_suffix(".log.1"))
+        with log.open("a") as handle:
+            handle.write(json.dumps(outcome) + "\n" + detail)
+        temp = ws.index_dir / f"{OUTCOME_NAME}.tmp"
+        temp.write_text(json.dumps({**outcome, "log": str(log)}))
+        os.replace(temp, ws.index_dir / OUTCOME_NAME)
+    except OSError:
+        pass  # nowhere left to report to; the hook still must not fail
+
+
+def last_outcome(ws: Workspace) -> dict[str, Any] | None:
+    try:
+        return json.loads((ws.index_dir / OUTCOME_NAME).read_text())
+    except (OSError, ValueError):
+        return None

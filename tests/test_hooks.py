@@ -1,0 +1,215 @@
+"""Hooks through real git (and the real pre-commit framework): the index follows every
+commit, checkout, merge and rewrite, and nothing codeseek does can break a git command."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from codeseek import hooks, server
+from codeseek.repo import open_workspace
+
+from .conftest import MakeRepo, git
+
+ROOT = Path(__file__).resolve().parent.parent
+FILES = {"a.py": "def alpha(x):\n    return x + 1\n", "b.py": "def beta(y):\n    return y * 2\n"}
+
+
+@pytest.fixture(autouse=True)
+def codeseek_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hooks run `codeseek` (pre-commit's) or this Python (installed ones) in a subprocess."""
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+
+
+def codeseek(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "codeseek", *args], cwd=root, capture_output=True, text=True,
+                          timeout=300)
+
+
+def settled(root: Path, index_dir: Path | None = None) -> dict:
+    """Wait for the background work to finish; return the status it leaves."""
+    index_dir = index_dir or root / ".git" / "codeseek"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        if (index_dir / hooks.REQUEST_NAME).exists() or not (index_dir / "index.db").exists():
+            continue
+        with open(index_dir / hooks.WORKER_LOCK, "a+") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue
+        report = json.loads(codeseek(root, "status", "--json").stdout)
+        if report["indexed_commit"] == report["head"] and report["background"]:
+            return report
+    raise AssertionError("background update did not finish")
+
+
+def symbols(root: Path) -> set[str]:
+    index_dir = open_workspace(root).index_dir
+    db = sqlite3.connect(index_dir / "index.db")
+    try:
+        return {symbol for (symbol,) in db.execute("SELECT symbol FROM chunks")}
+    finally:
+        db.close()
+
+
+def test_install_keeps_and_restores_an_existing_hook(make_repo: MakeRepo) -> None:
+    root = make_repo(FILES)
+    mine = root / ".git" / "hooks" / "post-commit"
+    mine.write_text("#!/bin/sh\necho mine >> \"$(git rev-parse --git-dir)/mine.log\"\n")
+    mine.chmod(0o755)
+    result = codeseek(root, "hooks", "install")
+    assert result.returncode == 0 and "kept your post-commit hook" in result.stderr
+    assert hooks.is_ours(mine) and (root / ".git" / "hooks" / "post-commit.codeseek-chained").exists()
+    git(root, "commit", "-q", "--allow-empty", "-m", "two")
+    assert (root / ".git" / "mine.log").read_text() == "mine\n"  # the chained hook still runs
+    settled(root)
+    assert codeseek(root, "hooks", "uninstall").returncode == 0
+    assert mine.read_text().startswith("#!/bin/sh\necho mine")
+    assert sorted(p.name for p in (root / ".git" / "hooks").iterdir() if not p.name.endswith(".sample")) == [
+        "post-commit"]
+
+
+def test_core_hooks_path_is_honoured(make_repo: MakeRepo, tmp_path: Path) -> None:
+    root = make_repo(FILES)
+    shared = tmp_path / "shared-hooks"
+    git(root, "config", "core.hooksPath", str(shared))
+    assert codeseek(root, "hooks", "install").returncode == 0
+    assert hooks.is_ours(shared / "post-merge")
+    git(root, "config", "core.hooksPath", ".githooks")
+    refused = codeseek(root, "hooks", "install")
+    assert refused.returncode == 1 and "core.hooksPath is .githooks" in refused.stderr
+    assert codeseek(root, "hooks", "install", "--force").returncode == 0
+    assert hooks.is_ours(root / ".githooks" / "post-checkout")
+
+
+def test_the_index_follows_git(make_repo: MakeRepo) -> None:
+    root = make_repo(FILES)
+    assert codeseek(root, "hooks", "install").returncode == 0
+    warm = subprocess.Popen([sys.executable, "-m", "codeseek", "serve", "--idle", "120"], cwd=root,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while server.running(open_workspace(root)) is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+
+        (root / "c.py").write_text("def gamma(z):\n    return z - 1\n")
+        git(root, "add", "c.py")
+        git(root, "commit", "-q", "-m", "gamma")
+        assert settled(root)["pending"] == 0 and "gamma" in symbols(root)
+
+        (root / "c.py").write_text("def gamma_amended(z):\n    return z - 2\n")
+        git(root, "commit", "-q", "-a", "--amend", "--no-edit")
+        settled(root)
+        assert {"gamma_amended"} <= symbols(root) and "gamma" not in symbols(root)
+
+        git(root, "checkout", "-q", "-b", "feature")
+        (root / "d.py").write_text("def delta():\n    return 4\n")
+        git(root, "add", "d.py")
+        git(root, "commit", "-q", "-m", "delta")
+        settled(root)
+        git(root, "checkout", "-q", "main")
+        settled(root)
+        assert "delta" not in symbols(root)
+
+        (root / "e.py").write_text("def epsilon():\n    return 5\n")
+        git(root, "add", "e.py")
+        git(root, "commit", "-q", "-m", "epsilon")
+        git(root, "merge", "-q", "--no-edit", "feature")
+        settled(root)
+        assert {"delta", "epsilon"} <= symbols(root)
+
+        git(root, "checkout", "-q", "-b", "topic", "HEAD~1")
+        for name in ("zeta", "eta"):
+            (root / f"{name}.py").write_text(f"def {name}():\n    return 0\n")
+            git(root, "add", f"{name}.py")
+            git(root, "commit", "-q", "-m", name)
+        git(root, "rebase", "-q", "main")
+        assert settled(root)["pending"] == 0
+
+        env = {**os.environ, "GIT_SEQUENCE_EDITOR": "sed -i -e '2s/^pick/squash/'", "GIT_EDITOR": "true"}
+        subprocess.run(["git", "rebase", "-q", "-i", "HEAD~2"], cwd=root, env=env, check=True, capture_output=True)
+        report = settled(root)
+        assert report["pending"] == 0 and {"zeta", "eta", "delta"} <= symbols(root)
+
+        git(root, "checkout", "-q", "main")
+        git(root, "cherry-pick", "topic")
+        report = settled(root)
+        assert report["indexed_commit"] == git(root, "rev-parse", "HEAD").strip()
+        assert {"zeta", "eta"} <= symbols(root)
+        assert report["background"]["ok"] is True
+    finally:
+        warm.terminate()
+        warm.wait(timeout=30)
+
+
+def test_a_failing_engine_never_breaks_the_commit(make_repo: MakeRepo) -> None:
+    root = make_repo(FILES)
+    (root / ".codeseek.toml").write_text('backend = "http"\nbase_url = "http://127.0.0.1:9/v1"\n')
+    assert codeseek(root, "hooks", "install").returncode == 0
+    began = time.perf_counter()
+    commit = subprocess.run(["git", "commit", "-q", "--allow-empty", "-m", "x"], cwd=root, capture_output=True)
+    assert commit.returncode == 0 and time.perf_counter() - began < 2
+    deadline = time.monotonic() + 120
+    while hooks.last_outcome(open_workspace(root)) is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    outcome = hooks.last_outcome(open_workspace(root))
+    assert outcome["ok"] is False and "http://127.0.0.1:9/v1" in outcome["error"]
+    assert (root / ".git" / "codeseek" / "hooks.log").read_text().count("Traceback") == 1
+
+
+def test_linked_worktree_has_its_own_index(make_repo: MakeRepo, tmp_path: Path) -> None:
+    root = make_repo(FILES)
+    assert codeseek(root, "hooks", "install").returncode == 0
+    tree = tmp_path / "wt"
+    git(root, "worktree", "add", "-q", "-b", "side", str(tree))
+    (tree / "w.py").write_text("def worktree_only():\n    return 1\n")
+    git(tree, "add", "w.py")
+    git(tree, "commit", "-q", "-m", "side")
+    index_dir = root / ".git" / "codeseek" / "worktrees" / "wt"
+    assert settled(tree, index_dir)["head"] == git(tree, "rev-parse", "HEAD").strip()
+    assert "worktree_only" in symbols(tree)
+
+
+def test_bursts_of_hooks_coalesce(make_repo: MakeRepo) -> None:
+    root = make_repo(FILES)
+    codeseek(root, "index")
+    workers = [subprocess.Popen([sys.executable, "-m", "codeseek", "hooks", "run", "post-commit"], cwd=root)
+               for _ in range(4)]
+    assert [w.wait(timeout=300) for w in workers] == [0, 0, 0, 0]
+    log = (root / ".git" / "codeseek" / "hooks.log").read_text().splitlines()
+    assert 1 <= len(log) <= 4 and all(json.loads(line)["ok"] for line in log)
+
+
+PRE_COMMIT = shutil.which("pre-commit", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+
+
+@pytest.mark.skipif(PRE_COMMIT is None, reason="needs the pre-commit framework (pip install -e '.[test]')")
+def test_pre_commit_framework_runs_this_repositorys_hooks(make_repo: MakeRepo, tmp_path: Path) -> None:
+    source = tmp_path / "codeseek-src"  # try-repo needs a git repository holding the hooks
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv", "__pycache__", "*.egg-info"),
+                    symlinks=True)
+    git(source, "init", "-q")
+    git(source, "add", "-A")
+    git(source, "commit", "-q", "-m", "snapshot")
+    root = make_repo(FILES)
+    env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home")}
+    for hook_id, stage in (("codeseek-staged", "pre-commit"), ("codeseek", "post-commit")):
+        began = time.perf_counter()
+        result = subprocess.run([PRE_COMMIT, "try-repo", str(source), hook_id, "--hook-stage", stage,
+                                 "--verbose"], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "Passed" in result.stdout and time.perf_counter() - began < 60
+        assert settled(root)["background"]["hook"] == stage
