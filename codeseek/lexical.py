@@ -12,6 +12,13 @@ import re
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[0-9]+")
 WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+# English function words: in a question they carry no meaning, and in code they match only
+# comments. Dropped from queries (unless nothing else is left), not from the index.
+STOPWORDS = frozenset(
+    "a an the of to in on for from by with and or is are be as at it its this that these those into if then "
+    "else when which whose who what than not no any all each such can may will should must was were has have "
+    "had do does given using use used returns return how where find code function".split()
+)
 # FTS5 tokenizer settings matching what code_terms emits.
 TOKENIZE = "unicode61 tokenchars '_' remove_diacritics 0"
 
@@ -29,5 +36,6 @@ def code_terms(text: str) -> str:
 
 def match_expression(query: str) -> str | None:
     """An FTS5 query matching any of the query's terms (BM25 ranks those with more)."""
-    terms = dict.fromkeys(code_terms(query).split())
+    terms = list(dict.fromkeys(code_terms(query).split()))
+    terms = [t for t in terms if t not in STOPWORDS] or terms
     return " OR ".join(f'"{t}"' for t in terms) or None

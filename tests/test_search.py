@@ -37,7 +37,9 @@ def symbols(results: search.Results) -> list[str]:
 
 def test_code_aware_terms() -> None:
     assert code_terms("LruCache.get retry_with_backoff") == "lrucache lru cache get retry_with_backoff retry with backoff"
-    assert match_expression("retryWithBackoff!") == '"retrywithbackoff" OR "retry" OR "with" OR "backoff"'
+    assert match_expression("retryWithBackoff!") == '"retrywithbackoff" OR "retry" OR "backoff"'
+    assert match_expression("return the parsed header") == '"parsed" OR "header"'
+    assert match_expression("the") == '"the"'
     assert match_expression("?!") is None
 
 
@@ -55,10 +57,11 @@ def test_lexical_mode_needs_no_model(indexed) -> None:
         search.find(store, None, "x", mode="semantic")
 
 
-def test_fusion_rewards_agreement() -> None:
+def test_fusion_mixes_scaled_scores() -> None:
     a, b, c = (search.StoredChunk(i, "p", "python", "function", s, 1, 2, i, "") for i, s in enumerate("abc"))
-    fused = search.fuse([[(a, 0.9), (b, 0.8)], [(b, 5.0), (c, 4.0)]])
-    assert [chunk.symbol for chunk, _ in fused] == ["b", "a", "c"]
+    fused = search.fuse([(a, 0.9), (b, 0.8), (c, 0.7)], [(c, 9.0), (b, 5.0)], dense_weight=0.6)
+    assert [(chunk.symbol, round(score, 3)) for chunk, score in fused] == [("a", 0.6), ("c", 0.4), ("b", 0.3)]
+    assert [chunk.symbol for chunk, _ in search.fuse([(a, 0.9)], [])] == ["a"]
 
 
 def test_filters(indexed, engine: EngineChoice) -> None:
@@ -73,8 +76,9 @@ def test_filters(indexed, engine: EngineChoice) -> None:
     assert "net/retry.py" not in paths(paths=("!net/**",))
     kinds = {h.kind for h in search.find(store, engine, "x", 20, search.Filters(kinds=("method",))).hits}
     assert kinds == {"method"}
-    scored = search.find(store, engine, "retry", 20, search.Filters(min_score=0.02)).hits
-    assert scored and all(h.score >= 0.02 for h in scored)
+    scored = search.find(store, engine, "retry", 20, search.Filters(min_score=0.5)).hits
+    assert scored and all(h.score >= 0.5 for h in scored)
+    assert len(scored) < len(search.find(store, engine, "retry", 20).hits)
 
 
 def test_similar_finds_the_nearest_other_code(indexed, engine: EngineChoice) -> None:
