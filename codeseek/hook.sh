@@ -24,7 +24,8 @@ fi
     unset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE GIT_PREFIX GIT_OBJECT_DIRECTORY GIT_COMMON_DIR
     trap '' HUP
     if [ -n "$python" ]; then
-        exec "$python" -m codeseek hooks run "$hook"
+        # -P: the repository's own modules must not shadow codeseek's imports.
+        exec "$python" -P -m codeseek hooks run "$hook"
     fi
     exec codeseek hooks run "$hook"
 ) </dev/null >/dev/null 2>&1 &

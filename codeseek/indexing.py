@@ -153,7 +153,8 @@ def _update(
     info = store.model_info()
     if info is not None:
         engine.check_compatible(info)
-        max_tokens = int(meta["max_tokens"])
+        # Indexes from before max_tokens was recorded: the model knows its own limit.
+        max_tokens = int(meta["max_tokens"]) if "max_tokens" in meta else engine.embedder().max_tokens
     else:
         embedder = engine.embedder()
         info, max_tokens = embedder.info, embedder.max_tokens

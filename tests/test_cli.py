@@ -114,7 +114,7 @@ def test_index_dir_flag_and_environment_variable(run, make_repo: MakeRepo, tmp_p
 
 
 def cli_process(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "codeseek", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-P", "-m", "codeseek", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], words: str) -> None:
@@ -159,7 +159,7 @@ def test_missing_model_package_is_one_line(make_repo: MakeRepo, tmp_path: Path) 
     shadow.mkdir(parents=True)
     (shadow / "__init__.py").write_text("raise ImportError('not installed')\n")
     result = subprocess.run(
-        [sys.executable, "-m", "codeseek", "find", "x"],
+        [sys.executable, "-P", "-m", "codeseek", "find", "x"],
         cwd=root, capture_output=True, text=True, timeout=300,
         env={**__import__("os").environ, "PYTHONPATH": str(tmp_path / "shadow")},
     )

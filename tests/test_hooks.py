@@ -31,7 +31,7 @@ def codeseek_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def codeseek(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "codeseek", *args], cwd=root, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-P", "-m", "codeseek", *args], cwd=root, capture_output=True, text=True,
                           timeout=300)
 
 
@@ -96,7 +96,7 @@ def test_core_hooks_path_is_honoured(make_repo: MakeRepo, tmp_path: Path) -> Non
 def test_the_index_follows_git(make_repo: MakeRepo) -> None:
     root = make_repo(FILES)
     assert codeseek(root, "hooks", "install").returncode == 0
-    warm = subprocess.Popen([sys.executable, "-m", "codeseek", "serve", "--idle", "120"], cwd=root,
+    warm = subprocess.Popen([sys.executable, "-P", "-m", "codeseek", "serve", "--idle", "120"], cwd=root,
                             stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
@@ -170,6 +170,15 @@ def test_a_failing_engine_never_breaks_the_commit(make_repo: MakeRepo) -> None:
     assert (root / ".git" / "codeseek" / "hooks.log").read_text().count("Traceback") == 1
 
 
+def test_repository_modules_do_not_shadow_codeseek(make_repo: MakeRepo) -> None:
+    """Hooks run from the repository's root: its own `click.py` must not replace click."""
+    root = make_repo({**FILES, "click.py": "raise ImportError('the repository shadowed click')\n"})
+    assert codeseek(root, "hooks", "install").returncode == 0
+    git(root, "commit", "-q", "--allow-empty", "-m", "x")
+    report = settled(root)
+    assert report["background"]["ok"] is True, report["background"]
+
+
 def test_linked_worktree_has_its_own_index(make_repo: MakeRepo, tmp_path: Path) -> None:
     root = make_repo(FILES)
     assert codeseek(root, "hooks", "install").returncode == 0
@@ -186,7 +195,7 @@ def test_linked_worktree_has_its_own_index(make_repo: MakeRepo, tmp_path: Path) 
 def test_bursts_of_hooks_coalesce(make_repo: MakeRepo) -> None:
     root = make_repo(FILES)
     codeseek(root, "index")
-    workers = [subprocess.Popen([sys.executable, "-m", "codeseek", "hooks", "run", "post-commit"], cwd=root)
+    workers = [subprocess.Popen([sys.executable, "-P", "-m", "codeseek", "hooks", "run", "post-commit"], cwd=root)
                for _ in range(4)]
     assert [w.wait(timeout=300) for w in workers] == [0, 0, 0, 0]
     log = (root / ".git" / "codeseek" / "hooks.log").read_text().splitlines()

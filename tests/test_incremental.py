@@ -291,7 +291,7 @@ def test_kill_9_at_random_moments_never_breaks_the_index(make_repo: MakeRepo, up
             (root / rel).write_text(text)
         commit(root, f"round {round_}")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "codeseek", "update"], cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            [sys.executable, "-P", "-m", "codeseek", "update"], cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         time.sleep(rng.uniform(1.0, 9.0))
         proc.send_signal(signal.SIGKILL)

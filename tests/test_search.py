@@ -127,7 +127,7 @@ def test_pending_embeddings_are_served_lexically_and_said(run, make_repo: MakeRe
 
 
 def codeseek(root: Path, *args: str, **kwargs) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "codeseek", *args], cwd=root, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-P", "-m", "codeseek", *args], cwd=root, capture_output=True, text=True,
                           timeout=300, **kwargs)
 
 
@@ -141,7 +141,7 @@ def wait_for(predicate, seconds: float = 60.0) -> None:
 def test_warm_server(make_repo: MakeRepo) -> None:
     root = make_repo()
     ws = open_workspace(root)
-    proc = subprocess.Popen([sys.executable, "-m", "codeseek", "serve", "--idle", "30"], cwd=root,
+    proc = subprocess.Popen([sys.executable, "-P", "-m", "codeseek", "serve", "--idle", "30"], cwd=root,
                             stderr=subprocess.PIPE, text=True)
     try:
         wait_for(lambda: server.running(ws) is not None)
@@ -166,7 +166,7 @@ def test_server_exits_when_idle(make_repo: MakeRepo) -> None:
     root = make_repo()
     ws = open_workspace(root)
     codeseek(root, "index")
-    proc = subprocess.Popen([sys.executable, "-m", "codeseek", "serve", "--idle", "2"], cwd=root,
+    proc = subprocess.Popen([sys.executable, "-P", "-m", "codeseek", "serve", "--idle", "2"], cwd=root,
                             stderr=subprocess.DEVNULL)
     assert proc.wait(timeout=120) == 0
     assert server.address(ws) is None and not (root / ".git" / "codeseek" / "server.sock").exists()

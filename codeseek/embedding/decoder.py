@@ -30,8 +30,8 @@ class DecoderEmbedder(Embedder):
         try:
             import torch
             import transformers
-        except ImportError:
-            raise CodeseekError("the transformers backend needs torch and transformers installed") from None
+        except ImportError as exc:
+            raise CodeseekError(f"the transformers backend needs torch and transformers ({exc})") from None
         self._torch = torch
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         torch_dtype = getattr(torch, dtype) if dtype else (torch.float16 if device.startswith("cuda") else torch.float32)

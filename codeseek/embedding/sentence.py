@@ -42,8 +42,8 @@ class SentenceTransformerEmbedder(Embedder):
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
         try:
             import sentence_transformers
-        except ImportError:
-            raise CodeseekError("sentence-transformers is not installed: `pip install sentence-transformers`") from None
+        except ImportError as exc:
+            raise CodeseekError(f"cannot import sentence-transformers ({exc}): `pip install sentence-transformers`") from None
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # codeseek reports progress itself
