@@ -29,7 +29,6 @@ from codeseek.embedding.http import HttpEmbedder
 from codeseek.embedding.sentence import SentenceTransformerEmbedder
 from codeseek.parsing import chunk_file
 
-
 DENSE_BF16_PEAK = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "4090": 165e12, "3060": 51e12}
 
 

@@ -8,20 +8,17 @@ background update is left to finish, so each commit is timed on a quiet machine.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from index_stdlib import GIT_ENV, git, stdlib_repo
+
 from codeseek import hooks
 from codeseek.repo import open_workspace
-
-from index_stdlib import stdlib_repo
-
-GIT_ENV = {"GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTER_NAME": "b", "GIT_COMMITTER_EMAIL": "b@b",
-           "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}
 
 
 def commit_times(root: Path, rounds: int, tag: str, settle: bool) -> list[float]:
@@ -29,7 +26,7 @@ def commit_times(root: Path, rounds: int, tag: str, settle: bool) -> list[float]
     target = root / "codeseek_bench_hooks.py"
     for i in range(rounds):
         target.write_text(f"def bench_{tag}_{i}(value):\n    return value + {i}\n")
-        subprocess.run(["git", "add", target.name], cwd=root, check=True, env=GIT_ENV)
+        git(root, "add", target.name)
         began = time.perf_counter()
         subprocess.run(["git", "commit", "-q", "-m", f"{tag} {i}"], cwd=root, check=True, env=GIT_ENV)
         times.append((time.perf_counter() - began) * 1000)
@@ -46,8 +43,6 @@ def wait_for_background(root: Path) -> None:
 
 
 def _locked(path: Path) -> bool:
-    import fcntl
-
     with open(path, "a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -35,6 +35,19 @@ QUERIES = [
 ]
 
 
+GIT_ENV = {"GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@localhost", "GIT_COMMITTER_NAME": "bench",
+           "GIT_COMMITTER_EMAIL": "bench@localhost", "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}
+
+
+def git(root: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=root, check=True, env=GIT_ENV)
+
+
+def commit_all(root: Path, message: str) -> None:
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", message)
+
+
 def stdlib_repo(workdir: Path, limit: int | None) -> Path:
     """A git repository holding the stdlib's .py files (the first `limit` of them, if given)."""
     root = workdir / f"stdlib-{limit or 'all'}"
@@ -46,9 +59,8 @@ def stdlib_repo(workdir: Path, limit: int | None) -> Path:
         target = root / path.relative_to(source)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)
-    env = {"GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTER_NAME": "b", "GIT_COMMITTER_EMAIL": "b@b"}
-    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "stdlib"]):
-        subprocess.run(["git", *args], cwd=root, check=True, env={**env, "PATH": "/usr/bin:/bin"})
+    git(root, "init", "-q")
+    commit_all(root, "stdlib")
     return root
 
 

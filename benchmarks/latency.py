@@ -18,10 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from index_stdlib import QUERIES, stdlib_repo
+
 from codeseek import server
 from codeseek.repo import open_workspace
-
-from index_stdlib import QUERIES, stdlib_repo
 
 
 def percentiles(samples: list[float]) -> str:

@@ -12,19 +12,17 @@ from __future__ import annotations
 import argparse
 import ast
 import re
-import subprocess
 import sysconfig
 import tempfile
 import time
 from pathlib import Path
 
+from index_stdlib import commit_all, git
+
 from codeseek import indexing, search
 from codeseek.embedding import EngineChoice
 from codeseek.repo import open_workspace
 from codeseek.storage import Store
-
-GIT_ENV = {"GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTER_NAME": "b", "GIT_COMMITTER_EMAIL": "b@b",
-           "PATH": "/usr/bin:/bin"}
 
 
 def first_sentence(doc: str) -> str | None:
@@ -71,8 +69,8 @@ def build_corpus(root: Path, modules: int) -> list[tuple[str, str, str]]:
             continue
         (root / path.name).write_text(stripped)
         cases.extend((path.name, symbol, query) for symbol, query in queries)
-    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "corpus"]):
-        subprocess.run(["git", *args], cwd=root, check=True, env=GIT_ENV)
+    git(root, "init", "-q")
+    commit_all(root, "corpus")
     return cases
 
 

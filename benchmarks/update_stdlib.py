@@ -8,20 +8,16 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+from index_stdlib import commit_all, stdlib_repo
 
 from codeseek import indexing
 from codeseek.embedding import EngineChoice
 from codeseek.repo import open_workspace
 from codeseek.storage import Store
-
-from index_stdlib import stdlib_repo
-
-GIT_ENV = {"GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTER_NAME": "b", "GIT_COMMITTER_EMAIL": "b@b",
-           "PATH": "/usr/bin:/bin"}
 
 
 def main() -> None:
@@ -44,8 +40,7 @@ def main() -> None:
         target = files[i % len(files)]
         with target.open("a") as f:
             f.write(f"\n\ndef _bench_added_{i}(value):\n    return value + {i}\n")
-        subprocess.run(["git", "add", "-A"], cwd=root, check=True, env=GIT_ENV)
-        subprocess.run(["git", "commit", "-qm", f"bench {i}"], cwd=root, check=True, env=GIT_ENV)
+        commit_all(root, f"bench {i}")
         began = time.perf_counter()
         result = indexing.update(ws, engine)
         wall = time.perf_counter() - began

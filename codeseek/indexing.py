@@ -178,7 +178,7 @@ def _update(
 
     entries: list[FileEntry] = []
     keys: set[int] = set()
-    for (path, _), (reason, chunks) in zip(items, chunked):
+    for (path, _), (reason, chunks) in zip(items, chunked, strict=True):
         blob = change.files[path][0]
         if reason:
             result.skipped.append((path, reason))

@@ -1,14 +1,15 @@
 """Languages codeseek can parse, each described by one query file in codeseek/queries/.
 
-A query file's header names the grammar wheel and the file extensions; its body captures
-definitions as ``@definition.<kind>`` with ``@name`` (and optionally ``@receiver`` for Go
-style methods, ``@trait`` for Rust impls). Adding a language is adding one such file.
+A query file's header names the grammar wheel and the file extensions (and may inherit
+another file's patterns: TSX extends TypeScript); its body captures definitions as
+``@definition.<kind>`` with ``@name`` (and optionally ``@receiver`` for Go style methods,
+``@trait`` for Rust impls). Adding a language is adding one such file.
 """
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path, PurePosixPath
 
@@ -24,6 +25,7 @@ class LanguageSpec:
     extensions: tuple[str, ...]
     filenames: tuple[str, ...] = ()
     separator: str = "."
+    inherits: str = ""  # another query file whose patterns this one includes
     query_text: str = field(default="", repr=False)
 
     @property
@@ -53,15 +55,20 @@ def _parse_header(name: str, text: str) -> LanguageSpec:
         extensions=tuple(fields.get("extensions", "").split()),
         filenames=tuple(fields.get("filenames", "").split()),
         separator=fields.get("separator", "."),
+        inherits=fields.get("inherits", ""),
         query_text=text,
     )
 
 
 @cache
 def registry() -> dict[str, LanguageSpec]:
+    texts = {path.stem: path.read_text(encoding="utf-8") for path in sorted(QUERY_DIR.glob("*.scm"))}
     specs = {}
-    for path in sorted(QUERY_DIR.glob("*.scm")):
-        specs[path.stem] = _parse_header(path.stem, path.read_text(encoding="utf-8"))
+    for name, text in texts.items():
+        spec = _parse_header(name, text)
+        if spec.inherits:
+            spec = replace(spec, query_text=texts[spec.inherits] + "\n" + text)
+        specs[name] = spec
     return specs
 
 

@@ -183,7 +183,7 @@ def _definitions(root: Node, spec: languages.LanguageSpec) -> list[_Def]:
     # Nest by byte ranges: sorted by start, then longest first, a stack holds open ancestors.
     roots: list[_Def] = []
     stack: list[_Def] = []
-    for (start, end), d in sorted(found.items(), key=lambda kv: (kv[0][0], -kv[0][1])):
+    for (_, end), d in sorted(found.items(), key=lambda kv: (kv[0][0], -kv[0][1])):
         while stack and stack[-1].node.end_byte < end:
             stack.pop()
         (stack[-1].children if stack else roots).append(d)

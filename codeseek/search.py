@@ -11,7 +11,7 @@ import numpy as np
 from .embedding import EngineChoice
 from .errors import CodeseekError, ModelMismatch
 from .lexical import match_expression
-from .storage import StoredChunk, Store
+from .storage import Store, StoredChunk
 
 MODES = ("hybrid", "semantic", "lexical")
 DEPTH = 50  # candidates taken from each ranker before fusing

@@ -275,7 +275,7 @@ class Store:
         for name in names:
             found = self._segment(name).search(query, count)
             keys = np.asarray(found.keys).view(np.int64)
-            hits.extend(zip(keys.tolist(), (1.0 - np.asarray(found.distances)).tolist()))
+            hits.extend(zip(keys.tolist(), (1.0 - np.asarray(found.distances)).tolist(), strict=True))
         hits.sort(key=lambda kv: -kv[1])
         return hits
 
@@ -293,7 +293,7 @@ class Store:
         out: dict[int, np.ndarray] = {}
         for segment, seg_keys in by_segment.items():
             got = self._segment(segment).get(_as_usearch(seg_keys))
-            for key, vec in zip(seg_keys, got):
+            for key, vec in zip(seg_keys, got, strict=True):
                 if vec is not None:
                     out[key] = np.asarray(vec, dtype=np.float32)
         return out

@@ -9,7 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from codeseek import cli as cli_module
 from codeseek.embedding import EngineChoice, EngineSettings
 
 SAMPLE_REPO = {
@@ -190,3 +192,18 @@ def shared_engine(engine_settings: EngineSettings) -> EngineChoice:
 def engine(shared_engine: EngineChoice) -> EngineChoice:
     """A fresh choice per test that reuses the loaded model."""
     return EngineChoice(shared_engine.settings, shared_engine.embedder())
+
+
+@pytest.fixture
+def run(monkeypatch: pytest.MonkeyPatch, engine: EngineChoice):
+    """Invoke the CLI in-process; every command reuses the already loaded model."""
+    monkeypatch.setattr(cli_module, "EngineChoice", lambda settings: EngineChoice(settings, engine.embedder()))
+
+    def invoke(root: Path, *args: str, ok: bool = True):
+        monkeypatch.chdir(root)
+        result = CliRunner().invoke(cli_module.cli, list(args), catch_exceptions=False)
+        if ok:
+            assert result.exit_code == 0, result.output
+        return result
+
+    return invoke

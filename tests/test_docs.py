@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -17,7 +19,6 @@ from codeseek.output import vimgrep_line
 from codeseek.search import Hit
 
 from .conftest import MakeRepo
-from .test_cli import run  # noqa: F401  (the in-process CLI fixture)
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
@@ -67,11 +68,12 @@ def test_neovim_recipes_fill_the_quickfix_list(run, make_repo: MakeRepo, tmp_pat
     lua = tmp_path / "codeseek.lua"
     lua.write_text(code_block("lua", "**Neovim, a `:Codeseek` command"))
     grep_settings = code_block("vim", "**Neovim, quickfix through `:grep`**").splitlines()[0]
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     report = "lua io.stdout:write(vim.fn.bufname(vim.fn.getqflist()[1].bufnr) .. ':' .. vim.fn.getqflist()[1].lnum .. '\\n')"
     for commands_ in (
         ["-c", f"luafile {lua}", "-c", "Codeseek read the server configuration from a YAML file"],
         ["-c", grep_settings, "-c", 'silent grep "read the server configuration from a YAML file"'],
     ):
         result = subprocess.run(["nvim", "--headless", "-u", "NONE", *commands_, "-c", report, "-c", "qa!"],
-                                 cwd=root, capture_output=True, text=True, timeout=120)
+                                 cwd=root, capture_output=True, text=True, timeout=120, env=env)
         assert result.stdout.strip().splitlines()[-1] in ("server/server.go:19", "server/server.go:20"), result

@@ -19,7 +19,6 @@ from codeseek.repo import open_workspace
 from codeseek.storage import Store
 
 from .conftest import MakeRepo, git
-from .test_cli import run  # noqa: F401  (the in-process CLI fixture)
 
 
 @pytest.fixture

@@ -78,7 +78,7 @@ def test_oversized_definition_is_split_and_parts_carry_the_signature() -> None:
     assert len(parts) > 1
     assert all(len(p.text) <= 400 for p in parts)
     assert parts[0].start_line == 1 and parts[-1].end_line == 63
-    assert all(b.start_line == a.end_line + 1 for a, b in zip(parts, parts[1:]))
+    assert all(b.start_line == a.end_line + 1 for a, b in zip(parts, parts[1:], strict=False))
     assert {p.symbol for p in parts} == {"weighted_sum"}
     assert parts[0].signature == ""
     assert all(p.embedding_text().startswith("m.py\ndef weighted_sum(values):\n") for p in parts[1:])
