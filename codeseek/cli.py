@@ -46,7 +46,7 @@ def engine_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """The flags that choose an embedding engine, declared once for every command."""
 
     @click.option("--backend", envvar="CODESEEK_BACKEND",
-                  help="Embedding engine: auto (default), local, http, vllm.")
+                  help="Embedding engine: auto (default), vllm, http, transformers, local.")
     @click.option("--model", envvar="CODESEEK_MODEL", help="Model name or path (default: the index's model).")
     @click.option("--dim", envvar="CODESEEK_DIM", type=click.IntRange(1), help="Output dimension (Matryoshka).")
     @click.option("--base-url", envvar="CODESEEK_BASE_URL", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1.")
@@ -131,6 +131,7 @@ def index(ctx: click.Context, path: str | None, rebuild: bool, verbose: bool, fl
         scope = Path(path).resolve().relative_to(opened.ws.root).as_posix()
         scope = "" if scope == "." else scope
     if rebuild:
+        opened.engine.embedder()  # a model that cannot load must not cost the user their index
         indexing.remove_index(opened.ws)
     _run_update(opened, verbose, scope=scope)
 

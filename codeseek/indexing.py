@@ -26,7 +26,7 @@ from .errors import CodeseekError, ModelMismatch
 from .parsing import Chunk, chunk_file
 from .repo import Workspace, list_files
 from .skipping import SkipRules
-from .storage import DB_NAME, SEGMENT_DIR, FileEntry, Store, vector_key
+from .storage import DB_NAME, SEGMENT_DIR, UNEMBEDDED, FileEntry, Store, vector_key
 
 EMBED_BATCH = 64
 CHECKPOINT_SECONDS = 30.0  # at most this much embedding work is lost to a crash
@@ -177,18 +177,23 @@ def _update(
     lap("parse")
 
     entries: list[FileEntry] = []
-    keys: set[int] = set()
+    texts: dict[int, str] = {}
     for (path, _), (reason, chunks) in zip(items, chunked, strict=True):
         blob = change.files[path][0]
         if reason:
             result.skipped.append((path, reason))
             entries.append(FileEntry(path, blob, None, skipped=reason))
             continue
-        keyed = [(chunk, vector_key(chunk.embedding_text(), info)) for chunk in chunks]
-        keys.update(key for _, key in keyed)
+        keyed = []
+        for chunk in chunks:
+            text = chunk.embedding_text()
+            key = vector_key(text, info)
+            texts.setdefault(key, text)
+            keyed.append((chunk, key))
         entries.append(FileEntry(path, blob, chunks[0].language if chunks else None, keyed))
         result.chunks += len(keyed)
-    result.reused = len(keys) - len(store.missing_keys(keys))
+    missing = store.missing_keys(texts)
+    result.reused = len(texts) - len(missing)
     result.indexed_commit = ws.head()
     result.model = info.describe()
     # The new file state first, in one transaction: lexical search is current at once, and
@@ -206,14 +211,18 @@ def _update(
             "engine_version": info.engine_version,
             "max_tokens": str(max_tokens),
             "updated_at": str(time.time()),
+            # Cleared once every stored chunk has its vector; until then searches say so.
+            UNEMBEDDED: "1" if missing or meta.get(UNEMBEDDED) else None,
         },
     )
     lap("store")
     if embed:
-        pending = store.unembedded()
+        # Only a run that stopped early (or did not embed) leaves older chunks to look for.
+        pending = store.unembedded() if meta.get(UNEMBEDDED) else {k: texts[k] for k in missing}
         result.embedded = len(pending)
         if pending:
             _embed(store, engine, info, pending, progress)
+        store.set_meta({UNEMBEDDED: None})
         lap("embed")
         store.compact()
         lap("store")
@@ -248,8 +257,6 @@ def _embed(store: Store, engine: EngineChoice, info: ModelInfo, texts: dict[int,
             last_checkpoint = time.monotonic()
     if pending_keys:
         store.add_vectors(pending_keys, np.concatenate(pending_vecs))
-
-
 
 
 def status(ws: Workspace, background: dict[str, object] | None = None) -> dict[str, object]:

@@ -35,6 +35,7 @@ DB_NAME = "index.db"
 SEGMENT_DIR = "vectors"
 LOCK_NAME = "lock"
 MAX_SEGMENTS = 8
+UNEMBEDDED = "unembedded"  # meta key: some stored chunks may still lack a vector
 # Vectors no chunk refers to are kept this long, so switching back to a branch re-embeds nothing.
 GC_AFTER_SECONDS = 14 * 24 * 3600
 
@@ -383,6 +384,8 @@ class Store:
         return out
 
     def unembedded_count(self) -> int:
+        if not self.db.execute("SELECT 1 FROM meta WHERE key = ?", (UNEMBEDDED,)).fetchone():
+            return 0  # the common case answers without a scan
         return self.db.execute(
             "SELECT count(*) FROM chunks LEFT JOIN vectors ON vectors.key = chunks.vector_key WHERE vectors.key IS NULL"
         ).fetchone()[0]

@@ -133,6 +133,14 @@ def test_corrupt_index_says_how_to_rebuild(run, make_repo: MakeRepo) -> None:
     assert "retry_with_backoff" in run(root, "find", "retry with backoff", "-k", "1").stdout
 
 
+def test_a_failed_rebuild_keeps_the_index(make_repo: MakeRepo) -> None:
+    root = make_repo()
+    assert cli_process(root, "index").returncode == 0
+    assert_one_line_error(cli_process(root, "index", "--rebuild", "--backend", "nope"), "unknown backend")
+    assert_one_line_error(cli_process(root, "index", "--rebuild", "--model", "/no/such/model"), "cannot load model")
+    assert "retry_with_backoff" in cli_process(root, "find", "retry with backoff", "-k", "1").stdout
+
+
 def test_missing_model_package_is_one_line(make_repo: MakeRepo, tmp_path: Path) -> None:
     root = make_repo()
     # A shadowing package that fails to import stands in for an uninstalled one.
