@@ -272,21 +272,14 @@ def _ask_server(opened: Opened, flags: EngineSettings, route: str, payload: dict
 @click.pass_context
 def serve(ctx: click.Context, port: int | None, idle_seconds: int, flags: EngineSettings) -> None:
     """Keep the model and index loaded and answer find, similar, status and update."""
-    opened = _open(ctx, flags)
-    already = server.running(opened.ws)
+    ws = _open(ctx).ws
+    already = server.running(ws)
     if already is not None:
-        click.echo(f"codeseek: a server already runs for {opened.ws.root} (pid {already.pid})", err=True)
+        click.echo(f"codeseek: a server already runs for {ws.root} (pid {already.pid})", err=True)
         return
-    if (opened.ws.index_dir / DB_NAME).exists():
-        store = Store(opened.ws.index_dir)
-        info = store.model_info()
-        store.close()
-        if info is not None:
-            opened.engine.check_compatible(info)
-    opened.engine.embedder()
-    service = server.Service(opened.ws, opened.engine, opened.rules)
-    click.echo(f"codeseek: serving {opened.ws.root} (idle exit after {idle_seconds}s)", err=True)
-    server.serve(opened.ws, service, port=port, idle_seconds=idle_seconds)
+    service = _service(ctx, flags)
+    click.echo(f"codeseek: serving {ws.root} (idle exit after {idle_seconds}s)", err=True)
+    server.serve(ws, service, port=port, idle_seconds=idle_seconds)
 
 
 def _relative(ws: Workspace, where: str) -> str:
@@ -320,6 +313,31 @@ def chunks(paths: tuple[str, ...], as_json: bool, max_chars: int | None) -> None
     """Show the chunks files yield: what codeseek would index."""
     found = [c for path in paths for c in chunk_file(Path(path).as_posix(), Path(path).read_bytes(), max_chars)]
     click.echo(output.chunks_json(found) if as_json else output.chunks_human(found))
+
+
+@cli.command()
+@click.option("--repo", type=click.Path(exists=True, file_okay=False), default=".",
+              help="The repository to search (default: the current folder).")
+@engine_options
+@click.pass_context
+def mcp(ctx: click.Context, repo: str, flags: EngineSettings) -> None:
+    """Serve find and similar to coding agents over stdio (Model Context Protocol)."""
+    from . import mcp as protocol
+
+    protocol.serve_stdio(_service(ctx, flags, repo))
+
+
+def _service(ctx: click.Context, flags: EngineSettings, path: str = ".") -> server.Service:
+    """A loaded engine bound to the repository, for the long-running servers."""
+    opened = _open(ctx, flags, path)
+    if (opened.ws.index_dir / DB_NAME).exists():
+        store = Store(opened.ws.index_dir)
+        info = store.model_info()
+        store.close()
+        if info is not None:
+            opened.engine.check_compatible(info)
+    opened.engine.embedder()
+    return server.Service(opened.ws, opened.engine, opened.rules)
 
 
 @cli.group(name="hooks")

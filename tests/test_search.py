@@ -170,3 +170,28 @@ def test_server_exits_when_idle(make_repo: MakeRepo) -> None:
     assert proc.wait(timeout=120) == 0
     assert server.address(ws) is None and not (root / ".git" / "codeseek" / "server.sock").exists()
     git(root, "status")  # the repository is untouched by the server's files
+
+
+def test_mcp_over_stdio(make_repo: MakeRepo) -> None:
+    root = make_repo()
+    codeseek(root, "index")
+    messages = [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+         "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+        {"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+         "params": {"name": "find", "arguments": {"query": "retry with exponential backoff", "k": 2}}},
+        {"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "similar", "arguments": {"where": "x"}}},
+        {"jsonrpc": "2.0", "id": 5, "method": "resources/list"},
+    ]
+    result = subprocess.run([sys.executable, "-P", "-m", "codeseek", "mcp"], cwd=root, text=True, capture_output=True,
+                            input="".join(json.dumps(m) + "\n" for m in messages), timeout=300)
+    replies = {r["id"]: r for r in map(json.loads, result.stdout.splitlines())}
+    assert sorted(replies) == [1, 2, 3, 4, 5]
+    assert replies[1]["result"]["serverInfo"]["name"] == "codeseek"
+    assert [t["name"] for t in replies[2]["result"]["tools"]] == ["find", "similar"]
+    found = replies[3]["result"]
+    assert found["isError"] is False and found["structuredContent"]["hits"][0]["symbol"] == "retry_with_backoff"
+    assert replies[4]["result"]["isError"] is True and "no indexed chunk" in replies[4]["result"]["content"][0]["text"]
+    assert replies[5]["error"]["code"] == -32601
