@@ -47,6 +47,7 @@ class Chunk:
     text: str
     context: str = ""  # enclosing definition, e.g. "class JSONDecoder"
     signature: str = ""  # for the second and later parts of a split definition: its first line
+    part: int = 0  # 1, 2, ... for the parts of a definition too long to embed whole
 
     def embedding_text(self) -> str:
         """The text that is embedded: a short header so a method's vector knows where it lives.
@@ -137,6 +138,7 @@ def split(chunk: Chunk, max_chars: int | None, signature: str = "") -> list[Chun
             end_line=first + len(body) - 1,
             text="\n".join(body),
             signature=signature if index else "",
+            part=index + 1,
         )
         for index, (first, body) in enumerate(parts)
     ]

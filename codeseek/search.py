@@ -142,11 +142,18 @@ def fuse(dense: Ranked, lexical: Ranked, dense_weight: float = DENSE_WEIGHT) -> 
 
 
 def _hits(ranked: Ranked, k: int, filters: Filters) -> list[Hit]:
-    return [
-        Hit(c.path, c.start_line, c.end_line, c.symbol, c.kind, c.language, round(score, 4), c.content)
-        for c, score in ranked
-        if filters.min_score is None or score >= filters.min_score
-    ][:k]
+    """The best k, each definition once: of a long definition's parts, the best-scoring one."""
+    hits: list[Hit] = []
+    parts_seen: set[tuple[str, str, str]] = set()
+    for c, score in ranked:
+        if len(hits) == k or (filters.min_score is not None and score < filters.min_score):
+            break
+        if c.part:
+            if (c.path, c.symbol, c.kind) in parts_seen:
+                continue
+            parts_seen.add((c.path, c.symbol, c.kind))
+        hits.append(Hit(c.path, c.start_line, c.end_line, c.symbol, c.kind, c.language, round(score, 4), c.content))
+    return hits
 
 
 def _query_vector(store: Store, engine: EngineChoice, query: str) -> np.ndarray | None:

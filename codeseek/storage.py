@@ -68,6 +68,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
 ]
+MIGRATIONS.append(("parts of split definitions", "ALTER TABLE chunks ADD COLUMN part INTEGER NOT NULL DEFAULT 0"))
 # BM25 weights of the FTS columns: a term in the symbol says most, then the path, then the body.
 BM25_WEIGHTS = (8.0, 3.0, 1.0)
 
@@ -107,14 +108,15 @@ class StoredChunk:
     content: str
     context: str = ""
     signature: str = ""
+    part: int = 0
 
     def embedding_text(self) -> str:
         chunk = Chunk(self.path, self.language, self.kind, self.symbol, self.start_line, self.end_line,
-                      self.content, self.context, self.signature)
+                      self.content, self.context, self.signature, self.part)
         return chunk.embedding_text()
 
 
-CHUNK_COLUMNS = "id, path, language, kind, symbol, start_line, end_line, vector_key, content, context, signature"
+CHUNK_COLUMNS = "id, path, language, kind, symbol, start_line, end_line, vector_key, content, context, signature, part"
 
 
 class Store:
@@ -361,9 +363,9 @@ class Store:
                 for c, key in e.chunks:
                     cursor = db.execute(
                         "INSERT INTO chunks(path, language, kind, symbol, start_line, end_line, vector_key, content,"
-                        " context, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        " context, signature, part) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (c.path, c.language, c.kind, c.symbol, c.start_line, c.end_line, key, c.text,
-                         c.context, c.signature),
+                         c.context, c.signature, c.part),
                     )
                     db.execute(
                         "INSERT INTO chunks_fts(rowid, symbol, path, body) VALUES (?, ?, ?, ?)",

@@ -80,6 +80,19 @@ def test_filters(indexed, engine: EngineChoice) -> None:
     assert len(scored) < len(search.find(store, engine, "retry", 20).hits)
 
 
+def test_a_split_definition_is_one_result(make_repo: MakeRepo, engine: EngineChoice) -> None:
+    body = "".join(f"    total += weights[{i}] * prices[{i}]  # weighted price {i}\n" for i in range(80))
+    root = make_repo({"prices.py": f"def weighted_price_total(weights, prices):\n    total = 0\n{body}    return total\n"})
+    indexing.update(open_workspace(root), engine)
+    store = Store(root / ".git" / "codeseek")
+    parts = store.db.execute("SELECT count(*) FROM chunks WHERE symbol = 'weighted_price_total'").fetchone()[0]
+    assert parts > 2  # MiniLM's 256-token context splits it
+    for mode in search.MODES:
+        hits = search.find(store, engine, "weighted price total", 10, mode=mode).hits
+        assert [h.symbol for h in hits].count("weighted_price_total") == 1, mode
+    store.close()
+
+
 def test_similar_finds_the_nearest_other_code(indexed, engine: EngineChoice) -> None:
     root, store = indexed
     (root / "net" / "again.py").write_text(

@@ -80,9 +80,11 @@ def test_oversized_definition_is_split_and_parts_carry_the_signature() -> None:
     assert parts[0].start_line == 1 and parts[-1].end_line == 63
     assert all(b.start_line == a.end_line + 1 for a, b in zip(parts, parts[1:], strict=False))
     assert {p.symbol for p in parts} == {"weighted_sum"}
+    assert [p.part for p in parts] == list(range(1, len(parts) + 1))
     assert parts[0].signature == ""
     assert all(p.embedding_text().startswith("m.py\ndef weighted_sum(values):\n") for p in parts[1:])
-    assert chunk_file("m.py", data, max_chars=100_000)[0].end_line == 63
+    whole = chunk_file("m.py", data, max_chars=100_000)
+    assert (whole[0].end_line, whole[0].part) == (63, 0)
 
 
 def test_chunks_command_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
