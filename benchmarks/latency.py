@@ -20,7 +20,7 @@ from pathlib import Path
 
 from index_stdlib import QUERIES, stdlib_repo
 
-from codeseek import server
+from codeseek import client
 from codeseek.repo import open_workspace
 
 
@@ -43,21 +43,21 @@ def main() -> None:
 
     proc = subprocess.Popen([*command, "serve", "--idle", "600"], cwd=root, stderr=subprocess.DEVNULL)
     try:
-        while server.running(ws) is None:
+        while client.running(ws) is None:
             time.sleep(0.2)
         for mode in ("hybrid", "lexical"):
             timings = []
             for _ in range(args.rounds):
                 for query in QUERIES:
                     began = time.perf_counter()
-                    server.call(ws, "POST", "/find", {"query": query, "k": 10, "mode": mode})
+                    client.call(ws, "POST", "/find", {"query": query, "k": 10, "mode": mode})
                     timings.append((time.perf_counter() - began) * 1000)
             print(f"warm server, {mode:<7} (update check included): {percentiles(timings)}")
             timings = []
             for _ in range(args.rounds):
                 for query in QUERIES:
                     began = time.perf_counter()
-                    server.call(ws, "POST", "/find", {"query": query, "k": 10, "mode": mode, "no_update": True})
+                    client.call(ws, "POST", "/find", {"query": query, "k": 10, "mode": mode, "no_update": True})
                     timings.append((time.perf_counter() - began) * 1000)
             print(f"warm server, {mode:<7} (--no-update):          {percentiles(timings)}")
         timings = []

@@ -147,7 +147,7 @@ def _resolve(ws: Workspace, stored: dict[str, str], paths: set[str], blobs: dict
     change.deleted = {p for p in paths if p not in blobs and p in stored}
     for path, sha in blobs.items():
         if stored.get(path) != sha:
-            change.files[path] = (sha, ws.repo.odb.stream(bytes.fromhex(sha)).read())  # type: ignore[union-attr]
+            change.files[path] = (sha, ws.repo.odb.stream(bytes.fromhex(sha)).read())
     return change
 
 

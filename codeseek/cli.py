@@ -1,4 +1,8 @@
-"""The `codeseek` command: argument parsing and printing over the importable core."""
+"""The `codeseek` command: argument parsing and printing over the importable core.
+
+Only light modules are imported at start-up: a `find` that a warm server answers needs no
+model, index, parser or numpy in this process. The rest is imported where it is used.
+"""
 
 from __future__ import annotations
 
@@ -10,17 +14,22 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from . import __version__, config, hooks, indexing, output, search, server
+from . import __version__, client, config, output
 from .embedding import EngineChoice, EngineSettings
 from .errors import CodeseekError, IndexBusy
-from .parsing import chunk_file
 from .repo import Workspace, open_workspace
+from .results import MODES, Filters, Hit, Results
 from .skipping import SkipRules
-from .storage import DB_NAME, Store
+
+if TYPE_CHECKING:
+    from . import indexing, server
+    from .storage import Store
+
+DB_NAME = "index.db"  # the index's SQLite file (storage.DB_NAME, without importing storage)
 
 
 class Group(click.Group):
@@ -96,6 +105,7 @@ def _progress() -> indexing.Progress | None:
 def _run_update(
     opened: Opened, verbose: bool = False, new_index: bool = False, **kwargs: Any
 ) -> indexing.UpdateResult:
+    from . import indexing
     new_index = new_index or not (opened.ws.index_dir / DB_NAME).exists()
     result = indexing.update(opened.ws, opened.engine, rules=opened.rules, progress=_progress(), **kwargs)
     if new_index:
@@ -125,6 +135,7 @@ def cli(ctx: click.Context, index_dir: str | None) -> None:
 @click.pass_context
 def index(ctx: click.Context, path: str | None, rebuild: bool, verbose: bool, flags: EngineSettings) -> None:
     """Index the repository (or only PATH inside it)."""
+    from . import indexing
     opened = _open(ctx, flags, path or ".")
     scope = None
     if path is not None:
@@ -176,13 +187,15 @@ def filter_options(func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)
     def wrapper(*args: Any, paths: tuple[str, ...], languages: tuple[str, ...], kinds: tuple[str, ...],
                 min_score: float | None, **kwargs: Any) -> Any:
-        return func(*args, filters=search.Filters(paths, languages, kinds, min_score), **kwargs)
+        return func(*args, filters=Filters(paths, languages, kinds, min_score), **kwargs)
 
     return wrapper
 
 
 def _fresh_store(opened: Opened, no_update: bool, no_wait: bool) -> Store:
     """The index, first brought up to date unless asked not to: results never carry stale lines."""
+    from . import indexing
+    from .storage import Store
     if not (opened.ws.index_dir / DB_NAME).exists():
         click.echo(f"codeseek: no index yet for {opened.ws.root}; building it first", err=True)
         _run_update(opened, new_index=True, embed=not no_wait)
@@ -195,7 +208,7 @@ def _fresh_store(opened: Opened, no_update: bool, no_wait: bool) -> Store:
     return Store(opened.ws.index_dir)
 
 
-def _print_results(results: search.Results, fmt: str, query: str = "") -> None:
+def _print_results(results: Results, fmt: str, query: str = "") -> None:
     if results.unembedded:
         click.echo(f"codeseek: {results.unembedded} chunks are not embedded yet: they are matched by words only "
                    "(`codeseek update` embeds them)", err=True)
@@ -205,16 +218,17 @@ def _print_results(results: search.Results, fmt: str, query: str = "") -> None:
 @cli.command()
 @click.argument("query")
 @filter_options
-@click.option("--mode", type=click.Choice(search.MODES), default="hybrid", show_default=True,
+@click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True,
               help="Rank by meaning and words (hybrid), meaning only, or words only.")
 @output_options
 @click.option("--no-update", is_flag=True, help="Search the index as it is, without indexing changes first.")
 @click.option("--no-wait", is_flag=True, help="Index changed files but do not wait for their embeddings.")
 @engine_options
 @click.pass_context
-def find(ctx: click.Context, query: str, k: int, filters: search.Filters, mode: str, fmt: str, no_update: bool,
+def find(ctx: click.Context, query: str, k: int, filters: Filters, mode: str, fmt: str, no_update: bool,
          no_wait: bool, flags: EngineSettings) -> None:
     """Find the functions and classes that do what QUERY says."""
+    from . import search
     opened = _open(ctx, flags)
     payload = {"query": query, "k": k, "mode": mode, "no_update": no_update, "no_wait": no_wait, **_wire(filters)}
     results = _ask_server(opened, flags, "/find", payload)
@@ -234,9 +248,10 @@ def find(ctx: click.Context, query: str, k: int, filters: search.Filters, mode: 
 @click.option("--no-update", is_flag=True, help="Search the index as it is, without indexing changes first.")
 @engine_options
 @click.pass_context
-def similar(ctx: click.Context, where: str, k: int, filters: search.Filters, fmt: str, no_update: bool,
+def similar(ctx: click.Context, where: str, k: int, filters: Filters, fmt: str, no_update: bool,
             flags: EngineSettings) -> None:
     """The code nearest in meaning to an existing function: duplicates and prior art."""
+    from . import search
     opened = _open(ctx, flags)
     where = _relative(opened.ws, where)
     results = _ask_server(opened, flags, "/similar", {"where": where, "k": k, "no_update": no_update, **_wire(filters)})
@@ -249,31 +264,32 @@ def similar(ctx: click.Context, where: str, k: int, filters: search.Filters, fmt
     _print_results(results, fmt)
 
 
-def _wire(filters: search.Filters) -> dict[str, Any]:
+def _wire(filters: Filters) -> dict[str, Any]:
     return {"paths": filters.paths, "languages": filters.languages, "kinds": filters.kinds,
             "min_score": filters.min_score}
 
 
-def _ask_server(opened: Opened, flags: EngineSettings, route: str, payload: dict[str, Any]) -> search.Results | None:
+def _ask_server(opened: Opened, flags: EngineSettings, route: str, payload: dict[str, Any]) -> Results | None:
     """Results from the repository's warm server, if one runs and no other engine was asked for."""
     if flags != EngineSettings():
         return None
-    body = server.call(opened.ws, "POST", route, payload)
+    body = client.call(opened.ws, "POST", route, payload)
     if body is None:
         return None
-    return search.Results([search.Hit(**hit) for hit in body["hits"]], body["mode"], body["unembedded"])
+    return Results([Hit(**hit) for hit in body["hits"]], body["mode"], body["unembedded"])
 
 
 @cli.command()
 @click.option("--port", type=click.IntRange(0, 65535), help="Listen on 127.0.0.1:PORT instead of a Unix socket.")
-@click.option("--idle", "idle_seconds", type=click.IntRange(1), default=server.DEFAULT_IDLE_SECONDS,
+@click.option("--idle", "idle_seconds", type=click.IntRange(1), default=client.DEFAULT_IDLE_SECONDS,
               show_default=True, help="Exit after this many seconds without a request.")
 @engine_options
 @click.pass_context
 def serve(ctx: click.Context, port: int | None, idle_seconds: int, flags: EngineSettings) -> None:
     """Keep the model and index loaded and answer find, similar, status and update."""
+    from . import server
     ws = _open(ctx).ws
-    already = server.running(ws)
+    already = client.running(ws)
     if already is not None:
         click.echo(f"codeseek: a server already runs for {ws.root} (pid {already.pid})", err=True)
         return
@@ -296,6 +312,7 @@ def _relative(ws: Workspace, where: str) -> str:
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """Show what the index holds and what is not indexed yet."""
+    from . import hooks, indexing
     ws = _open(ctx).ws
     report = indexing.status(ws, hooks.last_outcome(ws))
     if as_json:
@@ -311,6 +328,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
 @click.option("--max-chars", type=click.IntRange(80), help="Split chunks longer than this (default: never).")
 def chunks(paths: tuple[str, ...], as_json: bool, max_chars: int | None) -> None:
     """Show the chunks files yield: what codeseek would index."""
+    from .parsing import chunk_file
     found = [c for path in paths for c in chunk_file(Path(path).as_posix(), Path(path).read_bytes(), max_chars)]
     click.echo(output.chunks_json(found) if as_json else output.chunks_human(found))
 
@@ -329,6 +347,8 @@ def mcp(ctx: click.Context, repo: str, flags: EngineSettings) -> None:
 
 def _service(ctx: click.Context, flags: EngineSettings, path: str = ".") -> server.Service:
     """A loaded engine bound to the repository, for the long-running servers."""
+    from . import server
+    from .storage import Store
     opened = _open(ctx, flags, path)
     if (opened.ws.index_dir / DB_NAME).exists():
         store = Store(opened.ws.index_dir)
@@ -350,6 +370,7 @@ def hooks_group() -> None:
 @click.pass_context
 def hooks_install(ctx: click.Context, force: bool) -> None:
     """Install post-commit, post-checkout, post-merge and post-rewrite hooks."""
+    from . import hooks
     done = hooks.install(_open(ctx).ws, force)
     for name in done.chained:
         click.echo(f"codeseek: kept your {name} hook; it runs first", err=True)
@@ -360,6 +381,7 @@ def hooks_install(ctx: click.Context, force: bool) -> None:
 @click.pass_context
 def hooks_uninstall(ctx: click.Context) -> None:
     """Remove codeseek's hooks and restore the ones they chained."""
+    from . import hooks
     done = hooks.uninstall(_open(ctx).ws)
     click.echo(f"codeseek: removed {', '.join(done.hooks) or 'no hooks'} from {done.directory}"
                + (f"; restored {', '.join(done.chained)}" if done.chained else ""), err=True)
@@ -370,6 +392,7 @@ def hooks_uninstall(ctx: click.Context) -> None:
 @click.pass_context
 def hooks_run(ctx: click.Context, hook: str) -> None:
     """The background worker a hook starts. Always exits 0."""
+    from . import hooks
     try:
         opened = _open(ctx)
     except Exception:  # noqa: BLE001 - not a repository any more, a broken config: nothing to do

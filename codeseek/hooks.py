@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import indexing, server
+from . import client, indexing
 from .embedding import EngineChoice
 from .errors import CodeseekError
 from .repo import Workspace
@@ -130,7 +130,7 @@ def run(ws: Workspace, hook: str, engine: EngineChoice, rules: SkipRules) -> Non
 
 def _update(ws: Workspace, source: str, engine: EngineChoice, rules: SkipRules) -> str:
     """Through the warm server when one runs (its model is loaded), else in this process."""
-    answer = server.call(ws, "POST", "/update", {"source": source})
+    answer = client.call(ws, "POST", "/update", {"source": source})
     if answer is not None:
         return str(answer["summary"])
     return indexing.update(ws, engine, source=source, rules=rules).summary()

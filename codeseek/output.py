@@ -8,12 +8,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import click
 
 from .lexical import code_terms
-from .parsing import Chunk
-from .search import Hit
+from .results import Hit
+
+if TYPE_CHECKING:
+    from .parsing import Chunk
 
 SNIPPET_LINES = 4
 FORMATS = ("human", "json", "jsonl", "vimgrep", "files")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from codeseek import hooks, server
+from codeseek import client, hooks
 from codeseek.repo import open_workspace
 
 from .conftest import MakeRepo, git
@@ -100,7 +100,7 @@ def test_the_index_follows_git(make_repo: MakeRepo) -> None:
                             stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
-        while server.running(open_workspace(root)) is None:
+        while client.running(open_workspace(root)) is None:
             assert time.monotonic() < deadline
             time.sleep(0.2)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from codeseek import indexing, search, server
+from codeseek import client, indexing, search
 from codeseek.embedding import EngineChoice
 from codeseek.errors import CodeseekError
 from codeseek.lexical import code_terms, match_expression
@@ -156,7 +156,7 @@ def test_warm_server(make_repo: MakeRepo) -> None:
     proc = subprocess.Popen([sys.executable, "-P", "-m", "codeseek", "serve", "--idle", "30"], cwd=root,
                             stderr=subprocess.PIPE, text=True)
     try:
-        wait_for(lambda: server.running(ws) is not None)
+        wait_for(lambda: client.running(ws) is not None)
         sock = root / ".git" / "codeseek" / "server.sock"
         assert oct(os.stat(sock).st_mode & 0o777) == "0o600"
         second = codeseek(root, "serve")
@@ -165,10 +165,10 @@ def test_warm_server(make_repo: MakeRepo) -> None:
         (root / "net" / "fresh.py").write_text("def brand_new_parser(text):\n    return text.split()\n")
         found = codeseek(root, "find", "brand_new_parser", "--json", "-k", "1")
         assert json.loads(found.stdout)[0]["path"] == "net/fresh.py"
-        status = server.call(ws, "GET", "/status")
+        status = client.call(ws, "GET", "/status")
         assert status is not None and status["server"]["requests"] >= 2 and status["pending"] == 0
         with pytest.raises(CodeseekError, match="no such route: /nope"):
-            server.call(ws, "POST", "/nope")
+            client.call(ws, "POST", "/nope")
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -181,7 +181,7 @@ def test_server_exits_when_idle(make_repo: MakeRepo) -> None:
     proc = subprocess.Popen([sys.executable, "-P", "-m", "codeseek", "serve", "--idle", "2"], cwd=root,
                             stderr=subprocess.DEVNULL)
     assert proc.wait(timeout=120) == 0
-    assert server.address(ws) is None and not (root / ".git" / "codeseek" / "server.sock").exists()
+    assert client.address(ws) is None and not (root / ".git" / "codeseek" / "server.sock").exists()
     git(root, "status")  # the repository is untouched by the server's files
 
 

@@ -39,6 +39,8 @@ def test_skip_rules(path: str, data: bytes, reason: str) -> None:
 
 def test_ordinary_files_are_not_skipped() -> None:
     assert RULES.reason("src/vendors.py", b"def f():\n    return 1\n") is None
+    # A marker mentioned further down is not a generator's header.
+    assert RULES.reason("lint.py", b"import re\n" * 10 + b"MARKERS = ('DO NOT EDIT', '@generated')\n") is None
 
 
 def test_include_wins_over_exclude() -> None:

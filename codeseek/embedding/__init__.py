@@ -12,8 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 
 from ..errors import CodeseekError, ModelMismatch
-from .base import Embedder, ModelInfo, query_prompt
-from .sentence import DEFAULT_MODEL, SentenceTransformerEmbedder
+from .base import DEFAULT_MODEL, Embedder, ModelInfo, query_prompt
 
 __all__ = ["EngineSettings", "EngineChoice", "Embedder", "ModelInfo", "DEFAULT_MODEL"]
 
@@ -39,6 +38,8 @@ class EngineSettings:
 
 
 def _load_local(s: EngineSettings) -> Embedder:
+    from .sentence import SentenceTransformerEmbedder
+
     model = s.model or DEFAULT_MODEL
     return SentenceTransformerEmbedder(
         model,

@@ -5,8 +5,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where vectors are made: choosing an engine needs none
+    import numpy as np
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,8 @@ class Embedder(ABC):
 
 def normalise(vectors: np.ndarray, dim: int | None = None) -> np.ndarray:
     """Truncate to a Matryoshka size (if given), then L2-normalise: in that order."""
+    import numpy as np
+
     vectors = np.asarray(vectors, dtype=np.float32)
     if dim is not None:
         vectors = vectors[:, :dim]
@@ -67,6 +73,8 @@ def query_prompt(model: str, instruction: str | None) -> str:
 
 def by_length(texts: Sequence[str], embed: Callable[[list[str]], np.ndarray], batch: int) -> np.ndarray:
     """Embed in batches of similar length (least padding), returning rows in input order."""
+    import numpy as np
+
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     parts = [embed([texts[i] for i in order[s : s + batch]]) for s in range(0, len(order), batch)]
     out = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32)

@@ -9,9 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..errors import CodeseekError
-from .base import Embedder, ModelInfo, normalise
-
-DEFAULT_MODEL = "all-MiniLM-L6-v2"
+from .base import DEFAULT_MODEL, Embedder, ModelInfo, normalise
 
 
 def default_model_path() -> str:
