@@ -75,15 +75,8 @@ class _Def:
     trait: str = ""
     children: list[_Def] = field(default_factory=list)
 
-    @property
-    def start(self) -> int:
-        return self.node.start_point[0]
-
-    @property
-    def end(self) -> int:
-        node = self.node
-        # A node ending at column 0 of a row ends on the previous line.
-        return node.end_point[0] - 1 if node.end_point[1] == 0 and node.end_point[0] > node.start_point[0] else node.end_point[0]
+    start: int = 0  # first row of the node itself
+    end: int = 0  # last row (a node ending at column 0 of a row ends on the row before)
 
 
 def decode(data: bytes) -> str:
@@ -172,12 +165,15 @@ def _definitions(root: Node, spec: languages.LanguageSpec) -> list[_Def]:
             continue
         node = _extend(captures[f"definition.{kind}"][0])
         name_node = captures["name"][0]
+        (start_row, _), (end_row, end_column) = node.start_point, node.end_point
         d = _Def(
             node=node,
             kind=kind,
             name=_node_text(name_node),
             name_row=name_node.end_point[0],
             leading_row=_leading_start(node),
+            start=start_row,
+            end=end_row - 1 if end_column == 0 and end_row > start_row else end_row,
             receiver=_node_text(captures["receiver"][0]) if "receiver" in captures else "",
             trait=_node_text(captures["trait"][0]) if "trait" in captures else "",
         )
@@ -253,10 +249,12 @@ def _elided(lines: list[str], start: int, end: int, children: list[_Def]) -> lis
 
 def _module_chunk(path: str, language: str, lines: list[str], roots: list[_Def]) -> Chunk | None:
     """Code outside every top-level definition (imports, constants, statements) as one chunk."""
-    covered = set()
-    for d in roots:
-        covered.update(range(d.leading_row, d.end + 1))
-    kept = [(i, line) for i, line in enumerate(lines) if i not in covered and line.strip()]
+    kept: list[tuple[int, str]] = []
+    row = 0
+    for d in [*roots, None]:  # roots are sorted and disjoint: keep the rows between them
+        stop = d.leading_row if d else len(lines)
+        kept.extend((i, lines[i]) for i in range(row, stop) if lines[i].strip())
+        row = max(row, d.end + 1) if d else row
     if not kept:
         return None
     text_lines: list[str] = []
