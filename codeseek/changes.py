@@ -25,6 +25,7 @@ class Change:
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # path -> (blob, data)
     deleted: set[str] = field(default_factory=set)
     dirty: set[str] = field(default_factory=set)  # paths indexed from the working tree, not HEAD
+    head: str | None = None
 
 
 def in_scope(path: str, scope: str) -> bool:
@@ -48,6 +49,20 @@ def detect(
     if not ws.is_git:
         return _detect_plain(ws, stored, scope)
     head = ws.head()
+    change = _detect_git(ws, stored, head, indexed_commit, previously_dirty, source, scope)
+    change.head = head
+    return change
+
+
+def _detect_git(
+    ws: Workspace,
+    stored: dict[str, str],
+    head: str | None,
+    indexed_commit: str | None,
+    previously_dirty: set[str],
+    source: str,
+    scope: str,
+) -> Change:
     candidates = _committed_candidates(ws, stored, indexed_commit, head) | previously_dirty
     worktree: set[str] = set()
     if source == "staged":
@@ -57,7 +72,7 @@ def detect(
         change.dirty = staged & candidates
         return change
     if source == "worktree":
-        worktree = _worktree_changes(ws, head)
+        worktree = _worktree_changes(ws)
         candidates |= worktree
     candidates = {p for p in candidates if in_scope(p, scope)}
     # Paths with no working-tree change are read from git's object store.
@@ -80,9 +95,11 @@ def detect(
 def _committed_candidates(ws: Workspace, stored: dict[str, str], indexed: str | None, head: str | None) -> set[str]:
     if head is None:
         return set(stored)
+    if indexed == head:
+        return set()
     if indexed and _commit_exists(ws, indexed):
         out = ws.git("diff-tree", "-r", "-z", "--no-renames", "--name-only", indexed, head)
-        return {p for p in out.split("\0") if p} if indexed != head else set()
+        return {p for p in out.split("\0") if p}
     # The indexed commit is gone (rebase + gc, shallow clone) or never existed: compare blob
     # ids of every path instead. Cheap, and nothing unchanged is read or embedded.
     tree = _ls_tree(ws, head)
@@ -119,13 +136,11 @@ def _git_paths(ws: Workspace, *args: str) -> set[str]:
     return {p for p in ws.git(*args).split("\0") if p and not ws.holds_index(p)}
 
 
-def _worktree_changes(ws: Workspace, head: str | None) -> set[str]:
-    """Staged, unstaged and untracked (not ignored) paths."""
-    return (
-        _git_paths(ws, "diff-index", "--cached", "--no-renames", "--name-only", "-z", head or EMPTY_TREE)
-        | _git_paths(ws, "diff-files", "--name-only", "-z")
-        | _git_paths(ws, "ls-files", "--others", "--exclude-standard", "-z")
-    )
+def _worktree_changes(ws: Workspace) -> set[str]:
+    """Staged, unstaged and untracked (not ignored) paths, from one `git status`."""
+    out = ws.git("status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames",
+                 "--ignore-submodules=all")
+    return {entry[3:] for entry in out.split("\0") if len(entry) > 3 and not ws.holds_index(entry[3:])}
 
 
 def _ls_files_stage(ws: Workspace, paths: list[str]) -> dict[str, str]:

@@ -194,8 +194,18 @@ def _update(
         result.chunks += len(keyed)
     missing = store.missing_keys(texts)
     result.reused = len(texts) - len(missing)
-    result.indexed_commit = ws.head()
+    result.indexed_commit = change.head
     result.model = info.describe()
+    result.files_changed = len(entries)
+    result.files_deleted = len(change.deleted)
+    dirty = json.dumps(sorted(change.dirty))
+    unchanged = (
+        not entries
+        and not change.deleted
+        and (meta.get("indexed_commit"), meta.get("dirty", "[]"), meta.get("scope", "")) == (change.head, dirty, scope)
+    )
+    if unchanged and not meta.get(UNEMBEDDED):
+        return result  # nothing to write: the common case for a search's freshness check
     # The new file state first, in one transaction: lexical search is current at once, and
     # the chunks' vectors follow (an interrupted run resumes them without parsing again).
     store.apply(
@@ -203,7 +213,7 @@ def _update(
         change.deleted,
         {
             "indexed_commit": result.indexed_commit,
-            "dirty": json.dumps(sorted(change.dirty)),
+            "dirty": dirty,
             "scope": scope,
             "model": info.model,
             "dim": str(info.dim),
@@ -226,8 +236,6 @@ def _update(
         lap("embed")
         store.compact()
         lap("store")
-    result.files_changed = len(entries)
-    result.files_deleted = len(change.deleted)
     return result
 
 

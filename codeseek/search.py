@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -38,14 +39,16 @@ def find(
         raise CodeseekError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
     filters = filters or Filters()
     depth = max(DEPTH, k * 3)
-    lexical = _lexical(store, query, depth, filters) if mode != "semantic" else []
-    dense: Ranked = []
-    if mode != "lexical":
-        if engine is None:
-            raise CodeseekError(f"{mode} search needs an embedding engine")
+    if mode == "lexical":
+        return Results(_hits(_lexical(store, query, depth, filters), k, filters), mode, store.unembedded_count())
+    if engine is None:
+        raise CodeseekError(f"{mode} search needs an embedding engine")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # BM25 runs inside SQLite while torch embeds the query: both release the GIL.
+        lexical = pool.submit(_lexical, store, query, depth, filters) if mode == "hybrid" else None
         vector = _query_vector(store, engine, query)
         dense = _dense(store, vector, depth, filters.accepts) if vector is not None else []
-    ranked = fuse(dense, lexical) if mode == "hybrid" else (dense or lexical)
+        ranked = fuse(dense, lexical.result()) if lexical is not None else dense
     return Results(_hits(ranked, k, filters), mode, store.unembedded_count())
 
 

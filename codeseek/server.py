@@ -16,7 +16,7 @@ import os
 import socketserver
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,7 @@ class Service:
 
     def _store(self) -> Store:
         if self.store is None:
-            self.store = Store(self.ws.index_dir, create=False, threads=True)
+            self.store = Store(self.ws.index_dir)
         return self.store
 
     def _fresh(self, payload: dict[str, Any]) -> Store:
@@ -116,8 +116,9 @@ def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-class _UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    daemon_threads = True
+class _UnixServer(socketserver.UnixStreamServer):
+    """One request at a time, on the serving thread: requests are serialised anyway, and a
+    thread per request would make torch set up its per-thread state on every query."""
 
 
 def serve(ws: Workspace, service: Service, *, port: int | None = None,
@@ -136,7 +137,7 @@ def serve(ws: Workspace, service: Service, *, port: int | None = None,
             os.umask(old_umask)
         where = Address(os.getpid(), socket=str(path))
     else:
-        httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        httpd = HTTPServer(("127.0.0.1", port), handler)
         where = Address(os.getpid(), port=httpd.server_address[1])
     info = ws.index_dir / INFO_NAME
     temp = info.with_suffix(".tmp")

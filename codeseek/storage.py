@@ -122,8 +122,9 @@ CHUNK_COLUMNS = "id, path, language, kind, symbol, start_line, end_line, vector_
 class Store:
     """One index directory. Any number of readers; writers hold `writing()`."""
 
-    def __init__(self, directory: Path, *, create: bool = False, threads: bool = False) -> None:
-        """threads=True lets several threads share this store (the server serialises them)."""
+    def __init__(self, directory: Path, *, create: bool = False) -> None:
+        """Threads may share a store for reads (a search runs its two rankers at once);
+        writes are serialised by `writing()` and the server's lock."""
         self.directory = Path(directory)
         if not (self.directory / DB_NAME).exists() and not create:
             raise CodeseekError(f"no index in {self.directory}: run `codeseek index` first")
@@ -131,7 +132,7 @@ class Store:
             (self.directory / SEGMENT_DIR).mkdir(parents=True, exist_ok=True)
         try:
             self.db = sqlite3.connect(
-                self.directory / DB_NAME, timeout=30, isolation_level=None, check_same_thread=not threads
+                self.directory / DB_NAME, timeout=30, isolation_level=None, check_same_thread=False
             )
             self.db.create_function("code_terms", 1, code_terms, deterministic=True)
             self.db.execute("PRAGMA journal_mode=WAL")

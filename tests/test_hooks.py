@@ -192,6 +192,23 @@ def test_linked_worktree_has_its_own_index(make_repo: MakeRepo, tmp_path: Path) 
     assert "worktree_only" in symbols(tree)
 
 
+def test_submodule_hooks_and_index(make_repo: MakeRepo, monkeypatch: pytest.MonkeyPatch) -> None:
+    library = make_repo({"lib.py": "def library_helper():\n    return 1\n"}, name="library")
+    root = make_repo(FILES)
+    monkeypatch.setenv("GIT_ALLOW_PROTOCOL", "file")
+    git(root, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(library), "vendored-lib")
+    git(root, "commit", "-q", "-m", "add submodule")
+    sub = root / "vendored-lib"
+    assert codeseek(sub, "hooks", "install").returncode == 0
+    assert hooks.is_ours(root / ".git" / "modules" / "vendored-lib" / "hooks" / "post-commit")
+    (sub / "more.py").write_text("def submodule_addition():\n    return 2\n")
+    git(sub, "add", "more.py")
+    git(sub, "commit", "-q", "-m", "more")
+    index_dir = root / ".git" / "modules" / "vendored-lib" / "codeseek"
+    assert settled(sub, index_dir)["head"] == git(sub, "rev-parse", "HEAD").strip()
+    assert {"library_helper", "submodule_addition"} <= symbols(sub)
+
+
 def test_bursts_of_hooks_coalesce(make_repo: MakeRepo) -> None:
     root = make_repo(FILES)
     codeseek(root, "index")
