@@ -228,11 +228,12 @@ def _print_results(results: Results, fmt: str, query: str = "") -> None:
 def find(ctx: click.Context, query: str, k: int, filters: Filters, mode: str, fmt: str, no_update: bool,
          no_wait: bool, flags: EngineSettings) -> None:
     """Find the functions and classes that do what QUERY says."""
-    from . import search
     opened = _open(ctx, flags)
     payload = {"query": query, "k": k, "mode": mode, "no_update": no_update, "no_wait": no_wait, **_wire(filters)}
     results = _ask_server(opened, flags, "/find", payload)
     if results is None:
+        from . import search
+
         store = _fresh_store(opened, no_update, no_wait)
         try:
             results = search.find(store, opened.engine, query, k, filters, mode)
@@ -251,11 +252,12 @@ def find(ctx: click.Context, query: str, k: int, filters: Filters, mode: str, fm
 def similar(ctx: click.Context, where: str, k: int, filters: Filters, fmt: str, no_update: bool,
             flags: EngineSettings) -> None:
     """The code nearest in meaning to an existing function: duplicates and prior art."""
-    from . import search
     opened = _open(ctx, flags)
     where = _relative(opened.ws, where)
     results = _ask_server(opened, flags, "/similar", {"where": where, "k": k, "no_update": no_update, **_wire(filters)})
     if results is None:
+        from . import search
+
         store = _fresh_store(opened, no_update, no_wait=False)
         try:
             results = search.similar(store, opened.engine, search.locate(store, where), k, filters)
