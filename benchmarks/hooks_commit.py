@@ -7,15 +7,13 @@ background update is left to finish, so each commit is timed on a quiet machine.
 
 from __future__ import annotations
 
-import argparse
 import fcntl
 import statistics
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
-from index_stdlib import GIT_ENV, git, stdlib_repo
+from index_stdlib import GIT_ENV, git, stdlib_arguments
 
 from codeseek import hooks
 from codeseek.repo import open_workspace
@@ -52,12 +50,7 @@ def _locked(path: Path) -> bool:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--limit", type=int)
-    parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "codeseek-bench")
-    args = parser.parse_args()
-    root = stdlib_repo(args.workdir, args.limit)
+    args, root = stdlib_arguments(__doc__, rounds=10)
     ws = open_workspace(root)
     hooks.uninstall(ws)
     files = len(subprocess.run(["git", "ls-files"], cwd=root, capture_output=True, text=True).stdout.splitlines())

@@ -48,6 +48,17 @@ def commit_all(root: Path, message: str) -> None:
     git(root, "commit", "-q", "-m", message)
 
 
+def stdlib_arguments(description: str | None, rounds: int | None = None) -> tuple[argparse.Namespace, Path]:
+    """The options the stdlib benchmarks share, and the repository they name."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--limit", type=int, help="only the first N files")
+    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "codeseek-bench")
+    if rounds is not None:
+        parser.add_argument("--rounds", type=int, default=rounds)
+    args = parser.parse_args()
+    return args, stdlib_repo(args.workdir, args.limit)
+
+
 def stdlib_repo(workdir: Path, limit: int | None) -> Path:
     """A git repository holding the stdlib's .py files (the first `limit` of them, if given)."""
     root = workdir / f"stdlib-{limit or 'all'}"
@@ -65,11 +76,7 @@ def stdlib_repo(workdir: Path, limit: int | None) -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--limit", type=int, help="only the first N files")
-    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "codeseek-bench")
-    args = parser.parse_args()
-    root = stdlib_repo(args.workdir, args.limit)
+    _, root = stdlib_arguments(__doc__)
     ws = open_workspace(root)
     indexing.remove_index(ws)
     size = sum(p.stat().st_size for p in root.rglob("*.py"))

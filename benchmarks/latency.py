@@ -9,16 +9,13 @@ Uses the standard-library repository that index_stdlib.py builds (same --limit/-
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-from index_stdlib import QUERIES, stdlib_repo
+from index_stdlib import QUERIES, stdlib_arguments
 
 from codeseek import client
 from codeseek.repo import open_workspace
@@ -31,12 +28,7 @@ def percentiles(samples: list[float]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--limit", type=int)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "codeseek-bench")
-    args = parser.parse_args()
-    root = stdlib_repo(args.workdir, args.limit)
+    args, root = stdlib_arguments(__doc__, rounds=5)
     ws = open_workspace(root)
     command = [sys.executable, "-P", "-m", "codeseek"]  # -P: the stdlib copy must not shadow imports
     subprocess.run([*command, "update"], cwd=root, check=True, capture_output=True)

@@ -6,13 +6,10 @@ of the standard library (built by index_stdlib.py with the same --limit and --wo
 
 from __future__ import annotations
 
-import argparse
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
-from index_stdlib import commit_all, stdlib_repo
+from index_stdlib import commit_all, stdlib_arguments
 
 from codeseek import indexing
 from codeseek.embedding import EngineChoice
@@ -21,12 +18,7 @@ from codeseek.storage import Store
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--limit", type=int)
-    parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "codeseek-bench")
-    args = parser.parse_args()
-    root = stdlib_repo(args.workdir, args.limit)
+    args, root = stdlib_arguments(__doc__, rounds=10)
     ws = open_workspace(root)
     engine = EngineChoice()
     engine.embedder()  # loaded once, as in a warm server; its load time is not an update's
