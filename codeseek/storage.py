@@ -431,14 +431,14 @@ class Store:
         return [StoredChunk(*row) for row in rows]
 
     def counts(self) -> dict[str, int]:
-        one = lambda sql: self.db.execute(sql).fetchone()[0]  # noqa: E731
-        return {
-            "files": one("SELECT count(*) FROM files WHERE skipped IS NULL"),
-            "skipped": one("SELECT count(*) FROM files WHERE skipped IS NOT NULL"),
-            "chunks": one("SELECT count(*) FROM chunks"),
-            "vectors": one("SELECT count(*) FROM vectors"),
-            "segments": one("SELECT count(*) FROM segments"),
+        queries = {
+            "files": "SELECT count(*) FROM files WHERE skipped IS NULL",
+            "skipped": "SELECT count(*) FROM files WHERE skipped IS NOT NULL",
+            "chunks": "SELECT count(*) FROM chunks",
+            "vectors": "SELECT count(*) FROM vectors",
+            "segments": "SELECT count(*) FROM segments",
         }
+        return {name: self.db.execute(sql).fetchone()[0] for name, sql in queries.items()}
 
     def size_on_disk(self) -> int:
         return sum(p.stat().st_size for p in self.directory.rglob("*") if p.is_file())
