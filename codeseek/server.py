@@ -16,6 +16,8 @@ import os
 import socketserver
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
@@ -46,14 +48,35 @@ class Service:
             self.store = Store(self.ws.index_dir)
         return self.store
 
-    def _fresh(self, payload: dict[str, Any]) -> Store:
-        if not (self.ws.index_dir / DB_NAME).exists() or not payload.get("no_update"):
-            no_wait = bool(payload.get("no_wait"))
-            try:
-                indexing.update(self.ws, self.engine, rules=self.rules, embed=not no_wait, wait=not no_wait)
-            except IndexBusy:
-                pass  # asked not to wait: search what the index holds
-        return self._store()
+    def _update(self, payload: dict[str, Any], embed: bool) -> indexing.UpdateResult | None:
+        no_wait = bool(payload.get("no_wait"))
+        try:
+            return indexing.update(self.ws, self.engine, rules=self.rules, embed=embed and not no_wait,
+                                   wait=not no_wait)
+        except IndexBusy:
+            return None  # asked not to wait: search what the index holds
+
+    def _fresh_search(self, payload: dict[str, Any], run: Callable[[Store], search.Results]) -> search.Results:
+        """Results that reflect the working tree as it is now.
+
+        The freshness check (git status) runs while the search runs on the index as it is;
+        when the check finds nothing to do, which is the usual case, those results stand and
+        the check costs no extra time. Otherwise the index is updated and searched again. The
+        check does not embed, so the model is never used from two threads at once.
+        """
+        if not (self.ws.index_dir / DB_NAME).exists():
+            self._update(payload, embed=True)
+            return run(self._store())
+        if payload.get("no_update"):
+            return run(self._store())
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            check = pool.submit(self._update, payload, False)
+            first = run(self._store())
+            done = check.result()
+        if done is None or (done.files_changed == done.files_deleted == 0 and not first.unembedded):
+            return first
+        self._update(payload, embed=True)
+        return run(self._store())
 
     def handle(self, route: str, payload: dict[str, Any]) -> dict[str, Any]:
         self.last_request = time.monotonic()
@@ -72,12 +95,15 @@ class Service:
                                      tuple(payload.get("kinds", ())), payload.get("min_score"))
             k = int(payload.get("k", 10))
             if route == "/find":
-                store = self._fresh(payload)
-                results = search.find(store, self.engine, str(payload.get("query", "")), k, filters,
-                                      str(payload.get("mode", "hybrid")))
+                query, mode = str(payload.get("query", "")), str(payload.get("mode", "hybrid"))
+                results = self._fresh_search(
+                    payload, lambda store: search.find(store, self.engine, query, k, filters, mode)
+                )
             elif route == "/similar":
-                store = self._fresh(payload)
-                results = search.similar(store, self.engine, search.locate(store, str(payload["where"])), k, filters)
+                where = str(payload["where"])
+                results = self._fresh_search(
+                    payload, lambda store: search.similar(store, self.engine, search.locate(store, where), k, filters)
+                )
             else:
                 raise LookupError(route)
         return {"hits": [h.to_json() for h in results.hits], "mode": results.mode, "unembedded": results.unembedded}

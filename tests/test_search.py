@@ -165,6 +165,10 @@ def test_warm_server(make_repo: MakeRepo) -> None:
         (root / "net" / "fresh.py").write_text("def brand_new_parser(text):\n    return text.split()\n")
         found = codeseek(root, "find", "brand_new_parser", "--json", "-k", "1")
         assert json.loads(found.stdout)[0]["path"] == "net/fresh.py"
+        # An edit that moves the function: the next answer carries its new lines, never stale ones.
+        (root / "net" / "fresh.py").write_text("import os\n\n\ndef brand_new_parser(text):\n    return text.split()\n")
+        moved = json.loads(codeseek(root, "find", "brand_new_parser", "--json", "-k", "1").stdout)[0]
+        assert (moved["path"], moved["start_line"], moved["end_line"]) == ("net/fresh.py", 4, 5)
         status = client.call(ws, "GET", "/status")
         assert status is not None and status["server"]["requests"] >= 2 and status["pending"] == 0
         with pytest.raises(CodeseekError, match="no such route: /nope"):
