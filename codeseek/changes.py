@@ -32,9 +32,6 @@ def in_scope(path: str, scope: str) -> bool:
     return not scope or path == scope or path.startswith(scope.rstrip("/") + "/")
 
 
-SOURCES = ("worktree", "staged", "committed")
-
-
 def detect(
     ws: Workspace,
     stored: dict[str, str],

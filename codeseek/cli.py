@@ -352,13 +352,16 @@ def _service(ctx: click.Context, flags: EngineSettings, path: str = ".") -> serv
     from . import server
     from .storage import Store
     opened = _open(ctx, flags, path)
+    info = None
     if (opened.ws.index_dir / DB_NAME).exists():
         store = Store(opened.ws.index_dir)
         info = store.model_info()
         store.close()
-        if info is not None:
-            opened.engine.check_compatible(info)
-    opened.engine.embedder()
+    # Load the model now, so the first request does not wait for it.
+    if info is not None:
+        opened.engine.embedder_for(info)
+    else:
+        opened.engine.embedder()
     return server.Service(opened.ws, opened.engine, opened.rules)
 
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from . import changes
 from .embedding import EngineChoice, ModelInfo
-from .errors import CodeseekError, ModelMismatch
+from .errors import CodeseekError
 from .parsing import Chunk, chunk_file
 from .repo import Workspace, list_files
 from .skipping import SkipRules
@@ -240,12 +240,7 @@ def _update(
 
 
 def _embed(store: Store, engine: EngineChoice, info: ModelInfo, texts: dict[int, str], progress: Progress | None) -> None:
-    embedder = engine.embedder()
-    if embedder.info != info:
-        raise ModelMismatch(
-            f"this index was built with {info.describe()}, not {embedder.info.describe()}; "
-            "rebuild it with `codeseek index --rebuild` to switch models"
-        )
+    embedder = engine.embedder_for(info)
     # Similar lengths in one batch waste the least padding.
     ordered = sorted(texts, key=lambda k: len(texts[k]))
     done = 0

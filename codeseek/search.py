@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .embedding import EngineChoice
-from .errors import CodeseekError, ModelMismatch
+from .errors import CodeseekError
 from .lexical import match_expression
 from .results import MODES, Filters, Hit, Results
 from .storage import Store, StoredChunk
@@ -107,11 +107,7 @@ def _query_vector(store: Store, engine: EngineChoice, query: str) -> np.ndarray 
     info = store.model_info()
     if info is None:
         return None
-    engine.check_compatible(info)
-    embedder = engine.embedder()
-    if embedder.info != info:
-        raise ModelMismatch(f"this index was built with {info.describe()}, not {embedder.info.describe()}")
-    return embedder.embed_queries([query])[0]
+    return engine.embedder_for(info).embed_queries([query])[0]
 
 
 def _dense(store: Store, vector: np.ndarray, depth: int, accept: Callable[[StoredChunk], bool]) -> Ranked:

@@ -151,3 +151,14 @@ class EngineChoice:
             backend, self.reason = resolve_backend(self.settings)
             self._embedder = LOADERS[backend](self.settings)
         return self._embedder
+
+    def embedder_for(self, stored: ModelInfo) -> Embedder:
+        """The engine that built an index, loaded: anything else is refused, never mixed."""
+        self.check_compatible(stored)
+        embedder = self.embedder()
+        if embedder.info != stored:
+            raise ModelMismatch(
+                f"this index was built with {stored.describe()}, not {embedder.info.describe()}; "
+                "rebuild it with `codeseek index --rebuild` to switch models"
+            )
+        return embedder
