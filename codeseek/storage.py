@@ -208,15 +208,17 @@ class Store:
 
     # -- vectors ---------------------------------------------------------------------------
 
-    def missing_keys(self, keys: Iterable[int]) -> set[int]:
-        wanted = set(keys)
-        present = set()
-        ordered = list(wanted)
+    def _rows_in(self, sql: str, values: Iterable[int]) -> Iterator[tuple]:
+        """Rows of `sql` whose `IN ({marks})` takes the values, in batches under SQLite's
+        limit on parameters."""
+        ordered = list(values)
         for i in range(0, len(ordered), 500):
             part = ordered[i : i + 500]
-            marks = ",".join("?" * len(part))
-            present.update(r[0] for r in self.db.execute(f"SELECT key FROM vectors WHERE key IN ({marks})", part))
-        return wanted - present
+            yield from self.db.execute(sql.format(marks=",".join("?" * len(part))), part)
+
+    def missing_keys(self, keys: Iterable[int]) -> set[int]:
+        wanted = set(keys)
+        return wanted - {key for (key,) in self._rows_in("SELECT key FROM vectors WHERE key IN ({marks})", wanted)}
 
     def add_vectors(self, keys: Sequence[int], vectors: np.ndarray) -> None:
         """Persist new vectors as one segment, committed at once (a resumable checkpoint)."""
@@ -289,11 +291,8 @@ class Store:
     def vectors_for(self, keys: Sequence[int]) -> dict[int, np.ndarray]:
         """Stored vectors by key (float32), for exact scoring and for merging segments."""
         by_segment: dict[str, list[int]] = {}
-        for i in range(0, len(keys), 500):
-            part = list(keys[i : i + 500])
-            marks = ",".join("?" * len(part))
-            for key, segment in self.db.execute(f"SELECT key, segment FROM vectors WHERE key IN ({marks})", part):
-                by_segment.setdefault(segment, []).append(key)
+        for key, segment in self._rows_in("SELECT key, segment FROM vectors WHERE key IN ({marks})", keys):
+            by_segment.setdefault(segment, []).append(key)
         out: dict[int, np.ndarray] = {}
         for segment, seg_keys in by_segment.items():
             got = self._segment(segment).get(_as_usearch(seg_keys))
@@ -405,14 +404,10 @@ class Store:
 
     def chunks_for_keys(self, keys: Sequence[int]) -> dict[int, list[StoredChunk]]:
         out: dict[int, list[StoredChunk]] = {}
-        for i in range(0, len(keys), 500):
-            part = list(keys[i : i + 500])
-            marks = ",".join("?" * len(part))
-            for row in self.db.execute(
-                f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE vector_key IN ({marks}) ORDER BY path, start_line", part
-            ):
-                chunk = StoredChunk(*row)
-                out.setdefault(chunk.vector_key, []).append(chunk)
+        sql = f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE vector_key IN ({{marks}}) ORDER BY path, start_line"
+        for row in self._rows_in(sql, keys):
+            chunk = StoredChunk(*row)
+            out.setdefault(chunk.vector_key, []).append(chunk)
         return out
 
     def chunks_at(self, path: str, line: int | None = None, symbol: str | None = None) -> list[StoredChunk]:
