@@ -20,7 +20,7 @@ import click
 
 from . import __version__, client, config, output
 from .embedding import EngineChoice, EngineSettings
-from .errors import CodeseekError, IndexBusy
+from .errors import CodeseekError, IndexBusy, IndexReadOnly
 from .repo import Workspace, open_workspace
 from .results import MODES, Filters, Hit, Results
 from .skipping import SkipRules
@@ -144,7 +144,7 @@ def index(ctx: click.Context, path: str | None, rebuild: bool, verbose: bool, fl
     if rebuild:
         opened.engine.embedder()  # a model that cannot load must not cost the user their index
         indexing.remove_index(opened.ws)
-    _run_update(opened, verbose, scope=scope)
+    _run_update(opened, verbose, scope=scope, verify=True)
 
 
 @cli.command()
@@ -205,6 +205,10 @@ def _fresh_store(opened: Opened, no_update: bool, no_wait: bool) -> Store:
         except IndexBusy:
             pending = indexing.status(opened.ws)["pending"]
             click.echo(f"codeseek: an update is running; {pending} changed files are not indexed yet", err=True)
+        except IndexReadOnly:
+            pending = indexing.status(opened.ws)["pending"]
+            click.echo(f"codeseek: the index in {opened.ws.index_dir} is read-only: searching it as it is "
+                       f"({pending} changed files not indexed)", err=True)
     return Store(opened.ws.index_dir)
 
 
@@ -311,12 +315,13 @@ def _relative(ws: Workspace, where: str) -> str:
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--check", is_flag=True, help="Read the whole index and fail if any of it is damaged.")
 @click.pass_context
-def status(ctx: click.Context, as_json: bool) -> None:
+def status(ctx: click.Context, as_json: bool, check: bool) -> None:
     """Show what the index holds and what is not indexed yet."""
     from . import hooks, indexing
     ws = _open(ctx).ws
-    report = indexing.status(ws, hooks.last_outcome(ws))
+    report = indexing.status(ws, hooks.last_outcome(ws), check=check)
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
@@ -329,9 +334,14 @@ def status(ctx: click.Context, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of chunks.")
 @click.option("--max-chars", type=click.IntRange(80), help="Split chunks longer than this (default: never).")
 def chunks(paths: tuple[str, ...], as_json: bool, max_chars: int | None) -> None:
-    """Show the chunks files yield: what codeseek would index."""
-    from .parsing import chunk_file
-    found = [c for path in paths for c in chunk_file(Path(path).as_posix(), Path(path).read_bytes(), max_chars)]
+    """Show the chunks files yield: what codeseek would index (skipped files are named on stderr)."""
+    from .indexing import chunk_one
+    found = []
+    for path in paths:
+        reason, file_chunks = chunk_one((Path(path).as_posix(), Path(path).read_bytes()), SkipRules(), max_chars)
+        if reason:
+            click.echo(f"codeseek: skipped {path}: {reason}", err=True)
+        found.extend(file_chunks)
     click.echo(output.chunks_json(found) if as_json else output.chunks_human(found))
 
 

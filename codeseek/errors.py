@@ -12,6 +12,22 @@ class IndexCorrupt(CodeseekError):
         )
 
 
+class SegmentDamaged(CodeseekError):
+    """A vector file that does not match what was written: its vectors can be embedded again."""
+
+    def __init__(self, directory: object, name: str, detail: str, count: int) -> None:
+        super().__init__(
+            f"the index in {directory} has a vector file that is damaged ({name}: {detail}); "
+            f"`codeseek index` embeds its {count} vectors again"
+        )
+        self.name = name
+
+
+class IndexReadOnly(CodeseekError):
+    def __init__(self, directory: object) -> None:
+        super().__init__(f"cannot write to the index in {directory}: it is read-only for this user")
+
+
 class ModelMismatch(CodeseekError):
     pass
 

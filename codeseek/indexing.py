@@ -51,6 +51,7 @@ class UpdateResult:
     timings: dict[str, float] = field(default_factory=dict)
     indexed_commit: str | None = None
     model: str = ""
+    repaired: int = 0  # vectors of damaged segment files, dropped to be embedded again
 
     def summary(self) -> str:
         parts = [
@@ -60,6 +61,8 @@ class UpdateResult:
             f"{self.embedded} embedded",
             f"{self.reused} reused",
         ]
+        if self.repaired:
+            parts.append(f"{self.repaired} vectors of damaged files embedded again")
         if self.skipped:
             reasons = Counter(reason.split(":")[0] for _, reason in self.skipped)
             parts.append(f"{len(self.skipped)} skipped (" + ", ".join(f"{n} {r}" for r, n in reasons.most_common()) + ")")
@@ -111,6 +114,7 @@ def update(
     rules: SkipRules | None = None,
     embed: bool = True,
     wait: bool = True,
+    verify: bool = False,
     progress: Progress | None = None,
 ) -> UpdateResult:
     """Bring the index at ws.index_dir up to date with the working tree, the staged content
@@ -118,14 +122,19 @@ def update(
 
     With embed=False only the file state and lexical index are brought up to date; the
     vectors follow with the next update that embeds. With wait=False, IndexBusy is raised
-    at once if another process is updating.
+    at once if another process is updating. Vector files that changed since they were
+    written are dropped and their vectors embedded again; verify=True reads every file to
+    find them, otherwise only files whose size or time changed are read.
     """
     if not (ws.index_dir / DB_NAME).exists() and not list_files(ws):
         raise CodeseekError(f"no files to index in {ws.root}")
     store = Store(ws.index_dir, create=True)
     try:
         with store.writing(wait):
-            return _update(ws, store, engine, source, scope, rules or SkipRules(), embed, progress)
+            repaired = store.drop_segments(store.damaged_segments(full=verify))
+            result = _update(ws, store, engine, source, scope, rules or SkipRules(), embed, progress)
+            result.repaired = repaired
+            return result
     finally:
         store.close()
 
@@ -240,33 +249,38 @@ def _update(
 
 
 def _embed(store: Store, engine: EngineChoice, info: ModelInfo, texts: dict[int, str], progress: Progress | None) -> None:
+    """Embed in batches, saving a checkpoint now and then; whatever was embedded is saved
+    even when a batch fails or the user interrupts, so the next run does not redo it."""
     embedder = engine.embedder_for(info)
     # Similar lengths in one batch waste the least padding.
     ordered = sorted(texts, key=lambda k: len(texts[k]))
-    done = 0
     pending_keys: list[int] = []
     pending_vecs: list[np.ndarray] = []
     last_checkpoint = time.monotonic()
-    for start in range(0, len(ordered), EMBED_BATCH):
-        batch = ordered[start : start + EMBED_BATCH]
-        pending_vecs.append(embedder.embed_documents([texts[k] for k in batch]))
-        pending_keys.extend(batch)
-        done += len(batch)
-        if progress:
-            progress("embed", done, len(ordered))
-        if len(pending_keys) >= CHECKPOINT_VECTORS or time.monotonic() - last_checkpoint >= CHECKPOINT_SECONDS:
+    try:
+        for start in range(0, len(ordered), EMBED_BATCH):
+            batch = ordered[start : start + EMBED_BATCH]
+            pending_vecs.append(embedder.embed_documents([texts[k] for k in batch]))
+            pending_keys.extend(batch)
+            if progress:
+                progress("embed", start + len(batch), len(ordered))
+            if len(pending_keys) >= CHECKPOINT_VECTORS or time.monotonic() - last_checkpoint >= CHECKPOINT_SECONDS:
+                store.add_vectors(pending_keys, np.concatenate(pending_vecs))
+                pending_keys, pending_vecs = [], []
+                last_checkpoint = time.monotonic()
+    finally:
+        if pending_keys:
             store.add_vectors(pending_keys, np.concatenate(pending_vecs))
-            pending_keys, pending_vecs = [], []
-            last_checkpoint = time.monotonic()
-    if pending_keys:
-        store.add_vectors(pending_keys, np.concatenate(pending_vecs))
 
 
-def status(ws: Workspace, background: dict[str, object] | None = None) -> dict[str, object]:
+def status(ws: Workspace, background: dict[str, object] | None = None, check: bool = False) -> dict[str, object]:
     """What the index holds, and which files differ from it now (read-only). background: the
-    outcome of the last background update, if any."""
+    outcome of the last background update, if any. check: read the whole index first and
+    raise if any of it is damaged."""
     store = Store(ws.index_dir)
     try:
+        if check:
+            store.check()
         meta = store.meta()
         counts = store.counts()
         change = changes.detect(
@@ -294,6 +308,8 @@ def status(ws: Workspace, background: dict[str, object] | None = None) -> dict[s
             "bytes": store.size_on_disk(),
             "updated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(float(updated))) if updated else None,
             "background": background,
+            "read_only": store.readonly,
+            **({"integrity": "ok"} if check else {}),
         }
     finally:
         store.close()

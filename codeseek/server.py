@@ -25,7 +25,7 @@ from typing import Any
 from . import hooks, indexing, search
 from .client import DEFAULT_IDLE_SECONDS, INFO_NAME, SOCKET_NAME, Address, address
 from .embedding import EngineChoice
-from .errors import CodeseekError, IndexBusy
+from .errors import CodeseekError, IndexBusy, IndexReadOnly
 from .repo import Workspace
 from .skipping import SkipRules
 from .storage import DB_NAME, Store
@@ -53,8 +53,8 @@ class Service:
         try:
             return indexing.update(self.ws, self.engine, rules=self.rules, embed=embed and not no_wait,
                                    wait=not no_wait)
-        except IndexBusy:
-            return None  # asked not to wait: search what the index holds
+        except (IndexBusy, IndexReadOnly):
+            return None  # asked not to wait, or may not write: search what the index holds
 
     def _fresh_search(self, payload: dict[str, Any], run: Callable[[Store], search.Results]) -> search.Results:
         """Results that reflect the working tree as it is now.

@@ -13,21 +13,24 @@ by the next writer.
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import os
 import sqlite3
 import time
+import urllib.parse
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 from usearch.index import Index
 
 from .embedding.base import ModelInfo
-from .errors import CodeseekError, IndexBusy, IndexCorrupt
+from .errors import CodeseekError, IndexBusy, IndexCorrupt, IndexReadOnly, SegmentDamaged
 from .lexical import TOKENIZE, code_terms
 from .parsing import Chunk
 
@@ -39,7 +42,8 @@ UNEMBEDDED = "unembedded"  # meta key: some stored chunks may still lack a vecto
 # Vectors no chunk refers to are kept this long, so switching back to a branch re-embeds nothing.
 GC_AFTER_SECONDS = 14 * 24 * 3600
 
-MIGRATIONS: list[tuple[str, str]] = [
+Migration = str | Callable[[sqlite3.Connection, Path], None]  # SQL, or a step given the index folder
+MIGRATIONS: list[tuple[str, Migration]] = [
     (
         "initial",
         """
@@ -69,6 +73,36 @@ MIGRATIONS: list[tuple[str, str]] = [
     ),
 ]
 MIGRATIONS.append(("parts of split definitions", "ALTER TABLE chunks ADD COLUMN part INTEGER NOT NULL DEFAULT 0"))
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What a segment file was when written: a file that differs is never handed to USearch."""
+
+    bytes: int
+    mtime_ns: int
+    digest: str
+
+    @classmethod
+    def of(cls, path: Path) -> Fingerprint:
+        with open(path, "rb") as f:
+            digest = hashlib.file_digest(f, lambda: hashlib.blake2b(digest_size=16)).hexdigest()
+            stat = os.fstat(f.fileno())
+        return cls(stat.st_size, stat.st_mtime_ns, digest)
+
+
+def _fingerprint_segments(db: sqlite3.Connection, directory: Path) -> None:
+    for column in ("bytes INTEGER", "mtime_ns INTEGER", "digest TEXT"):
+        db.execute(f"ALTER TABLE segments ADD COLUMN {column}")
+    for (name,) in db.execute("SELECT name FROM segments").fetchall():
+        path = directory / SEGMENT_DIR / name
+        if path.exists():  # a missing file stays unrecorded, and is reported as damaged
+            f = Fingerprint.of(path)
+            db.execute("UPDATE segments SET bytes = ?, mtime_ns = ?, digest = ? WHERE name = ?",
+                       (f.bytes, f.mtime_ns, f.digest, name))
+
+
+MIGRATIONS.append(("segment files' size, time and digest", _fingerprint_segments))
 # BM25 weights of the FTS columns: a term in the symbol says most, then the path, then the body.
 BM25_WEIGHTS = (8.0, 3.0, 1.0)
 
@@ -118,29 +152,72 @@ class StoredChunk:
 
 CHUNK_COLUMNS = "id, path, language, kind, symbol, start_line, end_line, vector_key, content, context, signature, part"
 
+T = TypeVar("T")
+
+
+def guarded(method: Callable[..., T]) -> Callable[..., T]:
+    """SQLite's errors as ones a user can act on: damage, a read-only folder, a busy index."""
+
+    @functools.wraps(method)
+    def wrapper(self: Store, *args: Any, **kwargs: Any) -> T:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.DatabaseError as exc:
+            raise self.translate(exc) from None
+
+    return wrapper
+
 
 class Store:
     """One index directory. Any number of readers; writers hold `writing()`."""
 
     def __init__(self, directory: Path, *, create: bool = False) -> None:
         """Threads may share a store for reads (a search runs its two rankers at once);
-        writes are serialised by `writing()` and the server's lock."""
+        writes are serialised by `writing()` and the server's lock. A store that cannot be
+        written (a read-only folder) still reads; `create` asks for one that writes."""
         self.directory = Path(directory)
         if not (self.directory / DB_NAME).exists() and not create:
             raise CodeseekError(f"no index in {self.directory}: run `codeseek index` first")
-        if create:
-            (self.directory / SEGMENT_DIR).mkdir(parents=True, exist_ok=True)
-        try:
-            self.db = sqlite3.connect(
-                self.directory / DB_NAME, timeout=30, isolation_level=None, check_same_thread=False
-            )
-            self.db.create_function("code_terms", 1, code_terms, deterministic=True)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self._migrate()
-        except sqlite3.DatabaseError as exc:
-            raise IndexCorrupt(self.directory, str(exc)) from None
+        self.readonly = False
         self._segments: dict[str, Index] = {}
+        try:
+            if create:
+                (self.directory / SEGMENT_DIR).mkdir(parents=True, exist_ok=True)
+            self.db = self._connect(create)
+            self.db.create_function("code_terms", 1, code_terms, deterministic=True)
+            self._migrate()
+        except PermissionError:
+            raise IndexReadOnly(self.directory) from None
+        except sqlite3.DatabaseError as exc:
+            raise self.translate(exc) from None
+
+    def _connect(self, create: bool) -> sqlite3.Connection:
+        path = self.directory / DB_NAME
+        db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            return db
+        except sqlite3.OperationalError as exc:
+            db.close()
+            if create or not isinstance(self.translate(exc), IndexReadOnly):
+                raise
+        # A folder this user may not write to. WAL readers need the -shm file: read-only
+        # when it is there, else immutable (a closed index has no WAL left to read).
+        self.readonly = True
+        has_wal = Path(f"{path}-wal").exists() and Path(f"{path}-shm").exists()
+        uri = f"file:{urllib.parse.quote(str(path))}?{'mode=ro' if has_wal else 'immutable=1'}"
+        db = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None, check_same_thread=False)
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return db
+
+    def translate(self, exc: sqlite3.DatabaseError) -> CodeseekError:
+        message = str(exc)
+        if "readonly" in message or "read-only" in message:
+            return IndexReadOnly(self.directory)
+        if "locked" in message or "busy" in message:
+            return IndexBusy(f"the index in {self.directory} is busy: another codeseek process holds it")
+        return IndexCorrupt(self.directory, message)
 
     def close(self) -> None:
         self.db.close()
@@ -151,28 +228,42 @@ class Store:
     def _migrate(self) -> None:
         """Apply pending migrations, each in one transaction with the version that records it."""
         while self.db.execute("PRAGMA user_version").fetchone()[0] < len(MIGRATIONS):
+            if self.readonly:
+                raise IndexReadOnly(self.directory)  # made by an older codeseek: needs an upgrade
             with self.transaction() as db:
                 version = db.execute("PRAGMA user_version").fetchone()[0]  # re-read under the lock
                 if version >= len(MIGRATIONS):
                     break
-                for statement in MIGRATIONS[version][1].split(";"):
-                    if statement.strip():
-                        db.execute(statement)
+                step = MIGRATIONS[version][1]
+                if callable(step):
+                    step(db, self.directory)
+                else:
+                    for statement in step.split(";"):
+                        if statement.strip():
+                            db.execute(statement)
                 db.execute(f"PRAGMA user_version={version + 1}")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.DatabaseError as exc:
+            raise self.translate(exc) from None
         try:
             yield self.db
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
-        self.db.execute("COMMIT")
+        try:
+            self.db.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            raise self.translate(exc) from None
 
+    @guarded
     def meta(self) -> dict[str, str]:
         return dict(self.db.execute("SELECT key, value FROM meta"))
 
+    @guarded
     def set_meta(self, values: dict[str, str | None], db: sqlite3.Connection | None = None) -> None:
         db = db or self.db
         for key, value in values.items():
@@ -181,6 +272,7 @@ class Store:
             else:
                 db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
+    @guarded
     def model_info(self) -> ModelInfo | None:
         meta = self.meta()
         if "model" not in meta:
@@ -192,7 +284,13 @@ class Store:
     @contextmanager
     def writing(self, wait: bool = True) -> Iterator[None]:
         """Serialise writers across processes. With wait=False, raise if another writer runs."""
-        with open(self.directory / LOCK_NAME, "a+") as handle:
+        if self.readonly:
+            raise IndexReadOnly(self.directory)
+        try:
+            handle = open(self.directory / LOCK_NAME, "a+")  # noqa: SIM115 - held for the block below
+        except PermissionError:
+            raise IndexReadOnly(self.directory) from None
+        with handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
             except BlockingIOError:
@@ -216,24 +314,31 @@ class Store:
             part = ordered[i : i + 500]
             yield from self.db.execute(sql.format(marks=",".join("?" * len(part))), part)
 
+    @guarded
     def missing_keys(self, keys: Iterable[int]) -> set[int]:
         wanted = set(keys)
         return wanted - {key for (key,) in self._rows_in("SELECT key FROM vectors WHERE key IN ({marks})", wanted)}
 
+    @guarded
     def add_vectors(self, keys: Sequence[int], vectors: np.ndarray) -> None:
         """Persist new vectors as one segment, committed at once (a resumable checkpoint)."""
         if not len(keys):
             return
-        name = self._write_segment(keys, vectors)
+        name, print_ = self._write_segment(keys, vectors)
         now = time.time()
         with self.transaction() as db:
-            db.execute("INSERT INTO segments(name, count) VALUES (?, ?)", (name, len(keys)))
+            self._list_segment(db, name, len(keys), print_)
             db.executemany(
                 "INSERT OR IGNORE INTO vectors(key, segment, seen) VALUES (?, ?, ?)",
                 ((k, name, now) for k in keys),
             )
 
-    def _write_segment(self, keys: Sequence[int], vectors: np.ndarray) -> str:
+    @staticmethod
+    def _list_segment(db: sqlite3.Connection, name: str, count: int, print_: Fingerprint) -> None:
+        db.execute("INSERT INTO segments(name, count, bytes, mtime_ns, digest) VALUES (?, ?, ?, ?, ?)",
+                   (name, count, print_.bytes, print_.mtime_ns, print_.digest))
+
+    def _write_segment(self, keys: Sequence[int], vectors: np.ndarray) -> tuple[str, Fingerprint]:
         index = Index(ndim=vectors.shape[1], metric="cos", dtype="f16")
         index.add(_as_usearch(keys), np.ascontiguousarray(vectors, dtype=np.float32))
         name = f"seg-{uuid.uuid4().hex}.usearch"
@@ -243,24 +348,82 @@ class Store:
         with open(temp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(temp, final)
-        return name
+        return name, Fingerprint.of(final)
 
+    @guarded
     def segment_names(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT name FROM segments ORDER BY count DESC")]
 
+    def _damage(self, name: str, full: bool) -> str | None:
+        """Why a segment file is not the one that was written, or None. Without `full`, a file
+        whose size and time are as recorded is trusted without reading it."""
+        row = self.db.execute("SELECT bytes, mtime_ns, digest FROM segments WHERE name = ?", (name,)).fetchone()
+        path = self.directory / SEGMENT_DIR / name
+        if row is None or row[2] is None:
+            return "not recorded"
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            return "missing"
+        if stat.st_size != row[0]:
+            return f"{stat.st_size:,} bytes, not the {row[0]:,} written"
+        if not full and stat.st_mtime_ns == row[1]:
+            return None
+        return None if Fingerprint.of(path).digest == row[2] else "its contents changed since it was written"
+
     def _segment(self, name: str) -> Index:
+        """A segment, memory-mapped once its file is verified: a damaged file could make
+        USearch read out of bounds or allocate without limit."""
         index = self._segments.get(name)
         if index is None:
-            path = self.directory / SEGMENT_DIR / name
-            try:
-                index = Index.restore(str(path), view=True)
-            except Exception as exc:  # usearch raises bare RuntimeError/ValueError on bad files
-                raise IndexCorrupt(self.directory, f"segment {name}: {exc}") from None
-            if index is None:
-                raise IndexCorrupt(self.directory, f"segment {name} is missing")
+            count = self.db.execute("SELECT count FROM segments WHERE name = ?", (name,)).fetchone()
+            problem = self._damage(name, full=True)
+            if problem is None:
+                try:
+                    index = Index.restore(str(self.directory / SEGMENT_DIR / name), view=True)
+                except Exception as exc:  # usearch raises bare RuntimeError/ValueError on bad files
+                    problem = str(exc)
+                if index is None:
+                    problem = problem or "not a USearch index"
+                elif count is not None and len(index) != count[0]:
+                    problem = f"{len(index)} vectors, not the {count[0]} written"
+            if problem is not None:
+                raise SegmentDamaged(self.directory, name, problem, count[0] if count else 0)
             self._segments[name] = index
         return index
 
+    @guarded
+    def damaged_segments(self, full: bool) -> list[str]:
+        """Segments whose files are not as written (`full`: read every file; else only files
+        whose size or time changed, which is cheap enough for every update)."""
+        return [name for name in self.segment_names() if self._damage(name, full)]
+
+    @guarded
+    def drop_segments(self, names: Sequence[str]) -> int:
+        """Forget damaged segments: their vectors count as missing, and are embedded again.
+        Call under `writing()`. Returns how many vectors were dropped."""
+        if not names:
+            return 0
+        marks = ",".join("?" * len(names))
+        with self.transaction() as db:
+            dropped = db.execute(f"DELETE FROM vectors WHERE segment IN ({marks})", list(names)).rowcount
+            db.execute(f"DELETE FROM segments WHERE name IN ({marks})", list(names))
+            self.set_meta({UNEMBEDDED: "1"}, db)
+        for name in names:
+            self._segments.pop(name, None)
+            (self.directory / SEGMENT_DIR / name).unlink(missing_ok=True)
+        return dropped
+
+    @guarded
+    def check(self) -> None:
+        """Read the whole index: SQLite's own check of every page, and every segment file."""
+        problems = [row[0] for row in self.db.execute("PRAGMA quick_check")]
+        if problems != ["ok"]:
+            raise IndexCorrupt(self.directory, "; ".join(problems[:3]))
+        for name in self.segment_names():
+            self._segment(name)
+
+    @guarded
     def search_vectors(self, query: np.ndarray, count: int) -> list[tuple[int, float]]:
         """Nearest stored vectors to one query over every segment: (key, cosine similarity)."""
         retries = 2
@@ -270,10 +433,10 @@ class Store:
                 del self._segments[stale]
             try:
                 return self._search_segments(names, np.asarray(query, dtype=np.float32), count)
-            except IndexCorrupt:
+            except SegmentDamaged as exc:
                 # A writer may have merged segments between listing and opening them.
                 retries -= 1
-                if retries < 0 or all((self.directory / SEGMENT_DIR / n).exists() for n in names):
+                if retries < 0 or exc.name in self.segment_names():
                     raise
 
     def _search_segments(self, names: list[str], query: np.ndarray, count: int) -> list[tuple[int, float]]:
@@ -285,9 +448,11 @@ class Store:
         hits.sort(key=lambda kv: -kv[1])
         return hits
 
+    @guarded
     def vector_count(self) -> int:
         return self.db.execute("SELECT coalesce(sum(count), 0) FROM segments").fetchone()[0]
 
+    @guarded
     def vectors_for(self, keys: Sequence[int]) -> dict[int, np.ndarray]:
         """Stored vectors by key (float32), for exact scoring and for merging segments."""
         by_segment: dict[str, list[int]] = {}
@@ -301,6 +466,7 @@ class Store:
                     out[key] = np.asarray(vec, dtype=np.float32)
         return out
 
+    @guarded
     def compact(self, force: bool = False) -> bool:
         """Merge segments once there are too many; drop vectors unused for GC_AFTER_SECONDS.
 
@@ -326,13 +492,13 @@ class Store:
             (keep if used or seen >= cutoff else drop).append(key)
         vectors = self.vectors_for(keep)
         keep = [k for k in keep if k in vectors]
-        new_name = self._write_segment(keep, np.stack([vectors[k] for k in keep])) if keep else None
+        written = self._write_segment(keep, np.stack([vectors[k] for k in keep])) if keep else None
         with self.transaction() as db:
             db.execute(f"DELETE FROM segments WHERE name IN ({marks})", names)
             db.executemany("DELETE FROM vectors WHERE key = ?", ((k,) for k in drop))
-            if new_name:
-                db.execute("INSERT INTO segments(name, count) VALUES (?, ?)", (new_name, len(keep)))
-                db.executemany("UPDATE vectors SET segment = ? WHERE key = ?", ((new_name, k) for k in keep))
+            if written:
+                self._list_segment(db, written[0], len(keep), written[1])
+                db.executemany("UPDATE vectors SET segment = ? WHERE key = ?", ((written[0], k) for k in keep))
         for name in names:
             self._segments.pop(name, None)
             (self.directory / SEGMENT_DIR / name).unlink(missing_ok=True)
@@ -340,9 +506,11 @@ class Store:
 
     # -- files and chunks ------------------------------------------------------------------
 
+    @guarded
     def file_blobs(self) -> dict[str, str]:
         return dict(self.db.execute("SELECT path, blob FROM files"))
 
+    @guarded
     def apply(self, entries: Sequence[FileEntry], deleted: Iterable[str], meta: dict[str, str | None]) -> None:
         """Replace these files' chunks and record the new state, all in one transaction."""
         now = time.time()
@@ -373,6 +541,7 @@ class Store:
                     )
             self.set_meta(meta, db)
 
+    @guarded
     def unembedded(self) -> dict[int, str]:
         """Texts of stored chunks that have no vector yet, by vector key."""
         rows = self.db.execute(
@@ -385,6 +554,7 @@ class Store:
             out.setdefault(chunk.vector_key, chunk.embedding_text())
         return out
 
+    @guarded
     def unembedded_count(self) -> int:
         if not self.db.execute("SELECT 1 FROM meta WHERE key = ?", (UNEMBEDDED,)).fetchone():
             return 0  # the common case answers without a scan
@@ -392,6 +562,7 @@ class Store:
             "SELECT count(*) FROM chunks LEFT JOIN vectors ON vectors.key = chunks.vector_key WHERE vectors.key IS NULL"
         ).fetchone()[0]
 
+    @guarded
     def lexical(self, expression: str, limit: int) -> list[tuple[StoredChunk, float]]:
         """Chunks matching an FTS5 expression, best BM25 first (score: higher is better)."""
         rows = self.db.execute(
@@ -402,6 +573,7 @@ class Store:
         )
         return [(StoredChunk(*row[:-1]), -row[-1]) for row in rows]
 
+    @guarded
     def chunks_for_keys(self, keys: Sequence[int]) -> dict[int, list[StoredChunk]]:
         out: dict[int, list[StoredChunk]] = {}
         sql = f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE vector_key IN ({{marks}}) ORDER BY path, start_line"
@@ -410,6 +582,7 @@ class Store:
             out.setdefault(chunk.vector_key, []).append(chunk)
         return out
 
+    @guarded
     def chunks_at(self, path: str, line: int | None = None, symbol: str | None = None) -> list[StoredChunk]:
         """Chunks of a file containing a line (innermost first), or with a symbol."""
         if symbol is not None:
@@ -425,6 +598,7 @@ class Store:
             )
         return [StoredChunk(*row) for row in rows]
 
+    @guarded
     def counts(self) -> dict[str, int]:
         queries = {
             "files": "SELECT count(*) FROM files WHERE skipped IS NULL",

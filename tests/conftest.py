@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import socket
 import subprocess
 import textwrap
+import threading
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -207,3 +213,84 @@ def run(monkeypatch: pytest.MonkeyPatch, engine: EngineChoice):
         return result
 
     return invoke
+
+
+# -- a real OpenAI-compatible server on 127.0.0.1 ----------------------------------------------
+
+
+def fake_vector(text: str, dim: int) -> list[float]:
+    seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+    return np.random.default_rng(seed).standard_normal(dim).tolist()
+
+
+class EmbeddingServer:
+    """Answers /v1/embeddings with vectors derived from each text; failures can be queued."""
+
+    def __init__(self, dim: int = 16) -> None:
+        self.dim = dim
+        self.requests: list[dict] = []
+        # HTTP statuses, "drop" (close without answering) or "half" (send half the body, close)
+        self.failures: list[int | str] = []
+        self.embedded: list[str] = []  # every text embedded, in order
+        self.die_after: int | None = None  # answer 503 once this many texts are embedded
+        self.wrong_dim: int | None = None
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _json(self, status: int, body: object) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                self._json(200, {"data": [{"id": "tiny-embedder"}]})
+
+            def do_POST(self) -> None:
+                payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                server.requests.append({**payload, "authorization": self.headers.get("Authorization")})
+                if server.die_after is not None and len(server.embedded) >= server.die_after:
+                    self._json(503, {"error": "gone"})
+                    return
+                if server.failures:
+                    failure = server.failures.pop(0)
+                    if failure == "drop":
+                        self.connection.close()
+                        return
+                    if failure == "half":
+                        body = json.dumps({"data": [{"index": 0, "embedding": [0.0] * server.dim}]}).encode()
+                        self.send_response(200)
+                        self.send_header("Content-Length", str(len(body)))
+                        self.end_headers()
+                        self.wfile.write(body[: len(body) // 2])
+                        self.wfile.flush()
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                        return
+                    self._json(int(failure), {"error": "try later"})
+                    return
+                dim = server.wrong_dim or payload.get("dimensions") or server.dim
+                server.embedded.extend(payload["input"])
+                data = [{"index": i, "embedding": fake_vector(t, dim)} for i, t in enumerate(payload["input"])]
+                self._json(200, {"data": list(reversed(data)), "model": payload["model"]})
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    """A real OpenAI-compatible embedding server on 127.0.0.1."""
+    s = EmbeddingServer()
+    yield s
+    s.close()

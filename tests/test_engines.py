@@ -3,13 +3,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import socket
 import sys
-import threading
 import types
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -22,70 +19,7 @@ from codeseek.embedding.base import QWEN3_CODE_TASK, normalise, query_prompt
 from codeseek.embedding.http import HttpEmbedder
 from codeseek.errors import CodeseekError, ModelMismatch
 
-from .conftest import MakeRepo
-
-# -- a real OpenAI-compatible server on 127.0.0.1 ----------------------------------------------
-
-
-def fake_vector(text: str, dim: int) -> list[float]:
-    seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
-    return np.random.default_rng(seed).standard_normal(dim).tolist()
-
-
-class EmbeddingServer:
-    """Answers /v1/embeddings with vectors derived from each text; failures can be queued."""
-
-    def __init__(self, dim: int = 16) -> None:
-        self.dim = dim
-        self.requests: list[dict] = []
-        self.failures: list[int | str] = []  # HTTP statuses, or "drop" to close the connection
-        self.wrong_dim: int | None = None
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def _json(self, status: int, body: object) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self) -> None:
-                self._json(200, {"data": [{"id": "tiny-embedder"}]})
-
-            def do_POST(self) -> None:
-                payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                server.requests.append({**payload, "authorization": self.headers.get("Authorization")})
-                if server.failures:
-                    failure = server.failures.pop(0)
-                    if failure == "drop":
-                        self.connection.close()
-                        return
-                    self._json(int(failure), {"error": "try later"})
-                    return
-                dim = server.wrong_dim or payload.get("dimensions") or server.dim
-                data = [{"index": i, "embedding": fake_vector(t, dim)} for i, t in enumerate(payload["input"])]
-                self._json(200, {"data": list(reversed(data)), "model": payload["model"]})
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-@pytest.fixture
-def server():
-    s = EmbeddingServer()
-    yield s
-    s.close()
+from .conftest import EmbeddingServer, MakeRepo, fake_vector
 
 
 def http(server: EmbeddingServer, **kwargs) -> HttpEmbedder:

@@ -12,7 +12,7 @@ from codeseek import cli as cli_module
 from codeseek import config
 from codeseek.errors import CodeseekError
 from codeseek.indexing import chunk_many, chunk_one
-from codeseek.parsing import chunk_file
+from codeseek.parsing import MAX_NESTING, chunk_file
 from codeseek.skipping import SkipRules
 
 RULES = SkipRules()
@@ -55,7 +55,9 @@ def test_deeply_nested_code_still_chunks() -> None:
     nested_defs = "".join("    " * i + f"def f{i}():\n" for i in range(60)) + "    " * 60 + "pass\n"
     brackets = "x = " + "[\n" * 5000 + "]\n" * 5000
     assert [c.symbol for c in chunk_file("deep.py", source.encode())] == ["outer", "after"]
-    assert len(chunk_file("deep.py", nested_defs.encode())) == 60
+    nested = chunk_file("deep.py", nested_defs.encode())
+    assert len(nested) == MAX_NESTING  # deeper definitions stay inside the deepest chunk
+    assert nested[-1].symbol.endswith(f"f{MAX_NESTING - 1}") and "def f59():" in nested[-1].text
     assert [c.kind for c in chunk_file("deep.py", brackets.encode())] == ["module"]
 
 

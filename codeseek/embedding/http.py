@@ -3,6 +3,7 @@ text-embeddings-inference. Standard library only, so the client adds no dependen
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import random
@@ -79,7 +80,8 @@ class HttpEmbedder(Embedder):
                 if exc.code not in RETRY_STATUS or last:
                     raise CodeseekError(f"{url} answered HTTP {exc.code}: {detail or exc.reason}") from None
                 wait = max(wait, _retry_after(exc.headers.get("Retry-After")))
-            except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+            except (urllib.error.URLError, ConnectionError, TimeoutError, http.client.HTTPException) as exc:
+                # HTTPException: the server died mid-answer (IncompleteRead, RemoteDisconnected).
                 if last:
                     reason = getattr(exc, "reason", exc)
                     raise CodeseekError(f"cannot reach the embedding server at {url}: {reason}") from None
