@@ -28,12 +28,18 @@ WRAPPERS = frozenset(
 )
 # Preceding siblings that belong to the definition after them (doc comments, attributes).
 LEADING = ("comment", "attribute", "annotation", "decorator")
+# Declarations without a body that a same-named definition implements (TypeScript overloads):
+# they lead into the implementation's chunk rather than being chunks of their own.
+OVERLOADS = frozenset({"function_signature"})
 # Definitions whose function members are methods, and whose members are elided from their
 # own chunk (each member is a chunk of its own).
 CONTAINERS = frozenset({"class", "struct", "interface", "trait", "impl", "enum", "object", "extension"})
 
 TEXT_WINDOW = 50
 TEXT_OVERLAP = 10
+# Definitions nested deeper than this stay inside their ancestor's chunk: a chunk holds its
+# nested definitions' text, so unbounded nesting would make the output grow with its square.
+MAX_NESTING = 16
 
 
 @dataclass(frozen=True)
@@ -103,7 +109,7 @@ def chunk_file(path: str, data: bytes, max_chars: int | None = None) -> list[Chu
     module = _module_chunk(path, spec.name, lines, roots)
     if module:
         chunks.extend(split(module, max_chars))
-    _emit(roots, spec, path, lines, [], chunks, max_chars)
+    _emit(roots, spec, path, lines, chunks, max_chars)
     return chunks
 
 
@@ -147,31 +153,55 @@ def _extend(node: Node) -> Node:
     return node
 
 
-def _leading_start(node: Node) -> int:
-    """First row of the doc comments and attributes directly above a definition."""
+def _leading_start(node: Node, name: str) -> tuple[int, list[Node]]:
+    """First row of the doc comments, attributes and overload signatures directly above a
+    definition (a `/**` block or an overload may stand one blank line above), and the
+    overload signatures it took in."""
     row = node.start_point[0]
+    absorbed: list[Node] = []
     sibling = node.prev_sibling
-    while sibling is not None and any(t in sibling.type for t in LEADING) and sibling.end_point[0] >= row - 1:
+    while sibling is not None:
+        overload = _overload_name(sibling) == name
+        doc_block = sibling.type.endswith("comment") and (sibling.text or b"").startswith(b"/**")
+        gap = row - sibling.end_point[0]
+        if not (gap <= 1 or (gap == 2 and (overload or doc_block))):
+            break
+        if overload:
+            absorbed.append(sibling)
+        elif not any(t in sibling.type for t in LEADING):
+            break
         row = sibling.start_point[0]
         sibling = sibling.prev_sibling
-    return row
+    return row, absorbed
+
+
+def _overload_name(node: Node) -> str | None:
+    inner = node.named_children[0] if node.type == "export_statement" and node.named_children else node
+    if inner.type not in OVERLOADS:
+        return None
+    name = inner.child_by_field_name("name")
+    return _node_text(name) if name is not None else None
 
 
 def _definitions(root: Node, spec: languages.LanguageSpec) -> list[_Def]:
     found: dict[tuple[int, int], _Def] = {}
+    absorbed: set[tuple[int, int]] = set()
     for _, captures in QueryCursor(spec.query).matches(root):
         kind = next((k.split(".", 1)[1] for k in captures if k.startswith("definition.")), None)
         if kind is None or "name" not in captures:
             continue
         node = _extend(captures[f"definition.{kind}"][0])
         name_node = captures["name"][0]
+        name = _node_text(name_node)
         (start_row, _), (end_row, end_column) = node.start_point, node.end_point
+        leading_row, overloads = _leading_start(node, name)
+        absorbed.update((o.start_byte, o.end_byte) for o in overloads)
         d = _Def(
             node=node,
             kind=kind,
-            name=_node_text(name_node),
+            name=name,
             name_row=name_node.end_point[0],
-            leading_row=_leading_start(node),
+            leading_row=leading_row,
             start=start_row,
             end=end_row - 1 if end_column == 0 and end_row > start_row else end_row,
             receiver=_node_text(captures["receiver"][0]) if "receiver" in captures else "",
@@ -181,10 +211,12 @@ def _definitions(root: Node, spec: languages.LanguageSpec) -> list[_Def]:
     # Nest by byte ranges: sorted by start, then longest first, a stack holds open ancestors.
     roots: list[_Def] = []
     stack: list[_Def] = []
-    for (_, end), d in sorted(found.items(), key=lambda kv: (kv[0][0], -kv[0][1])):
+    kept = {key: d for key, d in found.items() if key not in absorbed}
+    for (_, end), d in sorted(kept.items(), key=lambda kv: (kv[0][0], -kv[0][1])):
         while stack and stack[-1].node.end_byte < end:
             stack.pop()
-        (stack[-1].children if stack else roots).append(d)
+        if len(stack) < MAX_NESTING:
+            (stack[-1].children if stack else roots).append(d)
         stack.append(d)
     return roots
 
@@ -203,19 +235,26 @@ def _describe(d: _Def, scopes: list[str], sep: str) -> str:
 
 
 def _emit(
-    defs: list[_Def],
+    roots: list[_Def],
     spec: languages.LanguageSpec,
     path: str,
     lines: list[str],
-    scopes: list[str],
     out: list[Chunk],
     max_chars: int | None,
-    parent: _Def | None = None,
 ) -> None:
-    for d in defs:
+    """Chunks of every definition, parents before their members, in source order."""
+    todo: list[tuple[_Def, list[str], _Def | None]] = [(d, [], None) for d in reversed(roots)]
+    while todo:
+        d, scopes, parent = todo.pop()
         kind = "method" if d.kind == "function" and parent is not None and parent.kind in CONTAINERS else d.kind
         start = d.leading_row
-        body = _elided(lines, start, d.end, d.children) if d.kind in CONTAINERS else lines[start : d.end + 1]
+        if d.start == d.end:
+            # On one line (minified code, a one-liner): its own bytes, never the whole line.
+            body = [*lines[start : d.start], _node_text(d.node)]
+        elif d.kind in CONTAINERS:
+            body = _elided(lines, start, d.end, d.children)
+        else:
+            body = lines[start : d.end + 1]
         context = _describe(parent, scopes[:-1], spec.separator) if parent else ""
         chunk = Chunk(
             path=path,
@@ -228,7 +267,7 @@ def _emit(
             context=context,
         )
         out.extend(split(chunk, max_chars, lines[d.name_row].strip()))
-        _emit(d.children, spec, path, lines, [*scopes, d.name], out, max_chars, d)
+        todo.extend((child, [*scopes, d.name], d) for child in reversed(d.children))
 
 
 def _elided(lines: list[str], start: int, end: int, children: list[_Def]) -> list[str]:

@@ -167,3 +167,46 @@ def test_syntax_errors_keep_what_parses() -> None:
     data = b"def good():\n    return 1\n\ndef broken(:\n    pass\n\ndef also_good():\n    return 2\n"
     symbols = [c.symbol for c in chunk_file("m.py", data)]
     assert "good" in symbols and "also_good" in symbols
+
+
+def test_typescript_overloads_fold_into_their_implementation() -> None:
+    got = chunks_of(
+        "retry.ts",
+        """
+        export function retry(count?: number): Operator;
+        export function retry(config: RetryConfig): Operator;
+
+        /**
+         * Resubscribes after an error.
+         */
+        export function retry(configOrCount: number | RetryConfig = Infinity): Operator {
+          return operate(configOrCount);
+        }
+
+        export function other(): void {}
+        """,
+    )
+    assert got == [("function", "retry", 1, 9), ("function", "other", 11, 11)]
+
+
+def test_jsdoc_a_blank_line_above_and_named_function_exports() -> None:
+    got = chunks_of(
+        "addMethod.js",
+        """
+        var flag = require('./flag');
+
+        /**
+         * Adds a method to an object's prototype.
+         */
+
+        module.exports = function addMethod(ctx, name, method) {
+          ctx[name] = method;
+        };
+
+        exports.plain = function (x) {
+          return x;
+        };
+        """,
+    )
+    assert got == [("module", "addMethod.js", 1, 1), ("function", "addMethod", 3, 9),
+                   ("function", "plain", 11, 13)]

@@ -10,8 +10,10 @@
   name: (identifier) @name
   value: [(arrow_function) (function_expression) (generator_function)]) @definition.function
 (assignment_expression
+  right: (function_expression name: (identifier) @name)) @definition.function
+(assignment_expression
   left: (member_expression property: (property_identifier) @name)
-  right: [(arrow_function) (function_expression)]) @definition.function
+  right: [(arrow_function) (function_expression !name)]) @definition.function
 (pair
   key: (property_identifier) @name
   value: [(arrow_function) (function_expression)]) @definition.function
