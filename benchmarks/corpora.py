@@ -1,0 +1,135 @@
+"""The retrieval benchmark's projects: pinned releases fetched from package registries.
+
+    python benchmarks/corpora.py [--workdir DIR] [--only NAME ...]
+
+Each project is unpacked into `<workdir>/corpora/<name>/` (only the folders named below) and
+committed as a git repository. Nothing here is committed to codeseek: the script fetches
+what it needs. No project belongs to the held-out evaluation (requests, click, cobra, axios,
+gson, serde_json), and none is a command-line parser, HTTP client or JSON library, the
+held-out projects' kinds of code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from index_stdlib import commit_all, git
+
+DEFAULT_WORKDIR = Path(tempfile.gettempdir()) / "codeseek-retrieval"
+# Debian bookworm, the registry this machine reaches; deb-src for Java's source packages.
+DEB_SOURCES = """Types: deb deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+"""
+
+
+@dataclass(frozen=True)
+class Corpus:
+    name: str
+    language: str
+    registry: str  # pypi (sdist), npm (package tarball), deb (binary package), debsrc (source package)
+    package: str
+    version: str
+    keep: tuple[str, ...] = (".",)  # folders below `base` that make the corpus, copied to the same paths
+    base: str = ""  # the release's own folder inside what the registry gives
+    drop: tuple[str, ...] = ()  # folders in the corpus that are generated data, not code
+
+
+CORPORA = [
+    Corpus("flask", "python", "pypi", "flask", "3.1.1", ("src", "tests")),
+    Corpus("jinja2", "python", "pypi", "jinja2", "3.1.6", ("src", "tests")),
+    Corpus("express", "javascript", "npm", "express", "4.21.2", ("lib",)),
+    Corpus("chai", "javascript", "npm", "chai", "4.5.0", ("lib",)),
+    Corpus("rxjs", "typescript", "npm", "rxjs", "7.8.1", ("src/internal",)),
+    Corpus("mux", "go", "deb", "golang-github-gorilla-mux-dev", "1.8.0-1",
+           base="usr/share/gocode/src/github.com/gorilla/mux"),
+    Corpus("logrus", "go", "deb", "golang-github-sirupsen-logrus-dev", "1.9.0-1",
+           base="usr/share/gocode/src/github.com/sirupsen/logrus"),
+    Corpus("itertools", "rust", "deb", "librust-itertools-dev", "0.10.3-1",
+           base="usr/share/cargo/registry/itertools-0.10.3"),
+    Corpus("regex-syntax", "rust", "deb", "librust-regex-syntax-dev", "0.6.27-1",
+           base="usr/share/cargo/registry/regex-syntax-0.6.27", drop=("src/unicode_tables",)),
+    Corpus("jsoup", "java", "debsrc", "jsoup", "1.15.3-1", ("src",)),
+    Corpus("commons-io", "java", "debsrc", "commons-io", "2.11.0-2", ("src/main", "src/test")),
+]
+
+
+def run(*args: str, cwd: Path) -> None:
+    subprocess.run(args, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def download(corpus: Corpus, scratch: Path) -> Path:
+    """The release unpacked under scratch: the folder holding what the registry gave."""
+    if corpus.registry == "pypi":
+        run("python3", "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
+            f"{corpus.package}=={corpus.version}", "-d", str(scratch), cwd=scratch)
+        archive = next(scratch.glob("*.tar.gz"))
+        _untar(archive, scratch / "x")
+        return next((scratch / "x").iterdir())
+    if corpus.registry == "npm":
+        run("npm", "pack", "--silent", f"{corpus.package}@{corpus.version}", cwd=scratch)
+        _untar(next(scratch.glob("*.tgz")), scratch / "x")
+        return scratch / "x" / "package"
+    if corpus.registry == "deb":
+        run("apt-get", "download", f"{corpus.package}={corpus.version}", cwd=scratch)
+        run("dpkg", "-x", str(next(scratch.glob("*.deb"))), "x", cwd=scratch)
+        return scratch / "x"
+    if corpus.registry == "debsrc":
+        lists = scratch / "lists"
+        (lists / "partial").mkdir(parents=True)
+        sources = scratch / "debian.sources"
+        sources.write_text(DEB_SOURCES)
+        apt = [f"-oDir::Etc::SourceList={sources}", "-oDir::Etc::SourceParts=/dev/null", f"-oDir::State::Lists={lists}"]
+        run("apt-get", *apt, "update", cwd=scratch)
+        run("apt-get", *apt, "source", "--download-only", f"{corpus.package}={corpus.version}", cwd=scratch)
+        _untar(next(scratch.glob("*.orig.tar.*")), scratch / "x")
+        return next((scratch / "x").iterdir())
+    raise ValueError(corpus.registry)
+
+
+def _untar(archive: Path, into: Path) -> None:
+    into.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(into, filter="data")
+
+
+def fetch(corpus: Corpus, workdir: Path) -> Path:
+    """The corpus as a git repository (fetched once; a finished one is reused)."""
+    root = workdir / "corpora" / corpus.name
+    if (root / ".git").exists():
+        return root
+    shutil.rmtree(root, ignore_errors=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        base = download(corpus, Path(scratch))
+        for keep in corpus.keep:
+            shutil.copytree(base / corpus.base / keep, root / keep, dirs_exist_ok=True)
+        for drop in corpus.drop:
+            shutil.rmtree(root / drop, ignore_errors=True)
+    git(root, "init", "-q")
+    commit_all(root, f"{corpus.package} {corpus.version}")
+    return root
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
+    parser.add_argument("--only", nargs="*", help="corpus names")
+    args = parser.parse_args()
+    for corpus in CORPORA:
+        if args.only and corpus.name not in args.only:
+            continue
+        root = fetch(corpus, args.workdir)
+        files = subprocess.run(["git", "ls-files"], cwd=root, capture_output=True, text=True).stdout.split()
+        print(f"{corpus.name:<14} {corpus.language:<11} {corpus.package} {corpus.version}: {len(files)} files in {root}")
+
+
+if __name__ == "__main__":
+    main()
