@@ -66,11 +66,17 @@ def test_http_does_not_retry_client_errors(server: EmbeddingServer) -> None:
 
 
 def test_http_matryoshka_dimensions_and_wrong_dimension(server: EmbeddingServer) -> None:
-    assert http(server, dim=8, model="m").info.dim == 8
+    embedder = http(server, dim=8)
+    assert embedder.info.dim == 8 and embedder.embed_documents(["x"]).shape == (1, 8)
     assert server.requests[-1]["dimensions"] == 8
     server.wrong_dim = 12
     with pytest.raises(CodeseekError, match=r"returned 12-dimensional vectors, not the 8 asked for"):
-        http(server, dim=8, model="m")
+        embedder.embed_documents(["y"])
+
+
+def test_http_refuses_a_server_that_serves_another_model(server: EmbeddingServer) -> None:
+    with pytest.raises(ModelMismatch, match="serves tiny-embedder, not m: vectors of different models are never"):
+        http(server, model="m")
 
 
 def test_http_dead_port_is_a_clear_error() -> None:
@@ -96,7 +102,11 @@ def test_http_backend_end_to_end_through_the_cli(
     found = CliRunner().invoke(cli_module.cli, ["find", "retry", "--json", "--no-update"])
     assert found.exit_code == 0 and json.loads(found.stdout)
     assert server.requests[-1]["input"] == ["retry"]  # no instruction for a non-Qwen model
-    other = CliRunner().invoke(cli_module.cli, ["find", "retry", "--backend", "local"])
+    # Another engine may run the index's model (this one cannot load it here)...
+    engine = CliRunner().invoke(cli_module.cli, ["find", "retry", "--backend", "local"])
+    assert engine.exit_code == 1 and "cannot load model 'tiny-embedder'" in engine.output
+    # ...but another model is never mixed in.
+    other = CliRunner().invoke(cli_module.cli, ["find", "retry", "--backend", "local", "--model", "all-MiniLM-L6-v2"])
     assert other.exit_code == 1 and "never mixed" in other.output
 
 
@@ -155,7 +165,7 @@ def tiny_qwen3(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_qwen3_last_token_pooling_left_padding_and_eot(tiny_qwen3: Path) -> None:
+def test_qwen3_last_token_pooling_padding_and_eot(tiny_qwen3: Path) -> None:
     import torch
 
     from codeseek.embedding.decoder import DecoderEmbedder
@@ -170,7 +180,7 @@ def test_qwen3_last_token_pooling_left_padding_and_eot(tiny_qwen3: Path) -> None
         with torch.inference_mode():
             hidden = embedder.model(input_ids=torch.tensor([embedder.token_ids(text)])).last_hidden_state
         single = normalise(hidden[:, -1].numpy())[0]
-        assert np.allclose(batch[i], single, atol=1e-4)  # left padding changes nothing
+        assert np.allclose(batch[i], single, atol=1e-4)  # padding in a batch changes nothing
 
 
 def test_qwen3_right_truncation_keeps_the_start_and_the_eot(tiny_qwen3: Path) -> None:
@@ -278,3 +288,41 @@ def test_vllm_on_a_real_gpu() -> None:
     docs = embedder.embed_documents(["def retry_with_backoff(fn):\n    ...", "class LruCache:\n    ..."])
     query = embedder.embed_queries(["retry a call with exponential backoff"])
     assert docs.shape == (2, 256) and (docs @ query[0]).argmax() == 0
+
+
+def test_qwen3_batches_stay_within_the_token_budget_and_rows_keep_their_order(tiny_qwen3: Path) -> None:
+    from codeseek.embedding.decoder import DecoderEmbedder
+
+    embedder = DecoderEmbedder(str(tiny_qwen3), device="cpu", batch_tokens=64)
+    texts = [f"def f{i}(x):\n" + "    x = x + 1\n" * (i % 7) for i in range(40)]
+    lengths = [len(ids) for ids in embedder.encode(texts)]
+    batches = embedder.batches(lengths)
+    assert sorted(i for b in batches for i in b) == list(range(40))
+    for batch in batches:
+        width = max(lengths[i] for i in batch)
+        assert len(batch) * width <= 64 or len(batch) == 1
+    # Batched vectors are the vectors of each text alone, in the order given.
+    together = embedder.embed_documents(texts)
+    alone = np.concatenate([embedder.embed_documents([t]) for t in texts[:6]])
+    assert np.allclose(together[:6], alone, atol=1e-5)
+
+
+def test_fused_rms_norms_compute_what_the_model_did(tiny_qwen3: Path) -> None:
+    import torch
+    from transformers import AutoModel
+
+    from codeseek.embedding.decoder import fuse_rms_norms
+
+    model = AutoModel.from_pretrained(tiny_qwen3).eval()
+    ids = torch.tensor([[5, 17, 42, 9, 7, 3]])
+    with torch.inference_mode():
+        before = model(input_ids=ids).last_hidden_state
+        assert fuse_rms_norms(model) == 2 * 2 + 2 * 2 + 1  # per layer: 2 norms + q/k norms; then the final one
+        after = model(input_ids=ids).last_hidden_state
+    assert torch.allclose(before, after, atol=1e-5)
+
+
+def test_the_default_models_identity_is_known_before_it_loads(shared_engine: EngineChoice) -> None:
+    loaded = shared_engine.embedder()
+    info, max_tokens = EngineChoice(EngineSettings()).identity()
+    assert (info, max_tokens) == (loaded.info, loaded.max_tokens)

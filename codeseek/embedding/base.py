@@ -15,15 +15,24 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """What made a set of vectors. Vectors from different ones are never mixed in an index."""
+    """What made a set of vectors. Their identity is the model and the dimension (documents
+    are always embedded plainly, with no instruction): vectors of different identities are
+    never mixed. The engine (vLLM in process, a server at some address, transformers...) is
+    how they were computed: recorded and shown, never a reason to refuse."""
 
     model: str
     dim: int
     engine: str
-    engine_version: str
+    engine_version: str  # the engine's version, or a server's address
+
+    def same_vectors(self, other: ModelInfo) -> bool:
+        return (self.model, self.dim) == (other.model, other.dim)
 
     def describe(self) -> str:
-        return f"{self.model} ({self.dim} dims) on {self.engine} {self.engine_version}"
+        return f"{self.model} ({self.dim} dims)"
+
+    def describe_engine(self) -> str:
+        return f"{self.engine} {self.engine_version}"
 
 
 class Embedder(ABC):
@@ -31,6 +40,7 @@ class Embedder(ABC):
 
     info: ModelInfo
     max_tokens: int
+    batch_hint: int = 64  # texts per call that keep the engine busy (GPU engines batch by length themselves)
 
     @abstractmethod
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:

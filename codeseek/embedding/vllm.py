@@ -52,6 +52,7 @@ class VllmEmbedder(Embedder):
         self.max_tokens = max_model_len - 1
         self._prompt = query_prompt(model, query_instruction)
         self._batch = batch_size
+        self.batch_hint = 4 * batch_size  # vLLM schedules its own batches on the GPU
         native = len(self._embed(["dimension probe"], None)[0])
         if dim is not None and not 1 <= dim <= native:
             raise CodeseekError(f"model {model!r} has {native} dimensions; cannot produce {dim}")
