@@ -23,6 +23,16 @@ STOPWORDS = frozenset(
 TOKENIZE = "unicode61 tokenchars '_' remove_diacritics 0"
 
 
+NAME_SEPARATORS = re.compile(r"[\s.:#()*<>&\[\],/-]+")
+
+
+def name_key(name: str) -> str:
+    """The last part of a (qualified) name, in one spelling: `JSONDecoder.raw_decode`,
+    `rawDecode` and `RAW_DECODE` are all `rawdecode`. Symbols are found by it."""
+    parts = [p for p in NAME_SEPARATORS.split(name) if p]
+    return re.sub(r"[^0-9a-z]", "", parts[-1].lower()) if parts else ""
+
+
 def code_terms(text: str) -> str:
     out: list[str] = []
     for identifier in IDENTIFIER.findall(text):

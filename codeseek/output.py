@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from .parsing import Chunk
 
 SNIPPET_LINES = 4
-FORMATS = ("human", "json", "jsonl", "vimgrep", "files")
+FORMATS = ("human", "explain", "json", "jsonl", "vimgrep", "files")
 
 
 def render(hits: Sequence[Hit], fmt: str, query: str = "") -> str:
@@ -31,7 +31,7 @@ def render(hits: Sequence[Hit], fmt: str, query: str = "") -> str:
         return "\n".join(vimgrep_line(hit) for hit in hits)
     if fmt == "files":
         return "\n".join(dict.fromkeys(hit.path for hit in hits))
-    return human(hits, query)
+    return human(hits, query, explain=fmt == "explain")
 
 
 COMMENT_STARTS = ("#", "//", "/*", "*", "--", ";")
@@ -55,7 +55,7 @@ def vimgrep_line(hit: Hit) -> str:
     return f"{hit.path}:{line}:{column}:{text}  [{hit.symbol} {hit.score:g}]"
 
 
-def human(hits: Sequence[Hit], query: str = "") -> str:
+def human(hits: Sequence[Hit], query: str = "", explain: bool = False) -> str:
     if not hits:
         return "no matches"
     terms = set(code_terms(query).split())
@@ -70,8 +70,27 @@ def human(hits: Sequence[Hit], query: str = "") -> str:
         )
         lines = _dedent(hit.code.split("\n")[:SNIPPET_LINES])
         body = "\n".join("    " + _highlight(line, terms) for line in lines)
+        if explain and hit.why:
+            body = click.style("    why: " + _reasons(hit.why), fg="green") + "\n" + body
         blocks.append(f"{head}\n{body}")
     return "\n\n".join(blocks)
+
+
+def _reasons(why: dict[str, object]) -> str:
+    """The ranking's reasons in a line: `meaning 0.42 (cosine 0.61)  words 0.80 [retry backoff] ...`."""
+    parts = [f"meaning {why['meaning']}" + (f" (cosine {why['cosine']})" if "cosine" in why else " (no vector yet)")]
+    matched = why.get("matched")
+    parts.append(f"words {why['words']}" + (f" [{' '.join(map(str, matched))}]" if isinstance(matched, list) else ""))
+    if "name" in why:
+        parts.append(f"name: {why['name']}")
+    priors = why.get("priors")
+    if isinstance(priors, dict):
+        parts.extend(f"{name} x{factor}" for name, factor in priors.items())
+    if "coherence" in why:
+        parts.append(f"file +{why['coherence']}")
+    if "spread" in why:
+        parts.append(f"spread x{why['spread']}")
+    return "  ".join(parts)
 
 
 def _highlight(line: str, terms: set[str]) -> str:

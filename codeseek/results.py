@@ -22,9 +22,13 @@ class Hit:
     language: str
     score: float
     code: str
+    why: dict[str, object] | None = None  # the ranking's reasons, when asked for (--explain)
 
     def to_json(self) -> dict[str, object]:
-        return asdict(self)
+        out = asdict(self)
+        if self.why is None:
+            del out["why"]
+        return out
 
 
 @dataclass(frozen=True)

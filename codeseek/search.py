@@ -1,4 +1,5 @@
-"""Query -> ranked hits: dense vectors, lexical BM25, or both fused."""
+"""Query -> candidates -> ranking -> hits. Candidates come from the dense index, BM25 and
+the table of definition names; ranking.py orders them."""
 
 from __future__ import annotations
 
@@ -7,17 +8,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from . import ranking
 from .embedding import EngineChoice
 from .errors import CodeseekError
 from .lexical import match_expression
 from .results import MODES, Filters, Hit, Results
 from .storage import Store, StoredChunk
 
-DEPTH = 50  # candidates taken from each ranker before fusing
-# Share of the dense score in a hybrid score. Chosen on benchmarks/quality.py, where score
-# fusion beat reciprocal rank fusion: RRF ignores how sure each ranker is, and on questions
-# in words the dense ranker is the surer one (see benchmarks/README.md).
-DENSE_WEIGHT = 0.8
+DEPTH = 50  # candidates taken from each ranker
 
 Ranked = list[tuple[StoredChunk, float]]
 
@@ -29,6 +27,8 @@ def find(
     k: int = 10,
     filters: Filters | None = None,
     mode: str = "hybrid",
+    signals: ranking.Signals = ranking.DEFAULT,
+    explain: bool = False,
 ) -> Results:
     """The k chunks that best match the query, best first. Lexical mode loads no model."""
     if not query.strip():
@@ -37,19 +37,30 @@ def find(
         raise CodeseekError("-k must be at least 1")
     if mode not in MODES:
         raise CodeseekError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
-    filters = filters or Filters()
-    depth = max(DEPTH, k * 3)
-    if mode == "lexical":
-        return Results(_hits(_lexical(store, query, depth, filters), k, filters), mode, store.unembedded_count())
-    if engine is None:
+    if mode != "lexical" and engine is None:
         raise CodeseekError(f"{mode} search needs an embedding engine")
+    if mode == "hybrid" and store.vector_count() == 0:
+        mode = "lexical"  # no vector yet (a first index filling in): words alone, and no model to load
+    filters = filters or Filters()
+    parsed = ranking.Query.parse(query)
+    depth = max(DEPTH, k * 3)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        # BM25 runs inside SQLite while torch embeds the query: both release the GIL.
-        lexical = pool.submit(_lexical, store, query, depth, filters) if mode == "hybrid" else None
-        vector = _query_vector(store, engine, query)
+        # SQLite (BM25, names) runs in the pool while torch embeds the query: both release the GIL.
+        worded = pool.submit(_by_words, store, parsed, depth, filters) if mode != "semantic" else None
+        vector = _query_vector(store, engine, query) if engine is not None and mode != "lexical" else None
         dense = _dense(store, vector, depth, filters.accepts) if vector is not None else []
-        ranked = fuse(dense, lexical.result()) if lexical is not None else dense
-    return Results(_hits(ranked, k, filters), mode, store.unembedded_count())
+        words = worded.result() if worded is not None else []
+    chunks = {c.id: c for c, _ in dense} | {c.id: c for c in words}
+    cosines = {c.id: score for c, score in dense}
+    if vector is not None:
+        _exact_cosines(store, vector, [c for c in chunks.values() if c.id not in cosines], cosines)
+    terms = store.indexed_terms(list(chunks))
+    counts, total = store.term_counts(parsed.terms) if parsed.terms else ({}, 0)
+    candidates = [ranking.Candidate(c.id, c.path, c.kind, c.symbol, cosines.get(c.id), terms.get(c.id, ("", "", "")))
+                  for c in chunks.values()]
+    floor = dense[-1][1] if dense else None
+    ranked = ranking.rank(parsed, candidates, counts, total, floor, mode, limit=k * 2, signals=signals)
+    return Results(_hits(ranked, chunks, k, filters, explain), mode, store.unembedded_count())
 
 
 def similar(store: Store, engine: EngineChoice, target: StoredChunk, k: int = 10,
@@ -58,9 +69,9 @@ def similar(store: Store, engine: EngineChoice, target: StoredChunk, k: int = 10
     filters = filters or Filters()
     vectors = store.vectors_for([target.vector_key])
     if target.vector_key not in vectors:
-        raise CodeseekError(f"{target.path}:{target.start_line} has no vector yet: run `codeseek update`")
+        raise CodeseekError(f"{target.path}:{target.start_line} has no vector yet: `codeseek index` embeds it")
     ranked = _dense(store, vectors[target.vector_key], k + 1, lambda c: c.id != target.id and filters.accepts(c))
-    return Results(_hits(ranked, k, filters), "semantic", store.unembedded_count())
+    return Results(_cosine_hits(ranked, k, filters), "semantic", store.unembedded_count())
 
 
 def locate(store: Store, where: str) -> StoredChunk:
@@ -72,42 +83,45 @@ def locate(store: Store, where: str) -> StoredChunk:
     return found[0]
 
 
-def fuse(dense: Ranked, lexical: Ranked, dense_weight: float = DENSE_WEIGHT) -> Ranked:
-    """Score fusion: each ranker's scores scaled to 0..1 over its candidates (min-max), then
-    mixed; a chunk only one ranker found gets nothing from the other."""
-    scores: dict[int, float] = {}
-    chunks: dict[int, StoredChunk] = {}
-    for ranking, weight in ((dense, dense_weight), (lexical, 1.0 - dense_weight)):
-        if not ranking:
-            continue
-        top, low = ranking[0][1], ranking[-1][1]
-        for chunk, score in ranking:
-            scaled = (score - low) / (top - low) if top > low else 1.0
-            scores[chunk.id] = scores.get(chunk.id, 0.0) + weight * scaled
-            chunks[chunk.id] = chunk
-    return [(chunks[i], score) for i, score in sorted(scores.items(), key=lambda kv: -kv[1])]
-
-
-def _hits(ranked: Ranked, k: int, filters: Filters) -> list[Hit]:
+def _hits(ranked: list[ranking.Candidate], chunks: dict[int, StoredChunk], k: int, filters: Filters,
+          explain: bool) -> list[Hit]:
     """The best k, each definition once: of a long definition's parts, the best-scoring one."""
     hits: list[Hit] = []
     parts_seen: set[tuple[str, str, str]] = set()
-    for c, score in ranked:
+    for candidate in ranked:
+        c, score = chunks[candidate.id], candidate.score * candidate.spread
         if len(hits) == k or (filters.min_score is not None and score < filters.min_score):
             break
         if c.part:
             if (c.path, c.symbol, c.kind) in parts_seen:
                 continue
             parts_seen.add((c.path, c.symbol, c.kind))
-        hits.append(Hit(c.path, c.start_line, c.end_line, c.symbol, c.kind, c.language, round(score, 4), c.content))
+        hits.append(Hit(c.path, c.start_line, c.end_line, c.symbol, c.kind, c.language, round(score, 4), c.content,
+                        candidate.explain() if explain else None))
     return hits
+
+
+def _cosine_hits(ranked: Ranked, k: int, filters: Filters) -> list[Hit]:
+    """Hits in cosine order (`similar`), each definition once."""
+    candidates = [ranking.Candidate(c.id, c.path, c.kind, c.symbol, score, score=score) for c, score in ranked]
+    return _hits(candidates, {c.id: c for c, _ in ranked}, k, filters, explain=False)
+
+
+def _exact_cosines(store: Store, vector: np.ndarray, chunks: list[StoredChunk], into: dict[int, float]) -> None:
+    """Cosines of candidates the dense search did not reach (found by words or name)."""
+    vectors = store.vectors_for([c.vector_key for c in chunks])
+    for c in chunks:
+        if c.vector_key in vectors:
+            into[c.id] = float(vectors[c.vector_key] @ vector)
 
 
 def _query_vector(store: Store, engine: EngineChoice, query: str) -> np.ndarray | None:
     info = store.model_info()
     if info is None:
         return None
-    return engine.embedder_for(info).embed_queries([query])[0]
+    embedder = engine.embedder_for(info)
+    with engine.lock:
+        return embedder.embed_queries([query])[0]
 
 
 def _dense(store: Store, vector: np.ndarray, depth: int, accept: Callable[[StoredChunk], bool]) -> Ranked:
@@ -124,14 +138,18 @@ def _dense(store: Store, vector: np.ndarray, depth: int, accept: Callable[[Store
         fetch = min(total, fetch * 4)
 
 
-def _lexical(store: Store, query: str, depth: int, filters: Filters) -> Ranked:
-    expression = match_expression(query)
-    if expression is None:
-        return []
+def _by_words(store: Store, query: ranking.Query, depth: int, filters: Filters) -> list[StoredChunk]:
+    """Candidates by BM25, and definitions named like the query's identifiers."""
+    found = {c.id: c for c in store.named(query.name_keys)}
+    if query.is_name:
+        found |= {c.id: c for c in store.named(query.name_keys, prefix=True, limit=depth)}
+    expression = match_expression(query.text)
     fetch = depth
-    while True:
+    while expression is not None:
         rows = store.lexical(expression, fetch)
-        ranked = [(c, score) for c, score in rows if filters.accepts(c)]
-        if len(ranked) >= depth or len(rows) < fetch:
-            return ranked[:depth]
+        accepted = [c for c, _ in rows if filters.accepts(c)]
+        if len(accepted) >= depth or len(rows) < fetch:
+            found |= {c.id: c for c in accepted[:depth]}
+            break
         fetch *= 4
+    return [c for c in found.values() if filters.accepts(c)]

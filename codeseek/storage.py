@@ -31,12 +31,13 @@ from usearch.index import Index
 
 from .embedding.base import ModelInfo
 from .errors import CodeseekError, IndexBusy, IndexCorrupt, IndexReadOnly, SegmentDamaged
-from .lexical import TOKENIZE, code_terms
+from .lexical import TOKENIZE, code_terms, name_key
 from .parsing import Chunk
 
 DB_NAME = "index.db"
 SEGMENT_DIR = "vectors"
 LOCK_NAME = "lock"
+EMBED_LOCK_NAME = "embed.lock"  # held by the one process filling in vectors
 MAX_SEGMENTS = 8
 UNEMBEDDED = "unembedded"  # meta key: some stored chunks may still lack a vector
 # Vectors no chunk refers to are kept this long, so switching back to a branch re-embeds nothing.
@@ -103,6 +104,16 @@ def _fingerprint_segments(db: sqlite3.Connection, directory: Path) -> None:
 
 
 MIGRATIONS.append(("segment files' size, time and digest", _fingerprint_segments))
+MIGRATIONS.append((
+    "definitions found by name in any spelling, and how many chunks hold each term",
+    """
+    ALTER TABLE chunks ADD COLUMN name_key TEXT NOT NULL DEFAULT '';
+    UPDATE chunks SET name_key = name_key(symbol) WHERE kind NOT IN ('module', 'text');
+    CREATE INDEX chunks_name ON chunks(name_key);
+    CREATE VIRTUAL TABLE chunks_vocab USING fts5vocab(chunks_fts, 'row');
+    """,
+))
+UNNAMED_KINDS = ("module", "text")  # chunks that are no definition: their symbol is a file name
 # BM25 weights of the FTS columns: a term in the symbol says most, then the path, then the body.
 BM25_WEIGHTS = (8.0, 3.0, 1.0)
 
@@ -185,6 +196,7 @@ class Store:
                 (self.directory / SEGMENT_DIR).mkdir(parents=True, exist_ok=True)
             self.db = self._connect(create)
             self.db.create_function("code_terms", 1, code_terms, deterministic=True)
+            self.db.create_function("name_key", 1, name_key, deterministic=True)
             self._migrate()
         except PermissionError:
             raise IndexReadOnly(self.directory) from None
@@ -297,6 +309,32 @@ class Store:
                 raise IndexBusy("another codeseek process is updating this index") from None
             self._remove_orphans()
             yield
+
+    @contextmanager
+    def embedding(self) -> Iterator[Callable[[], bool]]:
+        """The lock of the one process filling in vectors. Yields a function that tries to
+        take it, without waiting, and says whether this process holds it. Writes still take
+        `writing()`, for each checkpoint only."""
+        if self.readonly:
+            raise IndexReadOnly(self.directory)
+        try:
+            handle = open(self.directory / EMBED_LOCK_NAME, "a+")  # noqa: SIM115 - held for the block below
+        except PermissionError:
+            raise IndexReadOnly(self.directory) from None
+        held = False
+
+        def take() -> bool:
+            nonlocal held
+            if not held:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    held = True
+                except BlockingIOError:
+                    pass
+            return held
+
+        with handle:
+            yield take
 
     def _remove_orphans(self) -> None:
         listed = {row[0] for row in self.db.execute("SELECT name FROM segments")}
@@ -531,9 +569,9 @@ class Store:
                 for c, key in e.chunks:
                     cursor = db.execute(
                         "INSERT INTO chunks(path, language, kind, symbol, start_line, end_line, vector_key, content,"
-                        " context, signature, part) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        " context, signature, part, name_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (c.path, c.language, c.kind, c.symbol, c.start_line, c.end_line, key, c.text,
-                         c.context, c.signature, c.part),
+                         c.context, c.signature, c.part, "" if c.kind in UNNAMED_KINDS else name_key(c.symbol)),
                     )
                     db.execute(
                         "INSERT INTO chunks_fts(rowid, symbol, path, body) VALUES (?, ?, ?, ?)",
@@ -542,17 +580,28 @@ class Store:
             self.set_meta(meta, db)
 
     @guarded
-    def unembedded(self) -> dict[int, str]:
-        """Texts of stored chunks that have no vector yet, by vector key."""
+    def unembedded(self) -> list[StoredChunk]:
+        """Stored chunks that have no vector yet."""
         rows = self.db.execute(
-            f"SELECT {CHUNK_COLUMNS} FROM chunks LEFT JOIN vectors ON vectors.key = chunks.vector_key "
-            "WHERE vectors.key IS NULL"
+            f"SELECT {', '.join('chunks.' + c for c in CHUNK_COLUMNS.split(', '))} FROM chunks "
+            "LEFT JOIN vectors ON vectors.key = chunks.vector_key WHERE vectors.key IS NULL"
         )
-        out: dict[int, str] = {}
-        for row in rows:
-            chunk = StoredChunk(*row)
-            out.setdefault(chunk.vector_key, chunk.embedding_text())
-        return out
+        return [StoredChunk(*row) for row in rows]
+
+    @guarded
+    def settle_unembedded(self) -> bool:
+        """Clear the flag that some chunks lack vectors, if (checked in the same transaction)
+        none does: a concurrent update that adds chunks keeps it set. Call under `writing()`."""
+        with self.transaction() as db:
+            if db.execute("SELECT 1 FROM chunks WHERE vector_key NOT IN (SELECT key FROM vectors) LIMIT 1").fetchone():
+                return False
+            self.set_meta({UNEMBEDDED: None}, db)
+            return True
+
+    @guarded
+    def embedded_count(self) -> int:
+        """Chunks whose vector is stored (of `counts()["chunks"]`)."""
+        return self.db.execute("SELECT count(*) FROM chunks WHERE vector_key IN (SELECT key FROM vectors)").fetchone()[0]
 
     @guarded
     def unembedded_count(self) -> int:
@@ -572,6 +621,37 @@ class Store:
             (*BM25_WEIGHTS, expression, limit),
         )
         return [(StoredChunk(*row[:-1]), -row[-1]) for row in rows]
+
+    @guarded
+    def chunk_listing(self) -> list[tuple[str, int, int, str, str, int]]:
+        """Every chunk as (path, start_line, end_line, symbol, kind, vector key)."""
+        return self.db.execute("SELECT path, start_line, end_line, symbol, kind, vector_key FROM chunks").fetchall()
+
+    @guarded
+    def named(self, keys: Sequence[str], prefix: bool = False, limit: int = 50) -> list[StoredChunk]:
+        """Definitions whose name is one of `keys` (see lexical.name_key), or starts with one."""
+        found: dict[int, StoredChunk] = {}
+        for key in dict.fromkeys(k for k in keys if k):
+            if prefix:  # a range over the index: keys are [0-9a-z] only
+                condition, args = "name_key >= ? AND name_key < ?", (key, key + "~")
+            else:
+                condition, args = "name_key = ?", (key,)
+            rows = self.db.execute(f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE {condition} LIMIT ?", (*args, limit))
+            found.update((row[0], StoredChunk(*row)) for row in rows)
+        return list(found.values())
+
+    @guarded
+    def term_counts(self, terms: Sequence[str]) -> tuple[dict[str, int], int]:
+        """How many chunks hold each term, and how many chunks there are (for idf)."""
+        marks = ",".join("?" * len(terms))
+        counts = dict(self.db.execute(f"SELECT term, doc FROM chunks_vocab WHERE term IN ({marks})", list(terms)))
+        return counts, self.db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+
+    @guarded
+    def indexed_terms(self, ids: Sequence[int]) -> dict[int, tuple[str, str, str]]:
+        """The code-aware terms each chunk was indexed under: (symbol, path, body), space-separated."""
+        return {row[0]: row[1:] for row in self._rows_in(
+            "SELECT rowid, symbol, path, body FROM chunks_fts WHERE rowid IN ({marks})", ids)}
 
     @guarded
     def chunks_for_keys(self, keys: Sequence[int]) -> dict[int, list[StoredChunk]]:

@@ -42,10 +42,11 @@ def test_find_builds_the_index_first_and_says_so(run, make_repo: MakeRepo) -> No
 
 def test_json_schema_is_stable(run, make_repo: MakeRepo) -> None:
     root = make_repo()
-    hits = json.loads(run(root, "find", "least recently used cache", "--json", "-k", "3").stdout)
+    hits = json.loads(run(root, "find", "LruCache", "--json", "-k", "3").stdout)
     assert len(hits) == 3
     assert set(hits[0]) == {"path", "start_line", "end_line", "symbol", "kind", "language", "score", "code"}
-    cache = next(h for h in hits if h["symbol"] == "LruCache")
+    cache = hits[0]
+    assert cache["symbol"] == "LruCache"
     assert (cache["start_line"], cache["end_line"], cache["kind"], cache["language"]) == (6, 27, "class", "javascript")
     assert cache["code"].startswith("class LruCache {")
 

@@ -56,13 +56,6 @@ def test_lexical_mode_needs_no_model(indexed) -> None:
         search.find(store, None, "x", mode="semantic")
 
 
-def test_fusion_mixes_scaled_scores() -> None:
-    a, b, c = (search.StoredChunk(i, "p", "python", "function", s, 1, 2, i, "") for i, s in enumerate("abc"))
-    fused = search.fuse([(a, 0.9), (b, 0.8), (c, 0.7)], [(c, 9.0), (b, 5.0)], dense_weight=0.6)
-    assert [(chunk.symbol, round(score, 3)) for chunk, score in fused] == [("a", 0.6), ("c", 0.4), ("b", 0.3)]
-    assert [chunk.symbol for chunk, _ in search.fuse([(a, 0.9)], [])] == ["a"]
-
-
 def test_filters(indexed, engine: EngineChoice) -> None:
     _, store = indexed
 
@@ -132,10 +125,10 @@ def test_pending_embeddings_are_served_lexically_and_said(run, make_repo: MakeRe
     indexing.update(open_workspace(root), engine, embed=False)
     result = run(root, "find", "LoadConfig", "--no-update", "--json", "-k", "1")
     assert json.loads(result.stdout)[0]["symbol"] == "LoadConfig"
-    assert "not embedded yet" in result.stderr
+    assert "18 chunks still without vectors" in result.stderr and "ranked by their words" in result.stderr
     assert indexing.status(open_workspace(root))["unembedded"] > 0
     run(root, "update")
-    assert "not embedded yet" not in run(root, "find", "LoadConfig", "--no-update").stderr
+    assert "without vectors" not in run(root, "find", "LoadConfig", "--no-update").stderr
 
 
 def codeseek(root: Path, *args: str, **kwargs) -> subprocess.CompletedProcess[str]:

@@ -1,0 +1,253 @@
+"""How a query's candidates become the order a user sees. Every ranking signal lives here,
+in `Signals`, each with the benchmark gain that justified it (benchmarks/README.md).
+
+Candidates come from the dense index, from BM25 over code-aware terms and from the table of
+definition names; whichever found it, each candidate is scored on the same two scales:
+
+- meaning: its cosine to the query above the background (the cosine at the dense search's
+  depth), as a share of the room above that background. A model whose vectors say little
+  gives a flat distribution, which then adds little; min-max scaling used to stretch it to
+  0..1 and let it bury an exact lexical match.
+- words: the idf-weighted share of the query's terms the chunk holds, a term in its name
+  counting most. 0..1 for every query, so it needs no scaling either.
+
+Then structure: a definition named like the query, definitions over module code and text,
+implementation over tests and examples, files holding several good candidates; and further
+results from a file already listed yield to other files.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+from .lexical import STOPWORDS, code_terms, name_key
+
+# A token that can only be code: camelCase, snake_case, a qualified name.
+CODE_SHAPE = re.compile(r"[a-z0-9][A-Z]|[A-Z]{2}[a-z]|\w_\w|[.#]\w|::|->")
+NAME = re.compile(r"[A-Za-z_$][\w$]*(?:(?:\.|::|#|->)[A-Za-z_$][\w$]*)*")
+PUNCTUATION = "`'\"()[]{},;:?!"
+
+# Paths of code that is not the implementation: tests, examples, benchmarks, documentation.
+TEST_PARTS = frozenset({"test", "tests", "testing", "__tests__", "spec", "specs", "testdata", "fixtures"})
+AUX_PARTS = frozenset({"examples", "example", "bench", "benches", "benchmarks", "docs", "doc", "samples"})
+TEST_FILE = re.compile(
+    r"^test_.*\.py$|_tests?\.(py|go|rb|exs?)$|\.(test|spec)\.[cm]?[jt]sx?$|(Tests?|Spec|IT)\.(java|kt|scala|cs)$"
+    r"|^Test\w*\.(java|kt|scala|cs)$|_spec\.rb$|Tests?\.swift$"
+)
+TEST_WORDS = frozenset({"test", "tests", "testing", "spec", "fixture", "mock", "assert"})
+AUX_WORDS = frozenset({"example", "examples", "benchmark", "benchmarks", "bench", "demo", "docs", "documentation"})
+PROSE_WORDS = frozenset({"readme", "docs", "documentation", "doc", "changelog", "guide", "markdown"})
+
+
+@dataclass(frozen=True)
+class Signals:
+    """Every weight the ranking uses. Defaults are the benchmarked ones."""
+
+    # Share of the words scale (the rest is meaning) for a question and for a name.
+    words_sentence: float = 0.45
+    words_name: float = 0.7
+    # A term found in the chunk's name counts fully; in its path or body, this much.
+    path_weight: float = 0.6
+    body_weight: float = 0.5
+    # Added for a definition named like the query: exactly, in another spelling, or
+    # starting with it (a partial name); and for one named by a code-shaped word of a sentence.
+    exact_name: float = 1.0
+    variant_name: float = 0.8
+    prefix_name: float = 0.25
+    named_in_sentence: float = 0.3
+    # Factors for what is not a definition, and for what is not the implementation.
+    module: float = 0.55
+    text: float = 0.45
+    test: float = 0.55
+    auxiliary: float = 0.7
+    # Added per good candidate of the same file (its best two), in base-score units.
+    coherence: float = 0.08
+    # A result's score is multiplied by this for each result already listed from its file.
+    spread: float = 0.75
+
+
+DEFAULT = Signals()
+
+
+@dataclass(frozen=True)
+class Query:
+    text: str
+    terms: tuple[str, ...]  # code-aware terms without English function words
+    name: str | None  # the name the query is (`LoadConfig`; `RateLimiter wait` is RateLimiter.wait)
+    mentioned: tuple[str, ...]  # code-shaped words in it (`what calls parse_header?`)
+    mentions: frozenset[str]  # its lowercase words, for the priors' exceptions
+
+    @classmethod
+    def parse(cls, text: str) -> Query:
+        tokens = [t.strip(PUNCTUATION) for t in text.split()]
+        tokens = [t for t in tokens if t]
+        name_like = [t for t in tokens if NAME.fullmatch(t)]
+        coded = tuple(dict.fromkeys(t for t in name_like if CODE_SHAPE.search(t)))
+        is_name = 0 < len(tokens) <= 2 and len(name_like) == len(tokens) and (len(tokens) == 1 or bool(coded))
+        terms = list(dict.fromkeys(code_terms(text).split()))
+        terms = [t for t in terms if t not in STOPWORDS] or terms
+        return cls(text, tuple(terms), ".".join(tokens) if is_name else None, coded,
+                   frozenset(w.lower() for w in re.findall(r"\w+", text)))
+
+    @property
+    def is_name(self) -> bool:
+        return self.name is not None
+
+    @property
+    def name_keys(self) -> list[str]:
+        """Keys of the query's name and of the code-shaped words in it (see lexical.name_key)."""
+        return [k for k in dict.fromkeys(name_key(n) for n in (self.name or "", *self.mentioned)) if k]
+
+
+@dataclass
+class Candidate:
+    """One chunk up for ranking, and what the ranking found out about it."""
+
+    id: int
+    path: str
+    kind: str
+    symbol: str
+    cosine: float | None = None  # None: no vector yet
+    terms: tuple[str, str, str] = ("", "", "")  # indexed terms: symbol, path, body
+    meaning: float = 0.0
+    words: float = 0.0
+    matched: list[str] = field(default_factory=list)
+    name_match: str = ""  # exact, variant, prefix, mentioned
+    factors: dict[str, float] = field(default_factory=dict)
+    base: float = 0.0
+    coherence: float = 0.0
+    score: float = 0.0
+    spread: float = 1.0
+
+    def explain(self) -> dict[str, object]:
+        """Why it ranked where it did (`codeseek find --explain`)."""
+        why: dict[str, object] = {"meaning": round(self.meaning, 3), "words": round(self.words, 3)}
+        if self.cosine is not None:
+            why["cosine"] = round(self.cosine, 3)
+        if self.matched:
+            why["matched"] = self.matched
+        if self.name_match:
+            why["name"] = self.name_match
+        if self.factors:
+            why["priors"] = {k: round(v, 2) for k, v in self.factors.items()}
+        if self.coherence:
+            why["coherence"] = round(self.coherence, 3)
+        if self.spread != 1.0:
+            why["spread"] = round(self.spread, 3)
+        return why
+
+
+def idf(counts: dict[str, int], total: int, term: str) -> float:
+    n = counts.get(term, 0)
+    return math.log(1 + (total - n + 0.5) / (n + 0.5))
+
+
+def kind_of_path(path: str, symbol: str) -> str:
+    """'test', 'auxiliary' (examples, benchmarks, docs) or '' for implementation."""
+    parts = PurePosixPath(path).parts
+    folders = {p.lower() for p in parts[:-1]}
+    if folders & TEST_PARTS or TEST_FILE.search(parts[-1]) or re.search(r"(^|::)tests?::", symbol):
+        return "test"
+    return "auxiliary" if folders & AUX_PARTS else ""
+
+
+def rank(query: Query, candidates: list[Candidate], counts: dict[str, int], total: int, floor: float | None,
+         mode: str, limit: int, signals: Signals = DEFAULT) -> list[Candidate]:
+    """Candidates best first (the first `limit` spread over files), each with its score and
+    the reasons for it."""
+    weights = {t: idf(counts, total, t) for t in query.terms}
+    all_weight = sum(weights.values()) or 1.0
+    words_share = {"semantic": 0.0, "lexical": 1.0}.get(mode, signals.words_name if query.is_name else signals.words_sentence)
+    keys = set(query.name_keys)
+    for c in candidates:
+        if c.cosine is not None and floor is not None and floor < 1.0:
+            c.meaning = max(0.0, c.cosine - floor) / (1.0 - floor)
+        symbol_terms, path_terms, body_terms = (f" {t} " for t in c.terms)
+        got = 0.0
+        for term, weight in weights.items():
+            probe = f" {term} "
+            found = (1.0 if probe in symbol_terms else signals.path_weight if probe in path_terms
+                     else signals.body_weight if probe in body_terms else 0.0)
+            if found:
+                c.matched.append(term)
+                got += weight * found
+        c.words = got / all_weight
+        c.base = (1.0 - words_share) * c.meaning + words_share * c.words
+        if mode != "semantic":
+            c.base += _name_bonus(c, query, keys, signals)
+        _apply_priors(c, query, signals)
+    _add_coherence(candidates, signals)
+    return _spread(candidates, signals, limit)
+
+
+def _name_bonus(c: Candidate, query: Query, keys: set[str], signals: Signals) -> float:
+    if c.kind in ("module", "text") or not keys:
+        return 0.0
+    own = name_key(c.symbol)
+    name = query.name
+    if name is not None:
+        if c.symbol == name or c.symbol.endswith(("." + name, "::" + name, ")." + name)):
+            c.name_match = "exact"
+            return signals.exact_name
+        if own == name_key(name):
+            c.name_match = "variant"
+            return signals.variant_name
+        if len(name_key(name)) >= 4 and own.startswith(name_key(name)):
+            c.name_match = "prefix"
+            return signals.prefix_name
+    if own in keys:
+        c.name_match = "mentioned"
+        return signals.named_in_sentence
+    return 0.0
+
+
+def _apply_priors(c: Candidate, query: Query, signals: Signals) -> None:
+    if c.kind == "module":
+        c.factors["module"] = signals.module
+    elif c.kind == "text" and not query.mentions & PROSE_WORDS:
+        c.factors["text"] = signals.text
+    where = kind_of_path(c.path, c.symbol)
+    if where == "test" and not query.mentions & TEST_WORDS:
+        c.factors["test"] = signals.test
+    elif where == "auxiliary" and not query.mentions & AUX_WORDS:
+        c.factors["auxiliary"] = signals.auxiliary
+    for factor in c.factors.values():
+        c.base *= factor
+
+
+def _add_coherence(candidates: list[Candidate], signals: Signals) -> None:
+    """A file with several good candidates is likelier the place: each candidate gains a
+    share of the best two others of its file."""
+    by_file: dict[str, list[Candidate]] = {}
+    for c in candidates:
+        by_file.setdefault(c.path, []).append(c)
+    for group in by_file.values():
+        best = sorted(group, key=lambda c: -c.base)[:3]
+        for c in group:
+            c.coherence = signals.coherence * sum([o.base for o in best if o is not c][:2])
+            c.score = c.base + c.coherence
+
+
+def _spread(candidates: list[Candidate], signals: Signals, limit: int) -> list[Candidate]:
+    """The best `limit` in turn, each result already listed from a file lowering that file's
+    next one; the rest after them by score."""
+    heap = [(-c.score, i, 0) for i, c in enumerate(candidates)]
+    heapq.heapify(heap)
+    listed: dict[str, int] = {}
+    out: list[Candidate] = []
+    while heap and len(out) < limit:
+        _, i, seen = heapq.heappop(heap)
+        c = candidates[i]
+        now = listed.get(c.path, 0)
+        if now != seen:  # its file gained a result since this entry was scored
+            heapq.heappush(heap, (-c.score * signals.spread**now, i, now))
+            continue
+        c.spread = signals.spread**now
+        listed[c.path] = now + 1
+        out.append(c)
+    rest = sorted((candidates[i] for _, i, _ in heap), key=lambda c: -c.score)
+    return out + rest
