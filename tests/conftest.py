@@ -226,8 +226,9 @@ def fake_vector(text: str, dim: int) -> list[float]:
 class EmbeddingServer:
     """Answers /v1/embeddings with vectors derived from each text; failures can be queued."""
 
-    def __init__(self, dim: int = 16) -> None:
+    def __init__(self, dim: int = 16, model: str = "tiny-embedder") -> None:
         self.dim = dim
+        self.model = model
         self.requests: list[dict] = []
         # HTTP statuses, "drop" (close without answering) or "half" (send half the body, close)
         self.failures: list[int | str] = []
@@ -249,7 +250,7 @@ class EmbeddingServer:
                 self.wfile.write(data)
 
             def do_GET(self) -> None:
-                self._json(200, {"data": [{"id": "tiny-embedder"}]})
+                self._json(200, {"data": [{"id": server.model}]})
 
             def do_POST(self) -> None:
                 payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))

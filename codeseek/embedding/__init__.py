@@ -7,7 +7,9 @@ to embed never pays the load time.
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 
@@ -114,6 +116,12 @@ def resolve_backend(settings: EngineSettings) -> tuple[str, str]:
     return "sentence-transformers", "no CUDA GPU with vllm and no server configured: the offline CPU model"
 
 
+# The offline default's identity and context, so a first index is chunked and keyed before the
+# model loads (seconds on a CPU). tests/test_engines.py checks them against the loaded model.
+DEFAULT_DIM = 384
+DEFAULT_MAX_TOKENS = 256
+
+
 class EngineChoice:
     """The engine the settings ask for, loaded on first use."""
 
@@ -121,30 +129,43 @@ class EngineChoice:
         self.settings = settings or EngineSettings()
         self._embedder = embedder  # an engine already loaded (a warm server, tests)
         self.reason = "already loaded"
+        # One caller at a time runs the model: a warm server embeds in the background while
+        # it answers queries, and both use the one model.
+        self.lock = threading.Lock()
 
     def check_compatible(self, stored: ModelInfo) -> None:
-        """Adopt the index's engine, or refuse one the user named that differs from it."""
+        """Adopt the index's model and dimension, or refuse others the user named. How the
+        model runs is the user's choice where they made one (flags, environment, config);
+        otherwise the engine that last embedded for this index."""
         s = self.settings
-        asked = resolve_backend(s)[0] if s.backend != "auto" else stored.engine
         conflicts = [
             (what, want, have)
-            for what, want, have in (
-                ("model", s.model, stored.model),
-                ("dimension", s.dim, stored.dim),
-                ("engine", asked, stored.engine),
-                ("server", s.base_url if stored.engine == "http" else None, stored.engine_version),
-            )
+            for what, want, have in (("model", s.model, stored.model), ("dimension", s.dim, stored.dim))
             if want is not None and want != have
         ]
         if conflicts:
             what, want, have = conflicts[0]
             raise ModelMismatch(
-                f"this index was built with {stored.describe()}; the {what} asked for is {want}. "
+                f"this index holds vectors of {stored.describe()}; the {what} asked for is {want}. "
                 "Vectors of different models are never mixed: rebuild with `codeseek index --rebuild`, "
                 "or drop the option to use the index's model"
             )
-        base_url = stored.engine_version if stored.engine == "http" else s.base_url
-        self.settings = replace(s, backend=stored.engine, model=stored.model, dim=stored.dim, base_url=base_url)
+        backend, base_url = s.backend, s.base_url
+        if backend == "auto" and not base_url and stored.engine in LOADERS:
+            backend = stored.engine
+            base_url = stored.engine_version if stored.engine == "http" else None
+        self.settings = replace(s, backend=backend, model=stored.model, dim=stored.dim, base_url=base_url)
+
+    def identity(self) -> tuple[ModelInfo, int]:
+        """The vectors' identity and the model's context in tokens, loading the model only
+        where they cannot be known otherwise."""
+        s = self.settings
+        if (self._embedder is None and resolve_backend(s)[0] == "sentence-transformers"
+                and (s.model or DEFAULT_MODEL) == DEFAULT_MODEL and s.dim in (None, DEFAULT_DIM)):
+            version = importlib.metadata.version("sentence-transformers")
+            return ModelInfo(DEFAULT_MODEL, DEFAULT_DIM, "sentence-transformers", version), DEFAULT_MAX_TOKENS
+        embedder = self.embedder()
+        return embedder.info, embedder.max_tokens
 
     def embedder(self) -> Embedder:
         if self._embedder is None:
@@ -156,9 +177,9 @@ class EngineChoice:
         """The engine that built an index, loaded: anything else is refused, never mixed."""
         self.check_compatible(stored)
         embedder = self.embedder()
-        if embedder.info != stored:
+        if not embedder.info.same_vectors(stored):
             raise ModelMismatch(
-                f"this index was built with {stored.describe()}, not {embedder.info.describe()}; "
+                f"this index holds vectors of {stored.describe()}, not {embedder.info.describe()}; "
                 "rebuild it with `codeseek index --rebuild` to switch models"
             )
         return embedder

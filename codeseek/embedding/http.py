@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ..errors import CodeseekError
+from ..errors import CodeseekError, ModelMismatch
 from .base import Embedder, ModelInfo, normalise, query_prompt
 
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
@@ -47,22 +47,34 @@ class HttpEmbedder(Embedder):
         self._batch_tokens = batch_tokens
         self._batch_size = batch_size
         self._concurrency = concurrency
+        self.batch_hint = batch_size * concurrency  # enough for every concurrent request
         self._timeout = timeout
         self._retries = retries
         self._backoff = backoff
-        self.model = model or self._served_model()
+        served = self._served_models()
+        if model is None:
+            if not served:
+                raise CodeseekError(f"{self.base_url}/models lists no model; pass --model")
+            model = served[0]
+        elif served and model not in served:
+            raise ModelMismatch(
+                f"the server at {self.base_url} serves {', '.join(served)}, not {model}: vectors of different "
+                "models are never mixed (pass --model to use another, with an index built by it)"
+            )
+        self.model = model
         self._dim = dim
         self._prompt = query_prompt(self.model, query_instruction)
-        probe = self._post(["dimension probe"])
-        self.info = ModelInfo(self.model, probe.shape[1], "http", self.base_url)
+        # A known dimension is checked on every answer; an unknown one is learned from a probe.
+        known = dim or self._post(["dimension probe"]).shape[1]
+        self.info = ModelInfo(self.model, known, "http", self.base_url)
 
-    def _served_model(self) -> str:
-        """The server's first model, for servers that host one (llama.cpp, vllm serve)."""
-        body = self._call(urllib.request.Request(f"{self.base_url}/models", headers=self._headers))
+    def _served_models(self) -> list[str]:
+        """The models the server says it serves (`GET /models`); empty where it will not say."""
         try:
-            return str(body["data"][0]["id"])
-        except (KeyError, IndexError, TypeError):
-            raise CodeseekError(f"{self.base_url}/models lists no model; pass --model") from None
+            body = self._call(urllib.request.Request(f"{self.base_url}/models", headers=self._headers))
+            return [str(item["id"]) for item in body["data"]]
+        except (CodeseekError, KeyError, TypeError):
+            return []
 
     def _call(self, request: urllib.request.Request) -> dict:
         """One request with retries: exponential backoff with jitter on 429, 5xx and dropped

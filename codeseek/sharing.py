@@ -1,0 +1,297 @@
+"""Sharing an index's vectors through the team's own git remote, with no server of its own.
+
+`push` publishes the vectors of the indexed commit (with its chunks' metadata) as a commit
+under `refs/codeseek/<model>-<dim>`; `pull` fetches that ref and imports every vector the
+local index lacks. Vectors are keyed by the exact text embedded, so a clone on another
+branch reuses every chunk that matches and embeds only its own differences. Neither touches
+branches, tags or the working tree.
+
+The artifact is data only: a JSON manifest and raw little-endian arrays in git blobs.
+Importing never runs code or unpickles anything; every blob's size is checked against the
+manifest before it is read, and every field before anything is written.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import PurePosixPath
+
+import numpy as np
+
+from .embedding import ModelInfo
+from .errors import CodeseekError
+from .repo import Workspace
+from .storage import Store
+
+FORMAT = "codeseek-vectors/1"
+REF_PREFIX = "refs/codeseek/"
+DTYPES = ("int8", "f16")
+MAX_MANIFEST_BYTES = 1 << 20
+MAX_COUNT = 50_000_000
+MAX_DIM = 65_536
+MAX_CHUNK_LINE = 8192  # bytes of one chunk's metadata line
+IMPORT_BATCH = 65_536  # vectors a segment, as an import goes
+
+
+class BadArtifact(CodeseekError):
+    def __init__(self, ref: str, why: str) -> None:
+        super().__init__(f"refused {ref}: {why}; the local index is unchanged")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    format: str
+    model: str
+    dim: int
+    dtype: str
+    count: int  # vectors
+    chunks: int  # chunk metadata lines
+    commit: str | None  # the indexed commit the vectors belong to
+    engine: str  # how they were computed (recorded, as in an index)
+    created: float
+
+    def sizes(self) -> dict[str, int]:
+        """The exact size of every other blob, from the counts alone."""
+        width = 1 if self.dtype == "int8" else 2
+        sizes = {"keys.bin": 8 * self.count, "vectors.bin": width * self.dim * self.count}
+        if self.dtype == "int8":
+            sizes["scales.bin"] = 4 * self.count
+        return sizes
+
+
+def model_prefix(model: str) -> str:
+    slug = re.sub(r"[^a-z0-9._]+", "-", model.lower()).strip("-.") or "model"
+    return f"{REF_PREFIX}{slug}-"
+
+
+def ref_for(model: str, dim: int) -> str:
+    return f"{model_prefix(model)}{dim}"
+
+
+def _git(ws: Workspace, *args: str, data: bytes | None = None) -> bytes:
+    result = subprocess.run(["git", *args], cwd=ws.root, input=data, capture_output=True)
+    if result.returncode != 0:
+        detail = result.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise CodeseekError(f"git {args[0]} failed: {detail[-1] if detail else result.returncode}")
+    return result.stdout
+
+
+def _require_git(ws: Workspace) -> None:
+    if not ws.is_git:
+        raise CodeseekError(f"{ws.root} is not a git repository: vectors are shared through a git remote")
+
+
+def encode(vectors: np.ndarray, dtype: str) -> dict[str, bytes]:
+    """Vectors as blobs. int8 keeps each vector's largest component at +-127 (cosines move
+    by about 1e-3), half the size of f16."""
+    if dtype == "f16":
+        return {"vectors.bin": vectors.astype("<f2").tobytes()}
+    scales = np.maximum(np.abs(vectors).max(axis=1), 1e-12) / 127.0
+    quantized = np.clip(np.rint(vectors / scales[:, None]), -127, 127).astype(np.int8)
+    return {"vectors.bin": quantized.tobytes(), "scales.bin": scales.astype("<f4").tobytes()}
+
+
+def decode(blobs: dict[str, bytes], manifest: Manifest) -> np.ndarray:
+    shape = (manifest.count, manifest.dim)
+    if manifest.dtype == "f16":
+        vectors = np.frombuffer(blobs["vectors.bin"], dtype="<f2").reshape(shape).astype(np.float32)
+    else:
+        scales = np.frombuffer(blobs["scales.bin"], dtype="<f4").astype(np.float32)
+        vectors = np.frombuffer(blobs["vectors.bin"], dtype=np.int8).reshape(shape).astype(np.float32) * scales[:, None]
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    if not np.isfinite(vectors).all() or (norms == 0).any():
+        raise ValueError("vectors that are not finite, or zero")
+    return vectors / norms
+
+
+@dataclass(frozen=True)
+class Pushed:
+    ref: str
+    remote: str
+    vectors: int
+    bytes: int
+
+
+def push(ws: Workspace, remote: str, dtype: str = "int8") -> Pushed:
+    """Publish the index's vectors (those of its current chunks) to `remote`."""
+    _require_git(ws)
+    if dtype not in DTYPES:
+        raise CodeseekError(f"unknown vector type {dtype!r}; choose from {', '.join(DTYPES)}")
+    store = Store(ws.index_dir)
+    try:
+        info = store.model_info()
+        if info is None:
+            raise CodeseekError("the index has no vectors yet: run `codeseek index` first")
+        rows = store.chunk_listing()
+        vectors = store.vectors_for(sorted({row[5] for row in rows}))
+        commit = store.meta().get("indexed_commit")
+    finally:
+        store.close()
+    keys = sorted(vectors)
+    chunk_lines = [json.dumps(list(row)) for row in rows if row[5] in vectors]
+    manifest = Manifest(FORMAT, info.model, info.dim, dtype, len(keys), len(chunk_lines), commit,
+                        info.describe_engine(), time.time())
+    blobs = {
+        "keys.bin": np.array(keys, dtype="<i8").tobytes(),
+        **encode(np.stack([vectors[k] for k in keys]) if keys else np.zeros((0, info.dim), np.float32), dtype),
+        "chunks.jsonl": "\n".join(chunk_lines).encode(),
+    }
+    blobs["manifest.json"] = json.dumps(asdict(manifest), indent=1).encode()
+    tree = "".join(
+        f"100644 blob {_git(ws, 'hash-object', '-w', '--stdin', data=data).decode().strip()}\t{name}\n"
+        for name, data in sorted(blobs.items())
+    )
+    tree_id = _git(ws, "mktree", data=tree.encode()).decode().strip()
+    message = f"codeseek vectors of {info.describe()} for {commit or 'the working tree'}"
+    commit_id = _git(ws, "commit-tree", tree_id, "-m", message).decode().strip()
+    ref = ref_for(info.model, info.dim)
+    _git(ws, "update-ref", ref, commit_id)
+    _git(ws, "push", "--quiet", remote, f"+{ref}:{ref}")
+    return Pushed(ref, remote, len(keys), sum(len(b) for b in blobs.values()))
+
+
+@dataclass(frozen=True)
+class Pulled:
+    ref: str
+    vectors: int  # in the artifact
+    imported: int  # new to the local index
+    commit: str | None
+
+
+def remote_refs(ws: Workspace, remote: str) -> list[str]:
+    out = _git(ws, "ls-remote", "--refs", remote, f"{REF_PREFIX}*").decode()
+    return [line.split("\t", 1)[1] for line in out.splitlines() if "\t" in line]
+
+
+def pull(ws: Workspace, remote: str, model: str | None = None, dim: int | None = None) -> Pulled:
+    """Import the vectors published on `remote` for the local index's model (or, with no
+    index yet, for the one model published there, or the one named)."""
+    _require_git(ws)
+    local = _local_identity(ws)
+    if local is not None:
+        ref = ref_for(local.model, local.dim)
+    else:
+        refs = remote_refs(ws, remote)
+        if model is not None:
+            refs = [r for r in refs if r == ref_for(model, dim)] if dim else [
+                r for r in refs if r.startswith(model_prefix(model)) and r.removeprefix(model_prefix(model)).isdigit()]
+        if len(refs) != 1:
+            found = ", ".join(r.removeprefix(REF_PREFIX) for r in refs) or "none"
+            raise CodeseekError(f"{remote} has vectors for {found}: name one with --model (and --dim)")
+        ref = refs[0]
+    _git(ws, "fetch", "--quiet", "--no-tags", remote, f"+{ref}:{ref}")
+    manifest, blobs = read_artifact(ws, ref)
+    if local is not None and (manifest.model, manifest.dim) != (local.model, local.dim):
+        raise BadArtifact(ref, f"it holds vectors of {manifest.model} ({manifest.dim} dims), this index "
+                               f"{local.describe()}")
+    keys = np.frombuffer(blobs["keys.bin"], dtype="<i8")
+    try:
+        vectors = decode(blobs, manifest)
+    except ValueError as exc:
+        raise BadArtifact(ref, str(exc)) from None
+    return Pulled(ref, manifest.count, _import(ws, manifest, keys, vectors), manifest.commit)
+
+
+def _local_identity(ws: Workspace) -> ModelInfo | None:
+    if not (ws.index_dir / "index.db").exists():
+        return None
+    store = Store(ws.index_dir)
+    try:
+        return store.model_info()
+    finally:
+        store.close()
+
+
+def read_artifact(ws: Workspace, ref: str) -> tuple[Manifest, dict[str, bytes]]:
+    """The artifact under `ref`, every size and field checked before it is trusted."""
+    entries: dict[str, tuple[str, int]] = {}
+    for line in _git(ws, "ls-tree", "-l", "-z", ref).decode("utf-8", "replace").split("\0"):
+        meta, _, name = line.partition("\t")
+        fields = meta.split()  # mode, type, object, size
+        if len(fields) == 4 and fields[1] == "blob" and fields[3].isdigit():
+            entries[name] = (fields[2], int(fields[3]))
+    if "manifest.json" not in entries or entries["manifest.json"][1] > MAX_MANIFEST_BYTES:
+        raise BadArtifact(ref, "it has no manifest of a sensible size")
+    manifest = _manifest(ref, _blob(ws, entries["manifest.json"][0]))
+    expected = manifest.sizes()
+    for name, size in expected.items():
+        if name not in entries or entries[name][1] != size:
+            have = entries[name][1] if name in entries else "no"
+            raise BadArtifact(ref, f"{name} has {have} bytes, not the {size} its manifest implies (truncated?)")
+    chunk_limit = MAX_CHUNK_LINE * (manifest.chunks + 1)
+    if "chunks.jsonl" not in entries or entries["chunks.jsonl"][1] > chunk_limit:
+        raise BadArtifact(ref, "its chunk list is missing or larger than its count allows")
+    blobs = {name: _blob(ws, entries[name][0]) for name in (*expected, "chunks.jsonl")}
+    _check_chunks(ref, manifest, blobs["chunks.jsonl"], set(np.frombuffer(blobs["keys.bin"], dtype="<i8").tolist()))
+    return manifest, blobs
+
+
+def _blob(ws: Workspace, sha: str) -> bytes:
+    return _git(ws, "cat-file", "blob", sha)
+
+
+def _manifest(ref: str, data: bytes) -> Manifest:
+    try:
+        raw = json.loads(data)
+        manifest = Manifest(**{name: raw[name] for name in Manifest.__dataclass_fields__})
+    except (ValueError, KeyError, TypeError):
+        raise BadArtifact(ref, "its manifest is not codeseek's") from None
+    checks = [
+        (manifest.format == FORMAT, f"format {manifest.format!r} is not {FORMAT}"),
+        (isinstance(manifest.model, str) and 0 < len(manifest.model) <= 512, "the model name is not a name"),
+        (type(manifest.dim) is int and 0 < manifest.dim <= MAX_DIM, f"{manifest.dim!r} is no dimension"),
+        (manifest.dtype in DTYPES, f"vector type {manifest.dtype!r} is unknown"),
+        (type(manifest.count) is int and 0 <= manifest.count <= MAX_COUNT, f"{manifest.count!r} vectors is absurd"),
+        (type(manifest.chunks) is int and 0 <= manifest.chunks <= MAX_COUNT, f"{manifest.chunks!r} chunks is absurd"),
+    ]
+    for ok, why in checks:
+        if not ok:
+            raise BadArtifact(ref, why)
+    return manifest
+
+
+def _check_chunks(ref: str, manifest: Manifest, data: bytes, keys: set[int]) -> None:
+    """Every chunk line well formed, its path inside a repository, its key among the vectors."""
+    lines = data.split(b"\n") if data else []
+    if len(lines) != manifest.chunks or len(keys) != manifest.count:
+        raise BadArtifact(ref, "its counts do not match its contents")
+    for line in lines:
+        try:
+            path, start, end, symbol, kind, key = json.loads(line)
+        except (ValueError, TypeError):
+            raise BadArtifact(ref, "a chunk line is not [path, start, end, symbol, kind, key]") from None
+        if not _inside(path):
+            raise BadArtifact(ref, f"a chunk's path {str(path)[:80]!r} is outside the repository")
+        if not (isinstance(symbol, str) and isinstance(kind, str) and type(start) is int and type(end) is int
+                and 0 < start <= end and key in keys):
+            raise BadArtifact(ref, "a chunk line has fields of the wrong kind")
+
+
+def _inside(path: object) -> bool:
+    if not isinstance(path, str) or not 0 < len(path) <= 4096 or "\\" in path or any(ord(c) < 32 for c in path):
+        return False
+    parts = PurePosixPath(path).parts
+    return not PurePosixPath(path).is_absolute() and ".." not in parts and "." not in parts and ".git" not in parts
+
+
+def _import(ws: Workspace, manifest: Manifest, keys: np.ndarray, vectors: np.ndarray) -> int:
+    """Add the vectors the local index lacks, as new segments (each a checkpoint)."""
+    store = Store(ws.index_dir, create=True)
+    try:
+        with store.writing():
+            if store.model_info() is None:
+                engine, _, version = manifest.engine.partition(" ")
+                store.set_meta({"model": manifest.model, "dim": str(manifest.dim), "engine": engine,
+                                "engine_version": version})
+            missing = store.missing_keys(keys.tolist())
+            chosen = np.array([i for i, k in enumerate(keys.tolist()) if k in missing], dtype=np.int64)
+            for start in range(0, len(chosen), IMPORT_BATCH):
+                part = chosen[start : start + IMPORT_BATCH]
+                store.add_vectors(keys[part].tolist(), vectors[part])
+        return len(chosen)
+    finally:
+        store.close()

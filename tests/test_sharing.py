@@ -1,0 +1,160 @@
+"""An index belongs to its model, not to how the model is run; a team shares one through its
+own git remote. Real local HTTP servers, real clones of a real bare repository."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from codeseek import cli as cli_module
+
+from .conftest import EmbeddingServer, MakeRepo, git
+
+
+def cli(root: Path, monkeypatch: pytest.MonkeyPatch, *args: str, ok: bool = True):
+    monkeypatch.chdir(root)
+    result = CliRunner().invoke(cli_module.cli, list(args))
+    if ok:
+        assert result.exit_code == 0, result.output
+    return result
+
+
+def status(root: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+    return json.loads(cli(root, monkeypatch, "status", "--json").stdout)
+
+
+@pytest.fixture
+def servers():
+    made = [EmbeddingServer(), EmbeddingServer(), EmbeddingServer(model="another-embedder")]
+    yield made
+    for s in made:
+        s.close()
+
+
+def test_another_address_of_the_same_model_needs_no_rebuild(
+    make_repo: MakeRepo, servers: list[EmbeddingServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second, other = servers
+    root = make_repo()
+    cli(root, monkeypatch, "index", "--base-url", first.url)
+    first.close()  # the server that built the index is gone for good
+    found = cli(root, monkeypatch, "find", "retry", "--json", "--base-url", second.url)
+    assert json.loads(found.stdout) and second.embedded[-1] == "retry"
+    (root / "net" / "more.py").write_text("def jitter(delay):\n    return delay * 1.5\n")
+    cli(root, monkeypatch, "update", "--base-url", second.url)
+    assert any("def jitter" in text for text in second.embedded)
+    report = status(root, monkeypatch)
+    assert (report["model"], report["dim"], report["engine"]) == ("tiny-embedder", 16, f"http {second.url}")
+    refused = cli(root, monkeypatch, "find", "retry", "--base-url", other.url, ok=False)
+    assert refused.exit_code == 1 and "another-embedder" in refused.output and "never mixed" in refused.output
+    refused = cli(root, monkeypatch, "find", "retry", "--base-url", second.url, "--dim", "8", ok=False)
+    assert refused.exit_code == 1 and "dimension asked for is 8" in refused.output
+
+
+@pytest.fixture
+def remote(make_repo: MakeRepo, tmp_path: Path) -> Path:
+    """A bare repository holding a project of 120 functions."""
+    files = {f"pkg/mod{i}.py": "\n\n".join(f"def op_{i}_{j}(x):\n    return x + {j}" for j in range(20))
+             for i in range(6)}
+    source = make_repo(files, name="source")
+    bare = tmp_path / "remote.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(source), str(bare)], check=True)
+    return bare
+
+
+def clone(remote: Path, tmp_path: Path, name: str) -> Path:
+    subprocess.run(["git", "clone", "-q", str(remote), str(tmp_path / name)], check=True)
+    return tmp_path / name
+
+
+def test_a_clone_pulls_what_another_pushed_and_embeds_only_its_changes(
+    remote: Path, tmp_path: Path, servers: list[EmbeddingServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = servers[0]
+    a = clone(remote, tmp_path, "a")
+    cli(a, monkeypatch, "index", "--base-url", server.url)
+    assert len(server.embedded) >= 120
+    pushed = cli(a, monkeypatch, "push")
+    assert "refs/codeseek/tiny-embedder-16" in pushed.stderr
+    heads = git(remote, "for-each-ref", "--format=%(refname)")
+    assert "refs/codeseek/tiny-embedder-16" in heads and heads.count("refs/heads/") == 1  # no branch was touched
+
+    b = clone(remote, tmp_path, "b")
+    git(b, "checkout", "-q", "-b", "feature")
+    (b / "pkg" / "mod0.py").write_text("def op_new(x):\n    return x * 42\n")
+    (b / "pkg" / "mod9.py").write_text("def op_other(y):\n    return y - 1\n")
+    git(b, "add", "-A")
+    git(b, "commit", "-q", "-m", "feature")
+    pulled = cli(b, monkeypatch, "pull")
+    assert "imported" in pulled.stderr
+    server.embedded.clear()
+    found = cli(b, monkeypatch, "find", "op_new", "--json", "-k", "1", "--base-url", server.url)
+    assert json.loads(found.stdout)[0]["symbol"] == "op_new"
+    embedded = [t for t in server.embedded if t != "op_new"]
+    # Only the two changed files' chunks were embedded (a function each), and the query.
+    assert len(embedded) == 2 and all("op_new" in t or "op_other" in t for t in embedded), embedded
+    assert git(b, "status", "--porcelain") == ""  # the working tree is untouched
+
+
+def artifact(repo: Path, ref: str) -> dict[str, bytes]:
+    listing = git(repo, "ls-tree", ref).splitlines()
+    return {line.split("\t")[1]: subprocess.run(["git", "cat-file", "blob", line.split()[2]], cwd=repo,
+                                                capture_output=True, check=True).stdout for line in listing}
+
+
+def publish(repo: Path, remote: Path, ref: str, blobs: dict[str, bytes]) -> None:
+    """Put a hand-made artifact on the remote under `ref`."""
+    entries = []
+    for name, data in sorted(blobs.items()):
+        sha = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=repo, input=data, capture_output=True,
+                             check=True).stdout.decode().strip()
+        entries.append(f"100644 blob {sha}\t{name}\n")
+    tree = subprocess.run(["git", "mktree"], cwd=repo, input="".join(entries).encode(), capture_output=True,
+                          check=True).stdout.decode().strip()
+    commit = git(repo, "commit-tree", tree, "-m", "hostile").strip()
+    git(repo, "push", "-q", str(remote), f"+{commit}:{ref}")
+
+
+def test_corrupt_and_hostile_artifacts_are_refused_and_change_nothing(
+    remote: Path, tmp_path: Path, servers: list[EmbeddingServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = servers[0]
+    a = clone(remote, tmp_path, "a")
+    cli(a, monkeypatch, "index", "--base-url", server.url)
+    cli(a, monkeypatch, "push")
+    ref = "refs/codeseek/tiny-embedder-16"
+    good = artifact(a, ref)
+    manifest = json.loads(good["manifest.json"])
+
+    def with_manifest(**changes: object) -> dict[str, bytes]:
+        return {**good, "manifest.json": json.dumps({**manifest, **changes}).encode()}
+
+    first_chunk = json.loads(good["chunks.jsonl"].split(b"\n")[0])
+    traversal = json.dumps(["../../etc/passwd", *first_chunk[1:]]).encode()
+    cases = {
+        "truncated": ({**good, "vectors.bin": good["vectors.bin"][:-100]}, "truncated"),
+        "wrong dimension": (with_manifest(dim=32), "not the"),
+        "another model": (with_manifest(model="another-embedder"), "another-embedder"),
+        "absurd count": (with_manifest(count=10**12), "absurd"),
+        "path traversal": ({**good, "chunks.jsonl": b"\n".join([traversal, *good["chunks.jsonl"].split(b"\n")[1:]])},
+                           "outside the repository"),
+        "not json": ({**good, "manifest.json": b"\x80\x04pickle?"}, "not codeseek's"),
+        "no manifest": ({k: v for k, v in good.items() if k != "manifest.json"}, "no manifest"),
+    }
+    b = clone(remote, tmp_path, "b")
+    cli(b, monkeypatch, "index", "--base-url", server.url)
+    before = status(b, monkeypatch)
+    for name, (blobs, expected) in cases.items():
+        publish(a, remote, ref, blobs)
+        result = cli(b, monkeypatch, "pull", ok=False)
+        lines = result.output.strip().splitlines()
+        assert result.exit_code == 1 and len(lines) == 1 and expected in lines[0], (name, result.output)
+        assert "Traceback" not in result.output and "internal error" not in result.output
+        after = status(b, monkeypatch)
+        assert (after["vectors"], after["segments"]) == (before["vectors"], before["segments"]), name
+    found = cli(b, monkeypatch, "find", "op_3_4", "--json", "-k", "1", "--base-url", server.url)
+    assert json.loads(found.stdout)[0]["symbol"] == "op_3_4"  # the index still answers
