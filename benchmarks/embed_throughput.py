@@ -1,13 +1,16 @@
 """Embedding throughput per engine on chunks of the Python standard library.
 
-    python benchmarks/embed_throughput.py [--chunks N] [--qwen4b-random]
+    python benchmarks/embed_throughput.py [--chunks N] [--cpu-variants] [--qwen4b-random]
 
 - sentence-transformers: the offline CPU default (all-MiniLM-L6-v2).
 - http: the OpenAI-compatible client against a server on 127.0.0.1 that runs the same
   MiniLM, so the difference from the line above is the client's and the wire's cost.
 - vllm: Qwen3-Embedding-4B, where vllm and a CUDA GPU exist.
+- --cpu-variants: the CPU default's context (256 or 128 tokens), batch size and int8
+  dynamic quantization, each with its vectors' cosine to the default's.
 - --qwen4b-random (CUDA only): the Qwen3-Embedding-4B architecture with random weights in
-  bf16 through torch, beside the bound peak FLOP/s / (2 x 4e9) tokens per second.
+  bf16 through torch, beside the bound peak FLOP/s / (2 x 4e9) tokens per second (the full
+  GPU benchmark is gpu_embed.py).
 """
 
 from __future__ import annotations
@@ -105,11 +108,38 @@ def qwen4b_random() -> None:
     print(line)
 
 
+def cpu_variants(texts: list[str]) -> None:
+    """Chunks/s of the CPU default under each setting, and how far its vectors move."""
+    import torch
+
+    reference = SentenceTransformerEmbedder()
+    base = reference.embed_documents(texts)
+    for tokens in (256, 128):
+        for batch in (16, 32, 64):
+            for quantized in (False, True):
+                embedder = SentenceTransformerEmbedder(batch_size=batch)
+                embedder._model.max_seq_length = tokens
+                if quantized:
+                    embedder._model = torch.ao.quantization.quantize_dynamic(
+                        embedder._model, {torch.nn.Linear}, dtype=torch.qint8)
+                embedder.embed_documents(texts[:32])  # warm up
+                began = time.perf_counter()
+                vectors = embedder.embed_documents(texts)
+                rate = len(texts) / (time.perf_counter() - began)
+                agreement = float(np.mean(np.sum(vectors * base, axis=1)))
+                print(f"{tokens} tokens, batch {batch:>3}, {'int8' if quantized else 'fp32'}: "
+                      f"{rate:6.1f} chunks/s, mean cosine to 256/fp32 {agreement:.4f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--chunks", type=int, default=400)
     parser.add_argument("--qwen4b-random", action="store_true")
+    parser.add_argument("--cpu-variants", action="store_true")
     args = parser.parse_args()
+    if args.cpu_variants:
+        cpu_variants(stdlib_texts(args.chunks, 10**6))
+        return
 
     local = SentenceTransformerEmbedder()
     texts = stdlib_texts(args.chunks, (local.max_tokens - 16) * 3)

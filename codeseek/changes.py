@@ -28,6 +28,14 @@ class Change:
     head: str | None = None
 
 
+def recent_paths(ws: Workspace, commits: int = 50) -> set[str]:
+    """Files changed in the last commits and in the working tree: where the user works now."""
+    if not ws.is_git or ws.head() is None:
+        return set()
+    out = ws.git("log", f"-{commits}", "--name-only", "--format=", "-z")
+    return {p.strip() for p in out.split("\0") if p.strip()} | _worktree_changes(ws)
+
+
 def in_scope(path: str, scope: str) -> bool:
     return not scope or path == scope or path.startswith(scope.rstrip("/") + "/")
 

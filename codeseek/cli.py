@@ -10,6 +10,7 @@ import functools
 import json
 import sys
 import tempfile
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -86,30 +87,49 @@ def _open(ctx: click.Context, flags: EngineSettings | None = None, path: str | P
     return Opened(ws, EngineChoice(settings), cfg.skip_rules())
 
 
-def _progress() -> indexing.Progress | None:
-    if not sys.stderr.isatty():
-        return None
-    bar: dict[str, Any] = {}
-
-    def report(phase: str, done: int, total: int) -> None:
-        if "bar" not in bar:
-            bar["bar"] = click.progressbar(length=total, label=f"{phase:>6}", file=sys.stderr, show_eta=True)
-            bar["bar"].__enter__()
-        bar["bar"].update(done - bar["bar"].pos)
-        if done >= total:
-            bar.pop("bar").__exit__(None, None, None)
-
-    return report
+PROGRESS_LINE_SECONDS = 10.0
 
 
-def _run_update(
-    opened: Opened, verbose: bool = False, new_index: bool = False, **kwargs: Any
-) -> indexing.UpdateResult:
+def _progress() -> indexing.Progress:
+    """A progress bar with an ETA on a terminal; plain lines (at most every 10 s) otherwise."""
+    if sys.stderr.isatty():
+        bar: dict[str, Any] = {}
+
+        def report(phase: str, done: int, total: int) -> None:
+            if "bar" not in bar or bar["bar"].length != total:
+                bar["bar"] = click.progressbar(length=total, label=f"{phase:>6}", file=sys.stderr, show_eta=True)
+                bar["bar"].__enter__()
+            bar["bar"].update(done - bar["bar"].pos)
+            if done >= total:
+                bar.pop("bar").__exit__(None, None, None)
+
+        return report
+    began, last = time.monotonic(), [0.0]
+
+    def line(phase: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last[0] < PROGRESS_LINE_SECONDS and done < total:
+            return
+        last[0] = now
+        rate = done / (now - began) if now > began else 0.0
+        left = f", about {_duration((total - done) / rate)} left" if rate and done < total else ""
+        click.echo(f"codeseek: {phase} {done:,} of {total:,} ({done / max(total, 1):.0%}){left}", err=True)
+
+    return line
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
+def _run_update(opened: Opened, verbose: bool = False, **kwargs: Any) -> indexing.UpdateResult:
+    """A foreground update, vectors included, with progress on stderr."""
     from . import indexing
-    new_index = new_index or not (opened.ws.index_dir / DB_NAME).exists()
+    new_index = not (opened.ws.index_dir / DB_NAME).exists()
     result = indexing.update(opened.ws, opened.engine, rules=opened.rules, progress=_progress(), **kwargs)
     if new_index:
-        click.echo(f"codeseek: embedding with {result.model} ({opened.engine.reason})", err=True)
+        click.echo(f"codeseek: embedding with {result.model} on {opened.engine.embedder().info.describe_engine()} "
+                   f"({opened.engine.reason})", err=True)
     if verbose:
         for path, reason in result.skipped:
             click.echo(f"skipped {path}: {reason}", err=True)
@@ -192,30 +212,61 @@ def filter_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _fresh_store(opened: Opened, no_update: bool, no_wait: bool) -> Store:
-    """The index, first brought up to date unless asked not to: results never carry stale lines."""
+def _fresh_store(opened: Opened, no_update: bool, wait: str) -> Store:
+    """The index, first brought up to date unless asked not to: results never carry stale
+    lines. Its words are indexed at once; missing vectors are embedded now when few (or all
+    of them, with wait="all"), else left to a background worker while words rank them."""
     from . import indexing
     from .storage import Store
-    if not (opened.ws.index_dir / DB_NAME).exists():
-        click.echo(f"codeseek: no index yet for {opened.ws.root}; building it first", err=True)
-        _run_update(opened, new_index=True, embed=not no_wait)
-    elif not no_update:
+    ws = opened.ws
+    new = not (ws.index_dir / DB_NAME).exists()
+    if new:
+        click.echo(f"codeseek: no index yet for {ws.root}; indexing its words first", err=True)
+    elif no_update:
+        return Store(ws.index_dir)
+    try:
+        result = indexing.update(ws, opened.engine, rules=opened.rules, embed=False, wait=wait != "none")
+    except IndexBusy:
+        pending = indexing.status(ws)["pending"]
+        click.echo(f"codeseek: an update is running; {pending} changed files are not indexed yet", err=True)
+    except IndexReadOnly:
+        pending = indexing.status(ws)["pending"]
+        click.echo(f"codeseek: the index in {ws.index_dir} is read-only: searching it as it is "
+                   f"({pending} changed files not indexed)", err=True)
+    else:
+        if new:
+            click.echo(f"codeseek: {result.summary()}", err=True)
+        _fill_in(opened, result.pending, wait)
+    return Store(ws.index_dir)
+
+
+def _fill_in(opened: Opened, pending: int, wait: str) -> None:
+    """Embed missing vectors here, or see that a background worker does."""
+    from . import hooks, indexing
+    from .storage import Store
+    if not pending or wait == "none":
+        return
+    if wait == "all" or pending <= indexing.INLINE_LIMIT:
+        store = Store(opened.ws.index_dir)
         try:
-            indexing.update(opened.ws, opened.engine, rules=opened.rules, embed=not no_wait, wait=not no_wait)
-        except IndexBusy:
-            pending = indexing.status(opened.ws)["pending"]
-            click.echo(f"codeseek: an update is running; {pending} changed files are not indexed yet", err=True)
-        except IndexReadOnly:
-            pending = indexing.status(opened.ws)["pending"]
-            click.echo(f"codeseek: the index in {opened.ws.index_dir} is read-only: searching it as it is "
-                       f"({pending} changed files not indexed)", err=True)
-    return Store(opened.ws.index_dir)
+            indexing.embed_pending(opened.ws, store, opened.engine, progress=_progress(), wait=wait == "all")
+        finally:
+            store.close()
+        if wait == "all" or indexing.embedding_progress(opened.ws) is not None:
+            return
+    if not hooks.worker_running(opened.ws) and indexing.embedding_progress(opened.ws) is None:
+        who = hooks.spawn(opened.ws, "background")
+        click.echo(f"codeseek: {pending:,} chunks are being embedded by {who}", err=True)
 
 
-def _print_results(results: Results, fmt: str, query: str = "") -> None:
+def _print_results(opened: Opened, results: Results, fmt: str, query: str = "") -> None:
     if results.unembedded:
-        click.echo(f"codeseek: {results.unembedded} chunks are not embedded yet: they are matched by words only "
-                   "(`codeseek update` embeds them)", err=True)
+        from .indexing import embedding_progress
+        report = embedding_progress(opened.ws)
+        left = (f", about {_duration(float(report['eta_s']))} left" if report and report.get("eta_s") is not None
+                else "")
+        click.echo(f"codeseek: meaning-based ranking is filling in ({results.unembedded:,} chunks still without "
+                   f"vectors{left}): those are ranked by their words meanwhile", err=True)
     click.echo(output.render(results.hits, fmt, query))
 
 
@@ -225,25 +276,32 @@ def _print_results(results: Results, fmt: str, query: str = "") -> None:
 @click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True,
               help="Rank by meaning and words (hybrid), meaning only, or words only.")
 @output_options
+@click.option("--explain", is_flag=True, help="Show why each result ranked where it did.")
 @click.option("--no-update", is_flag=True, help="Search the index as it is, without indexing changes first.")
-@click.option("--no-wait", is_flag=True, help="Index changed files but do not wait for their embeddings.")
+@click.option("--wait", "wait", flag_value="all",
+              help="Wait until every chunk has its vector (on a first search: the whole repository).")
+@click.option("--no-wait", "wait", flag_value="none", help="Index changed files but embed nothing before answering.")
+@click.option("--wait-auto", "wait", flag_value="auto", default=True, hidden=True)
 @engine_options
 @click.pass_context
-def find(ctx: click.Context, query: str, k: int, filters: Filters, mode: str, fmt: str, no_update: bool,
-         no_wait: bool, flags: EngineSettings) -> None:
+def find(ctx: click.Context, query: str, k: int, filters: Filters, mode: str, fmt: str, explain: bool,
+         no_update: bool, wait: str, flags: EngineSettings) -> None:
     """Find the functions and classes that do what QUERY says."""
     opened = _open(ctx, flags)
-    payload = {"query": query, "k": k, "mode": mode, "no_update": no_update, "no_wait": no_wait, **_wire(filters)}
-    results = _ask_server(opened, flags, "/find", payload)
+    payload = {"query": query, "k": k, "mode": mode, "no_update": no_update, "no_wait": wait == "none",
+               "explain": explain, **_wire(filters)}
+    results = None if wait == "all" else _ask_server(opened, flags, "/find", payload)
     if results is None:
         from . import search
 
-        store = _fresh_store(opened, no_update, no_wait)
+        store = _fresh_store(opened, no_update, wait)
         try:
-            results = search.find(store, opened.engine, query, k, filters, mode)
+            results = search.find(store, opened.engine, query, k, filters, mode, explain=explain)
         finally:
             store.close()
-    _print_results(results, fmt, query)
+    if explain and fmt == "human":
+        fmt = "explain"
+    _print_results(opened, results, fmt, query)
 
 
 @cli.command()
@@ -262,12 +320,12 @@ def similar(ctx: click.Context, where: str, k: int, filters: Filters, fmt: str, 
     if results is None:
         from . import search
 
-        store = _fresh_store(opened, no_update, no_wait=False)
+        store = _fresh_store(opened, no_update, wait="auto")
         try:
             results = search.similar(store, opened.engine, search.locate(store, where), k, filters)
         finally:
             store.close()
-    _print_results(results, fmt)
+    _print_results(opened, results, fmt)
 
 
 def _wire(filters: Filters) -> dict[str, Any]:
@@ -343,6 +401,32 @@ def chunks(paths: tuple[str, ...], as_json: bool, max_chars: int | None) -> None
             click.echo(f"codeseek: skipped {path}: {reason}", err=True)
         found.extend(file_chunks)
     click.echo(output.chunks_json(found) if as_json else output.chunks_human(found))
+
+
+@cli.command()
+@click.argument("remote", default="origin")
+@click.option("--dtype", type=click.Choice(["int8", "f16"]), default="int8", show_default=True,
+              help="How vectors are stored: int8 (half the size, cosines within about 1e-3) or f16.")
+@click.pass_context
+def push(ctx: click.Context, remote: str, dtype: str) -> None:
+    """Publish this index's vectors to a git remote, for clones to pull (refs/codeseek/*)."""
+    from . import sharing
+    done = sharing.push(_open(ctx).ws, remote, dtype)
+    click.echo(f"codeseek: pushed {done.vectors} vectors ({done.bytes / 1e6:.1f} MB) to {remote} as {done.ref}",
+               err=True)
+
+
+@cli.command()
+@click.argument("remote", default="origin")
+@click.option("--model", help="With no index yet: whose vectors, when the remote has several models'.")
+@click.option("--dim", type=click.IntRange(1), help="With --model: which dimension.")
+@click.pass_context
+def pull(ctx: click.Context, remote: str, model: str | None, dim: int | None) -> None:
+    """Import the vectors a git remote holds for this index's model; only differences are embedded."""
+    from . import sharing
+    done = sharing.pull(_open(ctx).ws, remote, model, dim)
+    click.echo(f"codeseek: imported {done.imported} of {done.vectors} vectors from {remote} ({done.ref}); "
+               "the next update embeds only what differs", err=True)
 
 
 @cli.command()

@@ -11,9 +11,11 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import subprocess
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,8 +106,35 @@ def uninstall(ws: Workspace) -> Installed:
     return Installed(directory, removed, restored)
 
 
+def worker_running(ws: Workspace) -> bool:
+    """Whether a background worker holds its lock now (loading its model, updating, embedding)."""
+    try:
+        with open(ws.index_dir / WORKER_LOCK, "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def spawn(ws: Workspace, reason: str) -> str:
+    """Have the index brought up to date in the background, vectors included: by the warm
+    server when one runs (it has the model loaded), else by a detached worker, the one the
+    git hooks start. Returns who took it on."""
+    if client.call(ws, "POST", "/update", {"background": True}) is not None:
+        return "the warm server"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    proc = subprocess.Popen([sys.executable, "-P", "-m", "codeseek", "hooks", "run", reason], cwd=ws.root, env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    return f"a background worker (pid {proc.pid})"
+
+
 def run(ws: Workspace, hook: str, engine: EngineChoice, rules: SkipRules) -> None:
-    """The background update behind a hook. Never raises: failures go to the log and status."""
+    """The background update behind a hook (or a search that does not wait for vectors).
+    Never raises: failures go to the log and status. A new request (another commit) makes it
+    stop embedding at the next checkpoint and bring the files up to date first."""
     source = "staged" if hook == "pre-commit" else "worktree"
     try:
         ws.index_dir.mkdir(parents=True, exist_ok=True)
@@ -120,23 +149,23 @@ def run(ws: Workspace, hook: str, engine: EngineChoice, rules: SkipRules) -> Non
                     return  # a worker is running; it will see the request and run again
                 while request.exists():
                     request.unlink()
-                    summary = _update(ws, source, engine, rules)
+                    summary = _update(ws, source, engine, rules, stop=request.exists)
             if not request.exists():  # nothing asked for while the lock was being let go
                 break
-        _record(ws, {"hook": hook, "ok": True, "summary": summary})
+        record(ws, {"hook": hook, "ok": True, "summary": summary})
     except BaseException as exc:  # noqa: BLE001 - a hook must never fail; this is its report
-        _record(ws, {"hook": hook, "ok": False, "error": f"{type(exc).__name__}: {exc}"}, traceback.format_exc())
+        record(ws, {"hook": hook, "ok": False, "error": f"{type(exc).__name__}: {exc}"}, traceback.format_exc())
 
 
-def _update(ws: Workspace, source: str, engine: EngineChoice, rules: SkipRules) -> str:
+def _update(ws: Workspace, source: str, engine: EngineChoice, rules: SkipRules, stop: Callable[[], bool]) -> str:
     """Through the warm server when one runs (its model is loaded), else in this process."""
-    answer = client.call(ws, "POST", "/update", {"source": source})
+    answer = client.call(ws, "POST", "/update", {"source": source, "background": True})
     if answer is not None:
         return str(answer["summary"])
-    return indexing.update(ws, engine, source=source, rules=rules).summary()
+    return indexing.update(ws, engine, source=source, rules=rules, stop=stop, leave_embedding=True).summary()
 
 
-def _record(ws: Workspace, outcome: dict[str, Any], detail: str = "") -> None:
+def record(ws: Workspace, outcome: dict[str, Any], detail: str = "") -> None:
     outcome["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     log = ws.index_dir / LOG_NAME
     try:

@@ -20,16 +20,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import changes
+from . import changes, ranking
 from .embedding import EngineChoice, ModelInfo
 from .errors import CodeseekError
 from .parsing import Chunk, chunk_file
 from .repo import Workspace, list_files
 from .skipping import SkipRules
-from .storage import DB_NAME, SEGMENT_DIR, UNEMBEDDED, FileEntry, Store, vector_key
+from .storage import DB_NAME, SEGMENT_DIR, UNEMBEDDED, FileEntry, Store, StoredChunk, vector_key
 
-EMBED_BATCH = 64
 CHECKPOINT_SECONDS = 30.0  # at most this much embedding work is lost to a crash
+PROGRESS_NAME = "embedding.json"
+# Chunks a search embeds itself before answering; more are left to a background worker.
+INLINE_LIMIT = 256
 CHECKPOINT_VECTORS = 4096
 PARALLEL_MIN_FILES = 64
 # Code averages 3 to 4 characters a token; 3 keeps a chunk inside the context, with room for
@@ -52,6 +54,7 @@ class UpdateResult:
     indexed_commit: str | None = None
     model: str = ""
     repaired: int = 0  # vectors of damaged segment files, dropped to be embedded again
+    pending: int = 0  # chunks still without a vector when it returned
 
     def summary(self) -> str:
         parts = [
@@ -116,15 +119,20 @@ def update(
     wait: bool = True,
     verify: bool = False,
     progress: Progress | None = None,
+    stop: Callable[[], bool] | None = None,
+    leave_embedding: bool = False,
 ) -> UpdateResult:
     """Bring the index at ws.index_dir up to date with the working tree, the staged content
-    or HEAD (source: worktree, staged, committed).
+    or HEAD (source: worktree, staged, committed): first the files and their words, in one
+    transaction, then (embed=True) the vectors of every chunk that lacks one.
 
-    With embed=False only the file state and lexical index are brought up to date; the
-    vectors follow with the next update that embeds. With wait=False, IndexBusy is raised
-    at once if another process is updating. Vector files that changed since they were
-    written are dropped and their vectors embedded again; verify=True reads every file to
-    find them, otherwise only files whose size or time changed are read.
+    With wait=False, IndexBusy is raised at once if another process is updating, and the
+    vectors are left to a process already filling them in. Vector files that changed since
+    they were written are dropped and their vectors embedded again; verify=True reads every
+    file to find them, otherwise only files whose size or time changed are read. `stop` is
+    asked between checkpoints whether to leave the rest of the embedding for later; with
+    leave_embedding, vectors another process is embedding are left to it (a background
+    worker), where otherwise its progress is shown until it is done.
     """
     if not (ws.index_dir / DB_NAME).exists() and not list_files(ws):
         raise CodeseekError(f"no files to index in {ws.root}")
@@ -132,23 +140,29 @@ def update(
     try:
         with store.writing(wait):
             repaired = store.drop_segments(store.damaged_segments(full=verify))
-            result = _update(ws, store, engine, source, scope, rules or SkipRules(), embed, progress)
+            result = _refresh(ws, store, engine, source, scope, rules or SkipRules())
             result.repaired = repaired
-            return result
+        if embed:
+            began = time.perf_counter()
+            result.embedded = embed_pending(ws, store, engine, progress=progress, stop=stop,
+                                            wait=wait and not leave_embedding)
+            result.timings["embed"] = time.perf_counter() - began
+        result.pending = store.unembedded_count()
+        return result
     finally:
         store.close()
 
 
-def _update(
+def _refresh(
     ws: Workspace,
     store: Store,
     engine: EngineChoice,
     source: str,
     scope: str | None,
     rules: SkipRules,
-    embed: bool,
-    progress: Progress | None,
 ) -> UpdateResult:
+    """Changed files -> chunks -> the index's file state and words (no vectors). Call under
+    `writing()`."""
     result = UpdateResult()
     clock = time.perf_counter()
 
@@ -165,8 +179,7 @@ def _update(
         # Indexes from before max_tokens was recorded: the model knows its own limit.
         max_tokens = int(meta["max_tokens"]) if "max_tokens" in meta else engine.embedder().max_tokens
     else:
-        embedder = engine.embedder()
-        info, max_tokens = embedder.info, embedder.max_tokens
+        info, max_tokens = engine.identity()
     old_scope = meta.get("scope", "")
     scope = old_scope if scope is None else scope
     stored = store.file_blobs()
@@ -186,23 +199,19 @@ def _update(
     lap("parse")
 
     entries: list[FileEntry] = []
-    texts: dict[int, str] = {}
+    keys: set[int] = set()
     for (path, _), (reason, chunks) in zip(items, chunked, strict=True):
         blob = change.files[path][0]
         if reason:
             result.skipped.append((path, reason))
             entries.append(FileEntry(path, blob, None, skipped=reason))
             continue
-        keyed = []
-        for chunk in chunks:
-            text = chunk.embedding_text()
-            key = vector_key(text, info)
-            texts.setdefault(key, text)
-            keyed.append((chunk, key))
+        keyed = [(chunk, vector_key(chunk.embedding_text(), info)) for chunk in chunks]
+        keys.update(key for _, key in keyed)
         entries.append(FileEntry(path, blob, chunks[0].language if chunks else None, keyed))
         result.chunks += len(keyed)
-    missing = store.missing_keys(texts)
-    result.reused = len(texts) - len(missing)
+    missing = store.missing_keys(keys)
+    result.reused = len(keys) - len(missing)
     result.indexed_commit = change.head
     result.model = info.describe()
     result.files_changed = len(entries)
@@ -213,10 +222,8 @@ def _update(
         and not change.deleted
         and (meta.get("indexed_commit"), meta.get("dirty", "[]"), meta.get("scope", "")) == (change.head, dirty, scope)
     )
-    if unchanged and not meta.get(UNEMBEDDED):
+    if unchanged:
         return result  # nothing to write: the common case for a search's freshness check
-    # The new file state first, in one transaction: lexical search is current at once, and
-    # the chunks' vectors follow (an interrupted run resumes them without parsing again).
     store.apply(
         entries,
         change.deleted,
@@ -226,8 +233,8 @@ def _update(
             "scope": scope,
             "model": info.model,
             "dim": str(info.dim),
-            "engine": info.engine,
-            "engine_version": info.engine_version,
+            "engine": meta.get("engine", info.engine),
+            "engine_version": meta.get("engine_version", info.engine_version),
             "max_tokens": str(max_tokens),
             "updated_at": str(time.time()),
             # Cleared once every stored chunk has its vector; until then searches say so.
@@ -235,42 +242,125 @@ def _update(
         },
     )
     lap("store")
-    if embed:
-        # Only a run that stopped early (or did not embed) leaves older chunks to look for.
-        pending = store.unembedded() if meta.get(UNEMBEDDED) else {k: texts[k] for k in missing}
-        result.embedded = len(pending)
-        if pending:
-            _embed(store, engine, info, pending, progress)
-        store.set_meta({UNEMBEDDED: None})
-        lap("embed")
-        store.compact()
-        lap("store")
     return result
 
 
-def _embed(store: Store, engine: EngineChoice, info: ModelInfo, texts: dict[int, str], progress: Progress | None) -> None:
-    """Embed in batches, saving a checkpoint now and then; whatever was embedded is saved
-    even when a batch fails or the user interrupts, so the next run does not redo it."""
+def priority(chunk: StoredChunk, recent: set[str]) -> int:
+    """Which chunks get their vectors first (lower first): the implementation's definitions,
+    those of recently changed files earliest; then tests and examples; then module-level
+    code; then text."""
+    if chunk.kind == "text":
+        return 4
+    if chunk.kind == "module":
+        return 3
+    if ranking.kind_of_path(chunk.path, chunk.symbol):
+        return 2
+    return 0 if chunk.path in recent else 1
+
+
+def embed_pending(
+    ws: Workspace,
+    store: Store,
+    engine: EngineChoice,
+    *,
+    progress: Progress | None = None,
+    wait: bool = True,
+    stop: Callable[[], bool] | None = None,
+    batch: int | None = None,
+) -> int:
+    """Embed every stored chunk that has no vector, most useful first, saving checkpoints as
+    it goes. One process at a time: with wait=False, another's work is left to it (returns
+    0); with wait=True, its progress is reported until it is done, then what is left is
+    embedded here. Returns how many texts were embedded here."""
+    with store.embedding() as take:
+        while not take():
+            if not wait:
+                return 0
+            report = embedding_progress(ws)
+            if progress and report:
+                progress("embed", int(report["done"]), int(report["total"]))
+            time.sleep(1.0)
+        info = store.model_info()
+        if info is None:
+            return 0
+        done = 0
+        recent = changes.recent_paths(ws)
+        while not (stop and stop()):
+            chunks = store.unembedded()
+            if not chunks:
+                with store.writing():
+                    store.settle_unembedded()
+                    store.compact()
+                break
+            texts: dict[int, str] = {}
+            for chunk in sorted(chunks, key=lambda c: priority(c, recent)):
+                texts.setdefault(chunk.vector_key, chunk.embedding_text())
+            done += _embed(store, engine, info, texts, progress, stop, batch)
+        (store.directory / PROGRESS_NAME).unlink(missing_ok=True)
+        return done
+
+
+def _embed(store: Store, engine: EngineChoice, info: ModelInfo, texts: dict[int, str], progress: Progress | None,
+           stop: Callable[[], bool] | None, batch_size: int | None) -> int:
+    """Embed texts in the order given, saving a checkpoint now and then (and whatever was
+    embedded when a batch fails or the user interrupts, so the next run does not redo it).
+    Returns how many were embedded."""
     embedder = engine.embedder_for(info)
-    # Similar lengths in one batch waste the least padding.
-    ordered = sorted(texts, key=lambda k: len(texts[k]))
+    keys = list(texts)
+    step = batch_size or embedder.batch_hint
     pending_keys: list[int] = []
     pending_vecs: list[np.ndarray] = []
-    last_checkpoint = time.monotonic()
-    try:
-        for start in range(0, len(ordered), EMBED_BATCH):
-            batch = ordered[start : start + EMBED_BATCH]
-            pending_vecs.append(embedder.embed_documents([texts[k] for k in batch]))
-            pending_keys.extend(batch)
-            if progress:
-                progress("embed", start + len(batch), len(ordered))
-            if len(pending_keys) >= CHECKPOINT_VECTORS or time.monotonic() - last_checkpoint >= CHECKPOINT_SECONDS:
-                store.add_vectors(pending_keys, np.concatenate(pending_vecs))
-                pending_keys, pending_vecs = [], []
-                last_checkpoint = time.monotonic()
-    finally:
+    began = last_checkpoint = time.monotonic()
+    done = 0
+    _write_progress(store, 0, len(keys), 0.0)
+
+    def checkpoint() -> None:
+        nonlocal pending_keys, pending_vecs, last_checkpoint
         if pending_keys:
-            store.add_vectors(pending_keys, np.concatenate(pending_vecs))
+            with store.writing():
+                store.add_vectors(pending_keys, np.concatenate(pending_vecs))
+                # How these vectors are computed now: recorded for status, never compared.
+                store.set_meta({"engine": embedder.info.engine, "engine_version": embedder.info.engine_version})
+        pending_keys, pending_vecs, last_checkpoint = [], [], time.monotonic()
+        _write_progress(store, done, len(keys), time.monotonic() - began)
+
+    try:
+        for start in range(0, len(keys), step):
+            batch = keys[start : start + step]
+            # Within a batch, similar lengths waste the least padding (the engine sorts them).
+            with engine.lock:
+                pending_vecs.append(embedder.embed_documents([texts[k] for k in batch]))
+            pending_keys.extend(batch)
+            done += len(batch)
+            if progress:
+                progress("embed", done, len(keys))
+            if len(pending_keys) >= CHECKPOINT_VECTORS or time.monotonic() - last_checkpoint >= CHECKPOINT_SECONDS:
+                checkpoint()
+                if stop and stop():
+                    break
+    finally:
+        checkpoint()
+    return done
+
+
+def _write_progress(store: Store, done: int, total: int, seconds: float) -> None:
+    """How far the embedding is, for `status` and for a search that does not wait for it."""
+    rate = done / seconds if seconds > 0 else 0.0
+    report = {"pid": os.getpid(), "done": done, "total": total, "rate": round(rate, 2),
+              "eta_s": round((total - done) / rate) if rate else None, "at": time.time()}
+    temp = store.directory / f"{PROGRESS_NAME}.tmp"
+    temp.write_text(json.dumps(report))
+    os.replace(temp, store.directory / PROGRESS_NAME)
+
+
+def embedding_progress(ws: Workspace) -> dict[str, object] | None:
+    """The report of the process embedding now, if one is alive."""
+    try:
+        report = json.loads((ws.index_dir / PROGRESS_NAME).read_text())
+        os.kill(int(report["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return report
 
 
 def status(ws: Workspace, background: dict[str, object] | None = None, check: bool = False) -> dict[str, object]:
@@ -302,6 +392,10 @@ def status(ws: Workspace, background: dict[str, object] | None = None, check: bo
             "pending": len(pending),
             "pending_files": pending,
             "unembedded": store.unembedded_count(),
+            # Progress of meaning-based ranking: chunks with their vector, of all chunks.
+            "embedded": store.embedded_count(),
+            "total": counts["chunks"],
+            "embedding": embedding_progress(ws),  # the process filling vectors in now, if any
             "model": meta.get("model"),
             "dim": int(meta["dim"]) if "dim" in meta else None,
             "engine": f"{meta['engine']} {meta['engine_version']}" if "engine" in meta else None,

@@ -30,6 +30,8 @@ from .repo import Workspace
 from .skipping import SkipRules
 from .storage import DB_NAME, Store
 
+BACKGROUND_BATCH = 16  # texts a model call while queries may be waiting for the model
+
 
 class Service:
     """What the server does; one request at a time touches the index."""
@@ -42,6 +44,31 @@ class Service:
         self.store: Store | None = None
         self.last_request = time.monotonic()
         self.requests = 0
+        self.embedding: threading.Thread | None = None
+
+    def embed_in_background(self) -> None:
+        """Fill in missing vectors on a thread of this process, which has the model loaded
+        already: the warm server is the background worker. Queries share the model with it
+        (EngineChoice.lock), waiting at most one small batch."""
+        if self.embedding is not None and self.embedding.is_alive():
+            return
+
+        def work() -> None:
+            try:
+                store = Store(self.ws.index_dir)
+                try:
+                    indexing.embed_pending(self.ws, store, self.engine, wait=False, batch=BACKGROUND_BATCH)
+                finally:
+                    store.close()
+            except Exception as exc:  # noqa: BLE001 - reported like a hook's failure, never raised
+                hooks.record(self.ws, {"hook": "server", "ok": False, "error": f"{type(exc).__name__}: {exc}"})
+
+        self.embedding = threading.Thread(target=work, name="codeseek-embedding", daemon=True)
+        self.embedding.start()
+
+    @property
+    def busy(self) -> bool:
+        return self.embedding is not None and self.embedding.is_alive()
 
     def _store(self) -> Store:
         if self.store is None:
@@ -49,20 +76,31 @@ class Service:
         return self.store
 
     def _update(self, payload: dict[str, Any], embed: bool) -> indexing.UpdateResult | None:
+        """Files and words now; vectors now when few are missing, else in the background."""
         no_wait = bool(payload.get("no_wait"))
         try:
-            return indexing.update(self.ws, self.engine, rules=self.rules, embed=embed and not no_wait,
-                                   wait=not no_wait)
+            result = indexing.update(self.ws, self.engine, rules=self.rules, embed=False, wait=not no_wait)
         except (IndexBusy, IndexReadOnly):
             return None  # asked not to wait, or may not write: search what the index holds
+        if embed and result.pending:
+            if result.pending <= indexing.INLINE_LIMIT and not no_wait and not self.busy:
+                store = Store(self.ws.index_dir)
+                try:
+                    result.embedded = indexing.embed_pending(self.ws, store, self.engine, wait=False)
+                finally:
+                    store.close()
+            else:
+                self.embed_in_background()
+        return result
 
     def _fresh_search(self, payload: dict[str, Any], run: Callable[[Store], search.Results]) -> search.Results:
         """Results that reflect the working tree as it is now.
 
         The freshness check (git status) runs while the search runs on the index as it is;
         when the check finds nothing to do, which is the usual case, those results stand and
-        the check costs no extra time. Otherwise the index is updated and searched again. The
-        check does not embed, so the model is never used from two threads at once.
+        the check costs no extra time. Otherwise the changes are indexed (missing vectors
+        embedded now when few, else in the background) and the search runs again. The check
+        does not embed, so the model is never used from two threads at once.
         """
         if not (self.ws.index_dir / DB_NAME).exists():
             self._update(payload, embed=True)
@@ -73,10 +111,13 @@ class Service:
             check = pool.submit(self._update, payload, False)
             first = run(self._store())
             done = check.result()
-        if done is None or (done.files_changed == done.files_deleted == 0 and not first.unembedded):
+        if done is None:
             return first
-        self._update(payload, embed=True)
-        return run(self._store())
+        embedded = 0
+        if done.pending and not self.busy:
+            again = self._update(payload, embed=True)
+            embedded = again.embedded if again is not None else 0
+        return run(self._store()) if done.files_changed or done.files_deleted or embedded else first
 
     def handle(self, route: str, payload: dict[str, Any]) -> dict[str, Any]:
         self.last_request = time.monotonic()
@@ -89,15 +130,18 @@ class Service:
                         "server": {"pid": os.getpid(), "requests": self.requests}}
             if route == "/update":
                 result = indexing.update(self.ws, self.engine, source=str(payload.get("source", "worktree")),
-                                         rules=self.rules)
-                return {"summary": result.summary()}
+                                         rules=self.rules, embed=False)
+                if result.pending:
+                    self.embed_in_background()
+                return {"summary": result.summary(), "pending": result.pending}
             filters = search.Filters(tuple(payload.get("paths", ())), tuple(payload.get("languages", ())),
                                      tuple(payload.get("kinds", ())), payload.get("min_score"))
             k = int(payload.get("k", 10))
             if route == "/find":
                 query, mode = str(payload.get("query", "")), str(payload.get("mode", "hybrid"))
+                explain = bool(payload.get("explain"))
                 results = self._fresh_search(
-                    payload, lambda store: search.find(store, self.engine, query, k, filters, mode)
+                    payload, lambda store: search.find(store, self.engine, query, k, filters, mode, explain=explain)
                 )
             elif route == "/similar":
                 where = str(payload["where"])
@@ -183,6 +227,7 @@ def serve(ws: Workspace, service: Service, *, port: int | None = None,
 
 
 def _watch_idle(httpd: socketserver.BaseServer, service: Service, idle_seconds: float) -> None:
-    while time.monotonic() - service.last_request < idle_seconds:
+    """Shut down after idle_seconds without a request, but never while embedding."""
+    while service.busy or time.monotonic() - service.last_request < idle_seconds:
         time.sleep(min(1.0, idle_seconds / 4))
     httpd.shutdown()

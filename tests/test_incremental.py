@@ -272,7 +272,6 @@ def test_interrupted_first_index_resumes_without_embedding_twice(
 ) -> None:
     root = make_repo(many_functions(300))
     monkeypatch.setattr(indexing, "CHECKPOINT_VECTORS", 64)
-    monkeypatch.setattr(indexing, "EMBED_BATCH", 64)
     interrupting = Interrupting(counting.inner, after=128)
     with pytest.raises(KeyboardInterrupt):
         indexing.update(open_workspace(root), EngineChoice(embedder=interrupting))

@@ -155,13 +155,12 @@ def test_a_half_sent_answer_is_retried(server: EmbeddingServer) -> None:
         HttpEmbedder(server.url, retries=2, backoff=0.001).embed_documents(["y"])
 
 
-def test_vectors_embedded_before_a_failure_are_kept(
-    make_repo: MakeRepo, server: EmbeddingServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_vectors_embedded_before_a_failure_are_kept(make_repo: MakeRepo, server: EmbeddingServer) -> None:
     files = {f"mod{i}.py": "\n\n".join(f"def f_{i}_{j}(x):\n    return x * {j}" for j in range(50)) for i in range(6)}
     root = make_repo(files)
-    monkeypatch.setattr(indexing, "EMBED_BATCH", 32)
-    engine = EngineChoice(embedder=HttpEmbedder(server.url, retries=0, backoff=0.001, batch_size=32))
+    embedder = HttpEmbedder(server.url, retries=0, backoff=0.001, batch_size=32)
+    embedder.batch_hint = 32  # one request at a time: the server dies between two of them
+    engine = EngineChoice(embedder=embedder)
     server.embedded.clear()
     server.die_after = 5 * 32  # five batches, then the server dies
     with pytest.raises(CodeseekError, match="answered HTTP 503"):

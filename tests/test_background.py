@@ -1,0 +1,138 @@
+"""A first search answers at once from words; a detached worker fills in the vectors behind
+it. Real subprocesses, real locks, the real model, SIGKILL at random moments."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from codeseek import hooks, indexing
+from codeseek.embedding import EngineChoice
+from codeseek.repo import open_workspace
+from codeseek.storage import Store
+
+from .conftest import MakeRepo
+
+
+def codeseek(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-P", "-m", "codeseek", *args], cwd=root, capture_output=True, text=True,
+                          timeout=300)
+
+
+def many_functions(count: int) -> dict[str, str]:
+    return {f"pkg/mod{i}.py": "\n\n".join(f"def compute_{i}_{j}(value):\n    return value * {j} + {i}"
+                                          for j in range(40)) for i in range(count // 40)}
+
+
+def status(root: Path) -> dict:
+    ws = open_workspace(root)
+    return indexing.status(ws, hooks.last_outcome(ws))
+
+
+def wait_until(predicate, seconds: float = 240.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.5)
+
+
+def worker_pid(output: str) -> int:
+    return int(re.search(r"background worker \(pid (\d+)\)", output).group(1))
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.waitpid(pid, os.WNOHANG)  # reap it if it was ours and has exited
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def test_a_first_search_answers_from_words_and_the_vectors_follow(make_repo: MakeRepo) -> None:
+    root = make_repo({**many_functions(400), "net/retry.py": "def retry_with_backoff(fn):\n    return fn()\n"})
+    began = time.monotonic()
+    first = codeseek(root, "find", "retry_with_backoff", "--json", "-k", "1")
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)[0]["symbol"] == "retry_with_backoff"
+    assert "indexing its words first" in first.stderr and "being embedded by a background worker" in first.stderr
+    assert time.monotonic() - began < 60  # no waiting for 400 embeddings (and no model load in this process)
+    pid = worker_pid(first.stderr)
+    report = status(root)
+    assert report["total"] == report["chunks"] and report["embedded"] < report["total"]
+    # A second search neither waits for the worker nor starts another.
+    second = codeseek(root, "find", "compute value", "--json")
+    assert second.returncode == 0 and "background worker" not in second.stderr
+    wait_until(lambda: not alive(pid))
+    report = status(root)
+    assert report["embedded"] == report["total"] == report["chunks"] and report["unembedded"] == 0
+    assert report["embedding"] is None and report["background"]["ok"] is True
+    done = codeseek(root, "find", "multiply a value", "--json")
+    assert "without vectors" not in done.stderr
+
+
+def test_two_workers_never_embed_at_once(make_repo: MakeRepo) -> None:
+    root = make_repo(many_functions(400))
+    ws = open_workspace(root)
+    indexing.update(ws, EngineChoice(), embed=False)
+    store = Store(ws.index_dir)
+    try:
+        with store.embedding() as take:
+            assert take()
+            # Another process finds the embedding taken and leaves it alone, at once.
+            began = time.monotonic()
+            other = codeseek(root, "hooks", "run", "background")
+            assert other.returncode == 0 and time.monotonic() - began < 60
+            assert status(root)["embedded"] == 0
+    finally:
+        store.close()
+
+
+def test_killing_the_worker_at_random_moments_loses_at_most_a_checkpoint(make_repo: MakeRepo) -> None:
+    root = make_repo(many_functions(600))
+    first = codeseek(root, "find", "compute", "--json")
+    assert first.returncode == 0, first.stderr
+    rng = random.Random(11)
+    pid = worker_pid(first.stderr)
+    kills = 0
+    while kills < 3 and alive(pid):
+        time.sleep(rng.uniform(2.0, 8.0))
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            kills += 1
+        wait_until(lambda p=pid: not alive(p), 30)
+        store = Store(root / ".git" / "codeseek")  # opens, answers, and its counts are true
+        try:
+            assert store.vector_count() == len(store.vectors_for([k for (k,) in store.db.execute(
+                "SELECT key FROM vectors")]))
+        finally:
+            store.close()
+        report = status(root)
+        assert report["embedded"] + report["unembedded"] == report["total"]
+        again = codeseek(root, "find", "compute", "--json")
+        assert again.returncode == 0, again.stderr
+        if "background worker" not in again.stderr:
+            break
+        pid = worker_pid(again.stderr)
+    wait_until(lambda: not alive(pid))
+    final = codeseek(root, "index")
+    assert final.returncode == 0, final.stderr
+    report = status(root)
+    assert report["embedded"] == report["total"] == 600 and report["unembedded"] == 0
+
+
+def test_index_reports_progress_in_plain_lines_off_a_terminal(make_repo: MakeRepo) -> None:
+    root = make_repo(many_functions(200))
+    result = codeseek(root, "index")
+    assert result.returncode == 0
+    assert re.search(r"codeseek: embed 200 of 200 \(100%\)", result.stderr), result.stderr
