@@ -35,11 +35,11 @@ from codeseek.parsing import chunk_file
 DENSE_BF16_PEAK = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "4090": 165e12, "3060": 51e12}
 
 
-def stdlib_texts(count: int, max_chars: int) -> list[str]:
+def stdlib_texts(count: int) -> list[str]:
     root = Path(sysconfig.get_paths()["stdlib"])
     texts: list[str] = []
     for path in sorted(root.rglob("*.py"))[::7]:
-        texts.extend(c.embedding_text() for c in chunk_file(path.name, path.read_bytes(), max_chars))
+        texts.extend(c.embedding_text() for c in chunk_file(path.name, path.read_bytes()))
         if len(texts) >= count:
             break
     return texts[:count]
@@ -138,11 +138,11 @@ def main() -> None:
     parser.add_argument("--cpu-variants", action="store_true")
     args = parser.parse_args()
     if args.cpu_variants:
-        cpu_variants(stdlib_texts(args.chunks, 10**6))
+        cpu_variants(stdlib_texts(args.chunks))
         return
 
     local = SentenceTransformerEmbedder()
-    texts = stdlib_texts(args.chunks, (local.max_tokens - 16) * 3)
+    texts = stdlib_texts(args.chunks)
     tokens = sum(min(len(ids), local.max_tokens) for ids in local._model.tokenizer(texts)["input_ids"])
     print(f"{len(texts)} stdlib chunks, {tokens} MiniLM tokens (mean {tokens / len(texts):.0f})")
     measure("sentence-transformers (CPU MiniLM)", local.embed_documents, texts, tokens)

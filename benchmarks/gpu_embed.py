@@ -29,17 +29,15 @@ SAMPLE = 6000  # chunks for the comparisons; the best budget then embeds everyth
 def prepare(bench: Path) -> None:
     from qwen_fixture import save_tokenizer
 
-    from codeseek.indexing import CHARS_PER_TOKEN, HEADER_TOKENS
     from codeseek.parsing import chunk_file
 
-    max_chars = (32768 - 1 - HEADER_TOKENS) * CHARS_PER_TOKEN
     root = Path(sysconfig.get_paths()["stdlib"])
     texts = []
     for path in sorted(root.rglob("*.py")):
         if "site-packages" in path.parts or "__pycache__" in path.parts:
             continue
         rel = path.relative_to(root).as_posix()
-        texts.extend(c.embedding_text() for c in chunk_file(rel, path.read_bytes(), max_chars))
+        texts.extend(c.embedding_text() for c in chunk_file(rel, path.read_bytes()))
     bench.mkdir(parents=True, exist_ok=True)
     with gzip.open(bench / "stdlib-texts.json.gz", "wt") as f:
         json.dump(texts, f)

@@ -390,13 +390,12 @@ def status(ctx: click.Context, as_json: bool, check: bool) -> None:
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of chunks.")
-@click.option("--max-chars", type=click.IntRange(80), help="Split chunks longer than this (default: never).")
-def chunks(paths: tuple[str, ...], as_json: bool, max_chars: int | None) -> None:
+def chunks(paths: tuple[str, ...], as_json: bool) -> None:
     """Show the chunks files yield: what codeseek would index (skipped files are named on stderr)."""
     from .indexing import chunk_one
     found = []
     for path in paths:
-        reason, file_chunks = chunk_one((Path(path).as_posix(), Path(path).read_bytes()), SkipRules(), max_chars)
+        reason, file_chunks = chunk_one((Path(path).as_posix(), Path(path).read_bytes()), SkipRules())
         if reason:
             click.echo(f"codeseek: skipped {path}: {reason}", err=True)
         found.extend(file_chunks)

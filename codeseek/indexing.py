@@ -34,10 +34,6 @@ PROGRESS_NAME = "embedding.json"
 INLINE_LIMIT = 256
 CHECKPOINT_VECTORS = 4096
 PARALLEL_MIN_FILES = 64
-# Code averages 3 to 4 characters a token; 3 keeps a chunk inside the context, with room for
-# the header.
-CHARS_PER_TOKEN = 3
-HEADER_TOKENS = 16
 
 Progress = Callable[[str, int, int], None]
 
@@ -72,14 +68,14 @@ class UpdateResult:
         return ", ".join(parts) + f" in {sum(self.timings.values()):.1f}s"
 
 
-def chunk_one(item: tuple[str, bytes], rules: SkipRules, max_chars: int | None) -> tuple[str | None, list[Chunk]]:
+def chunk_one(item: tuple[str, bytes], rules: SkipRules) -> tuple[str | None, list[Chunk]]:
     """(skip reason, chunks) for one file; never raises, so one bad file stops nothing."""
     path, data = item
     reason = rules.reason(path, data)
     if reason:
         return reason, []
     try:
-        return None, chunk_file(path, data, max_chars)
+        return None, chunk_file(path, data)
     except Exception as exc:  # a grammar bug or absurd nesting must not stop the run
         return f"parse error: {type(exc).__name__}: {exc}", []
 
@@ -87,11 +83,10 @@ def chunk_one(item: tuple[str, bytes], rules: SkipRules, max_chars: int | None) 
 def chunk_many(
     items: list[tuple[str, bytes]],
     rules: SkipRules | None = None,
-    max_chars: int | None = None,
     workers: int | None = None,
 ) -> list[tuple[str | None, list[Chunk]]]:
     """Chunk files in worker processes (tree-sitter holds the GIL), in input order."""
-    work = functools.partial(chunk_one, rules=rules or SkipRules(), max_chars=max_chars)
+    work = functools.partial(chunk_one, rules=rules or SkipRules())
     workers = workers or os.cpu_count() or 1
     if len(items) < PARALLEL_MIN_FILES or workers == 1:
         return [work(item) for item in items]
@@ -176,10 +171,8 @@ def _refresh(
     info = store.model_info()
     if info is not None:
         engine.check_compatible(info)
-        # Indexes from before max_tokens was recorded: the model knows its own limit.
-        max_tokens = int(meta["max_tokens"]) if "max_tokens" in meta else engine.embedder().max_tokens
     else:
-        info, max_tokens = engine.identity()
+        info = engine.identity()
     old_scope = meta.get("scope", "")
     scope = old_scope if scope is None else scope
     stored = store.file_blobs()
@@ -195,7 +188,7 @@ def _refresh(
     lap("walk")
 
     items = sorted((path, data) for path, (_, data) in change.files.items())
-    chunked = chunk_many(items, rules, (max_tokens - HEADER_TOKENS) * CHARS_PER_TOKEN)
+    chunked = chunk_many(items, rules)
     lap("parse")
 
     entries: list[FileEntry] = []
@@ -235,7 +228,6 @@ def _refresh(
             "dim": str(info.dim),
             "engine": meta.get("engine", info.engine),
             "engine_version": meta.get("engine_version", info.engine_version),
-            "max_tokens": str(max_tokens),
             "updated_at": str(time.time()),
             # Cleared once every stored chunk has its vector; until then searches say so.
             UNEMBEDDED: "1" if missing or meta.get(UNEMBEDDED) else None,

@@ -7,7 +7,7 @@ knows generic tree shapes: wrappers (decorators, export), doc comments, nesting.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from tree_sitter import Node, QueryCursor
@@ -52,21 +52,18 @@ class Chunk:
     end_line: int  # 1-based, inclusive
     text: str
     context: str = ""  # enclosing definition, e.g. "class JSONDecoder"
-    signature: str = ""  # for the second and later parts of a split definition: its first line
-    part: int = 0  # 1, 2, ... for the parts of a definition too long to embed whole
 
     def embedding_text(self) -> str:
         """The text that is embedded: a short header so a method's vector knows where it lives.
 
         The header names the file, not its directory, so a file moved between directories
-        keeps its vectors (they are keyed by this text). A later part of a split definition
-        repeats the definition's signature, so it still says what it belongs to.
+        keeps its vectors (they are keyed by this text). A definition longer than the model's
+        context is embedded truncated on the right: its name, signature and doc comment come
+        first (splitting it into parts ranked worse on benchmarks/retrieval.py).
         """
         header = PurePosixPath(self.path).name
         if self.context:
             header += f" > {self.context}"
-        if self.signature:
-            header += f"\n{self.signature}"
         return f"{header}\n{self.text}"
 
 
@@ -92,14 +89,11 @@ def decode(data: bytes) -> str:
     return data.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
 
 
-def chunk_file(path: str, data: bytes, max_chars: int | None = None) -> list[Chunk]:
-    """All chunks of one file. Files with no grammar are split into line windows.
-
-    A chunk longer than max_chars (the model's context, in characters) is split into parts.
-    """
+def chunk_file(path: str, data: bytes) -> list[Chunk]:
+    """All chunks of one file. Files with no grammar are split into line windows."""
     spec = languages.for_path(path)
     if spec is None:
-        return [part for c in _text_windows(path, decode(data)) for part in split(c, max_chars)]
+        return _text_windows(path, decode(data))
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     tree = spec.parser().parse(data)
@@ -108,39 +102,9 @@ def chunk_file(path: str, data: bytes, max_chars: int | None = None) -> list[Chu
     chunks: list[Chunk] = []
     module = _module_chunk(path, spec.name, lines, roots)
     if module:
-        chunks.extend(split(module, max_chars))
-    _emit(roots, spec, path, lines, chunks, max_chars)
+        chunks.append(module)
+    _emit(roots, spec, path, lines, chunks)
     return chunks
-
-
-def split(chunk: Chunk, max_chars: int | None, signature: str = "") -> list[Chunk]:
-    """Parts of at most max_chars characters, cut at line ends; later parts carry the signature."""
-    if max_chars is None or len(chunk.text) <= max_chars:
-        return [chunk]
-    budget = max(max_chars - len(signature) - 1, 80)
-    parts: list[tuple[int, list[str]]] = []
-    current: list[str] = []
-    size = 0
-    start = chunk.start_line
-    for offset, line in enumerate(chunk.text.split("\n")):
-        line = line[:budget]  # a single absurd line must not make a part too long
-        if current and size + len(line) + 1 > budget:
-            parts.append((start, current))
-            start, current, size = chunk.start_line + offset, [], 0
-        current.append(line)
-        size += len(line) + 1
-    parts.append((start, current))
-    return [
-        replace(
-            chunk,
-            start_line=first,
-            end_line=first + len(body) - 1,
-            text="\n".join(body),
-            signature=signature if index else "",
-            part=index + 1,
-        )
-        for index, (first, body) in enumerate(parts)
-    ]
 
 
 def _node_text(node: Node) -> str:
@@ -240,7 +204,6 @@ def _emit(
     path: str,
     lines: list[str],
     out: list[Chunk],
-    max_chars: int | None,
 ) -> None:
     """Chunks of every definition, parents before their members, in source order."""
     todo: list[tuple[_Def, list[str], _Def | None]] = [(d, [], None) for d in reversed(roots)]
@@ -266,7 +229,7 @@ def _emit(
             text="\n".join(body),
             context=context,
         )
-        out.extend(split(chunk, max_chars, lines[d.name_row].strip()))
+        out.append(chunk)
         todo.extend((child, [*scopes, d.name], d) for child in reversed(d.children))
 
 

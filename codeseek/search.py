@@ -85,24 +85,19 @@ def locate(store: Store, where: str) -> StoredChunk:
 
 def _hits(ranked: list[ranking.Candidate], chunks: dict[int, StoredChunk], k: int, filters: Filters,
           explain: bool) -> list[Hit]:
-    """The best k, each definition once: of a long definition's parts, the best-scoring one."""
+    """The best k, above the minimum score if there is one."""
     hits: list[Hit] = []
-    parts_seen: set[tuple[str, str, str]] = set()
     for candidate in ranked:
         c, score = chunks[candidate.id], candidate.score * candidate.spread
         if len(hits) == k or (filters.min_score is not None and score < filters.min_score):
             break
-        if c.part:
-            if (c.path, c.symbol, c.kind) in parts_seen:
-                continue
-            parts_seen.add((c.path, c.symbol, c.kind))
         hits.append(Hit(c.path, c.start_line, c.end_line, c.symbol, c.kind, c.language, round(score, 4), c.content,
                         candidate.explain() if explain else None))
     return hits
 
 
 def _cosine_hits(ranked: Ranked, k: int, filters: Filters) -> list[Hit]:
-    """Hits in cosine order (`similar`), each definition once."""
+    """Hits in cosine order (`similar`)."""
     candidates = [ranking.Candidate(c.id, c.path, c.kind, c.symbol, score, score=score) for c, score in ranked]
     return _hits(candidates, {c.id: c for c, _ in ranked}, k, filters, explain=False)
 

@@ -113,6 +113,15 @@ MIGRATIONS.append((
     CREATE VIRTUAL TABLE chunks_vocab USING fts5vocab(chunks_fts, 'row');
     """,
 ))
+MIGRATIONS.append((
+    "definitions are no longer split into parts: files that had some are chunked again",
+    """
+    UPDATE files SET blob = '' WHERE path IN (SELECT path FROM chunks WHERE part > 0);
+    DELETE FROM meta WHERE key IN ('indexed_commit', 'max_tokens');
+    ALTER TABLE chunks DROP COLUMN signature;
+    ALTER TABLE chunks DROP COLUMN part;
+    """,
+))
 UNNAMED_KINDS = ("module", "text")  # chunks that are no definition: their symbol is a file name
 # BM25 weights of the FTS columns: a term in the symbol says most, then the path, then the body.
 BM25_WEIGHTS = (8.0, 3.0, 1.0)
@@ -152,16 +161,14 @@ class StoredChunk:
     vector_key: int
     content: str
     context: str = ""
-    signature: str = ""
-    part: int = 0
 
     def embedding_text(self) -> str:
         chunk = Chunk(self.path, self.language, self.kind, self.symbol, self.start_line, self.end_line,
-                      self.content, self.context, self.signature, self.part)
+                      self.content, self.context)
         return chunk.embedding_text()
 
 
-CHUNK_COLUMNS = "id, path, language, kind, symbol, start_line, end_line, vector_key, content, context, signature, part"
+CHUNK_COLUMNS = "id, path, language, kind, symbol, start_line, end_line, vector_key, content, context"
 
 T = TypeVar("T")
 
@@ -569,9 +576,9 @@ class Store:
                 for c, key in e.chunks:
                     cursor = db.execute(
                         "INSERT INTO chunks(path, language, kind, symbol, start_line, end_line, vector_key, content,"
-                        " context, signature, part, name_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        " context, name_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (c.path, c.language, c.kind, c.symbol, c.start_line, c.end_line, key, c.text,
-                         c.context, c.signature, c.part, "" if c.kind in UNNAMED_KINDS else name_key(c.symbol)),
+                         c.context, "" if c.kind in UNNAMED_KINDS else name_key(c.symbol)),
                     )
                     db.execute(
                         "INSERT INTO chunks_fts(rowid, symbol, path, body) VALUES (?, ?, ?, ?)",

@@ -311,3 +311,27 @@ def test_kill_9_at_random_moments_never_breaks_the_index(make_repo: MakeRepo, up
     ).fetchone()[0]
     assert len(store.vectors_for(keys)) == len(set(keys))
     store.close()
+
+
+def test_an_index_with_split_definitions_is_chunked_again_once(
+    make_repo: MakeRepo, update, counting: CountingEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Indexes from before truncation had long definitions in parts: migration 6 has those
+    files chunked again (and only those), the parts replaced by one chunk."""
+    from codeseek import storage
+
+    root = make_repo({"long.py": "def long(x):\n" + "    x += 1\n" * 50 + "    return x\n",
+                      "short.py": "def short(y):\n    return y\n"})
+    monkeypatch.setattr(storage, "MIGRATIONS", storage.MIGRATIONS[:5])  # the schema before truncation
+    update(root)
+    store = Store(root / ".git" / "codeseek")
+    store.db.execute("UPDATE chunks SET part = 1 WHERE path = 'long.py' AND kind = 'function'")
+    store.close()
+    monkeypatch.undo()
+    result = indexing.update(open_workspace(root), EngineChoice(embedder=counting))
+    assert (result.files_changed, result.embedded) == (1, 0)  # only the split file, and its text is known
+    store = Store(root / ".git" / "codeseek")
+    columns = {row[1] for row in store.db.execute("PRAGMA table_info(chunks)")}
+    store.close()
+    assert "part" not in columns and "signature" not in columns
+    assert indexing.update(open_workspace(root), EngineChoice(embedder=counting)).files_changed == 0

@@ -73,16 +73,16 @@ def test_filters(indexed, engine: EngineChoice) -> None:
     assert len(scored) < len(search.find(store, engine, "retry", 20).hits)
 
 
-def test_a_split_definition_is_one_result(make_repo: MakeRepo, engine: EngineChoice) -> None:
+def test_a_long_definition_is_one_result_with_its_whole_span(make_repo: MakeRepo, engine: EngineChoice) -> None:
     body = "".join(f"    total += weights[{i}] * prices[{i}]  # weighted price {i}\n" for i in range(80))
     root = make_repo({"prices.py": f"def weighted_price_total(weights, prices):\n    total = 0\n{body}    return total\n"})
     indexing.update(open_workspace(root), engine)
     store = Store(root / ".git" / "codeseek")
-    parts = store.db.execute("SELECT count(*) FROM chunks WHERE symbol = 'weighted_price_total'").fetchone()[0]
-    assert parts > 2  # MiniLM's 256-token context splits it
+    assert store.db.execute("SELECT count(*) FROM chunks WHERE symbol = 'weighted_price_total'").fetchone()[0] == 1
     for mode in search.MODES:
-        hits = search.find(store, engine, "weighted price total", 10, mode=mode).hits
-        assert [h.symbol for h in hits].count("weighted_price_total") == 1, mode
+        hits = [h for h in search.find(store, engine, "weighted price total", 10, mode=mode).hits
+                if h.symbol == "weighted_price_total"]
+        assert [(h.start_line, h.end_line) for h in hits] == [(1, 83)], mode
     store.close()
 
 

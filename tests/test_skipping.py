@@ -34,7 +34,7 @@ RULES = SkipRules()
 )
 def test_skip_rules(path: str, data: bytes, reason: str) -> None:
     assert RULES.reason(path, data) == reason
-    assert chunk_one((path, data), RULES, None) == (reason, [])
+    assert chunk_one((path, data), RULES) == (reason, [])
 
 
 def test_ordinary_files_are_not_skipped() -> None:
@@ -75,20 +75,13 @@ def test_parallel_chunking_matches_serial() -> None:
     assert chunk_many(items, RULES, workers=2) == chunk_many(items, RULES, workers=1)
 
 
-def test_oversized_definition_is_split_and_parts_carry_the_signature() -> None:
-    body = "".join(f"    total += values[{i}] * {i}\n" for i in range(60))
+def test_a_long_definition_is_one_chunk_whose_embedded_text_starts_with_its_signature() -> None:
+    body = "".join(f"    total += values[{i}] * {i}\n" for i in range(600))
     data = f"def weighted_sum(values):\n    total = 0\n{body}    return total\n".encode()
-    parts = chunk_file("m.py", data, max_chars=400)
-    assert len(parts) > 1
-    assert all(len(p.text) <= 400 for p in parts)
-    assert parts[0].start_line == 1 and parts[-1].end_line == 63
-    assert all(b.start_line == a.end_line + 1 for a, b in zip(parts, parts[1:], strict=False))
-    assert {p.symbol for p in parts} == {"weighted_sum"}
-    assert [p.part for p in parts] == list(range(1, len(parts) + 1))
-    assert parts[0].signature == ""
-    assert all(p.embedding_text().startswith("m.py\ndef weighted_sum(values):\n") for p in parts[1:])
-    whole = chunk_file("m.py", data, max_chars=100_000)
-    assert (whole[0].end_line, whole[0].part) == (63, 0)
+    (chunk,) = chunk_file("m.py", data)
+    assert (chunk.symbol, chunk.start_line, chunk.end_line) == ("weighted_sum", 1, 603)
+    # The model truncates on the right: the name and signature are what it always sees.
+    assert chunk.embedding_text().startswith("m.py\ndef weighted_sum(values):\n    total = 0\n")
 
 
 def test_chunks_command_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

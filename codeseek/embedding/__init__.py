@@ -116,10 +116,9 @@ def resolve_backend(settings: EngineSettings) -> tuple[str, str]:
     return "sentence-transformers", "no CUDA GPU with vllm and no server configured: the offline CPU model"
 
 
-# The offline default's identity and context, so a first index is chunked and keyed before the
-# model loads (seconds on a CPU). tests/test_engines.py checks them against the loaded model.
+# The offline default's dimension, so a first index is keyed before the model loads (seconds
+# on a CPU). tests/test_engines.py checks it against the loaded model.
 DEFAULT_DIM = 384
-DEFAULT_MAX_TOKENS = 256
 
 
 class EngineChoice:
@@ -156,16 +155,14 @@ class EngineChoice:
             base_url = stored.engine_version if stored.engine == "http" else None
         self.settings = replace(s, backend=backend, model=stored.model, dim=stored.dim, base_url=base_url)
 
-    def identity(self) -> tuple[ModelInfo, int]:
-        """The vectors' identity and the model's context in tokens, loading the model only
-        where they cannot be known otherwise."""
+    def identity(self) -> ModelInfo:
+        """What the vectors will be, loading the model only where that cannot be known otherwise."""
         s = self.settings
         if (self._embedder is None and resolve_backend(s)[0] == "sentence-transformers"
                 and (s.model or DEFAULT_MODEL) == DEFAULT_MODEL and s.dim in (None, DEFAULT_DIM)):
             version = importlib.metadata.version("sentence-transformers")
-            return ModelInfo(DEFAULT_MODEL, DEFAULT_DIM, "sentence-transformers", version), DEFAULT_MAX_TOKENS
-        embedder = self.embedder()
-        return embedder.info, embedder.max_tokens
+            return ModelInfo(DEFAULT_MODEL, DEFAULT_DIM, "sentence-transformers", version)
+        return self.embedder().info
 
     def embedder(self) -> Embedder:
         if self._embedder is None:
