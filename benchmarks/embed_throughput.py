@@ -113,9 +113,10 @@ def cpu_variants(texts: list[str]) -> None:
     import torch
 
     reference = SentenceTransformerEmbedder()
+    reference._model.max_seq_length = 256  # the model's config; the defaults before this work
     base = reference.embed_documents(texts)
     for tokens in (256, 128):
-        for batch in (16, 32, 64):
+        for batch in (8, 16, 32, 64):
             for quantized in (False, True):
                 embedder = SentenceTransformerEmbedder(batch_size=batch)
                 embedder._model.max_seq_length = tokens

@@ -35,7 +35,7 @@ class SentenceTransformerEmbedder(Embedder):
         dim: int | None = None,
         query_prompt: str = "",
         trust_remote_code: bool = False,
-        batch_size: int = 32,
+        batch_size: int = 16,
     ) -> None:
         path = default_model_path() if model == DEFAULT_MODEL else model
         if os.path.isdir(path):
@@ -64,7 +64,10 @@ class SentenceTransformerEmbedder(Embedder):
             raise CodeseekError(f"model {model!r} has {native} dimensions; cannot produce {self._dim}")
         self.max_tokens = int(self._model.max_seq_length or 512)
         self._query_prompt = query_prompt
+        # Batches of 16 length-sorted texts pad least on a CPU (benchmarks/embed_throughput.py
+        # --cpu-variants); handing over 256 at a time lets the sort group them well.
         self._batch_size = batch_size
+        self.batch_hint = 256
         self.info = ModelInfo(model, self._dim, "sentence-transformers", sentence_transformers.__version__)
 
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
