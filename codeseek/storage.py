@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import numpy as np
 from usearch.index import Index
@@ -300,16 +300,19 @@ class Store:
 
     # -- writer lock -----------------------------------------------------------------------
 
-    @contextmanager
-    def writing(self, wait: bool = True) -> Iterator[None]:
-        """Serialise writers across processes. With wait=False, raise if another writer runs."""
+    def _lock_file(self, name: str) -> IO[str]:
+        """A lock file of the index, open; a folder this user may not write is read-only."""
         if self.readonly:
             raise IndexReadOnly(self.directory)
         try:
-            handle = open(self.directory / LOCK_NAME, "a+")  # noqa: SIM115 - held for the block below
+            return open(self.directory / name, "a+")  # noqa: SIM115 - the caller holds it open
         except PermissionError:
             raise IndexReadOnly(self.directory) from None
-        with handle:
+
+    @contextmanager
+    def writing(self, wait: bool = True) -> Iterator[None]:
+        """Serialise writers across processes. With wait=False, raise if another writer runs."""
+        with self._lock_file(LOCK_NAME) as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
             except BlockingIOError:
@@ -322,12 +325,6 @@ class Store:
         """The lock of the one process filling in vectors. Yields a function that tries to
         take it, without waiting, and says whether this process holds it. Writes still take
         `writing()`, for each checkpoint only."""
-        if self.readonly:
-            raise IndexReadOnly(self.directory)
-        try:
-            handle = open(self.directory / EMBED_LOCK_NAME, "a+")  # noqa: SIM115 - held for the block below
-        except PermissionError:
-            raise IndexReadOnly(self.directory) from None
         held = False
 
         def take() -> bool:
@@ -340,7 +337,7 @@ class Store:
                     pass
             return held
 
-        with handle:
+        with self._lock_file(EMBED_LOCK_NAME) as handle:
             yield take
 
     def _remove_orphans(self) -> None:

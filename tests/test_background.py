@@ -18,7 +18,7 @@ from codeseek.embedding import EngineChoice
 from codeseek.repo import open_workspace
 from codeseek.storage import Store
 
-from .conftest import MakeRepo
+from .conftest import MakeRepo, wait_for
 
 
 def codeseek(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -34,13 +34,6 @@ def many_functions(count: int) -> dict[str, str]:
 def status(root: Path) -> dict:
     ws = open_workspace(root)
     return indexing.status(ws, hooks.last_outcome(ws))
-
-
-def wait_until(predicate, seconds: float = 240.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.5)
 
 
 def worker_pid(output: str) -> int:
@@ -73,7 +66,7 @@ def test_a_first_search_answers_from_words_and_the_vectors_follow(make_repo: Mak
     # A second search neither waits for the worker nor starts another.
     second = codeseek(root, "find", "compute value", "--json")
     assert second.returncode == 0 and "background worker" not in second.stderr
-    wait_until(lambda: not alive(pid))
+    wait_for(lambda: not alive(pid), 240)
     report = status(root)
     assert report["embedded"] == report["total"] == report["chunks"] and report["unembedded"] == 0
     assert report["embedding"] is None and report["background"]["ok"] is True
@@ -110,7 +103,7 @@ def test_killing_the_worker_at_random_moments_loses_at_most_a_checkpoint(make_re
         if alive(pid):
             os.kill(pid, signal.SIGKILL)
             kills += 1
-        wait_until(lambda p=pid: not alive(p), 30)
+        wait_for(lambda p=pid: not alive(p), 30)
         store = Store(root / ".git" / "codeseek")  # opens, answers, and its counts are true
         try:
             assert store.vector_count() == len(store.vectors_for([k for (k,) in store.db.execute(
@@ -124,7 +117,7 @@ def test_killing_the_worker_at_random_moments_loses_at_most_a_checkpoint(make_re
         if "background worker" not in again.stderr:
             break
         pid = worker_pid(again.stderr)
-    wait_until(lambda: not alive(pid))
+    wait_for(lambda: not alive(pid), 240)
     final = codeseek(root, "index")
     assert final.returncode == 0, final.stderr
     report = status(root)

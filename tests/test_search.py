@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from codeseek.lexical import code_terms, match_expression
 from codeseek.repo import open_workspace
 from codeseek.storage import Store
 
-from .conftest import MakeRepo, git
+from .conftest import MakeRepo, git, wait_for
 
 
 @pytest.fixture
@@ -134,13 +133,6 @@ def test_pending_embeddings_are_served_lexically_and_said(run, make_repo: MakeRe
 def codeseek(root: Path, *args: str, **kwargs) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-P", "-m", "codeseek", *args], cwd=root, capture_output=True, text=True,
                           timeout=300, **kwargs)
-
-
-def wait_for(predicate, seconds: float = 60.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
 
 
 def test_warm_server(make_repo: MakeRepo) -> None:

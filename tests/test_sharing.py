@@ -71,15 +71,23 @@ def clone(remote: Path, tmp_path: Path, name: str) -> Path:
     return tmp_path / name
 
 
-def test_a_clone_pulls_what_another_pushed_and_embeds_only_its_changes(
-    remote: Path, tmp_path: Path, servers: list[EmbeddingServer], monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def published(remote: Path, tmp_path: Path, servers: list[EmbeddingServer],
+              monkeypatch: pytest.MonkeyPatch) -> tuple[Path, EmbeddingServer]:
+    """Clone a of the remote, indexed through a local server, its vectors pushed."""
     server = servers[0]
     a = clone(remote, tmp_path, "a")
     cli(a, monkeypatch, "index", "--base-url", server.url)
     assert len(server.embedded) >= 120
     pushed = cli(a, monkeypatch, "push")
     assert "refs/codeseek/tiny-embedder-16" in pushed.stderr
+    return a, server
+
+
+def test_a_clone_pulls_what_another_pushed_and_embeds_only_its_changes(
+    remote: Path, tmp_path: Path, published: tuple[Path, EmbeddingServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, server = published
     heads = git(remote, "for-each-ref", "--format=%(refname)")
     assert "refs/codeseek/tiny-embedder-16" in heads and heads.count("refs/heads/") == 1  # no branch was touched
 
@@ -120,12 +128,9 @@ def publish(repo: Path, remote: Path, ref: str, blobs: dict[str, bytes]) -> None
 
 
 def test_corrupt_and_hostile_artifacts_are_refused_and_change_nothing(
-    remote: Path, tmp_path: Path, servers: list[EmbeddingServer], monkeypatch: pytest.MonkeyPatch
+    remote: Path, tmp_path: Path, published: tuple[Path, EmbeddingServer], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    server = servers[0]
-    a = clone(remote, tmp_path, "a")
-    cli(a, monkeypatch, "index", "--base-url", server.url)
-    cli(a, monkeypatch, "push")
+    a, server = published
     ref = "refs/codeseek/tiny-embedder-16"
     good = artifact(a, ref)
     manifest = json.loads(good["manifest.json"])
