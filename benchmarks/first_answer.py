@@ -1,0 +1,85 @@
+"""The first search on a repository with no index, and the vectors filling in behind it.
+
+    python benchmarks/first_answer.py [--limit N] [--workdir DIR]
+
+On the standard-library repository (index_stdlib.py builds it), from no index at all:
+`codeseek chunks` over the same files, as the yardstick; the first `codeseek find` (a new
+process, as a user runs it); then, polling `codeseek status`, when the background worker
+has embedded every definition of the implementation (not tests, module code or text) and
+when it has embedded everything. The stdlib copy is left with its complete index, for
+latency.py and share_stdlib.py.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from index_stdlib import stdlib_arguments
+
+from codeseek import indexing
+from codeseek.repo import open_workspace
+from codeseek.storage import Store
+
+COMMAND = [sys.executable, "-P", "-m", "codeseek"]  # -P: the stdlib copy must not shadow imports
+QUERY = "decode a JSON document from a string"
+
+
+def run(root: Path, *args: str) -> tuple[float, subprocess.CompletedProcess[str]]:
+    began = time.perf_counter()
+    result = subprocess.run([*COMMAND, *args], cwd=root, capture_output=True, text=True, check=True)
+    return time.perf_counter() - began, result
+
+
+def implementation_left(root: Path) -> int:
+    """Definitions of the implementation still without a vector (priority groups 0 and 1)."""
+    store = Store(open_workspace(root).index_dir)
+    try:
+        return sum(1 for c in store.unembedded() if indexing.priority(c, set()) <= 1)
+    finally:
+        store.close()
+
+
+def main() -> None:
+    _, root = stdlib_arguments(__doc__)
+    ws = open_workspace(root)
+    indexing.remove_index(ws)
+    files = subprocess.run(["git", "ls-files"], cwd=root, capture_output=True, text=True, check=True).stdout.split()
+    chunks_s, _ = run(root, "chunks", *files)
+    print(f"`codeseek chunks` over {len(files)} files: {chunks_s:.1f} s")
+
+    first_s, first = run(root, "find", QUERY, "--json", "-k", "5")
+    began = time.monotonic()
+    top = json.loads(first.stdout)[0]
+    print(f"first `codeseek find` (no index): {first_s:.1f} s = {first_s / chunks_s:.2f}x chunks; "
+          f"first hit {top['path']}:{top['start_line']} {top['symbol']}")
+    print("  " + first.stderr.strip().replace("\n", "\n  "))
+
+    definitions_done = None
+    while True:
+        time.sleep(10)
+        report = indexing.status(ws)
+        elapsed = time.monotonic() - began
+        if definitions_done is None and implementation_left(root) == 0:
+            definitions_done = elapsed
+            print(f"implementation's definitions all embedded after {elapsed / 60:.1f} min "
+                  f"({report['embedded']:,} of {report['total']:,} chunks)", flush=True)
+        if report["embedded"] == report["total"] and report["embedding"] is None:
+            break
+        progress = report["embedding"] or {}
+        print(f"  {elapsed / 60:5.1f} min: {report['embedded']:,} of {report['total']:,} embedded, "
+              f"{progress.get('rate', 0)} chunks/s", flush=True)
+    total_s = time.monotonic() - began
+    print(f"every chunk embedded after {total_s / 60:.1f} min ({report['total']:,} chunks, "
+          f"{report['total'] / total_s:.1f} chunks/s overall)")
+    second_s, second = run(root, "find", QUERY, "--json", "-k", "5")
+    top = json.loads(second.stdout)[0]
+    print(f"a find once all is embedded (cold process, loads the model): {second_s:.1f} s; "
+          f"first hit {top['path']}:{top['start_line']} {top['symbol']}")
+
+
+if __name__ == "__main__":
+    main()
