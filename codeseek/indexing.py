@@ -33,6 +33,8 @@ PROGRESS_NAME = "embedding.json"
 # Chunks a search embeds itself before answering; more are left to a background worker.
 INLINE_LIMIT = 256
 CHECKPOINT_VECTORS = 4096
+# Below this many chunks (seconds of work) the order they are embedded in is not worth a git log.
+ORDER_AFTER = INLINE_LIMIT
 PARALLEL_MIN_FILES = 64
 
 Progress = Callable[[str, int, int], None]
@@ -276,18 +278,19 @@ def embed_pending(
         if info is None:
             return 0
         done = 0
-        recent = changes.recent_paths(ws)
         while not (stop and stop()):
             chunks = store.unembedded()
-            if not chunks:
-                with store.writing():
-                    store.settle_unembedded()
+            if chunks:
+                # Order matters only to a long run; a small update skips reading git's log.
+                recent = changes.recent_paths(ws) if len(chunks) > ORDER_AFTER else set()
+                texts: dict[int, str] = {}
+                for chunk in sorted(chunks, key=lambda c: priority(c, recent)):
+                    texts.setdefault(chunk.vector_key, chunk.embedding_text())
+                done += _embed(store, engine, info, texts, progress, stop, batch)
+            with store.writing():
+                if store.settle_unembedded():  # else an update added chunks meanwhile: go on
                     store.compact()
-                break
-            texts: dict[int, str] = {}
-            for chunk in sorted(chunks, key=lambda c: priority(c, recent)):
-                texts.setdefault(chunk.vector_key, chunk.embedding_text())
-            done += _embed(store, engine, info, texts, progress, stop, batch)
+                    break
         (store.directory / PROGRESS_NAME).unlink(missing_ok=True)
         return done
 

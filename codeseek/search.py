@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from . import ranking
-from .embedding import EngineChoice
+from .embedding import EngineChoice, ModelInfo
 from .errors import CodeseekError
 from .lexical import match_expression
 from .results import MODES, Filters, Hit, Results
@@ -44,10 +44,13 @@ def find(
     filters = filters or Filters()
     parsed = ranking.Query.parse(query)
     depth = max(DEPTH, k * 3)
+    # Read before the pool starts: the connection is shared, and a query waiting for it would
+    # serialise the overlap below.
+    info = store.model_info() if engine is not None and mode != "lexical" else None
     with ThreadPoolExecutor(max_workers=1) as pool:
         # SQLite (BM25, names) runs in the pool while torch embeds the query: both release the GIL.
         worded = pool.submit(_by_words, store, parsed, depth, filters) if mode != "semantic" else None
-        vector = _query_vector(store, engine, query) if engine is not None and mode != "lexical" else None
+        vector = _query_vector(engine, info, query) if engine is not None and info is not None else None
         dense = _dense(store, vector, depth, filters.accepts) if vector is not None else []
         words = worded.result() if worded is not None else []
     chunks = {c.id: c for c, _ in dense} | {c.id: c for c in words}
@@ -110,10 +113,7 @@ def _exact_cosines(store: Store, vector: np.ndarray, chunks: list[StoredChunk], 
             into[c.id] = float(vectors[c.vector_key] @ vector)
 
 
-def _query_vector(store: Store, engine: EngineChoice, query: str) -> np.ndarray | None:
-    info = store.model_info()
-    if info is None:
-        return None
+def _query_vector(engine: EngineChoice, info: ModelInfo, query: str) -> np.ndarray:
     embedder = engine.embedder_for(info)
     with engine.lock:
         return embedder.embed_queries([query])[0]

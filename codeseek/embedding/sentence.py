@@ -82,4 +82,14 @@ class SentenceTransformerEmbedder(Embedder):
         return self._encode(texts)
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode([self._query_prompt + t for t in texts])
+        # One thread: a query is a few tokens, and a search runs SQLite and git beside it;
+        # torch's threads on every core made them wait (warm server p50 56 -> 40 ms on the
+        # stdlib, benchmarks/latency.py).
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return self._encode([self._query_prompt + t for t in texts])
+        finally:
+            torch.set_num_threads(threads)
