@@ -294,7 +294,9 @@ def main() -> None:
     print_table("by query set", by_set, args.systems)
     print_table("by language (all sets)", by_language, args.systems)
     print("\n### index time (s)\n")
-    print("| corpus | " + " | ".join(sorted({s for t in index_times.values() for s in t})) + " |")
+    columns = sorted({s for t in index_times.values() for s in t})
+    print("| corpus | " + " | ".join(columns) + " |")
+    print("|---|" + "---|" * len(columns))
     for name, times in index_times.items():
         print(f"| {name} | " + " | ".join(f"{times[s]:.1f}" for s in sorted(times)) + " |")
     if args.cases:
