@@ -32,6 +32,9 @@ CHAINED = ".codeseek-chained"
 TEMPLATE = Path(__file__).with_name("hook.sh")
 REQUEST_NAME = "update.requested"
 WORKER_LOCK = "worker.lock"
+# pid of a worker started but not yet holding its lock (Python and codeseek still loading).
+STARTING_NAME = "worker.starting"
+STARTING_SECONDS = 60.0
 OUTCOME_NAME = "background.json"
 LOG_NAME = "hooks.log"
 LOG_MAX_BYTES = 1_000_000
@@ -107,7 +110,10 @@ def uninstall(ws: Workspace) -> Installed:
 
 
 def worker_running(ws: Workspace) -> bool:
-    """Whether a background worker holds its lock now (loading its model, updating, embedding)."""
+    """Whether a background worker holds its lock now (loading its model, updating, embedding),
+    or was started moments ago and is still getting there: two searches in a row start one."""
+    if _starting(ws):
+        return True
     try:
         with open(ws.index_dir / WORKER_LOCK, "a+") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -128,7 +134,22 @@ def spawn(ws: Workspace, reason: str) -> str:
     proc = subprocess.Popen([sys.executable, "-P", "-m", "codeseek", "hooks", "run", reason], cwd=ws.root, env=env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
+    try:
+        (ws.index_dir / STARTING_NAME).write_text(str(proc.pid))
+    except OSError:
+        pass  # at worst a second search starts a second worker, which finds the lock and leaves
     return f"a background worker (pid {proc.pid})"
+
+
+def _starting(ws: Workspace) -> bool:
+    marker = ws.index_dir / STARTING_NAME
+    try:
+        if time.time() - marker.stat().st_mtime > STARTING_SECONDS:
+            return False
+        os.kill(int(marker.read_text()), 0)
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def run(ws: Workspace, hook: str, engine: EngineChoice, rules: SkipRules) -> None:
@@ -147,6 +168,7 @@ def run(ws: Workspace, hook: str, engine: EngineChoice, rules: SkipRules) -> Non
                     fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
                     return  # a worker is running; it will see the request and run again
+                (ws.index_dir / STARTING_NAME).unlink(missing_ok=True)  # the lock says it now
                 while request.exists():
                     request.unlink()
                     summary = _update(ws, source, engine, rules, stop=request.exists)
