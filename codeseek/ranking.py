@@ -194,20 +194,19 @@ def rank(query: Query, candidates: list[Candidate], counts: dict[str, int], tota
 
 
 def _name_bonus(c: Candidate, query: Query, signals: Signals) -> float:
-    if c.kind in ("module", "text") or query.name is None:
-        return 0.0
-    own = name_key(c.symbol)
     name = query.name
-    if name is not None:  # a sentence's code-shaped words find candidates, but add nothing
-        if c.symbol == name or c.symbol.endswith(("." + name, "::" + name, ")." + name)):
-            c.name_match = "exact"
-            return signals.exact_name
-        if own == name_key(name):
-            c.name_match = "variant"
-            return signals.variant_name
-        if len(name_key(name)) >= 4 and own.startswith(name_key(name)):
-            c.name_match = "prefix"
-            return signals.prefix_name
+    if c.kind in ("module", "text") or name is None:  # a sentence's code-shaped words find
+        return 0.0  # candidates, but add nothing
+    own, wanted = name_key(c.symbol), name_key(name)
+    if c.symbol == name or c.symbol.endswith(("." + name, "::" + name, ")." + name)):
+        c.name_match = "exact"
+        return signals.exact_name
+    if own == wanted:
+        c.name_match = "variant"
+        return signals.variant_name
+    if len(wanted) >= 4 and own.startswith(wanted):
+        c.name_match = "prefix"
+        return signals.prefix_name
     return 0.0
 
 

@@ -620,7 +620,7 @@ class Store:
         # The best rowids first, then their rows: joining before the sort read every match's
         # row (13.7 ms a query on the stdlib, 7.3 ms this way).
         rows = self.db.execute(
-            f"SELECT {', '.join('chunks.' + c for c in CHUNK_COLUMNS.split(', '))}, top.rank FROM "
+            f"SELECT {CHUNK_COLUMNS}, top.rank FROM "
             "(SELECT rowid, bm25(chunks_fts, ?, ?, ?) AS rank FROM chunks_fts WHERE chunks_fts MATCH ? "
             "ORDER BY rank LIMIT ?) AS top JOIN chunks ON chunks.id = top.rowid ORDER BY top.rank",
             (*BM25_WEIGHTS, expression, limit),
