@@ -14,23 +14,21 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-from index_stdlib import stdlib_arguments
+from index_stdlib import CODESEEK, stdlib_arguments
 
 from codeseek import indexing
 from codeseek.repo import open_workspace
 from codeseek.storage import Store
 
-COMMAND = [sys.executable, "-P", "-m", "codeseek"]  # -P: the stdlib copy must not shadow imports
 QUERY = "decode a JSON document from a string"
 
 
 def run(root: Path, *args: str) -> tuple[float, subprocess.CompletedProcess[str]]:
     began = time.perf_counter()
-    result = subprocess.run([*COMMAND, *args], cwd=root, capture_output=True, text=True, check=True)
+    result = subprocess.run([*CODESEEK, *args], cwd=root, capture_output=True, text=True, check=True)
     return time.perf_counter() - began, result
 
 

@@ -23,6 +23,9 @@ from codeseek.embedding import EngineChoice
 from codeseek.repo import open_workspace
 from codeseek.storage import Store
 
+# The CLI as a new process; -P: the stdlib copy in the working folder must not shadow imports.
+CODESEEK = [sys.executable, "-P", "-m", "codeseek"]
+
 QUERIES = [
     "decode a JSON document from a string",
     "retry with backoff",

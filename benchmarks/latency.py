@@ -12,10 +12,9 @@ from __future__ import annotations
 import os
 import statistics
 import subprocess
-import sys
 import time
 
-from index_stdlib import QUERIES, stdlib_arguments
+from index_stdlib import CODESEEK, QUERIES, stdlib_arguments
 
 from codeseek import client
 from codeseek.repo import open_workspace
@@ -30,10 +29,9 @@ def percentiles(samples: list[float]) -> str:
 def main() -> None:
     args, root = stdlib_arguments(__doc__, rounds=5)
     ws = open_workspace(root)
-    command = [sys.executable, "-P", "-m", "codeseek"]  # -P: the stdlib copy must not shadow imports
-    subprocess.run([*command, "update"], cwd=root, check=True, capture_output=True)
+    subprocess.run([*CODESEEK, "update"], cwd=root, check=True, capture_output=True)
 
-    proc = subprocess.Popen([*command, "serve", "--idle", "600"], cwd=root, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([*CODESEEK, "serve", "--idle", "600"], cwd=root, stderr=subprocess.DEVNULL)
     try:
         while client.running(ws) is None:
             time.sleep(0.2)
@@ -55,7 +53,7 @@ def main() -> None:
         timings = []
         for query in QUERIES[:4]:
             began = time.perf_counter()
-            subprocess.run([*command, "find", query, "--json"], cwd=root, check=True, capture_output=True)
+            subprocess.run([*CODESEEK, "find", query, "--json"], cwd=root, check=True, capture_output=True)
             timings.append((time.perf_counter() - began) * 1000)
         print(f"`codeseek find` through the server (new CLI process): {percentiles(timings)}")
     finally:
@@ -65,7 +63,7 @@ def main() -> None:
     env = {**os.environ}
     for query in QUERIES[:4]:
         began = time.perf_counter()
-        subprocess.run([*command, "find", query, "--json"], cwd=root, check=True, capture_output=True, env=env)
+        subprocess.run([*CODESEEK, "find", query, "--json"], cwd=root, check=True, capture_output=True, env=env)
         timings.append((time.perf_counter() - began) * 1000)
     print(f"cold `codeseek find` (no server: loads the model): {percentiles(timings)}")
 

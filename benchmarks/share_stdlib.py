@@ -12,19 +12,16 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from index_stdlib import stdlib_arguments
+from index_stdlib import CODESEEK, stdlib_arguments
 
 from codeseek import indexing
 from codeseek.embedding import EngineChoice
 from codeseek.repo import open_workspace
 from codeseek.storage import Store
-
-COMMAND = [sys.executable, "-P", "-m", "codeseek"]
 
 
 def timed(root: Path, *args: str) -> float:
@@ -53,14 +50,14 @@ def main() -> None:
     original = vectors(root)
     print(f"{chunks:,} chunks, {len(original):,} vectors of {report['model']} ({report['dim']} dims)")
     for dtype in ("int8", "f16"):
-        push_s = timed(root, *COMMAND, "push", str(remote), "--dtype", dtype)
+        push_s = timed(root, *CODESEEK, "push", str(remote), "--dtype", dtype)
         ref = subprocess.run(["git", "ls-tree", "-l", "refs/codeseek/all-minilm-l6-v2-384"], cwd=root,
                              capture_output=True, text=True, check=True).stdout
         artifact = sum(int(line.split()[3]) for line in ref.splitlines())
         clone = root.parent / f"stdlib-clone-{dtype}"
         shutil.rmtree(clone, ignore_errors=True)
         subprocess.run(["git", "clone", "-q", "-b", "main", str(remote), str(clone)], check=True)
-        pull_s = timed(clone, *COMMAND, "pull")
+        pull_s = timed(clone, *CODESEEK, "pull")
         began = time.perf_counter()
         result = indexing.update(open_workspace(clone), EngineChoice())
         update_s = time.perf_counter() - began
