@@ -3,16 +3,17 @@
 The index stores each file's git blob id. An update asks git only for what can differ:
 `diff-tree` from the indexed commit to HEAD (or an `ls-tree` comparison when that commit is
 gone), plus the working tree's staged, unstaged and untracked changes. Files whose blob id
-matches the stored one are never read.
+matches the stored one are never read; the others are read as they are chunked (`read`),
+so a first index of a large repository never holds all of it in memory.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import git
-
-from .repo import Workspace, blob_id, list_files
+from .protocol import Source
+from .repo import BlobReader, Workspace, blob_id, is_text_name, list_files
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 REGULAR_MODES = ("100644", "100755")
@@ -20,12 +21,30 @@ REGULAR_MODES = ("100644", "100755")
 
 @dataclass
 class Change:
-    """Paths to (re)index with their bytes and blob ids, and paths that are gone."""
+    """Paths to (re)index with their blob ids, and paths that are gone."""
 
-    files: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # path -> (blob, data)
+    files: dict[str, str] = field(default_factory=dict)  # path -> blob id
+    read_here: dict[str, bytes] = field(default_factory=dict)  # contents already read (working tree)
     deleted: set[str] = field(default_factory=set)
     dirty: set[str] = field(default_factory=set)  # paths indexed from the working tree, not HEAD
+    unnamed: set[str] = field(default_factory=set)  # paths whose names are not UTF-8: never indexed
     head: str | None = None
+
+
+def read(ws: Workspace, change: Change, paths: list[str]) -> Iterator[tuple[str, bytes]]:
+    """The contents of changed files, in the order given: from the working tree where they
+    were read already, else from git's object store."""
+    reader: BlobReader | None = None
+    try:
+        for path in paths:
+            data = change.read_here.get(path)
+            if data is None:
+                reader = reader or BlobReader(ws)
+                data = reader.read(change.files[path])
+            yield path, data
+    finally:
+        if reader is not None:
+            reader.close()
 
 
 def recent_paths(ws: Workspace, commits: int = 50) -> set[str]:
@@ -46,16 +65,21 @@ def detect(
     *,
     indexed_commit: str | None,
     previously_dirty: set[str],
-    source: str = "worktree",
+    source: Source = Source.WORKTREE,
     scope: str = "",
 ) -> Change:
     """Changes against the stored blob ids. source: the working tree (staged, unstaged and
     untracked files), the staged content (git's index), or HEAD alone."""
     if not ws.is_git:
-        return _detect_plain(ws, stored, scope)
-    head = ws.head()
-    change = _detect_git(ws, stored, head, indexed_commit, previously_dirty, source, scope)
-    change.head = head
+        change = _detect_plain(ws, stored, scope)
+    else:
+        head = ws.head()
+        change = _detect_git(ws, stored, head, indexed_commit, previously_dirty, source, scope)
+        change.head = head
+    change.unnamed = {p for p in change.files if not is_text_name(p)}
+    for path in change.unnamed:
+        del change.files[path]
+        change.read_here.pop(path, None)
     return change
 
 
@@ -65,24 +89,26 @@ def _detect_git(
     head: str | None,
     indexed_commit: str | None,
     previously_dirty: set[str],
-    source: str,
+    source: Source,
     scope: str,
 ) -> Change:
     candidates = _committed_candidates(ws, stored, indexed_commit, head) | previously_dirty
     worktree: set[str] = set()
-    if source == "staged":
+    if source == Source.STAGED:
         staged = _git_paths(ws, "diff-index", "--cached", "--no-renames", "--name-only", "-z", head or EMPTY_TREE)
         candidates = {p for p in candidates | staged if in_scope(p, scope)}
-        change = _resolve(ws, stored, candidates, _ls_files_stage(ws, sorted(candidates)))
+        change = _resolve(stored, candidates, _ls_files_stage(ws, sorted(candidates)))
         change.dirty = staged & candidates
         return change
-    if source == "worktree":
+    if source == Source.WORKTREE:
         worktree = _worktree_changes(ws)
         candidates |= worktree
     candidates = {p for p in candidates if in_scope(p, scope)}
-    # Paths with no working-tree change are read from git's object store.
-    committed = candidates - worktree
-    change = _resolve(ws, stored, committed, _ls_tree(ws, head, sorted(committed)) if head and committed else {})
+    # Paths with no working-tree change are read from git's object store; in a sparse
+    # checkout, only those that are checked out.
+    committed = ws.checked_out(candidates - worktree)
+    change = _resolve(stored, committed, _ls_tree(ws, head, sorted(committed)) if head and committed else {})
+    change.deleted |= {p for p in candidates - worktree - committed if p in stored}
     for path in sorted(worktree & candidates):
         full = ws.root / path
         if not full.is_file() or full.is_symlink():
@@ -93,7 +119,8 @@ def _detect_git(
         blob = blob_id(data)
         change.dirty.add(path)
         if stored.get(path) != blob:
-            change.files[path] = (blob, data)
+            change.files[path] = blob
+            change.read_here[path] = data
     return change
 
 
@@ -102,21 +129,13 @@ def _committed_candidates(ws: Workspace, stored: dict[str, str], indexed: str | 
         return set(stored)
     if indexed == head:
         return set()
-    if indexed and _commit_exists(ws, indexed):
+    if indexed and ws.git_ok("cat-file", "-e", f"{indexed}^{{commit}}"):
         out = ws.git("diff-tree", "-r", "-z", "--no-renames", "--name-only", indexed, head)
         return {p for p in out.split("\0") if p}
     # The indexed commit is gone (rebase + gc, shallow clone) or never existed: compare blob
     # ids of every path instead. Cheap, and nothing unchanged is read or embedded.
     tree = _ls_tree(ws, head)
     return {p for p, blob in tree.items() if stored.get(p) != blob} | (set(stored) - set(tree))
-
-
-def _commit_exists(ws: Workspace, sha: str) -> bool:
-    try:
-        ws.git("cat-file", "-e", f"{sha}^{{commit}}")
-        return True
-    except git.GitCommandError:
-        return False
 
 
 def _ls_tree(ws: Workspace, rev: str, paths: list[str] | None = None) -> dict[str, str]:
@@ -161,13 +180,11 @@ def _ls_files_stage(ws: Workspace, paths: list[str]) -> dict[str, str]:
     return out
 
 
-def _resolve(ws: Workspace, stored: dict[str, str], paths: set[str], blobs: dict[str, str]) -> Change:
-    """Read, from git's object store, the paths whose blob differs from the stored one."""
+def _resolve(stored: dict[str, str], paths: set[str], blobs: dict[str, str]) -> Change:
+    """The paths whose blob differs from the stored one (read later, from git's objects)."""
     change = Change()
     change.deleted = {p for p in paths if p not in blobs and p in stored}
-    for path, sha in blobs.items():
-        if stored.get(path) != sha:
-            change.files[path] = (sha, ws.repo.odb.stream(bytes.fromhex(sha)).read())
+    change.files = {path: sha for path, sha in blobs.items() if stored.get(path) != sha}
     return change
 
 
@@ -179,7 +196,7 @@ def _detect_plain(ws: Workspace, stored: dict[str, str], scope: str) -> Change:
         data = (ws.root / path).read_bytes()
         blob = blob_id(data)
         if stored.get(path) != blob:
-            change.files[path] = (blob, data)
+            change.files[path] = blob
+            change.read_here[path] = data
     change.deleted = {p for p in stored if in_scope(p, scope)} - set(present)
     return change
-

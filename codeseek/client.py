@@ -1,72 +1,252 @@
-"""Talking to a repository's warm server (`codeseek serve`): cheap to import, so a CLI
-call that the server answers pays for no model, index or parser imports."""
+"""Talking to the warm process: finding it, proving it is ours, starting it.
+
+One warm process per user serves every repository and holds each model once (a 4B model on
+a consumer GPU cannot be loaded once per repository). It listens on a Unix socket in a folder
+only this user may enter. Before a query is sent, the process at the socket is verified: the
+kernel says which process and user are at the other end (SO_PEERCRED), and they must be the
+pid recorded by the server and this user. Over TCP (`serve --port`), the server must answer a
+challenge with the secret in that private folder first.
+
+Cheap to import: `codeseek find` answered by the warm process loads no model, index, parser,
+numpy or click, and this module speaks HTTP/1.1 over the socket itself (http.client alone
+costs more than the whole round trip to the server).
+"""
 
 from __future__ import annotations
 
-import http.client
 import json
+import os
 import socket
-from dataclasses import dataclass
+import struct
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from .errors import CodeseekError
-from .repo import Workspace
+from .fsutil import locked, pid_alive, private_dir
 
 SOCKET_NAME = "server.sock"
 INFO_NAME = "server.json"
+KEY_NAME = "server.key"
+LOCK_NAME = "server.lock"  # held by the running server for its whole life: never two
+SPAWN_LOCK = "spawn.lock"  # held while one client starts the server: ten first searches start one
+LOG_NAME = "server.log"
 DEFAULT_IDLE_SECONDS = 1800
+START_SECONDS = 30.0  # how long a client waits for a server it started to answer
+TIMEOUT = 300.0  # a request's answer (an update of many changed files can take minutes)
+MAX_SOCKET_PATH = 100  # AF_UNIX paths are limited to about 108 bytes
 
 
-@dataclass
+class ServerError(CodeseekError):
+    """The warm process answered, with an error about the request."""
+
+
+def runtime_dir() -> Path:
+    """The user's private folder for the warm process: $CODESEEK_RUNTIME_DIR, else
+    $XDG_RUNTIME_DIR/codeseek, else ~/.cache/codeseek/run; /tmp/codeseek-UID where those
+    would make a socket path too long."""
+    chosen = os.environ.get("CODESEEK_RUNTIME_DIR")
+    if chosen:
+        return Path(chosen)
+    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    folder = Path(xdg) / "codeseek" if xdg else cache / "codeseek" / "run"
+    if len(str(folder / SOCKET_NAME)) > MAX_SOCKET_PATH:
+        folder = Path("/tmp") / f"codeseek-{os.getuid()}"
+    return folder
+
+
+@dataclass(frozen=True)
 class Address:
-    """Where a running server listens, as recorded in server.json."""
+    """Where the running server listens, as it recorded in server.json."""
 
     pid: int
+    version: str
     socket: str | None = None
     port: int | None = None
 
 
-def address(ws: Workspace) -> Address | None:
+def address(folder: Path | None = None) -> Address | None:
     try:
-        return Address(**json.loads((ws.index_dir / INFO_NAME).read_text()))
-    except (OSError, ValueError, TypeError):
+        raw = json.loads(((folder or runtime_dir()) / INFO_NAME).read_text())
+        return Address(int(raw["pid"]), str(raw["version"]), raw.get("socket"), raw.get("port"))
+    except (OSError, ValueError, TypeError, KeyError):
         return None
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
+def write_address(folder: Path, where: Address) -> None:
+    from .fsutil import atomic_write
 
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self._path)
+    atomic_write(folder / INFO_NAME, json.dumps(asdict(where)), mode=0o600)
 
 
-def call(ws: Workspace, method: str, route: str, payload: dict[str, Any] | None = None,
-         timeout: float = 600.0) -> dict[str, Any] | None:
-    """Ask the repository's server; None when none is running (the caller works alone)."""
-    where = address(ws)
-    if where is None:
-        return None
-    conn: http.client.HTTPConnection = (
-        _UnixConnection(where.socket, timeout) if where.socket else http.client.HTTPConnection("127.0.0.1", where.port, timeout=timeout)
-    )
+def secret(folder: Path) -> bytes:
+    """The server's secret (made once, readable by this user only)."""
+    import secrets
+
+    path = folder / KEY_NAME
     try:
-        conn.request(method, route, json.dumps(payload or {}), {"Content-Type": "application/json"})
-        response = conn.getresponse()
-        body = json.loads(response.read())
-    except (OSError, ValueError, http.client.HTTPException):
+        return path.read_bytes()
+    except FileNotFoundError:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(secrets.token_hex(32).encode())
+        return path.read_bytes()
+
+
+def proof(key: bytes, challenge: str) -> str:
+    import hashlib
+    import hmac
+
+    return hmac.new(key, challenge.encode(), hashlib.sha256).hexdigest()
+
+
+class Connection:
+    """One verified connection to the server; HTTP/1.1 with JSON bodies."""
+
+    def __init__(self, where: Address, folder: Path, timeout: float = TIMEOUT) -> None:
+        self.where = where
+        self.folder = folder
+        if where.socket:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(2.0)
+            self.sock.connect(where.socket)
+            self._check_peer()
+        else:
+            self.sock = socket.create_connection(("127.0.0.1", int(where.port or 0)), timeout=2.0)
+            self._challenge()
+        self.sock.settimeout(timeout)
+
+    def _check_peer(self) -> None:
+        """The process at the other end must be the recorded server, run by this user."""
+        raw = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        pid, uid, _gid = struct.unpack("3i", raw)
+        if uid != os.getuid() or pid != self.where.pid:
+            self.sock.close()
+            raise ConnectionRefusedError(f"the process at {self.where.socket} is not the recorded server")
+
+    def _challenge(self) -> None:
+        import hmac
+        import secrets
+
+        nonce = secrets.token_hex(16)
+        status, body = self.request("GET", "/ping", None, {"X-Codeseek-Challenge": nonce}, auth=False)
+        if status != 200 or not hmac.compare_digest(str(body.get("proof", "")), proof(secret(self.folder), nonce)):
+            self.sock.close()
+            raise ConnectionRefusedError(f"the process at 127.0.0.1:{self.where.port} is not codeseek's server")
+
+    def request(self, method: str, route: str, payload: dict[str, Any] | None,
+                headers: dict[str, str] | None = None, auth: bool = True) -> tuple[int, dict[str, Any]]:
+        data = json.dumps(payload).encode() if payload is not None else b""
+        host = f"127.0.0.1:{self.where.port}" if self.where.port else "localhost"
+        lines = [f"{method} {route} HTTP/1.1", f"Host: {host}", "Content-Type: application/json",
+                 f"Content-Length: {len(data)}", "Connection: close"]
+        if auth and self.where.port:
+            lines.append(f"Authorization: Bearer {secret(self.folder).decode()}")
+        lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + data)
+        return _read_response(self.sock)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _read_response(sock: socket.socket) -> tuple[int, dict[str, Any]]:
+    buffer = b""
+    while b"\r\n\r\n" not in buffer:
+        part = sock.recv(65536)
+        if not part:
+            raise ConnectionError("the server closed the connection")
+        buffer += part
+    head, _, body = buffer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    length = next((int(line.split(":", 1)[1]) for line in lines[1:] if line.lower().startswith("content-length:")), None)
+    while length is None or len(body) < length:
+        part = sock.recv(1 << 20)
+        if not part:
+            if length is None:
+                break
+            raise ConnectionError("the server closed the connection mid-answer")
+        body += part
+    return status, json.loads(body or b"{}")
+
+
+def connect(timeout: float = TIMEOUT) -> Connection | None:
+    """A verified connection to the running server, or None when none runs (a stale address
+    left by a killed server, or something else listening there, counts as none)."""
+    folder = runtime_dir()
+    where = address(folder)
+    if where is None or not pid_alive(where.pid):
+        return None
+    try:
+        return Connection(where, folder, timeout)
+    except OSError:
+        return None
+
+
+def call(route: str, payload: dict[str, Any] | None = None, timeout: float = TIMEOUT) -> dict[str, Any] | None:
+    """The server's answer, or None when no server runs (the caller then works alone)."""
+    conn = connect(timeout)
+    if conn is None:
+        return None
+    try:
+        status, body = conn.request("POST" if payload is not None else "GET", route, payload)
+    except (OSError, ValueError):
         return None
     finally:
         conn.close()
-    if response.status != 200:
-        raise CodeseekError(body.get("error", f"the codeseek server answered HTTP {response.status}"))
+    if status != 200:
+        raise ServerError(str(body.get("error", f"the codeseek server answered HTTP {status}")))
     return body
 
 
-def running(ws: Workspace) -> Address | None:
-    """The server answering for this repository, if any."""
-    where = address(ws)
-    return where if where is not None and call(ws, "GET", "/ping", timeout=5) is not None else None
+def running() -> dict[str, Any] | None:
+    """The running server's description (pid, version, repositories, memory), if any."""
+    return call("/ping", timeout=5)
+
+
+def start(version: str) -> bool:
+    """Start the server unless one runs (of this version), and wait until it answers. Ten
+    clients at once start one: the first takes the spawn lock, the others wait for it and
+    find the server running. Returns whether a server was started."""
+    import subprocess
+
+    folder = private_dir(runtime_dir())
+    with locked(folder / SPAWN_LOCK):
+        found = running()
+        if found is not None and found.get("version") == version:
+            return False
+        if found is not None:  # an older codeseek's server: replace it
+            call("/stop", {})
+            _wait_gone(int(found.get("pid", 0)))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+        with open(folder / LOG_NAME, "ab") as log:
+            proc = subprocess.Popen([sys.executable, "-P", "-m", "codeseek", "serve", "--detached"], cwd=folder,
+                                    env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        deadline = time.monotonic() + START_SECONDS
+        while time.monotonic() < deadline:
+            if proc.poll() is not None and running() is None:
+                raise CodeseekError(f"the warm process exited at start (exit {proc.returncode}); see {folder / LOG_NAME}")
+            if running() is not None:
+                return True
+            time.sleep(0.05)
+        raise CodeseekError(f"the warm process did not answer within {START_SECONDS:.0f} s; see {folder / LOG_NAME}")
+
+
+def stop() -> int | None:
+    """Ask the running server to exit; its pid, or None when none ran."""
+    found = running()
+    if found is None:
+        return None
+    call("/stop", {})
+    _wait_gone(int(found.get("pid", 0)))
+    return int(found.get("pid", 0))
+
+
+def _wait_gone(pid: int, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)

@@ -34,3 +34,15 @@ class ModelMismatch(CodeseekError):
 
 class IndexBusy(CodeseekError):
     """Another process holds the writer lock (and the caller asked not to wait)."""
+
+
+class DiskFull(CodeseekError):
+    """The disk has no room: the index was left as it was, and needs no rebuild."""
+
+    def __init__(self, directory: object) -> None:
+        super().__init__(f"the disk holding {directory} is full: free some space and run the command again "
+                         "(the index was left as it was)")
+
+
+class EngineUnavailable(CodeseekError):
+    """The embedding engine cannot be reached (a server that is down): words can still answer."""

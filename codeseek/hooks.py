@@ -8,8 +8,6 @@ bursts of hooks (a rebase fires many) coalesce into one update through a lock an
 
 from __future__ import annotations
 
-import fcntl
-import json
 import os
 import subprocess
 import sys
@@ -18,12 +16,15 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from . import client, indexing
+from . import client, config, filling, indexing
 from .embedding import EngineChoice
 from .errors import CodeseekError
-from .repo import Workspace
+from .fsutil import atomic_write, locked, pid_alive
+from .index import Store
+from .outcome import Outcome, record
+from .protocol import Source, UpdateRequest
+from .repo import Workspace, clean_env
 from .skipping import SkipRules
 
 HOOK_TYPES = ("post-commit", "post-checkout", "post-merge", "post-rewrite")
@@ -35,9 +36,6 @@ WORKER_LOCK = "worker.lock"
 # pid of a worker started but not yet holding its lock (Python and codeseek still loading).
 STARTING_NAME = "worker.starting"
 STARTING_SECONDS = 60.0
-OUTCOME_NAME = "background.json"
-LOG_NAME = "hooks.log"
-LOG_MAX_BYTES = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -86,10 +84,7 @@ def install(ws: Workspace, force: bool = False) -> Installed:
                 raise CodeseekError(f"{kept} already exists: move it away, then install again")
             os.replace(path, kept)
             chained.append(name)
-        temp = path.with_name(f".{name}.codeseek-tmp")
-        temp.write_text(text)
-        temp.chmod(0o755)
-        os.replace(temp, path)
+        atomic_write(path, text, mode=0o755)
     return Installed(directory, list(HOOK_TYPES), chained)
 
 
@@ -115,30 +110,23 @@ def worker_running(ws: Workspace) -> bool:
     if _starting(ws):
         return True
     try:
-        with open(ws.index_dir / WORKER_LOCK, "a+") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
+        with locked(ws.index_dir / WORKER_LOCK, wait=False) as free:
+            return not free
     except OSError:
         return False
-    return False
 
 
-def spawn(ws: Workspace, reason: str) -> str:
-    """Have the index brought up to date in the background, vectors included: by the warm
-    server when one runs (it has the model loaded), else by a detached worker, the one the
-    git hooks start. Returns who took it on."""
-    if client.call(ws, "POST", "/update", {"background": True}) is not None:
-        return "the warm server"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    proc = subprocess.Popen([sys.executable, "-P", "-m", "codeseek", "hooks", "run", reason], cwd=ws.root, env=env,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+def spawn(ws: Workspace, reason: str) -> int:
+    """Start a detached worker that brings the index up to date, vectors included (the one
+    the git hooks start; used when no warm process may run)."""
+    proc = subprocess.Popen([sys.executable, "-P", "-m", "codeseek", "hooks", "run", reason], cwd=ws.root,
+                            env=clean_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         (ws.index_dir / STARTING_NAME).write_text(str(proc.pid))
     except OSError:
         pass  # at worst a second search starts a second worker, which finds the lock and leaves
-    return f"a background worker (pid {proc.pid})"
+    return proc.pid
 
 
 def _starting(ws: Workspace) -> bool:
@@ -146,64 +134,57 @@ def _starting(ws: Workspace) -> bool:
     try:
         if time.time() - marker.stat().st_mtime > STARTING_SECONDS:
             return False
-        os.kill(int(marker.read_text()), 0)
+        return pid_alive(int(marker.read_text()))
     except (OSError, ValueError):
         return False
-    return True
 
 
-def run(ws: Workspace, hook: str, engine: EngineChoice, rules: SkipRules) -> None:
+def run(ws: Workspace, hook: str, engine: EngineChoice, rules: SkipRules, server: bool) -> None:
     """The background update behind a hook (or a search that does not wait for vectors).
     Never raises: failures go to the log and status. A new request (another commit) makes it
-    stop embedding at the next checkpoint and bring the files up to date first."""
-    source = "staged" if hook == "pre-commit" else "worktree"
+    stop embedding at the next checkpoint and bring the files up to date first. With
+    `server`, the warm process does the work (started if it is not running)."""
+    source = Source.STAGED if hook == "pre-commit" else Source.WORKTREE
     try:
         ws.index_dir.mkdir(parents=True, exist_ok=True)
         request = ws.index_dir / REQUEST_NAME
         summary = "up to date (another worker ran the update)"
         while True:
             request.touch()
-            with open(ws.index_dir / WORKER_LOCK, "a+") as lock:
-                try:
-                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
+            with locked(ws.index_dir / WORKER_LOCK, wait=False) as mine:
+                if not mine:
                     return  # a worker is running; it will see the request and run again
                 (ws.index_dir / STARTING_NAME).unlink(missing_ok=True)  # the lock says it now
                 while request.exists():
                     request.unlink()
-                    summary = _update(ws, source, engine, rules, stop=request.exists)
+                    summary = _update(ws, source, engine, rules, server, stop=request.exists)
             if not request.exists():  # nothing asked for while the lock was being let go
                 break
-        record(ws, {"hook": hook, "ok": True, "summary": summary})
+        record(ws.index_dir, Outcome(hook, True, summary=summary))
     except BaseException as exc:  # noqa: BLE001 - a hook must never fail; this is its report
-        record(ws, {"hook": hook, "ok": False, "error": f"{type(exc).__name__}: {exc}"}, traceback.format_exc())
+        record(ws.index_dir, Outcome(hook, False, error=f"{type(exc).__name__}: {exc}"), traceback.format_exc())
 
 
-def _update(ws: Workspace, source: str, engine: EngineChoice, rules: SkipRules, stop: Callable[[], bool]) -> str:
-    """Through the warm server when one runs (its model is loaded), else in this process."""
-    answer = client.call(ws, "POST", "/update", {"source": source, "background": True})
-    if answer is not None:
-        return str(answer["summary"])
-    return indexing.update(ws, engine, source=source, rules=rules, stop=stop, leave_embedding=True).summary()
+def _update(ws: Workspace, source: Source, engine: EngineChoice, rules: SkipRules, server: bool,
+            stop: Callable[[], bool]) -> str:
+    """Through the warm process when one may run (its model is loaded, or loads once there),
+    else in this process."""
+    if server:
+        from . import __version__
+
+        client.start(__version__)
+        answer = client.call("/update", {"repo": {"root": str(ws.root), "index_dir": str(ws.index_dir)},
+                                         "engine": {}, "request": UpdateRequest(source).to_json()})
+        if answer is not None:
+            return str(answer["summary"])
+    result = indexing.update(ws, engine, source=source, rules=rules)
+    with Store(ws.index_dir) as store:
+        result.embedded = filling.fill(ws, store, engine, stop=stop, wait=False)
+    return result.summary()
 
 
-def record(ws: Workspace, outcome: dict[str, Any], detail: str = "") -> None:
-    outcome["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    log = ws.index_dir / LOG_NAME
+def server_allowed(ws: Workspace) -> bool:
     try:
-        if log.exists() and log.stat().st_size > LOG_MAX_BYTES:
-            log.replace(log.with_suffix(".log.1"))
-        with log.open("a") as handle:
-            handle.write(json.dumps(outcome) + "\n" + detail)
-        temp = ws.index_dir / f"{OUTCOME_NAME}.tmp"
-        temp.write_text(json.dumps({**outcome, "log": str(log)}))
-        os.replace(temp, ws.index_dir / OUTCOME_NAME)
-    except OSError:
-        pass  # nowhere left to report to; the hook still must not fail
-
-
-def last_outcome(ws: Workspace) -> dict[str, Any] | None:
-    try:
-        return json.loads((ws.index_dir / OUTCOME_NAME).read_text())
-    except (OSError, ValueError):
-        return None
+        return config.server_enabled(config.load(ws.root))
+    except CodeseekError:
+        return False

@@ -1,8 +1,8 @@
-"""Bring an index up to date: changed files -> chunks -> vectors -> index.
+"""Bring an index's files and words up to date: changed files -> chunks -> the index.
 
-Only vectors the index lacks are embedded; they are saved in checkpoints as they come, so an
-interrupted run resumes without embedding anything twice. The files' new state is committed
-in one transaction at the end: readers see the old index or the new one, never a mix.
+Files are read, chunked and stored in batches inside one transaction: readers see the old
+index or the new one, never a mix, and memory stays bounded however large the repository.
+Vectors are filled in afterwards (filling.py): words answer at once.
 """
 
 from __future__ import annotations
@@ -14,30 +14,21 @@ import os
 import shutil
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
-import numpy as np
-
-from . import changes, ranking
+from . import changes
 from .embedding import EngineChoice, ModelInfo
 from .errors import CodeseekError
+from .index import DB_NAME, SEGMENT_DIR, UNEMBEDDED, FileEntry, Store, exists, vector_key
 from .parsing import Chunk, chunk_file
+from .protocol import Source
 from .repo import Workspace, list_files
 from .skipping import SkipRules
-from .storage import DB_NAME, SEGMENT_DIR, UNEMBEDDED, FileEntry, Store, StoredChunk, vector_key
 
-CHECKPOINT_SECONDS = 30.0  # at most this much embedding work is lost to a crash
-PROGRESS_NAME = "embedding.json"
-# Chunks a search embeds itself before answering; more are left to a background worker.
-INLINE_LIMIT = 256
-CHECKPOINT_VECTORS = 4096
-# Below this many chunks (seconds of work) the order they are embedded in is not worth a git log.
-ORDER_AFTER = INLINE_LIMIT
 PARALLEL_MIN_FILES = 64
-
-Progress = Callable[[str, int, int], None]
+BATCH_BYTES = 64 << 20  # files read and chunked at a time: memory stays bounded
 
 
 @dataclass
@@ -52,7 +43,11 @@ class UpdateResult:
     indexed_commit: str | None = None
     model: str = ""
     repaired: int = 0  # vectors of damaged segment files, dropped to be embedded again
-    pending: int = 0  # chunks still without a vector when it returned
+    pending: int = 0  # chunks still without a vector
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.files_changed or self.files_deleted)
 
     def summary(self) -> str:
         parts = [
@@ -82,20 +77,34 @@ def chunk_one(item: tuple[str, bytes], rules: SkipRules) -> tuple[str | None, li
         return f"parse error: {type(exc).__name__}: {exc}", []
 
 
-def chunk_many(
-    items: list[tuple[str, bytes]],
-    rules: SkipRules | None = None,
-    workers: int | None = None,
-) -> list[tuple[str | None, list[Chunk]]]:
-    """Chunk files in worker processes (tree-sitter holds the GIL), in input order."""
-    work = functools.partial(chunk_one, rules=rules or SkipRules())
-    workers = workers or os.cpu_count() or 1
-    if len(items) < PARALLEL_MIN_FILES or workers == 1:
-        return [work(item) for item in items]
-    # forkserver: forking a process that has loaded torch can deadlock its thread pools.
-    context = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        return list(pool.map(work, items, chunksize=max(1, len(items) // (workers * 8))))
+class Chunker:
+    """Chunks files in worker processes (tree-sitter holds the GIL), in input order."""
+
+    def __init__(self, rules: SkipRules, workers: int | None = None) -> None:
+        self.work = functools.partial(chunk_one, rules=rules)
+        self.workers = workers or os.cpu_count() or 1
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __call__(self, items: list[tuple[str, bytes]]) -> list[tuple[str | None, list[Chunk]]]:
+        if len(items) < PARALLEL_MIN_FILES or self.workers == 1:
+            return [self.work(item) for item in items]
+        if self._pool is None:
+            # forkserver: forking a process that has loaded torch can deadlock its thread pools.
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("forkserver"))
+        return list(self._pool.map(self.work, items, chunksize=max(1, len(items) // (self.workers * 8))))
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+
+
+def chunk_many(items: list[tuple[str, bytes]], rules: SkipRules | None = None,
+               workers: int | None = None) -> list[tuple[str | None, list[Chunk]]]:
+    chunker = Chunker(rules or SkipRules(), workers)
+    try:
+        return chunker(items)
+    finally:
+        chunker.close()
 
 
 def remove_index(ws: Workspace) -> None:
@@ -109,55 +118,33 @@ def update(
     ws: Workspace,
     engine: EngineChoice,
     *,
-    source: str = "worktree",
+    source: Source = Source.WORKTREE,
     scope: str | None = None,
     rules: SkipRules | None = None,
-    embed: bool = True,
     wait: bool = True,
     verify: bool = False,
-    progress: Progress | None = None,
-    stop: Callable[[], bool] | None = None,
-    leave_embedding: bool = False,
 ) -> UpdateResult:
-    """Bring the index at ws.index_dir up to date with the working tree, the staged content
-    or HEAD (source: worktree, staged, committed): first the files and their words, in one
-    transaction, then (embed=True) the vectors of every chunk that lacks one.
+    """Bring the files and words of the index at ws.index_dir up to date with the working
+    tree, the staged content or HEAD, in one transaction. No vectors are embedded here.
 
-    With wait=False, IndexBusy is raised at once if another process is updating, and the
-    vectors are left to a process already filling them in. Vector files that changed since
-    they were written are dropped and their vectors embedded again; verify=True reads every
-    file to find them, otherwise only files whose size or time changed are read. `stop` is
-    asked between checkpoints whether to leave the rest of the embedding for later; with
-    leave_embedding, vectors another process is embedding are left to it (a background
-    worker), where otherwise its progress is shown until it is done.
+    With wait=False, IndexBusy is raised at once if another process is updating. Vector
+    files that changed since they were written are dropped (their vectors are embedded
+    again); verify=True reads every file to find them, otherwise only files whose size or
+    time changed are read.
     """
-    if not (ws.index_dir / DB_NAME).exists() and not list_files(ws):
+    if not exists(ws.index_dir) and not list_files(ws):
         raise CodeseekError(f"no files to index in {ws.root}")
-    store = Store(ws.index_dir, create=True)
-    try:
+    with Store(ws.index_dir, create=True) as store:
         with store.writing(wait):
-            repaired = store.drop_segments(store.damaged_segments(full=verify))
+            repaired = store.repair(full=verify)
             result = _refresh(ws, store, engine, source, scope, rules or SkipRules())
             result.repaired = repaired
-        if embed:
-            began = time.perf_counter()
-            result.embedded = embed_pending(ws, store, engine, progress=progress, stop=stop,
-                                            wait=wait and not leave_embedding)
-            result.timings["embed"] = time.perf_counter() - began
-        result.pending = store.unembedded_count()
+        result.pending = store.chunks.unembedded_count()
         return result
-    finally:
-        store.close()
 
 
-def _refresh(
-    ws: Workspace,
-    store: Store,
-    engine: EngineChoice,
-    source: str,
-    scope: str | None,
-    rules: SkipRules,
-) -> UpdateResult:
+def _refresh(ws: Workspace, store: Store, engine: EngineChoice, source: Source, scope: str | None,
+             rules: SkipRules) -> UpdateResult:
     """Changed files -> chunks -> the index's file state and words (no vectors). Call under
     `writing()`."""
     result = UpdateResult()
@@ -169,15 +156,15 @@ def _refresh(
         result.timings[phase] = result.timings.get(phase, 0.0) + now - clock
         clock = now
 
-    meta = store.meta()
-    info = store.model_info()
+    meta = store.db.meta()
+    info = store.db.model_info()
     if info is not None:
         engine.check_compatible(info)
     else:
         info = engine.identity()
     old_scope = meta.get("scope", "")
     scope = old_scope if scope is None else scope
-    stored = store.file_blobs()
+    stored = store.chunks.file_blobs()
     change = changes.detect(
         ws,
         stored,
@@ -187,218 +174,72 @@ def _refresh(
         scope=scope,
     )
     change.deleted |= {p for p in stored if not changes.in_scope(p, scope)}
+    result.skipped.extend((path, "the file name is not valid UTF-8") for path in sorted(change.unnamed))
     lap("walk")
+    result.indexed_commit = change.head
+    result.model = info.describe()
+    result.files_deleted = len(change.deleted)
+    dirty = json.dumps(sorted(change.dirty))
+    if not change.files and not change.deleted and (
+            meta.get("indexed_commit"), meta.get("dirty", "[]"), meta.get("scope", "")) == (change.head, dirty, scope):
+        return result  # nothing to write: the common case for a search's freshness check
+    missing = 0
+    chunker = Chunker(rules)
+    try:
+        with store.db.transaction() as db:
+            store.chunks.remove(db, change.deleted)
+            for entries in _entries(ws, change, chunker, info, result):
+                lap("parse")
+                keys = {key for e in entries for _, key in e.chunks}
+                absent = store.vectors.missing(keys)
+                missing += len(absent)
+                result.reused += len(keys) - len(absent)
+                store.chunks.replace(db, entries)
+                lap("store")
+            store.db.set_meta({
+                "indexed_commit": result.indexed_commit,
+                "dirty": dirty,
+                "scope": scope,
+                "model": info.model,
+                "dim": str(info.dim),
+                "engine": meta.get("engine", info.engine),
+                "engine_version": meta.get("engine_version", info.engine_version),
+                "updated_at": str(time.time()),
+                # Cleared once every stored chunk has its vector; until then searches say so.
+                UNEMBEDDED: "1" if missing or meta.get(UNEMBEDDED) else None,
+            }, db)
+    finally:
+        chunker.close()
+    lap("store")
+    return result
 
-    items = sorted((path, data) for path, (_, data) in change.files.items())
-    chunked = chunk_many(items, rules)
-    lap("parse")
 
+def _entries(ws: Workspace, change: changes.Change, chunker: Chunker, info: ModelInfo,
+             result: UpdateResult) -> Iterator[list[FileEntry]]:
+    """The changed files' new state, a batch at a time (at most BATCH_BYTES read at once)."""
+    batch: list[tuple[str, bytes]] = []
+    size = 0
+    for item in changes.read(ws, change, sorted(change.files)):
+        batch.append(item)
+        size += len(item[1])
+        if size >= BATCH_BYTES:
+            yield _entries_of(batch, change, chunker, info, result)
+            batch, size = [], 0
+    if batch:
+        yield _entries_of(batch, change, chunker, info, result)
+
+
+def _entries_of(items: list[tuple[str, bytes]], change: changes.Change, chunker: Chunker, info: ModelInfo,
+                result: UpdateResult) -> list[FileEntry]:
     entries: list[FileEntry] = []
-    keys: set[int] = set()
-    for (path, _), (reason, chunks) in zip(items, chunked, strict=True):
-        blob = change.files[path][0]
+    for (path, _), (reason, chunks) in zip(items, chunker(items), strict=True):
+        blob = change.files[path]
         if reason:
             result.skipped.append((path, reason))
             entries.append(FileEntry(path, blob, None, skipped=reason))
             continue
         keyed = [(chunk, vector_key(chunk.embedding_text(), info)) for chunk in chunks]
-        keys.update(key for _, key in keyed)
         entries.append(FileEntry(path, blob, chunks[0].language if chunks else None, keyed))
         result.chunks += len(keyed)
-    missing = store.missing_keys(keys)
-    result.reused = len(keys) - len(missing)
-    result.indexed_commit = change.head
-    result.model = info.describe()
-    result.files_changed = len(entries)
-    result.files_deleted = len(change.deleted)
-    dirty = json.dumps(sorted(change.dirty))
-    unchanged = (
-        not entries
-        and not change.deleted
-        and (meta.get("indexed_commit"), meta.get("dirty", "[]"), meta.get("scope", "")) == (change.head, dirty, scope)
-    )
-    if unchanged:
-        return result  # nothing to write: the common case for a search's freshness check
-    store.apply(
-        entries,
-        change.deleted,
-        {
-            "indexed_commit": result.indexed_commit,
-            "dirty": dirty,
-            "scope": scope,
-            "model": info.model,
-            "dim": str(info.dim),
-            "engine": meta.get("engine", info.engine),
-            "engine_version": meta.get("engine_version", info.engine_version),
-            "updated_at": str(time.time()),
-            # Cleared once every stored chunk has its vector; until then searches say so.
-            UNEMBEDDED: "1" if missing or meta.get(UNEMBEDDED) else None,
-        },
-    )
-    lap("store")
-    return result
-
-
-def priority(chunk: StoredChunk, recent: set[str]) -> int:
-    """Which chunks get their vectors first (lower first): the implementation's definitions,
-    those of recently changed files earliest; then tests and examples; then module-level
-    code; then text."""
-    if chunk.kind == "text":
-        return 4
-    if chunk.kind == "module":
-        return 3
-    if ranking.kind_of_path(chunk.path, chunk.symbol):
-        return 2
-    return 0 if chunk.path in recent else 1
-
-
-def embed_pending(
-    ws: Workspace,
-    store: Store,
-    engine: EngineChoice,
-    *,
-    progress: Progress | None = None,
-    wait: bool = True,
-    stop: Callable[[], bool] | None = None,
-    batch: int | None = None,
-) -> int:
-    """Embed every stored chunk that has no vector, most useful first, saving checkpoints as
-    it goes. One process at a time: with wait=False, another's work is left to it (returns
-    0); with wait=True, its progress is reported until it is done, then what is left is
-    embedded here. Returns how many texts were embedded here."""
-    with store.embedding() as take:
-        while not take():
-            if not wait:
-                return 0
-            report = embedding_progress(ws)
-            if progress and report:
-                progress("embed", int(report["done"]), int(report["total"]))
-            time.sleep(1.0)
-        info = store.model_info()
-        if info is None:
-            return 0
-        done = 0
-        while not (stop and stop()):
-            chunks = store.unembedded()
-            if chunks:
-                # Order matters only to a long run; a small update skips reading git's log.
-                recent = changes.recent_paths(ws) if len(chunks) > ORDER_AFTER else set()
-                texts: dict[int, str] = {}
-                for chunk in sorted(chunks, key=lambda c: priority(c, recent)):
-                    texts.setdefault(chunk.vector_key, chunk.embedding_text())
-                done += _embed(store, engine, info, texts, progress, stop, batch)
-            with store.writing():
-                if store.settle_unembedded():  # else an update added chunks meanwhile: go on
-                    store.compact()
-                    break
-        (store.directory / PROGRESS_NAME).unlink(missing_ok=True)
-        return done
-
-
-def _embed(store: Store, engine: EngineChoice, info: ModelInfo, texts: dict[int, str], progress: Progress | None,
-           stop: Callable[[], bool] | None, batch_size: int | None) -> int:
-    """Embed texts in the order given, saving a checkpoint now and then (and whatever was
-    embedded when a batch fails or the user interrupts, so the next run does not redo it).
-    Returns how many were embedded."""
-    embedder = engine.embedder_for(info)
-    keys = list(texts)
-    step = batch_size or embedder.batch_hint
-    pending_keys: list[int] = []
-    pending_vecs: list[np.ndarray] = []
-    began = last_checkpoint = time.monotonic()
-    done = 0
-    _write_progress(store, 0, len(keys), 0.0)
-
-    def checkpoint() -> None:
-        nonlocal pending_keys, pending_vecs, last_checkpoint
-        if pending_keys:
-            with store.writing():
-                store.add_vectors(pending_keys, np.concatenate(pending_vecs))
-                # How these vectors are computed now: recorded for status, never compared.
-                store.set_meta({"engine": embedder.info.engine, "engine_version": embedder.info.engine_version})
-        pending_keys, pending_vecs, last_checkpoint = [], [], time.monotonic()
-        _write_progress(store, done, len(keys), time.monotonic() - began)
-
-    try:
-        for start in range(0, len(keys), step):
-            batch = keys[start : start + step]
-            # Within a batch, similar lengths waste the least padding (the engine sorts them).
-            with engine.lock:
-                pending_vecs.append(embedder.embed_documents([texts[k] for k in batch]))
-            pending_keys.extend(batch)
-            done += len(batch)
-            if progress:
-                progress("embed", done, len(keys))
-            if len(pending_keys) >= CHECKPOINT_VECTORS or time.monotonic() - last_checkpoint >= CHECKPOINT_SECONDS:
-                checkpoint()
-                if stop and stop():
-                    break
-    finally:
-        checkpoint()
-    return done
-
-
-def _write_progress(store: Store, done: int, total: int, seconds: float) -> None:
-    """How far the embedding is, for `status` and for a search that does not wait for it."""
-    rate = done / seconds if seconds > 0 else 0.0
-    report = {"pid": os.getpid(), "done": done, "total": total, "rate": round(rate, 2),
-              "eta_s": round((total - done) / rate) if rate else None, "at": time.time()}
-    temp = store.directory / f"{PROGRESS_NAME}.tmp"
-    temp.write_text(json.dumps(report))
-    os.replace(temp, store.directory / PROGRESS_NAME)
-
-
-def embedding_progress(ws: Workspace) -> dict[str, object] | None:
-    """The report of the process embedding now, if one is alive."""
-    try:
-        report = json.loads((ws.index_dir / PROGRESS_NAME).read_text())
-        os.kill(int(report["pid"]), 0)
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return report
-
-
-def status(ws: Workspace, background: dict[str, object] | None = None, check: bool = False) -> dict[str, object]:
-    """What the index holds, and which files differ from it now (read-only). background: the
-    outcome of the last background update, if any. check: read the whole index first and
-    raise if any of it is damaged."""
-    store = Store(ws.index_dir)
-    try:
-        if check:
-            store.check()
-        meta = store.meta()
-        counts = store.counts()
-        change = changes.detect(
-            ws,
-            store.file_blobs(),
-            indexed_commit=meta.get("indexed_commit"),
-            previously_dirty=set(json.loads(meta.get("dirty", "[]"))),
-            scope=meta.get("scope", ""),
-        )
-        pending = sorted(set(change.files) | change.deleted)
-        updated = meta.get("updated_at")
-        return {
-            "root": str(ws.root),
-            "index_dir": str(ws.index_dir),
-            "indexed_commit": meta.get("indexed_commit"),
-            "head": ws.head(),
-            "scope": meta.get("scope") or None,
-            **counts,
-            "pending": len(pending),
-            "pending_files": pending,
-            "unembedded": store.unembedded_count(),
-            # Progress of meaning-based ranking: chunks with their vector, of all chunks.
-            "embedded": store.embedded_count(),
-            "total": counts["chunks"],
-            "embedding": embedding_progress(ws),  # the process filling vectors in now, if any
-            "model": meta.get("model"),
-            "dim": int(meta["dim"]) if "dim" in meta else None,
-            "engine": f"{meta['engine']} {meta['engine_version']}" if "engine" in meta else None,
-            "bytes": store.size_on_disk(),
-            "updated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(float(updated))) if updated else None,
-            "background": background,
-            "read_only": store.readonly,
-            **({"integrity": "ok"} if check else {}),
-        }
-    finally:
-        store.close()
+    result.files_changed += len(entries)
+    return entries

@@ -1,6 +1,7 @@
 """How results are shown: to a person in a terminal, or in the shapes editors and scripts read.
 
-Every format prints the same fields (see the JSON schema in README.md).
+Every format prints the same fields (see the JSON schema in README.md). No click here: the
+warm path of `codeseek find` imports this and little else.
 """
 
 from __future__ import annotations
@@ -8,21 +9,30 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-import click
-
 from .lexical import code_terms
-from .results import Hit
+from .results import Hit, Results
 
 if TYPE_CHECKING:
     from .parsing import Chunk
 
 SNIPPET_LINES = 4
-FORMATS = ("human", "explain", "json", "jsonl", "vimgrep", "files")
+COLORS = {"magenta": 35, "cyan": 36, "yellow": 33, "green": 32}
 
 
-def render(hits: Sequence[Hit], fmt: str, query: str = "") -> str:
+def style(text: str, fg: str | None = None, bold: bool = False, dim: bool = False, color: bool = True) -> str:
+    """Text in ANSI colours (nothing added when colour is off: a pipe, NO_COLOR)."""
+    if not color:
+        return text
+    codes = [str(COLORS[fg])] if fg else []
+    codes += ["1"] if bold else []
+    codes += ["2"] if dim else []
+    return f"\x1b[{';'.join(codes)}m{text}\x1b[0m" if codes else text
+
+
+def render(hits: Sequence[Hit], fmt: str, query: str = "", color: bool = False) -> str:
     if fmt == "json":
         return json.dumps([hit.to_json() for hit in hits], indent=2)
     if fmt == "jsonl":
@@ -31,7 +41,7 @@ def render(hits: Sequence[Hit], fmt: str, query: str = "") -> str:
         return "\n".join(vimgrep_line(hit) for hit in hits)
     if fmt == "files":
         return "\n".join(dict.fromkeys(hit.path for hit in hits))
-    return human(hits, query, explain=fmt == "explain")
+    return human(hits, query, explain=fmt == "explain", color=color)
 
 
 COMMENT_STARTS = ("#", "//", "/*", "*", "--", ";")
@@ -55,23 +65,23 @@ def vimgrep_line(hit: Hit) -> str:
     return f"{hit.path}:{line}:{column}:{text}  [{hit.symbol} {hit.score:g}]"
 
 
-def human(hits: Sequence[Hit], query: str = "", explain: bool = False) -> str:
+def human(hits: Sequence[Hit], query: str = "", explain: bool = False, color: bool = False) -> str:
     if not hits:
         return "no matches"
     terms = set(code_terms(query).split())
     blocks = []
     for hit in hits:
         head = (
-            click.style(f"{hit.path}:{hit.start_line}-{hit.end_line}", fg="magenta")
+            style(f"{hit.path}:{hit.start_line}-{hit.end_line}", fg="magenta", color=color)
             + "  "
-            + click.style(hit.symbol, fg="cyan", bold=True)
+            + style(hit.symbol, fg="cyan", bold=True, color=color)
             + "  "
-            + click.style(f"{hit.score:.3f}", dim=True)
+            + style(f"{hit.score:.3f}", dim=True, color=color)
         )
         lines = _dedent(hit.code.split("\n")[:SNIPPET_LINES])
-        body = "\n".join("    " + _highlight(line, terms) for line in lines)
+        body = "\n".join("    " + _highlight(line, terms, color) for line in lines)
         if explain and hit.why:
-            body = click.style("    why: " + _reasons(hit.why), fg="green") + "\n" + body
+            body = style("    why: " + _reasons(hit.why), fg="green", color=color) + "\n" + body
         blocks.append(f"{head}\n{body}")
     return "\n\n".join(blocks)
 
@@ -93,12 +103,12 @@ def _reasons(why: dict[str, object]) -> str:
     return "  ".join(parts)
 
 
-def _highlight(line: str, terms: set[str]) -> str:
-    if not terms:
+def _highlight(line: str, terms: set[str], color: bool) -> str:
+    if not terms or not color:
         return line
     return re.sub(
         r"[A-Za-z_][A-Za-z0-9_]*",
-        lambda m: click.style(m.group(), fg="yellow", bold=True) if m.group().lower() in terms else m.group(),
+        lambda m: style(m.group(), fg="yellow", bold=True) if m.group().lower() in terms else m.group(),
         line,
     )
 
@@ -109,12 +119,12 @@ def _dedent(lines: list[str]) -> list[str]:
     return [line[cut:] for line in lines]
 
 
-def chunks_human(chunks: Sequence[Chunk]) -> str:
+def chunks_human(chunks: Sequence[Chunk], color: bool = False) -> str:
     return "\n".join(
-        click.style(f"{c.path}:{c.start_line}-{c.end_line}", fg="magenta")
+        style(f"{c.path}:{c.start_line}-{c.end_line}", fg="magenta", color=color)
         + f"  {c.kind:<10} "
-        + click.style(c.symbol, fg="cyan", bold=True)
-        + click.style(f"  ({c.language}, {len(c.text)} chars)", dim=True)
+        + style(c.symbol, fg="cyan", bold=True, color=color)
+        + style(f"  ({c.language}, {len(c.text)} chars)", dim=True, color=color)
         for c in chunks
     )
 
@@ -122,3 +132,28 @@ def chunks_human(chunks: Sequence[Chunk]) -> str:
 def chunks_json(chunks: Sequence[Chunk]) -> str:
     fields = ("path", "start_line", "end_line", "symbol", "kind", "language", "context")
     return json.dumps([{f: getattr(c, f) for f in fields} | {"code": c.text} for c in chunks], indent=2)
+
+
+def print_results(results: Results, fmt: str, index_dir: Path, query: str = "") -> None:
+    """The results on stdout; on stderr, what the user should know about them (chunks still
+    without vectors, an engine that could not be reached)."""
+    import os
+    import sys
+
+    from .progress import read as read_progress
+
+    for note in results.notes:
+        print(f"codeseek: {note}", file=sys.stderr)
+    if results.unembedded:
+        report = read_progress(index_dir)
+        left = f", about {duration(report.eta_s)} left" if report is not None and report.eta_s is not None else ""
+        print(f"codeseek: meaning-based ranking is filling in ({results.unembedded:,} chunks still without "
+              f"vectors{left}): those are ranked by their words meanwhile", file=sys.stderr)
+    color = fmt in ("human", "explain") and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    text = render(results.hits, fmt, query, color=color)
+    if text:
+        print(text)
+
+
+def duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"

@@ -13,6 +13,7 @@ from pathlib import PurePosixPath
 from tree_sitter import Node, QueryCursor
 
 from . import languages
+from .kinds import Kind
 
 # Nodes that wrap a definition and belong to its chunk (decorators, `export`, `const f = ...`).
 WRAPPERS = frozenset(
@@ -31,9 +32,6 @@ LEADING = ("comment", "attribute", "annotation", "decorator")
 # Declarations without a body that a same-named definition implements (TypeScript overloads):
 # they lead into the implementation's chunk rather than being chunks of their own.
 OVERLOADS = frozenset({"function_signature"})
-# Definitions whose function members are methods, and whose members are elided from their
-# own chunk (each member is a chunk of its own).
-CONTAINERS = frozenset({"class", "struct", "interface", "trait", "impl", "enum", "object", "extension"})
 
 TEXT_WINDOW = 50
 TEXT_OVERLAP = 10
@@ -46,7 +44,7 @@ MAX_NESTING = 16
 class Chunk:
     path: str
     language: str
-    kind: str
+    kind: Kind
     symbol: str
     start_line: int  # 1-based, inclusive
     end_line: int  # 1-based, inclusive
@@ -70,7 +68,7 @@ class Chunk:
 @dataclass
 class _Def:
     node: Node
-    kind: str
+    kind: Kind
     name: str
     name_row: int
     leading_row: int  # first row, doc comments and attributes included
@@ -162,7 +160,7 @@ def _definitions(root: Node, spec: languages.LanguageSpec) -> list[_Def]:
         absorbed.update((o.start_byte, o.end_byte) for o in overloads)
         d = _Def(
             node=node,
-            kind=kind,
+            kind=Kind(kind),
             name=name,
             name_row=name_node.end_point[0],
             leading_row=leading_row,
@@ -209,12 +207,13 @@ def _emit(
     todo: list[tuple[_Def, list[str], _Def | None]] = [(d, [], None) for d in reversed(roots)]
     while todo:
         d, scopes, parent = todo.pop()
-        kind = "method" if d.kind == "function" and parent is not None and parent.kind in CONTAINERS else d.kind
+        is_method = d.kind == Kind.FUNCTION and parent is not None and parent.kind.is_container
+        kind = Kind.METHOD if is_method else d.kind
         start = d.leading_row
         if d.start == d.end:
             # On one line (minified code, a one-liner): its own bytes, never the whole line.
             body = [*lines[start : d.start], _node_text(d.node)]
-        elif d.kind in CONTAINERS:
+        elif d.kind.is_container:
             body = _elided(lines, start, d.end, d.children)
         else:
             body = lines[start : d.end + 1]
@@ -267,7 +266,7 @@ def _module_chunk(path: str, language: str, lines: list[str], roots: list[_Def])
         text_lines.append(line)
         previous = i
     name = PurePosixPath(path).name
-    return Chunk(path, language, "module", name, kept[0][0] + 1, kept[-1][0] + 1, "\n".join(text_lines))
+    return Chunk(path, language, Kind.MODULE, name, kept[0][0] + 1, kept[-1][0] + 1, "\n".join(text_lines))
 
 
 def _text_windows(path: str, text: str) -> list[Chunk]:
@@ -280,7 +279,7 @@ def _text_windows(path: str, text: str) -> list[Chunk]:
     for start in range(0, max(len(lines), 1), step):
         window = lines[start : start + TEXT_WINDOW]
         if any(line.strip() for line in window):
-            chunks.append(Chunk(path, "text", "text", name, start + 1, start + len(window), "\n".join(window)))
+            chunks.append(Chunk(path, "text", Kind.TEXT, name, start + 1, start + len(window), "\n".join(window)))
         if start + TEXT_WINDOW >= len(lines):
             break
     return chunks

@@ -22,22 +22,16 @@ import heapq
 import math
 import re
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 
+from .kinds import Kind, Role, role_of_path
 from .lexical import STOPWORDS, code_terms, name_key
+from .protocol import Mode
 
 # A token that can only be code: camelCase, snake_case, a qualified name.
 CODE_SHAPE = re.compile(r"[a-z0-9][A-Z]|[A-Z]{2}[a-z]|\w_\w|[.#]\w|::|->")
 NAME = re.compile(r"[A-Za-z_$][\w$]*(?:(?:\.|::|#|->)[A-Za-z_$][\w$]*)*")
 PUNCTUATION = "`'\"()[]{},;:?!"
 
-# Paths of code that is not the implementation: tests, examples, benchmarks, documentation.
-TEST_PARTS = frozenset({"test", "tests", "testing", "__tests__", "spec", "specs", "testdata", "fixtures"})
-AUX_PARTS = frozenset({"examples", "example", "bench", "benches", "benchmarks", "docs", "doc", "samples"})
-TEST_FILE = re.compile(
-    r"^test_.*\.py$|_tests?\.(py|go|rb|exs?)$|\.(test|spec)\.[cm]?[jt]sx?$|(Tests?|Spec|IT)\.(java|kt|scala|cs)$"
-    r"|^Test\w*\.(java|kt|scala|cs)$|_spec\.rb$|Tests?\.swift$"
-)
 TEST_WORDS = frozenset({"test", "tests", "testing", "spec", "fixture", "mock", "assert"})
 AUX_WORDS = frozenset({"example", "examples", "benchmark", "benchmarks", "bench", "demo", "docs", "documentation"})
 PROSE_WORDS = frozenset({"readme", "docs", "documentation", "doc", "changelog", "guide", "markdown"})
@@ -118,7 +112,7 @@ class Candidate:
 
     id: int
     path: str
-    kind: str
+    kind: Kind
     symbol: str
     cosine: float | None = None  # None: no vector yet
     terms: tuple[str, str, str] = ("", "", "")  # indexed terms: symbol, path, body
@@ -131,6 +125,9 @@ class Candidate:
     coherence: float = 0.0
     score: float = 0.0
     spread: float = 1.0
+
+    def __post_init__(self) -> None:
+        self.kind = Kind(self.kind)
 
     def explain(self) -> dict[str, object]:
         """Why it ranked where it did (`codeseek find --explain`)."""
@@ -155,22 +152,18 @@ def idf(counts: dict[str, int], total: int, term: str) -> float:
     return math.log(1 + (total - n + 0.5) / (n + 0.5))
 
 
-def kind_of_path(path: str, symbol: str) -> str:
-    """'test', 'auxiliary' (examples, benchmarks, docs) or '' for implementation."""
-    parts = PurePosixPath(path).parts
-    folders = {p.lower() for p in parts[:-1]}
-    if folders & TEST_PARTS or TEST_FILE.search(parts[-1]) or re.search(r"(^|::)tests?::", symbol):
-        return "test"
-    return "auxiliary" if folders & AUX_PARTS else ""
-
-
 def rank(query: Query, candidates: list[Candidate], counts: dict[str, int], total: int, floor: float | None,
-         mode: str, limit: int, signals: Signals = DEFAULT) -> list[Candidate]:
+         mode: Mode, limit: int, signals: Signals = DEFAULT) -> list[Candidate]:
     """Candidates best first (the first `limit` spread over files), each with its score and
     the reasons for it."""
     weights = {t: idf(counts, total, t) for t in query.terms}
     all_weight = sum(weights.values()) or 1.0
-    words_share = {"semantic": 0.0, "lexical": 1.0}.get(mode, signals.words_name if query.is_name else signals.words_sentence)
+    if mode == Mode.SEMANTIC:
+        words_share = 0.0
+    elif mode == Mode.LEXICAL:
+        words_share = 1.0
+    else:
+        words_share = signals.words_name if query.is_name else signals.words_sentence
     for c in candidates:
         c.matched, c.factors, c.name_match, c.meaning = [], {}, "", 0.0  # derived here, afresh
         if c.cosine is not None and floor is not None and floor < 1.0:
@@ -186,7 +179,7 @@ def rank(query: Query, candidates: list[Candidate], counts: dict[str, int], tota
                 got += weight * found
         c.words = got / all_weight
         c.base = (1.0 - words_share) * c.meaning + words_share * c.words
-        if mode != "semantic":
+        if mode != Mode.SEMANTIC:
             c.base += _name_bonus(c, query, signals)
         _apply_priors(c, query, signals)
     _add_coherence(candidates, signals)
@@ -195,7 +188,7 @@ def rank(query: Query, candidates: list[Candidate], counts: dict[str, int], tota
 
 def _name_bonus(c: Candidate, query: Query, signals: Signals) -> float:
     name = query.name
-    if c.kind in ("module", "text") or name is None:  # a sentence's code-shaped words find
+    if not c.kind.is_named or name is None:  # a sentence's code-shaped words find
         return 0.0  # candidates, but add nothing
     own, wanted = name_key(c.symbol), name_key(name)
     if c.symbol == name or c.symbol.endswith(("." + name, "::" + name, ")." + name)):
@@ -211,14 +204,14 @@ def _name_bonus(c: Candidate, query: Query, signals: Signals) -> float:
 
 
 def _apply_priors(c: Candidate, query: Query, signals: Signals) -> None:
-    if c.kind == "module":
+    if c.kind == Kind.MODULE:
         c.factors["module"] = signals.module
-    elif c.kind == "text" and not query.mentions & PROSE_WORDS:
+    elif c.kind == Kind.TEXT and not query.mentions & PROSE_WORDS:
         c.factors["text"] = signals.text
-    where = kind_of_path(c.path, c.symbol)
-    if where == "test" and not query.mentions & TEST_WORDS:
+    where = role_of_path(c.path, c.symbol)
+    if where == Role.TEST and not query.mentions & TEST_WORDS:
         c.factors["test"] = signals.test
-    elif where == "auxiliary" and not query.mentions & AUX_WORDS:
+    elif where == Role.AUXILIARY and not query.mentions & AUX_WORDS:
         c.factors["auxiliary"] = signals.auxiliary
     for factor in c.factors.values():
         c.base *= factor

@@ -1,16 +1,13 @@
-"""What a search returns, and what it may be limited to: plain data, cheap to import (the
-CLI builds these from a warm server's answer without loading the search machinery)."""
+"""What a search returns: plain data, cheap to import (the CLI builds these from a warm
+server's answer without loading the search machinery)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from fnmatch import fnmatchcase
-from typing import TYPE_CHECKING
+from dataclasses import asdict, dataclass
+from typing import Any
 
-if TYPE_CHECKING:
-    from .storage import StoredChunk
+from .protocol import Mode
 
-MODES = ("hybrid", "semantic", "lexical")
 
 @dataclass(frozen=True)
 class Hit:
@@ -26,6 +23,7 @@ class Hit:
 
     def to_json(self) -> dict[str, object]:
         out = asdict(self)
+        out["kind"] = str(self.kind)
         if self.why is None:
             del out["why"]
         return out
@@ -34,37 +32,15 @@ class Hit:
 @dataclass(frozen=True)
 class Results:
     hits: list[Hit]
-    mode: str
+    mode: Mode
     unembedded: int = 0  # chunks without a vector yet: found by the lexical ranker only
+    notes: tuple[str, ...] = ()  # what the user should know about these results (one line each)
 
+    def to_json(self) -> dict[str, Any]:
+        return {"hits": [h.to_json() for h in self.hits], "mode": str(self.mode), "unembedded": self.unembedded,
+                "notes": list(self.notes)}
 
-@dataclass(frozen=True)
-class Filters:
-    """What to search. A path pattern with a leading `!` excludes; a pattern without
-    wildcards matches a folder and everything below it."""
-
-    paths: tuple[str, ...] = ()
-    languages: tuple[str, ...] = ()
-    kinds: tuple[str, ...] = ()
-    min_score: float | None = None
-    include: tuple[str, ...] = field(init=False)
-    exclude: tuple[str, ...] = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "include", tuple(p for p in self.paths if not p.startswith("!")))
-        object.__setattr__(self, "exclude", tuple(p[1:] for p in self.paths if p.startswith("!")))
-
-    def accepts(self, chunk: StoredChunk) -> bool:
-        return (
-            (not self.languages or chunk.language in self.languages)
-            and (not self.kinds or chunk.kind in self.kinds)
-            and (not self.include or any(_path_matches(chunk.path, p) for p in self.include))
-            and not any(_path_matches(chunk.path, p) for p in self.exclude)
-        )
-
-
-def _path_matches(path: str, pattern: str) -> bool:
-    pattern = pattern.removeprefix("./")
-    if any(ch in pattern for ch in "*?["):
-        return fnmatchcase(path, pattern) or fnmatchcase(path, pattern.replace("**/", ""))
-    return path == pattern or path.startswith(pattern.rstrip("/") + "/")
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> Results:
+        return cls([Hit(**hit) for hit in body["hits"]], Mode(body["mode"]), int(body["unembedded"]),
+                   tuple(body.get("notes", ())))

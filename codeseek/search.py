@@ -10,10 +10,11 @@ import numpy as np
 
 from . import ranking
 from .embedding import EngineChoice, ModelInfo
-from .errors import CodeseekError
+from .errors import CodeseekError, EngineUnavailable
+from .index import Store, StoredChunk
 from .lexical import match_expression
-from .results import MODES, Filters, Hit, Results
-from .storage import Store, StoredChunk
+from .protocol import Filters, Mode, check_k
+from .results import Hit, Results
 
 DEPTH = 50  # candidates taken from each ranker
 
@@ -26,61 +27,66 @@ def find(
     query: str,
     k: int = 10,
     filters: Filters | None = None,
-    mode: str = "hybrid",
+    mode: Mode = Mode.HYBRID,
     signals: ranking.Signals = ranking.DEFAULT,
     explain: bool = False,
 ) -> Results:
-    """The k chunks that best match the query, best first. Lexical mode loads no model."""
+    """The k chunks that best match the query, best first. Lexical mode loads no model, and
+    hybrid mode falls back to words, saying so, when the engine cannot be reached."""
     if not query.strip():
         raise CodeseekError("the query is empty")
-    if k < 1:
-        raise CodeseekError("-k must be at least 1")
-    if mode not in MODES:
-        raise CodeseekError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
-    if mode != "lexical" and engine is None:
+    check_k(k)
+    if mode != Mode.LEXICAL and engine is None:
         raise CodeseekError(f"{mode} search needs an embedding engine")
-    if mode == "hybrid" and store.vector_count() == 0:
-        mode = "lexical"  # no vector yet (a first index filling in): words alone, and no model to load
+    if mode == Mode.HYBRID and store.vectors.count() == 0:
+        mode = Mode.LEXICAL  # no vector yet (a first index filling in): words alone, and no model to load
     filters = filters or Filters()
     parsed = ranking.Query.parse(query)
     depth = max(DEPTH, k * 3)
     # Read before the pool starts: the connection is shared, and a query waiting for it would
     # serialise the overlap below.
-    info = store.model_info() if engine is not None and mode != "lexical" else None
+    info = store.db.model_info() if engine is not None and mode != Mode.LEXICAL else None
+    notes: tuple[str, ...] = ()
     with ThreadPoolExecutor(max_workers=1) as pool:
         # SQLite (BM25, names) runs in the pool while torch embeds the query: both release the GIL.
-        worded = pool.submit(_by_words, store, parsed, depth, filters) if mode != "semantic" else None
-        vector = _query_vector(engine, info, query) if engine is not None and info is not None else None
+        worded = pool.submit(_by_words, store, parsed, depth, filters) if mode != Mode.SEMANTIC else None
+        try:
+            vector = _query_vector(engine, info, query) if engine is not None and info is not None else None
+        except EngineUnavailable as exc:
+            if mode == Mode.SEMANTIC:
+                raise
+            vector, mode, notes = None, Mode.LEXICAL, (f"{exc}: ranked by words alone",)
         dense = _dense(store, vector, depth, filters.accepts) if vector is not None else []
         words = worded.result() if worded is not None else []
     chunks = {c.id: c for c, _ in dense} | {c.id: c for c in words}
     cosines = {c.id: score for c, score in dense}
     if vector is not None:
         _exact_cosines(store, vector, [c for c in chunks.values() if c.id not in cosines], cosines)
-    terms = store.indexed_terms(list(chunks))
-    counts, total = store.term_counts(parsed.terms) if parsed.terms else ({}, 0)
+    terms = store.chunks.indexed_terms(list(chunks))
+    counts, total = store.chunks.term_counts(parsed.terms) if parsed.terms else ({}, 0)
     candidates = [ranking.Candidate(c.id, c.path, c.kind, c.symbol, cosines.get(c.id), terms.get(c.id, ("", "", "")))
                   for c in chunks.values()]
     floor = dense[-1][1] if dense else None
     ranked = ranking.rank(parsed, candidates, counts, total, floor, mode, limit=k * 2, signals=signals)
-    return Results(_hits(ranked, chunks, k, filters, explain), mode, store.unembedded_count())
+    return Results(_hits(ranked, chunks, k, filters, explain), mode, store.chunks.unembedded_count(), notes)
 
 
 def similar(store: Store, engine: EngineChoice, target: StoredChunk, k: int = 10,
             filters: Filters | None = None) -> Results:
     """The chunks nearest in meaning to an existing one: duplicates and prior art."""
     filters = filters or Filters()
-    vectors = store.vectors_for([target.vector_key])
+    check_k(k)
+    vectors = store.vectors.get([target.vector_key])
     if target.vector_key not in vectors:
         raise CodeseekError(f"{target.path}:{target.start_line} has no vector yet: `codeseek index` embeds it")
     ranked = _dense(store, vectors[target.vector_key], k + 1, lambda c: c.id != target.id and filters.accepts(c))
-    return Results(_cosine_hits(ranked, k, filters), "semantic", store.unembedded_count())
+    return Results(_cosine_hits(ranked, k, filters), Mode.SEMANTIC, store.chunks.unembedded_count())
 
 
 def locate(store: Store, where: str) -> StoredChunk:
     """The chunk a user means by `PATH:LINE` or by a symbol name."""
     path, _, line = where.rpartition(":")
-    found = store.chunks_at(path, line=int(line)) if path and line.isdigit() else store.chunks_at("", symbol=where)
+    found = store.chunks.at(path, line=int(line)) if path and line.isdigit() else store.chunks.at("", symbol=where)
     if not found:
         raise CodeseekError(f"no indexed chunk at {where!r}: give PATH:LINE or a symbol name")
     return found[0]
@@ -107,7 +113,7 @@ def _cosine_hits(ranked: Ranked, k: int, filters: Filters) -> list[Hit]:
 
 def _exact_cosines(store: Store, vector: np.ndarray, chunks: list[StoredChunk], into: dict[int, float]) -> None:
     """Cosines of candidates the dense search did not reach (found by words or name)."""
-    vectors = store.vectors_for([c.vector_key for c in chunks])
+    vectors = store.vectors.get([c.vector_key for c in chunks])
     for c in chunks:
         if c.vector_key in vectors:
             into[c.id] = float(vectors[c.vector_key] @ vector)
@@ -120,13 +126,13 @@ def _query_vector(engine: EngineChoice, info: ModelInfo, query: str) -> np.ndarr
 
 
 def _dense(store: Store, vector: np.ndarray, depth: int, accept: Callable[[StoredChunk], bool]) -> Ranked:
-    total = store.vector_count()
+    total = store.vectors.count()
     fetch = min(total, depth * 2 + 10)
     while True:
         # Vectors no chunk uses any more (kept for branch switches), and chunks the filters
         # reject, are over-fetched past: at worst the search becomes exhaustive.
-        scored = store.search_vectors(vector, fetch)
-        by_key = store.chunks_for_keys([key for key, _ in scored])
+        scored = store.vectors.search(vector, fetch)
+        by_key = store.chunks.for_keys([key for key, _ in scored])
         ranked = [(c, score) for key, score in scored for c in by_key.get(key, []) if accept(c)]
         if len(ranked) >= depth or fetch >= total:
             return ranked[:depth]
@@ -135,13 +141,13 @@ def _dense(store: Store, vector: np.ndarray, depth: int, accept: Callable[[Store
 
 def _by_words(store: Store, query: ranking.Query, depth: int, filters: Filters) -> list[StoredChunk]:
     """Candidates by BM25, and definitions named like the query's identifiers."""
-    found = {c.id: c for c in store.named(query.name_keys)}
+    found = {c.id: c for c in store.chunks.named(query.name_keys)}
     if query.is_name:
-        found |= {c.id: c for c in store.named(query.name_keys, prefix=True, limit=depth)}
+        found |= {c.id: c for c in store.chunks.named(query.name_keys, prefix=True, limit=depth)}
     expression = match_expression(query.text)
     fetch = depth
     while expression is not None:
-        rows = store.lexical(expression, fetch)
+        rows = store.chunks.lexical(expression, fetch)
         accepted = [c for c, _ in rows if filters.accepts(c)]
         if len(accepted) >= depth or len(rows) < fetch:
             found |= {c.id: c for c in accepted[:depth]}

@@ -1,233 +1,282 @@
-"""A warm process per repository: the model and index stay loaded, so a query costs only
-its own work. HTTP with JSON bodies, on a Unix socket in the index directory (mode 0600) or
-on 127.0.0.1. `codeseek find` and the git hooks use it when it runs.
+"""The warm process: one per user, keeping models and indexes loaded for every repository it
+is asked about, answering over HTTP with JSON bodies.
 
-    POST /find     {"query", "k", "paths", "languages", "kinds", "min_score", "mode", "no_update", "no_wait"}
-    POST /similar  {"where", "k", "paths", "languages", "kinds", "min_score"}
-    POST /update   {"source": "worktree" | "staged" | "committed"}
-    GET  /status
-    GET  /ping
+It listens on a Unix socket in the user's private runtime folder (mode 0600, in a 0700
+folder: only this user can connect), and with `--port` also on 127.0.0.1:PORT, where every
+request needs the secret in that folder as a bearer token, must name this server as its
+Host (no DNS rebinding), must carry no Origin (no web page may drive it) and must send JSON.
+
+    POST /find     {"repo": {"root", "index_dir"}, "engine": {...}, "request": FindRequest}
+    POST /similar  {"repo": ..., "engine": ..., "request": SimilarRequest}
+    POST /update   {"repo": ..., "engine": ..., "request": UpdateRequest}
+    POST /status   {"repo": ..., "check": bool}
+    GET  /ping     the server: pid, version, repositories, models, memory
+    POST /stop     exit now
+
+Connections are served by a bounded pool of threads, each read with a timeout, so an idle or
+slow client holds one thread for a few seconds and never the server.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import os
+import signal
 import socketserver
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-from . import hooks, indexing, search
-from .client import DEFAULT_IDLE_SECONDS, INFO_NAME, SOCKET_NAME, Address, address
-from .embedding import EngineChoice
-from .errors import CodeseekError, IndexBusy, IndexReadOnly
-from .repo import Workspace
-from .skipping import SkipRules
-from .storage import DB_NAME, Store
+from . import __version__, client
+from .errors import CodeseekError
+from .fsutil import locked, private_dir
+from .protocol import BadRequest, FindRequest, SimilarRequest, UpdateRequest
+from .repo import open_workspace
+from .service import Service
 
-BACKGROUND_BATCH = 16  # texts a model call while queries may be waiting for the model
+WORKERS = 8  # requests served at once
+BACKLOG = 256  # connections waiting to be accepted
+READ_TIMEOUT = 10.0  # seconds a client may take to send its request
+MAX_BODY = 1 << 20  # bytes of a request body
+ENGINE_FIELDS = ("backend", "model", "dim", "base_url", "api_key_env", "query_instruction", "device")
 
 
-class Service:
-    """What the server does; one request at a time touches the index."""
+class Refused(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
 
-    def __init__(self, ws: Workspace, engine: EngineChoice, rules: SkipRules) -> None:
-        self.ws = ws
-        self.engine = engine
-        self.rules = rules
-        self.lock = threading.Lock()
-        self.store: Store | None = None
-        self.last_request = time.monotonic()
-        self.requests = 0
-        self.embedding: threading.Thread | None = None
 
-    def embed_in_background(self) -> None:
-        """Fill in missing vectors on a thread of this process, which has the model loaded
-        already: the warm server is the background worker. Queries share the model with it
-        (EngineChoice.lock), waiting at most one small batch."""
-        if self.embedding is not None and self.embedding.is_alive():
+def _body(raw: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(raw or b"{}")
+    except (ValueError, RecursionError):
+        raise BadRequest("the request body is not JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest("the request must be a JSON object")
+    return body
+
+
+def _flags(body: dict[str, Any]) -> dict[str, object]:
+    """Engine settings the caller's flags and environment chose (checked like a config file's)."""
+    from .config import check
+
+    raw = body.get("engine") or {}
+    if not isinstance(raw, dict):
+        raise BadRequest("engine must be an object of settings")
+    unknown = [k for k in raw if k not in ENGINE_FIELDS]
+    if unknown:
+        raise BadRequest(f"engine: unknown setting {str(unknown[0])[:40]!r}")
+    return {k: check(k, v, "engine") for k, v in raw.items() if v is not None}
+
+
+def _workspace(body: dict[str, Any]):  # noqa: ANN202 - a Workspace
+    repo = body.get("repo")
+    if not isinstance(repo, dict) or not isinstance(repo.get("root"), str):
+        raise BadRequest("repo must be an object with the repository's root folder")
+    index_dir = repo.get("index_dir")
+    if index_dir is not None and not isinstance(index_dir, str):
+        raise BadRequest("repo.index_dir must be a folder's path")
+    ws = open_workspace(repo["root"], index_dir)
+    return ws
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: _Pooled  # type: ignore[assignment]
+    protocol_version = "HTTP/1.1"
+    timeout = READ_TIMEOUT  # an idle or slow client holds its thread this long at most
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def address_string(self) -> str:  # a Unix socket has no client address
+        return "local"
+
+    def _answer(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Connection", "close")
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+        self.close_connection = True
+
+    def _check(self) -> None:
+        """Only this user, only from codeseek's own clients."""
+        if self.headers.get("Origin") is not None:
+            raise Refused(403, "requests from web pages are refused")
+        if not self.server.tcp:
             return
+        port = self.server.server_address[1]
+        if self.headers.get("Host") not in (f"127.0.0.1:{port}", f"localhost:{port}"):
+            raise Refused(403, "the Host header does not name this server")
+        if self.path == "/ping" and self.command == "GET":
+            return  # answers the challenge: proves the server, reveals nothing
+        token = self.headers.get("Authorization", "").removeprefix("Bearer ").encode()
+        if not hmac.compare_digest(token, self.server.owner.secret):
+            raise Refused(401, "a valid token is needed")
 
-        def work() -> None:
-            try:
-                store = Store(self.ws.index_dir)
-                try:
-                    indexing.embed_pending(self.ws, store, self.engine, wait=False, batch=BACKGROUND_BATCH)
-                finally:
-                    store.close()
-            except Exception as exc:  # noqa: BLE001 - reported like a hook's failure, never raised
-                hooks.record(self.ws, {"hook": "server", "ok": False, "error": f"{type(exc).__name__}: {exc}"})
-
-        self.embedding = threading.Thread(target=work, name="codeseek-embedding", daemon=True)
-        self.embedding.start()
-
-    @property
-    def busy(self) -> bool:
-        return self.embedding is not None and self.embedding.is_alive()
-
-    def _store(self) -> Store:
-        if self.store is None:
-            self.store = Store(self.ws.index_dir)
-        return self.store
-
-    def _update(self, payload: dict[str, Any], embed: bool) -> indexing.UpdateResult | None:
-        """Files and words now; vectors now when few are missing, else in the background."""
-        no_wait = bool(payload.get("no_wait"))
+    def _read(self) -> bytes:
+        if self.command == "POST" and self.headers.get_content_type() != "application/json":
+            raise Refused(415, "the body must be application/json")
         try:
-            result = indexing.update(self.ws, self.engine, rules=self.rules, embed=False, wait=not no_wait)
-        except (IndexBusy, IndexReadOnly):
-            return None  # asked not to wait, or may not write: search what the index holds
-        if embed and result.pending:
-            if result.pending <= indexing.INLINE_LIMIT and not no_wait and not self.busy:
-                store = Store(self.ws.index_dir)
-                try:
-                    result.embedded = indexing.embed_pending(self.ws, store, self.engine, wait=False)
-                finally:
-                    store.close()
-            else:
-                self.embed_in_background()
-        return result
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            raise Refused(400, "bad Content-Length") from None
+        if not 0 <= length <= MAX_BODY:
+            raise Refused(413, f"the body must be under {MAX_BODY:,} bytes")
+        return self.rfile.read(length) if length else b""
 
-    def _fresh_search(self, payload: dict[str, Any], run: Callable[[Store], search.Results]) -> search.Results:
-        """Results that reflect the working tree as it is now.
+    def _serve(self) -> None:
+        try:
+            self._check()
+            raw = self._read()
+            if self.command == "GET" and self.path == "/ping":
+                challenge = self.headers.get("X-Codeseek-Challenge", "")
+                extra = {"proof": client.proof(self.server.owner.secret, challenge)} if challenge else {}
+                self._answer(200, {**self.server.owner.describe(), **extra})
+                return
+            if self.command != "POST":
+                raise Refused(405, "use POST")
+            with self.server.owner.service.answering():
+                answer = self.server.owner.handle(self.path, _body(raw))
+            self._answer(200, answer)
+        except Refused as exc:
+            self._answer(exc.status, {"error": str(exc)})
+        except LookupError as exc:
+            self._answer(404, {"error": f"no such route: {exc}"})
+        except CodeseekError as exc:
+            self._answer(400, {"error": str(exc)})
+        except (TimeoutError, ConnectionError):
+            self.close_connection = True
+        except Exception as exc:  # noqa: BLE001 - one request's bug must not end the server
+            self._answer(500, {"error": f"internal error: {type(exc).__name__}: {exc}"})
 
-        The freshness check (git status) runs while the search runs on the index as it is;
-        when the check finds nothing to do, which is the usual case, those results stand and
-        the check costs no extra time. Otherwise the changes are indexed (missing vectors
-        embedded now when few, else in the background) and the search runs again. The check
-        does not embed, so the model is never used from two threads at once.
-        """
-        if not (self.ws.index_dir / DB_NAME).exists():
-            self._update(payload, embed=True)
-            return run(self._store())
-        if payload.get("no_update"):
-            return run(self._store())
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            check = pool.submit(self._update, payload, False)
-            first = run(self._store())
-            done = check.result()
-        if done is None:
-            return first
-        embedded = 0
-        if done.pending and not self.busy:
-            again = self._update(payload, embed=True)
-            embedded = again.embedded if again is not None else 0
-        return run(self._store()) if done.files_changed or done.files_deleted or embedded else first
-
-    def handle(self, route: str, payload: dict[str, Any]) -> dict[str, Any]:
-        self.last_request = time.monotonic()
-        with self.lock:
-            self.requests += 1
-            if route == "/ping":
-                return {"pid": os.getpid()}
-            if route == "/status":
-                return {**indexing.status(self.ws, hooks.last_outcome(self.ws)),
-                        "server": {"pid": os.getpid(), "requests": self.requests}}
-            if route == "/update":
-                result = indexing.update(self.ws, self.engine, source=str(payload.get("source", "worktree")),
-                                         rules=self.rules, embed=False)
-                if result.pending:
-                    self.embed_in_background()
-                return {"summary": result.summary(), "pending": result.pending}
-            filters = search.Filters(tuple(payload.get("paths", ())), tuple(payload.get("languages", ())),
-                                     tuple(payload.get("kinds", ())), payload.get("min_score"))
-            k = int(payload.get("k", 10))
-            if route == "/find":
-                query, mode = str(payload.get("query", "")), str(payload.get("mode", "hybrid"))
-                explain = bool(payload.get("explain"))
-                results = self._fresh_search(
-                    payload, lambda store: search.find(store, self.engine, query, k, filters, mode, explain=explain)
-                )
-            elif route == "/similar":
-                where = str(payload["where"])
-                results = self._fresh_search(
-                    payload, lambda store: search.similar(store, self.engine, search.locate(store, where), k, filters)
-                )
-            else:
-                raise LookupError(route)
-        return {"hits": [h.to_json() for h in results.hits], "mode": results.mode, "unembedded": results.unembedded}
+    do_GET = do_POST = _serve
 
 
-def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
+class _Pooled(socketserver.BaseServer):
+    """Connections handed to a bounded pool of threads (threads are reused, so torch sets up
+    its per-thread state once, not on every query)."""
+
+    request_queue_size = BACKLOG
+    owner: Server
+    tcp = False
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self.owner.pool.submit(self._work, request, client_address)
+
+    def _work(self, request: Any, client_address: Any) -> None:
+        try:
+            self.finish_request(request, client_address)
+        except Exception:  # noqa: BLE001,S110 - a broken connection is the client's business
             pass
-
-        def address_string(self) -> str:  # a Unix socket has no client address
-            return "local"
-
-        def _answer(self, status: int, body: dict[str, Any]) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _serve(self) -> None:
-            try:
-                length = int(self.headers.get("Content-Length") or 0)
-                payload = json.loads(self.rfile.read(length) or b"{}") if length else {}
-                self._answer(200, service.handle(self.path, payload))
-            except LookupError:
-                self._answer(404, {"error": f"no such route: {self.path}"})
-            except CodeseekError as exc:
-                self._answer(400, {"error": str(exc)})
-            except (ValueError, TypeError) as exc:
-                self._answer(400, {"error": f"bad request: {exc}"})
-
-        do_GET = do_POST = _serve
-
-    return Handler
+        finally:
+            self.shutdown_request(request)
 
 
-class _UnixServer(socketserver.UnixStreamServer):
-    """One request at a time, on the serving thread: requests are serialised anyway, and a
-    thread per request would make torch set up its per-thread state on every query."""
+class _UnixServer(_Pooled, socketserver.UnixStreamServer):
+    pass
 
 
-def serve(ws: Workspace, service: Service, *, port: int | None = None,
-          idle_seconds: float = DEFAULT_IDLE_SECONDS) -> None:
-    """Serve until idle for idle_seconds (the caller checks `running` first)."""
-    ws.index_dir.mkdir(parents=True, exist_ok=True)
-    path = ws.index_dir / SOCKET_NAME
-    handler = _handler(service)
-    httpd: socketserver.BaseServer
-    if port is None:
-        path.unlink(missing_ok=True)  # left by a server that died
-        old_umask = os.umask(0o177)  # the socket is created 0600: only this user may ask
+class _TcpServer(_Pooled, socketserver.TCPServer):
+    allow_reuse_address = True
+    tcp = True
+
+
+class Server:
+    """The warm process: its service, its listeners, its idle clock."""
+
+    def __init__(self, service: Service, folder: Path, idle_seconds: float) -> None:
+        self.service = service
+        self.folder = folder
+        self.idle_seconds = idle_seconds
+        self.secret = client.secret(folder)
+        self.listeners: list[_Pooled] = []
+        self.pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="codeseek-request")
+        self.stopping = threading.Event()
+
+    def describe(self) -> dict[str, Any]:
+        return {**self.service.describe(), "version": __version__, "address": str(self.folder / client.SOCKET_NAME)}
+
+    def handle(self, route: str, body: dict[str, Any]) -> dict[str, Any]:
+        if route == "/stop":
+            self.stopping.set()
+            return {"stopping": os.getpid()}
+        ws = _workspace(body)
+        repo = self.service.repository(ws)
+        if route == "/status":
+            return {**repo.status(check=bool(body.get("check"))).to_json(), "server": self.describe()}
+        flags = _flags(body)
+        request = body.get("request", {})
+        if route == "/find":
+            return repo.find(FindRequest.from_json(request), flags).to_json()
+        if route == "/similar":
+            return repo.similar(SimilarRequest.from_json(request), flags).to_json()
+        if route == "/update":
+            result = repo.update(UpdateRequest.from_json(request), flags)
+            return {"summary": result.summary(), "pending": result.pending}
+        raise LookupError(route)
+
+    def _listen(self, listener: _Pooled) -> int:
+        listener.owner = self
+        self.listeners.append(listener)
+        return int(listener.server_address[1]) if listener.tcp else 0
+
+    def run(self, port: int | None = None) -> None:
+        """Serve until stopped, or idle for idle_seconds (the caller holds the server lock)."""
+        path = self.folder / client.SOCKET_NAME
+        path.unlink(missing_ok=True)  # left by a server that was killed (we hold the lock: none runs)
+        old_umask = os.umask(0o177)  # the socket is created 0600: only this user may connect
         try:
-            httpd = _UnixServer(str(path), handler)
+            self._listen(_UnixServer(str(path), Handler))
         finally:
             os.umask(old_umask)
-        where = Address(os.getpid(), socket=str(path))
-    else:
-        httpd = HTTPServer(("127.0.0.1", port), handler)
-        where = Address(os.getpid(), port=httpd.server_address[1])
-    info = ws.index_dir / INFO_NAME
-    temp = info.with_suffix(".tmp")
-    temp.write_text(json.dumps(where.__dict__))
-    os.replace(temp, info)
-    threading.Thread(target=_watch_idle, args=(httpd, service, idle_seconds), daemon=True).start()
-    try:
-        httpd.serve_forever(poll_interval=0.5)
-    finally:
-        httpd.server_close()
-        if address(ws) == where:
-            info.unlink(missing_ok=True)
-            if where.socket:
-                Path(where.socket).unlink(missing_ok=True)
-        if service.store is not None:
-            service.store.close()
+        bound = self._listen(_TcpServer(("127.0.0.1", port), Handler)) if port is not None else None
+        where = client.Address(os.getpid(), __version__, socket=str(path), port=bound)
+        client.write_address(self.folder, where)
+        threads = [threading.Thread(target=ls.serve_forever, kwargs={"poll_interval": 0.5}, daemon=True)
+                   for ls in self.listeners]
+        for thread in threads:
+            thread.start()
+        try:
+            self._watch()
+        finally:
+            for listener in self.listeners:
+                listener.shutdown()
+                listener.server_close()
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            if client.address(self.folder) == where:
+                (self.folder / client.INFO_NAME).unlink(missing_ok=True)
+                path.unlink(missing_ok=True)
+            self.service.close()
+
+    def _watch(self) -> None:
+        """Until stopped: exit after idle_seconds without a request, never while embedding;
+        forget repositories that were deleted."""
+        while not self.stopping.wait(min(1.0, self.idle_seconds / 4)):
+            self.service.forget_gone()
+            idle = time.monotonic() - self.service.last_request
+            if idle >= self.idle_seconds and not self.service.busy:
+                break
 
 
-def _watch_idle(httpd: socketserver.BaseServer, service: Service, idle_seconds: float) -> None:
-    """Shut down after idle_seconds without a request, but never while embedding."""
-    while service.busy or time.monotonic() - service.last_request < idle_seconds:
-        time.sleep(min(1.0, idle_seconds / 4))
-    httpd.shutdown()
+def serve(idle_seconds: float = client.DEFAULT_IDLE_SECONDS, port: int | None = None) -> bool:
+    """Run the user's warm process in this process; False when one runs already."""
+    folder = private_dir(client.runtime_dir())
+    with locked(folder / client.LOCK_NAME, wait=False) as mine:
+        if not mine:
+            return False
+        server = Server(Service(), folder, idle_seconds)
+        # SIGTERM and SIGHUP stop it cleanly: its address and socket are removed.
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, lambda *_: server.stopping.set())
+        server.run(port)
+        return True

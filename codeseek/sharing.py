@@ -8,24 +8,27 @@ branches, tags or the working tree.
 
 The artifact is data only: a JSON manifest and raw little-endian arrays in git blobs.
 Importing never runs code or unpickles anything; every blob's size is checked against the
-manifest before it is read, and every field before anything is written.
+manifest before it is read, and every field before anything is written. An artifact may
+carry vectors, their keys, the chunks' places and the model's name: never an engine, an
+address or anything that is run or contacted. Which engine computes a clone's own vectors
+is its user's choice alone (flags, environment, config).
 """
 
 from __future__ import annotations
 
 import json
 import re
-import subprocess
 import time
 from dataclasses import asdict, dataclass
 from pathlib import PurePosixPath
 
 import numpy as np
 
+from . import indexing
 from .embedding import ModelInfo
 from .errors import CodeseekError
+from .index import Store, exists
 from .repo import Workspace
-from .storage import Store
 
 FORMAT = "codeseek-vectors/1"
 REF_PREFIX = "refs/codeseek/"
@@ -51,7 +54,7 @@ class Manifest:
     count: int  # vectors
     chunks: int  # chunk metadata lines
     commit: str | None  # the indexed commit the vectors belong to
-    engine: str  # how they were computed (recorded, as in an index)
+    engine: str  # how the publisher computed them: informative only, never used
     created: float
 
     def sizes(self) -> dict[str, int]:
@@ -70,14 +73,6 @@ def model_prefix(model: str) -> str:
 
 def ref_for(model: str, dim: int) -> str:
     return f"{model_prefix(model)}{dim}"
-
-
-def _git(ws: Workspace, *args: str, data: bytes | None = None) -> bytes:
-    result = subprocess.run(["git", *args], cwd=ws.root, input=data, capture_output=True)
-    if result.returncode != 0:
-        detail = result.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise CodeseekError(f"git {args[0]} failed: {detail[-1] if detail else result.returncode}")
-    return result.stdout
 
 
 def _require_git(ws: Workspace) -> None:
@@ -121,18 +116,16 @@ def push(ws: Workspace, remote: str, dtype: str = "int8") -> Pushed:
     _require_git(ws)
     if dtype not in DTYPES:
         raise CodeseekError(f"unknown vector type {dtype!r}; choose from {', '.join(DTYPES)}")
-    store = Store(ws.index_dir)
-    try:
-        info = store.model_info()
+    with Store(ws.index_dir) as store:
+        info = store.db.model_info()
         if info is None:
             raise CodeseekError("the index has no vectors yet: run `codeseek index` first")
-        rows = store.chunk_listing()
-        vectors = store.vectors_for(sorted({row[5] for row in rows}))
-        commit = store.meta().get("indexed_commit")
-    finally:
-        store.close()
+        refs = store.chunks.refs()
+        vectors = store.vectors.get(sorted({ref.vector_key for ref in refs}))
+        commit = store.db.meta().get("indexed_commit")
     keys = sorted(vectors)
-    chunk_lines = [json.dumps(list(row)) for row in rows if row[5] in vectors]
+    chunk_lines = [json.dumps([r.path, r.start_line, r.end_line, r.symbol, r.kind, r.vector_key])
+                   for r in refs if r.vector_key in vectors]
     manifest = Manifest(FORMAT, info.model, info.dim, dtype, len(keys), len(chunk_lines), commit,
                         info.describe_engine(), time.time())
     blobs = {
@@ -142,15 +135,15 @@ def push(ws: Workspace, remote: str, dtype: str = "int8") -> Pushed:
     }
     blobs["manifest.json"] = json.dumps(asdict(manifest), indent=1).encode()
     tree = "".join(
-        f"100644 blob {_git(ws, 'hash-object', '-w', '--stdin', data=data).decode().strip()}\t{name}\n"
+        f"100644 blob {ws.git_bytes('hash-object', '-w', '--stdin', data=data).decode().strip()}\t{name}\n"
         for name, data in sorted(blobs.items())
     )
-    tree_id = _git(ws, "mktree", data=tree.encode()).decode().strip()
+    tree_id = ws.git_bytes("mktree", data=tree.encode()).decode().strip()
     message = f"codeseek vectors of {info.describe()} for {commit or 'the working tree'}"
-    commit_id = _git(ws, "commit-tree", tree_id, "-m", message).decode().strip()
+    commit_id = ws.git_bytes("commit-tree", tree_id, "-m", message).decode().strip()
     ref = ref_for(info.model, info.dim)
-    _git(ws, "update-ref", ref, commit_id)
-    _git(ws, "push", "--quiet", remote, f"+{ref}:{ref}")
+    ws.git_bytes("update-ref", ref, commit_id)
+    ws.git_bytes("push", "--quiet", remote, f"+{ref}:{ref}")
     return Pushed(ref, remote, len(keys), sum(len(b) for b in blobs.values()))
 
 
@@ -163,7 +156,7 @@ class Pulled:
 
 
 def remote_refs(ws: Workspace, remote: str) -> list[str]:
-    out = _git(ws, "ls-remote", "--refs", remote, f"{REF_PREFIX}*").decode()
+    out = ws.git_bytes("ls-remote", "--refs", remote, f"{REF_PREFIX}*").decode()
     return [line.split("\t", 1)[1] for line in out.splitlines() if "\t" in line]
 
 
@@ -183,7 +176,7 @@ def pull(ws: Workspace, remote: str, model: str | None = None, dim: int | None =
             found = ", ".join(r.removeprefix(REF_PREFIX) for r in refs) or "none"
             raise CodeseekError(f"{remote} has vectors for {found}: name one with --model (and --dim)")
         ref = refs[0]
-    _git(ws, "fetch", "--quiet", "--no-tags", remote, f"+{ref}:{ref}")
+    ws.git_bytes("fetch", "--quiet", "--no-tags", remote, f"+{ref}:{ref}")
     manifest, blobs = read_artifact(ws, ref)
     if local is not None and (manifest.model, manifest.dim) != (local.model, local.dim):
         raise BadArtifact(ref, f"it holds vectors of {manifest.model} ({manifest.dim} dims), this index "
@@ -197,19 +190,16 @@ def pull(ws: Workspace, remote: str, model: str | None = None, dim: int | None =
 
 
 def _local_identity(ws: Workspace) -> ModelInfo | None:
-    if not (ws.index_dir / "index.db").exists():
+    if not exists(ws.index_dir):
         return None
-    store = Store(ws.index_dir)
-    try:
-        return store.model_info()
-    finally:
-        store.close()
+    with Store(ws.index_dir) as store:
+        return store.db.model_info()
 
 
 def read_artifact(ws: Workspace, ref: str) -> tuple[Manifest, dict[str, bytes]]:
     """The artifact under `ref`, every size and field checked before it is trusted."""
     entries: dict[str, tuple[str, int]] = {}
-    for line in _git(ws, "ls-tree", "-l", "-z", ref).decode("utf-8", "replace").split("\0"):
+    for line in ws.git_bytes("ls-tree", "-l", "-z", ref).decode("utf-8", "replace").split("\0"):
         meta, _, name = line.partition("\t")
         fields = meta.split()  # mode, type, object, size
         if len(fields) == 4 and fields[1] == "blob" and fields[3].isdigit():
@@ -231,7 +221,7 @@ def read_artifact(ws: Workspace, ref: str) -> tuple[Manifest, dict[str, bytes]]:
 
 
 def _blob(ws: Workspace, sha: str) -> bytes:
-    return _git(ws, "cat-file", "blob", sha)
+    return ws.git_bytes("cat-file", "blob", sha)
 
 
 def _manifest(ref: str, data: bytes) -> Manifest:
@@ -242,7 +232,11 @@ def _manifest(ref: str, data: bytes) -> Manifest:
         raise BadArtifact(ref, "its manifest is not codeseek's") from None
     checks = [
         (manifest.format == FORMAT, f"format {manifest.format!r} is not {FORMAT}"),
-        (isinstance(manifest.model, str) and 0 < len(manifest.model) <= 512, "the model name is not a name"),
+        (isinstance(manifest.model, str) and 0 < len(manifest.model) <= 512 and manifest.model.isprintable(),
+         "the model name is not a name"),
+        (isinstance(manifest.model, str) and ref_for(manifest.model, manifest.dim) == ref,
+         f"it holds vectors of {str(manifest.model)[:80]} ({manifest.dim!r} dims), not the ones its ref names"),
+        (isinstance(manifest.engine, str) and isinstance(manifest.commit, str | None), "its fields are of the wrong kind"),
         (type(manifest.dim) is int and 0 < manifest.dim <= MAX_DIM, f"{manifest.dim!r} is no dimension"),
         (manifest.dtype in DTYPES, f"vector type {manifest.dtype!r} is unknown"),
         (type(manifest.count) is int and 0 <= manifest.count <= MAX_COUNT, f"{manifest.count!r} vectors is absurd"),
@@ -279,19 +273,20 @@ def _inside(path: object) -> bool:
 
 
 def _import(ws: Workspace, manifest: Manifest, keys: np.ndarray, vectors: np.ndarray) -> int:
-    """Add the vectors the local index lacks, as new segments (each a checkpoint)."""
-    store = Store(ws.index_dir, create=True)
+    """Add the vectors the local index lacks, as new segments (each a checkpoint). A new index
+    records the model and dimension, and no engine: its user's own settings choose one."""
+    new = not exists(ws.index_dir)
     try:
-        with store.writing():
-            if store.model_info() is None:
-                engine, _, version = manifest.engine.partition(" ")
-                store.set_meta({"model": manifest.model, "dim": str(manifest.dim), "engine": engine,
-                                "engine_version": version})
-            missing = store.missing_keys(keys.tolist())
+        with Store(ws.index_dir, create=True) as store, store.writing():
+            if store.db.model_info() is None:
+                store.db.set_meta({"model": manifest.model, "dim": str(manifest.dim)})
+            missing = store.vectors.missing(keys.tolist())
             chosen = np.array([i for i, k in enumerate(keys.tolist()) if k in missing], dtype=np.int64)
             for start in range(0, len(chosen), IMPORT_BATCH):
                 part = chosen[start : start + IMPORT_BATCH]
-                store.add_vectors(keys[part].tolist(), vectors[part])
+                store.vectors.add(keys[part].tolist(), vectors[part])
         return len(chosen)
-    finally:
-        store.close()
+    except BaseException:
+        if new:
+            indexing.remove_index(ws)  # nothing half-made is left behind
+        raise

@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import resource
 import socket
 import subprocess
+import sys
 import textwrap
 import threading
 import time
@@ -148,8 +150,45 @@ def hermetic(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monke
     }.items():
         monkeypatch.setenv(name, value)
     for name in list(os.environ):
-        if name.startswith("CODESEEK_") or name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
+        if name.startswith("CODESEEK_") or name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "XDG_RUNTIME_DIR"):
             monkeypatch.delenv(name)
+    # Each test has its own warm-process folder. Searches run in their own process unless a
+    # test asks for the warm process (and `warm` stops it afterwards).
+    monkeypatch.setenv("CODESEEK_RUNTIME_DIR", str(home / "run"))
+    monkeypatch.setenv("CODESEEK_SERVER", "0")
+
+
+def codeseek(root: Path, *args: str, prefix: tuple[str, ...] = (), memory: int | None = None,
+             **kwargs) -> subprocess.CompletedProcess[str]:
+    """The real command in a new process (-P: the repository's own modules never shadow
+    codeseek's), optionally under a memory limit."""
+
+    def limit() -> None:
+        if memory:
+            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+
+    kwargs.setdefault("timeout", 300)
+    return subprocess.run([*prefix, sys.executable, "-P", "-m", "codeseek", *args], cwd=root, capture_output=True,
+                          text=True, preexec_fn=limit if memory else None, **kwargs)
+
+
+def one_line_error(result: subprocess.CompletedProcess[str], words: str = "") -> str:
+    """The error a failed command printed: one line, no traceback, no internal error."""
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr and "internal error" not in result.stderr, lines
+    assert words in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture
+def warm(monkeypatch: pytest.MonkeyPatch):
+    """Searches go through the warm process, as they do by default; it is stopped afterwards."""
+    from codeseek import client
+
+    monkeypatch.setenv("CODESEEK_SERVER", "1")
+    yield client
+    client.stop()
 
 
 def wait_for(predicate: Callable[[], bool], seconds: float = 60.0) -> None:
@@ -303,3 +342,13 @@ def server():
     s = EmbeddingServer()
     yield s
     s.close()
+
+
+def index_all(ws, engine: EngineChoice, **kwargs) -> None:
+    """Index a repository in this process, every vector included (as `codeseek index` does)."""
+    from codeseek import filling, indexing
+    from codeseek.index import Store
+
+    indexing.update(ws, engine, **kwargs)
+    with Store(ws.index_dir) as store:
+        filling.fill(ws, store, engine)

@@ -8,22 +8,15 @@ import os
 import random
 import re
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from codeseek import hooks, indexing
+from codeseek import indexing, outcome, report
 from codeseek.embedding import EngineChoice
+from codeseek.index import Store
 from codeseek.repo import open_workspace
-from codeseek.storage import Store
 
-from .conftest import MakeRepo, wait_for
-
-
-def codeseek(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-P", "-m", "codeseek", *args], cwd=root, capture_output=True, text=True,
-                          timeout=300)
+from .conftest import MakeRepo, codeseek, wait_for
 
 
 def many_functions(count: int) -> dict[str, str]:
@@ -33,7 +26,7 @@ def many_functions(count: int) -> dict[str, str]:
 
 def status(root: Path) -> dict:
     ws = open_workspace(root)
-    return indexing.status(ws, hooks.last_outcome(ws))
+    return report.status(ws, outcome.last(ws.index_dir)).to_json()
 
 
 def worker_pid(output: str) -> int:
@@ -77,18 +70,14 @@ def test_a_first_search_answers_from_words_and_the_vectors_follow(make_repo: Mak
 def test_two_workers_never_embed_at_once(make_repo: MakeRepo) -> None:
     root = make_repo(many_functions(400))
     ws = open_workspace(root)
-    indexing.update(ws, EngineChoice(), embed=False)
-    store = Store(ws.index_dir)
-    try:
-        with store.embedding() as take:
-            assert take()
-            # Another process finds the embedding taken and leaves it alone, at once.
-            began = time.monotonic()
-            other = codeseek(root, "hooks", "run", "background")
-            assert other.returncode == 0 and time.monotonic() - began < 60
-            assert status(root)["embedded"] == 0
-    finally:
-        store.close()
+    indexing.update(ws, EngineChoice())
+    with Store(ws.index_dir) as store, store.embedding() as take:
+        assert take()
+        # Another process finds the embedding taken and leaves it alone, at once.
+        began = time.monotonic()
+        other = codeseek(root, "hooks", "run", "background")
+        assert other.returncode == 0 and time.monotonic() - began < 60
+        assert status(root)["embedded"] == 0
 
 
 def test_killing_the_worker_at_random_moments_loses_at_most_a_checkpoint(make_repo: MakeRepo) -> None:
@@ -104,12 +93,8 @@ def test_killing_the_worker_at_random_moments_loses_at_most_a_checkpoint(make_re
             os.kill(pid, signal.SIGKILL)
             kills += 1
         wait_for(lambda p=pid: not alive(p), 30)
-        store = Store(root / ".git" / "codeseek")  # opens, answers, and its counts are true
-        try:
-            assert store.vector_count() == len(store.vectors_for([k for (k,) in store.db.execute(
-                "SELECT key FROM vectors")]))
-        finally:
-            store.close()
+        with Store(root / ".git" / "codeseek") as store:  # opens, answers, and its counts are true
+            assert store.vectors.count() == len(store.vectors.get(store.vectors.keys()))
         report = status(root)
         assert report["embedded"] + report["unembedded"] == report["total"]
         again = codeseek(root, "find", "compute", "--json")

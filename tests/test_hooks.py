@@ -7,7 +7,6 @@ import fcntl
 import json
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 import time
@@ -15,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from codeseek import client, hooks
+from codeseek import hooks, outcome
+from codeseek.index import Store
 from codeseek.repo import open_workspace
 
-from .conftest import MakeRepo, git
+from .conftest import MakeRepo, codeseek, git, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 FILES = {"a.py": "def alpha(x):\n    return x + 1\n", "b.py": "def beta(y):\n    return y * 2\n"}
@@ -28,11 +28,6 @@ FILES = {"a.py": "def alpha(x):\n    return x + 1\n", "b.py": "def beta(y):\n   
 def codeseek_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
     """Hooks run `codeseek` (pre-commit's) or this Python (installed ones) in a subprocess."""
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-
-
-def codeseek(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-P", "-m", "codeseek", *args], cwd=root, capture_output=True, text=True,
-                          timeout=300)
 
 
 def settled(root: Path, index_dir: Path | None = None) -> dict:
@@ -55,12 +50,8 @@ def settled(root: Path, index_dir: Path | None = None) -> dict:
 
 
 def symbols(root: Path) -> set[str]:
-    index_dir = open_workspace(root).index_dir
-    db = sqlite3.connect(index_dir / "index.db")
-    try:
-        return {symbol for (symbol,) in db.execute("SELECT symbol FROM chunks")}
-    finally:
-        db.close()
+    with Store(open_workspace(root).index_dir) as store:
+        return {ref.symbol for ref in store.chunks.refs()}
 
 
 def test_install_keeps_and_restores_an_existing_hook(make_repo: MakeRepo) -> None:
@@ -93,16 +84,13 @@ def test_core_hooks_path_is_honoured(make_repo: MakeRepo, tmp_path: Path) -> Non
     assert hooks.is_ours(root / ".githooks" / "post-checkout")
 
 
-def test_the_index_follows_git(make_repo: MakeRepo) -> None:
+def test_the_index_follows_git(make_repo: MakeRepo, warm) -> None:
     root = make_repo(FILES)
     assert codeseek(root, "hooks", "install").returncode == 0
-    warm = subprocess.Popen([sys.executable, "-P", "-m", "codeseek", "serve", "--idle", "120"], cwd=root,
-                            stderr=subprocess.DEVNULL)
+    server = subprocess.Popen([sys.executable, "-P", "-m", "codeseek", "serve", "--idle", "120"], cwd=root,
+                              stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 120
-        while client.running(open_workspace(root)) is None:
-            assert time.monotonic() < deadline
-            time.sleep(0.2)
+        wait_for(lambda: warm.running() is not None, 120)
 
         (root / "c.py").write_text("def gamma(z):\n    return z - 1\n")
         git(root, "add", "c.py")
@@ -150,8 +138,8 @@ def test_the_index_follows_git(make_repo: MakeRepo) -> None:
         assert {"zeta", "eta"} <= symbols(root)
         assert report["background"]["ok"] is True
     finally:
-        warm.terminate()
-        warm.wait(timeout=30)
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def test_a_failing_engine_never_breaks_the_commit(make_repo: MakeRepo) -> None:
@@ -161,12 +149,10 @@ def test_a_failing_engine_never_breaks_the_commit(make_repo: MakeRepo) -> None:
     began = time.perf_counter()
     commit = subprocess.run(["git", "commit", "-q", "--allow-empty", "-m", "x"], cwd=root, capture_output=True)
     assert commit.returncode == 0 and time.perf_counter() - began < 2
-    deadline = time.monotonic() + 120
-    while hooks.last_outcome(open_workspace(root)) is None:
-        assert time.monotonic() < deadline
-        time.sleep(0.3)
-    outcome = hooks.last_outcome(open_workspace(root))
-    assert outcome["ok"] is False and "http://127.0.0.1:9/v1" in outcome["error"]
+    index_dir = open_workspace(root).index_dir
+    wait_for(lambda: outcome.last(index_dir) is not None, 120)
+    failed = outcome.last(index_dir)
+    assert failed is not None and failed.ok is False and "http://127.0.0.1:9/v1" in failed.error
     assert (root / ".git" / "codeseek" / "hooks.log").read_text().count("Traceback") == 1
 
 
@@ -210,13 +196,17 @@ def test_submodule_hooks_and_index(make_repo: MakeRepo, monkeypatch: pytest.Monk
 
 
 def test_bursts_of_hooks_coalesce(make_repo: MakeRepo) -> None:
-    root = make_repo(FILES)
-    codeseek(root, "index")
-    workers = [subprocess.Popen([sys.executable, "-P", "-m", "codeseek", "hooks", "run", "post-commit"], cwd=root)
-               for _ in range(4)]
-    assert [w.wait(timeout=300) for w in workers] == [0, 0, 0, 0]
-    log = (root / ".git" / "codeseek" / "hooks.log").read_text().splitlines()
-    assert 1 <= len(log) <= 4 and all(json.loads(line)["ok"] for line in log)
+    """Hooks fired while a worker runs leave it one request: it runs once more, and they exit."""
+    many = {f"m{i}.py": "\n\n".join(f"def f_{i}_{j}(v):\n    return v * {j}" for j in range(40)) for i in range(10)}
+    root = make_repo({**FILES, **many})  # 400 chunks to embed: the first worker runs for seconds
+    first = subprocess.Popen([sys.executable, "-P", "-m", "codeseek", "hooks", "run", "post-commit"], cwd=root)
+    index_dir = root / ".git" / "codeseek"
+    wait_for(lambda: (index_dir / "embedding.json").exists(), 120)  # it holds the lock, embedding
+    burst = [subprocess.Popen([sys.executable, "-P", "-m", "codeseek", "hooks", "run", "post-commit"], cwd=root)
+             for _ in range(3)]
+    assert [w.wait(timeout=300) for w in [*burst, first]] == [0, 0, 0, 0]
+    log = (index_dir / "hooks.log").read_text().splitlines()
+    assert len(log) == 1 and json.loads(log[0])["ok"], log
 
 
 PRE_COMMIT = shutil.which("pre-commit", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")

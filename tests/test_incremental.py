@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -14,13 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codeseek import indexing, search
+from codeseek import filling, indexing, report, search
 from codeseek.embedding import Embedder, EngineChoice
 from codeseek.errors import IndexBusy
+from codeseek.index import Store, migrations
+from codeseek.protocol import Mode, Source
 from codeseek.repo import open_workspace
-from codeseek.storage import Store
 
-from .conftest import MakeRepo, git
+from .conftest import MakeRepo, git, index_all
 
 FILES = {
     "a.py": '''
@@ -48,7 +48,7 @@ class CountingEmbedder(Embedder):
         self.max_tokens = inner.max_tokens
         self.texts: list[str] = []
 
-    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+    def _embed(self, texts: list[str]) -> np.ndarray:
         self.texts.extend(texts)
         return self.inner.embed_documents(texts)
 
@@ -67,7 +67,7 @@ def update(counting: CountingEmbedder):
 
     def run(root: Path, **kwargs) -> list[str]:
         counting.texts.clear()
-        indexing.update(open_workspace(root), EngineChoice(embedder=counting), **kwargs)
+        index_all(open_workspace(root), EngineChoice(embedder=counting), **kwargs)
         return sorted(text.split("\n")[1].strip() for text in counting.texts)
 
     return run
@@ -75,11 +75,8 @@ def update(counting: CountingEmbedder):
 
 def indexed(root: Path) -> set[tuple[str, str, int, int]]:
     """(path, symbol, start, end) of every chunk in the index."""
-    db = sqlite3.connect(root / ".git" / "codeseek" / "index.db")
-    try:
-        return set(db.execute("SELECT path, symbol, start_line, end_line FROM chunks"))
-    finally:
-        db.close()
+    with Store(root / ".git" / "codeseek") as store:
+        return {(r.path, r.symbol, r.start_line, r.end_line) for r in store.chunks.refs()}
 
 
 def edit(root: Path, rel: str, old: str, new: str) -> None:
@@ -175,7 +172,8 @@ def test_amend(repo: Path, update) -> None:
     edit(repo, "a.py", "return y * 2", "return y * 5")
     git(repo, "commit", "-q", "-a", "--amend", "--no-edit")
     assert update(repo) == ["def beta(y):"]
-    meta = Store(repo / ".git" / "codeseek").meta()
+    with Store(repo / ".git" / "codeseek") as store:
+        meta = store.db.meta()
     assert meta["indexed_commit"] == git(repo, "rev-parse", "HEAD").strip()
 
 
@@ -194,15 +192,15 @@ def test_indexed_commit_gone_falls_back_to_blob_ids(repo: Path, update) -> None:
 def test_working_tree_changes_and_their_undo(repo: Path, update) -> None:
     edit(repo, "a.py", "return y * 2", "return y * 7")
     (repo / "new.py").write_text("def zeta():\n    pass\n")
-    assert update(repo, source="committed") == []  # --committed ignores the working tree
+    assert update(repo, source=Source.COMMITTED) == []  # --committed ignores the working tree
     assert update(repo) == ["def beta(y):", "def zeta():"]
     assert ("new.py", "zeta", 1, 2) in indexed(repo)
     git(repo, "checkout", "--", "a.py")
     (repo / "new.py").unlink()
     assert update(repo) == []
     assert "new.py" not in {p for p, *_ in indexed(repo)}
-    store = Store(repo / ".git" / "codeseek")
-    hits = search.find(store, EngineChoice(), "multiply y by two", 1, mode="semantic").hits
+    with Store(repo / ".git" / "codeseek") as store:
+        hits = search.find(store, EngineChoice(), "multiply y by two", 1, mode=Mode.SEMANTIC).hits
     assert "return y * 2" in hits[0].code
 
 
@@ -218,16 +216,14 @@ def test_staged_source_ignores_unstaged_edits(repo: Path, update) -> None:
     edit(repo, "a.py", "return y * 2", "return y * 4")
     git(repo, "add", "a.py")
     edit(repo, "a.py", "return x + 1", "return x + 6")  # unstaged
-    assert update(repo, source="staged") == ["def beta(y):"]
+    assert update(repo, source=Source.STAGED) == ["def beta(y):"]
     assert update(repo) == ["def alpha(x):"]  # the working tree has the unstaged edit too
 
 
 def test_no_wait_does_not_wait_for_a_running_update(repo: Path, engine: EngineChoice) -> None:
-    store = Store(repo / ".git" / "codeseek")
-    with store.writing():
+    with Store(repo / ".git" / "codeseek") as store, store.writing():
         with pytest.raises(IndexBusy):
             indexing.update(open_workspace(repo), engine, wait=False)
-    store.close()
 
 
 def test_scope_limits_indexing_to_a_folder(make_repo: MakeRepo, update) -> None:
@@ -238,13 +234,13 @@ def test_scope_limits_indexing_to_a_folder(make_repo: MakeRepo, update) -> None:
 
 
 def test_status_reports_pending_changes(repo: Path) -> None:
-    report = indexing.status(open_workspace(repo))
-    assert report["pending"] == 0 and report["indexed_commit"] == report["head"]
+    found = report.status(open_workspace(repo)).to_json()
+    assert found["pending"] == 0 and found["indexed_commit"] == found["head"]
     edit(repo, "a.py", "return x + 1", "return x + 3")
-    report = indexing.status(open_workspace(repo))
-    assert (report["pending"], report["pending_files"]) == (1, ["a.py"])
+    found = report.status(open_workspace(repo)).to_json()
+    assert (found["pending"], found["pending_files"]) == (1, ["a.py"])
     for key in ("indexed_commit", "head", "files", "chunks", "vectors", "pending", "model", "dim", "bytes"):
-        assert key in report
+        assert key in found
 
 
 class Interrupting(CountingEmbedder):
@@ -252,10 +248,10 @@ class Interrupting(CountingEmbedder):
         super().__init__(inner)
         self.after = after
 
-    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+    def _embed(self, texts: list[str]) -> np.ndarray:
         if len(self.texts) >= self.after:
             raise KeyboardInterrupt
-        return super().embed_documents(texts)
+        return super()._embed(texts)
 
 
 def many_functions(count: int, salt: str = "") -> dict[str, str]:
@@ -271,10 +267,10 @@ def test_interrupted_first_index_resumes_without_embedding_twice(
     make_repo: MakeRepo, counting: CountingEmbedder, update, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = make_repo(many_functions(300))
-    monkeypatch.setattr(indexing, "CHECKPOINT_VECTORS", 64)
+    monkeypatch.setattr(filling, "CHECKPOINT_VECTORS", 64)
     interrupting = Interrupting(counting.inner, after=128)
     with pytest.raises(KeyboardInterrupt):
-        indexing.update(open_workspace(root), EngineChoice(embedder=interrupting))
+        index_all(open_workspace(root), EngineChoice(embedder=interrupting))
     assert interrupting.texts and len(interrupting.texts) == 128
     resumed = update(root)
     assert len(resumed) == 300 - 128  # all functions, less those saved before the interrupt
@@ -295,22 +291,18 @@ def test_kill_9_at_random_moments_never_breaks_the_index(make_repo: MakeRepo, up
         time.sleep(rng.uniform(1.0, 9.0))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        store = Store(root / ".git" / "codeseek")  # still opens and answers
-        assert search.find(store, EngineChoice(None, engine.embedder()), "multiply value", 3).hits
-        store.close()
+        with Store(root / ".git" / "codeseek") as store:  # still opens and answers
+            assert search.find(store, EngineChoice(None, engine.embedder()), "multiply value", 3).hits
     update(root)
     final = indexed(root)
     assert len(final) == 400
     assert all(symbol.endswith("_v5") for _, symbol, *_ in final if symbol.startswith("fn_"))
     assert update(root) == []
     # Every chunk has its vector, readable from the segments.
-    store = Store(root / ".git" / "codeseek")
-    keys = [k for (k,) in store.db.execute("SELECT vector_key FROM chunks")]
-    assert not store.db.execute(
-        "SELECT count(*) FROM chunks WHERE vector_key NOT IN (SELECT key FROM vectors)"
-    ).fetchone()[0]
-    assert len(store.vectors_for(keys)) == len(set(keys))
-    store.close()
+    with Store(root / ".git" / "codeseek") as store:
+        keys = [ref.vector_key for ref in store.chunks.refs()]
+        assert not store.chunks.unembedded()
+        assert len(store.vectors.get(keys)) == len(set(keys))
 
 
 def test_an_index_with_split_definitions_is_chunked_again_once(
@@ -318,20 +310,18 @@ def test_an_index_with_split_definitions_is_chunked_again_once(
 ) -> None:
     """Indexes from before truncation had long definitions in parts: migration 6 has those
     files chunked again (and only those), the parts replaced by one chunk."""
-    from codeseek import storage
-
     root = make_repo({"long.py": "def long(x):\n" + "    x += 1\n" * 50 + "    return x\n",
                       "short.py": "def short(y):\n    return y\n"})
-    monkeypatch.setattr(storage, "MIGRATIONS", storage.MIGRATIONS[:5])  # the schema before truncation
+    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:5])  # the schema before truncation
     update(root)
-    store = Store(root / ".git" / "codeseek")
-    store.db.execute("UPDATE chunks SET part = 1 WHERE path = 'long.py' AND kind = 'function'")
-    store.close()
+    with Store(root / ".git" / "codeseek") as store:  # an old index's parts, made by hand
+        store.db.execute("UPDATE chunks SET part = 1 WHERE path = 'long.py' AND kind = 'function'")
     monkeypatch.undo()
-    result = indexing.update(open_workspace(root), EngineChoice(embedder=counting))
-    assert (result.files_changed, result.embedded) == (1, 0)  # only the split file, and its text is known
-    store = Store(root / ".git" / "codeseek")
-    columns = {row[1] for row in store.db.execute("PRAGMA table_info(chunks)")}
-    store.close()
+    ws, engine = open_workspace(root), EngineChoice(embedder=counting)
+    result = indexing.update(ws, engine)
+    with Store(root / ".git" / "codeseek") as store:
+        embedded = filling.fill(ws, store, engine)
+        columns = {row[1] for row in store.db.execute("PRAGMA table_info(chunks)")}
+    assert (result.files_changed, embedded) == (1, 0)  # only the split file, and its text is known
     assert "part" not in columns and "signature" not in columns
     assert indexing.update(open_workspace(root), EngineChoice(embedder=counting)).files_changed == 0

@@ -5,42 +5,20 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from codeseek import indexing
 from codeseek.embedding import EngineChoice
 from codeseek.embedding.http import HttpEmbedder
 from codeseek.errors import CodeseekError
+from codeseek.index import SEGMENT_DIR, Store
 from codeseek.repo import open_workspace
-from codeseek.storage import SEGMENT_DIR, Store
 
-from .conftest import EmbeddingServer, MakeRepo
+from .conftest import EmbeddingServer, MakeRepo, codeseek, index_all, one_line_error
 
 PAGE = 4096
-
-
-def codeseek(root: Path, *args: str, prefix: tuple[str, ...] = (), memory: int | None = None,
-             **kwargs) -> subprocess.CompletedProcess[str]:
-    def limit() -> None:
-        if memory:
-            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-
-    return subprocess.run([*prefix, sys.executable, "-P", "-m", "codeseek", *args], cwd=root, capture_output=True,
-                          text=True, timeout=300, preexec_fn=limit, **kwargs)
-
-
-def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
-    """The error a failed command printed: one line, no traceback, no internal error."""
-    assert result.returncode == 1, result.stdout + result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr and "internal error" not in result.stderr, lines
-    return lines[0]
 
 
 # -- SQLite ------------------------------------------------------------------------------------
@@ -164,16 +142,15 @@ def test_vectors_embedded_before_a_failure_are_kept(make_repo: MakeRepo, server:
     server.embedded.clear()
     server.die_after = 5 * 32  # five batches, then the server dies
     with pytest.raises(CodeseekError, match="answered HTTP 503"):
-        indexing.update(open_workspace(root), engine)
+        index_all(open_workspace(root), engine)
     first = len(server.embedded)
     assert first == 5 * 32
     server.die_after = None
     server.embedded.clear()
-    indexing.update(open_workspace(root), engine)
+    index_all(open_workspace(root), engine)
     assert len(server.embedded) == 300 - first  # nothing embedded twice
-    store = Store(root / ".git" / "codeseek")
-    assert store.unembedded_count() == 0
-    store.close()
+    with Store(root / ".git" / "codeseek") as store:
+        assert store.chunks.unembedded_count() == 0
 
 
 # -- hostile files -----------------------------------------------------------------------------

@@ -10,23 +10,23 @@ from pathlib import Path
 
 import pytest
 
-from codeseek import client, indexing, search
+from codeseek import indexing, report, search
 from codeseek.embedding import EngineChoice
 from codeseek.errors import CodeseekError
+from codeseek.index import Store
 from codeseek.lexical import code_terms, match_expression
+from codeseek.protocol import Filters, Mode
 from codeseek.repo import open_workspace
-from codeseek.storage import Store
 
-from .conftest import MakeRepo, git, wait_for
+from .conftest import MakeRepo, codeseek, git, index_all, wait_for
 
 
 @pytest.fixture
 def indexed(make_repo: MakeRepo, engine: EngineChoice) -> tuple[Path, Store]:
     root = make_repo()
-    indexing.update(open_workspace(root), engine)
-    store = Store(root / ".git" / "codeseek")
-    yield root, store
-    store.close()
+    index_all(open_workspace(root), engine)
+    with Store(root / ".git" / "codeseek") as store:
+        yield root, store
 
 
 def symbols(results: search.Results) -> list[str]:
@@ -44,30 +44,30 @@ def test_code_aware_terms() -> None:
 def test_exact_identifiers_found_in_every_spelling(indexed, engine: EngineChoice) -> None:
     _, store = indexed
     for query in ("LoadConfig", "load_config", "loadConfig"):
-        assert symbols(search.find(store, None, query, 1, mode="lexical")) == ["LoadConfig"]
+        assert symbols(search.find(store, None, query, 1, mode=Mode.LEXICAL)) == ["LoadConfig"]
     assert symbols(search.find(store, engine, "LruCache", 1)) == ["LruCache"]
 
 
 def test_lexical_mode_needs_no_model(indexed) -> None:
     _, store = indexed
-    assert search.find(store, None, "RateLimiter wait", 1, mode="lexical").hits[0].symbol == "RateLimiter.wait"
+    assert search.find(store, None, "RateLimiter wait", 1, mode=Mode.LEXICAL).hits[0].symbol == "RateLimiter.wait"
     with pytest.raises(CodeseekError, match="needs an embedding engine"):
-        search.find(store, None, "x", mode="semantic")
+        search.find(store, None, "x", mode=Mode.SEMANTIC)
 
 
 def test_filters(indexed, engine: EngineChoice) -> None:
     _, store = indexed
 
     def paths(**kwargs) -> set[str]:
-        return {h.path for h in search.find(store, engine, "function", 20, search.Filters(**kwargs)).hits}
+        return {h.path for h in search.find(store, engine, "function", 20, Filters(**kwargs)).hits}
 
     assert paths(languages=("go",)) == {"server/server.go"}
     assert paths(paths=("net",)) == {"net/retry.py"}
     assert paths(paths=("*.ts",)) == {"web/api.ts"}
     assert "net/retry.py" not in paths(paths=("!net/**",))
-    kinds = {h.kind for h in search.find(store, engine, "x", 20, search.Filters(kinds=("method",))).hits}
+    kinds = {h.kind for h in search.find(store, engine, "x", 20, Filters(kinds=("method",))).hits}
     assert kinds == {"method"}
-    scored = search.find(store, engine, "retry", 20, search.Filters(min_score=0.5)).hits
+    scored = search.find(store, engine, "retry", 20, Filters(min_score=0.5)).hits
     assert scored and all(h.score >= 0.5 for h in scored)
     assert len(scored) < len(search.find(store, engine, "retry", 20).hits)
 
@@ -75,14 +75,13 @@ def test_filters(indexed, engine: EngineChoice) -> None:
 def test_a_long_definition_is_one_result_with_its_whole_span(make_repo: MakeRepo, engine: EngineChoice) -> None:
     body = "".join(f"    total += weights[{i}] * prices[{i}]  # weighted price {i}\n" for i in range(80))
     root = make_repo({"prices.py": f"def weighted_price_total(weights, prices):\n    total = 0\n{body}    return total\n"})
-    indexing.update(open_workspace(root), engine)
-    store = Store(root / ".git" / "codeseek")
-    assert store.db.execute("SELECT count(*) FROM chunks WHERE symbol = 'weighted_price_total'").fetchone()[0] == 1
-    for mode in search.MODES:
-        hits = [h for h in search.find(store, engine, "weighted price total", 10, mode=mode).hits
-                if h.symbol == "weighted_price_total"]
-        assert [(h.start_line, h.end_line) for h in hits] == [(1, 83)], mode
-    store.close()
+    index_all(open_workspace(root), engine)
+    with Store(root / ".git" / "codeseek") as store:
+        assert [c.symbol for c in store.chunks.at("", symbol="weighted_price_total")] == ["weighted_price_total"]
+        for mode in Mode:
+            hits = [h for h in search.find(store, engine, "weighted price total", 10, mode=mode).hits
+                    if h.symbol == "weighted_price_total"]
+            assert [(h.start_line, h.end_line) for h in hits] == [(1, 83)], mode
 
 
 def test_similar_finds_the_nearest_other_code(indexed, engine: EngineChoice) -> None:
@@ -91,7 +90,7 @@ def test_similar_finds_the_nearest_other_code(indexed, engine: EngineChoice) -> 
         "import time\n\n\ndef call_with_retries(fn, tries=5):\n    for n in range(tries):\n        try:\n"
         "            return fn()\n        except ConnectionError:\n            time.sleep(0.1 * 2 ** n)\n"
     )
-    indexing.update(open_workspace(root), engine)
+    index_all(open_workspace(root), engine)
     target = search.locate(store, "net/again.py:5")
     assert target.symbol == "call_with_retries"
     assert search.similar(store, engine, target, 1).hits[0].symbol == "retry_with_backoff"
@@ -121,31 +120,26 @@ def test_similar_command(run, make_repo: MakeRepo) -> None:
 
 def test_pending_embeddings_are_served_lexically_and_said(run, make_repo: MakeRepo, engine: EngineChoice) -> None:
     root = make_repo()
-    indexing.update(open_workspace(root), engine, embed=False)
+    indexing.update(open_workspace(root), engine)
     result = run(root, "find", "LoadConfig", "--no-update", "--json", "-k", "1")
     assert json.loads(result.stdout)[0]["symbol"] == "LoadConfig"
     assert "18 chunks still without vectors" in result.stderr and "ranked by their words" in result.stderr
-    assert indexing.status(open_workspace(root))["unembedded"] > 0
+    assert report.status(open_workspace(root)).unembedded > 0
     run(root, "update")
     assert "without vectors" not in run(root, "find", "LoadConfig", "--no-update").stderr
 
 
-def codeseek(root: Path, *args: str, **kwargs) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-P", "-m", "codeseek", *args], cwd=root, capture_output=True, text=True,
-                          timeout=300, **kwargs)
-
-
-def test_warm_server(make_repo: MakeRepo) -> None:
+def test_warm_server(make_repo: MakeRepo, warm) -> None:
     root = make_repo()
-    ws = open_workspace(root)
     proc = subprocess.Popen([sys.executable, "-P", "-m", "codeseek", "serve", "--idle", "30"], cwd=root,
                             stderr=subprocess.PIPE, text=True)
     try:
-        wait_for(lambda: client.running(ws) is not None)
-        sock = root / ".git" / "codeseek" / "server.sock"
+        wait_for(lambda: warm.running() is not None)
+        sock = warm.runtime_dir() / "server.sock"
         assert oct(os.stat(sock).st_mode & 0o777) == "0o600"
+        assert oct(os.stat(sock.parent).st_mode & 0o777) == "0o700"
         second = codeseek(root, "serve")
-        assert second.returncode == 0 and f"already runs for {root} (pid {proc.pid})" in second.stderr
+        assert second.returncode == 0 and f"already runs (pid {proc.pid})" in second.stderr
         # find goes through the server, which indexes the change first: no stale lines.
         (root / "net" / "fresh.py").write_text("def brand_new_parser(text):\n    return text.split()\n")
         found = codeseek(root, "find", "brand_new_parser", "--json", "-k", "1")
@@ -154,24 +148,25 @@ def test_warm_server(make_repo: MakeRepo) -> None:
         (root / "net" / "fresh.py").write_text("import os\n\n\ndef brand_new_parser(text):\n    return text.split()\n")
         moved = json.loads(codeseek(root, "find", "brand_new_parser", "--json", "-k", "1").stdout)[0]
         assert (moved["path"], moved["start_line"], moved["end_line"]) == ("net/fresh.py", 4, 5)
-        status = client.call(ws, "GET", "/status")
+        status = warm.call("/status", {"repo": {"root": str(root)}})
         assert status is not None and status["server"]["requests"] >= 2 and status["pending"] == 0
         with pytest.raises(CodeseekError, match="no such route: /nope"):
-            client.call(ws, "POST", "/nope")
+            warm.call("/nope", {"repo": {"root": str(root)}})
     finally:
         proc.terminate()
         proc.wait(timeout=30)
 
 
-def test_server_exits_when_idle(make_repo: MakeRepo) -> None:
+def test_server_exits_when_idle(make_repo: MakeRepo, warm) -> None:
     root = make_repo()
-    ws = open_workspace(root)
     codeseek(root, "index")
     proc = subprocess.Popen([sys.executable, "-P", "-m", "codeseek", "serve", "--idle", "2"], cwd=root,
                             stderr=subprocess.DEVNULL)
+    wait_for(lambda: warm.running() is not None)
+    assert json.loads(codeseek(root, "find", "retry", "--json", "-k", "1").stdout)[0]["symbol"] == "retry_with_backoff"
     assert proc.wait(timeout=120) == 0
-    assert client.address(ws) is None and not (root / ".git" / "codeseek" / "server.sock").exists()
-    git(root, "status")  # the repository is untouched by the server's files
+    assert warm.address() is None and not (warm.runtime_dir() / "server.sock").exists()
+    assert git(root, "status", "--porcelain") == ""  # the repository is untouched by the server's files
 
 
 def test_mcp_over_stdio(make_repo: MakeRepo) -> None:

@@ -102,12 +102,12 @@ def test_config_file_settings(tmp_path: Path) -> None:
         '[tool.codeseek]\nmodel = "some/model"\ndim = 256\nexclude = ["fixtures"]\ninclude = ["vendor"]\n'
     )
     cfg = config.load(tmp_path)
-    assert (cfg.model, cfg.dim) == ("some/model", 256)
+    assert (cfg.engine.model, cfg.engine.dim) == ("some/model", 256)
     rules = cfg.skip_rules()
     assert rules.reason("tests/fixtures/a.py", b"x = 1\n") == "excluded (fixtures)"
     assert rules.reason("vendor/a.py", b"x = 1\n") is None
     (tmp_path / ".codeseek.toml").write_text('backend = "http"\nbase_url = "http://127.0.0.1:9/v1"\n')
-    assert config.load(tmp_path).backend == "http"  # .codeseek.toml comes first
+    assert config.load(tmp_path).engine.backend == "http"  # .codeseek.toml comes first
 
 
 @pytest.mark.parametrize(

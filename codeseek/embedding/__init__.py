@@ -11,32 +11,27 @@ import importlib.metadata
 import importlib.util
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 
 from ..errors import CodeseekError, ModelMismatch
 from .base import DEFAULT_MODEL, Embedder, ModelInfo, query_prompt
 
-__all__ = ["EngineSettings", "EngineChoice", "Embedder", "ModelInfo", "DEFAULT_MODEL"]
+__all__ = ["BACKENDS", "EngineSettings", "EngineChoice", "Embedder", "ModelInfo", "DEFAULT_MODEL"]
 
 
 @dataclass(frozen=True)
 class EngineSettings:
+    """How to embed: the one settings type for flags, environment and config file
+    (config.py checks each value where it is read)."""
+
     backend: str = "auto"
     model: str | None = None
     dim: int | None = None
-    base_url: str | None = None
+    base_url: str | tuple[str, ...] | None = None  # one server, or several sharing the work
     api_key_env: str | None = None
     query_instruction: str | None = None
     device: str | None = None
     trust_remote_code: bool = False  # only ever set from the command line
-
-    def under(self, defaults: EngineSettings) -> EngineSettings:
-        """These settings, with the gaps filled from defaults (a config file's)."""
-        merged = {f.name: getattr(self, f.name) for f in fields(self)}
-        for f in fields(self):
-            if merged[f.name] in (None, "auto") and f.name != "trust_remote_code":
-                merged[f.name] = getattr(defaults, f.name)
-        return EngineSettings(**merged)
 
 
 def _load_local(s: EngineSettings) -> Embedder:
@@ -89,6 +84,7 @@ LOADERS: dict[str, Callable[[EngineSettings], Embedder]] = {
     "http": _load_http,
 }
 ALIASES = {"local": "sentence-transformers", "cpu": "sentence-transformers", "torch": "transformers", "openai": "http"}
+BACKENDS = (*LOADERS, *ALIASES)
 
 
 def gpu_with_vllm() -> bool:
@@ -121,12 +117,34 @@ def resolve_backend(settings: EngineSettings) -> tuple[str, str]:
 DEFAULT_DIM = 384
 
 
-class EngineChoice:
-    """The engine the settings ask for, loaded on first use."""
+class Models:
+    """Engines loaded once and shared: the warm process serves many repositories, and those
+    that use the same model and engine share one copy of it (and one lock on it)."""
 
-    def __init__(self, settings: EngineSettings | None = None, embedder: Embedder | None = None) -> None:
+    def __init__(self) -> None:
+        self._loaded: dict[tuple[str, EngineSettings], tuple[Embedder, threading.Lock]] = {}
+        self._loading = threading.Lock()
+
+    def load(self, backend: str, settings: EngineSettings) -> tuple[Embedder, threading.Lock]:
+        key = (backend, replace(settings, backend=backend))
+        with self._loading:
+            if key not in self._loaded:
+                self._loaded[key] = (LOADERS[backend](settings), threading.Lock())
+            return self._loaded[key]
+
+    def loaded(self) -> list[str]:
+        return [f"{embedder.info.describe()} on {embedder.info.describe_engine()}"
+                for embedder, _ in self._loaded.values()]
+
+
+class EngineChoice:
+    """The engine the settings ask for, loaded on first use (from `models` when given)."""
+
+    def __init__(self, settings: EngineSettings | None = None, embedder: Embedder | None = None,
+                 models: Models | None = None) -> None:
         self.settings = settings or EngineSettings()
-        self._embedder = embedder  # an engine already loaded (a warm server, tests)
+        self._embedder = embedder  # an engine already loaded (tests)
+        self._models = models
         self.reason = "already loaded"
         # One caller at a time runs the model: a warm server embeds in the background while
         # it answers queries, and both use the one model.
@@ -151,8 +169,11 @@ class EngineChoice:
             )
         backend, base_url = s.backend, s.base_url
         if backend == "auto" and not base_url and stored.engine in LOADERS:
+            # Recorded by this machine's own earlier runs (an imported index records none).
             backend = stored.engine
-            base_url = stored.engine_version if stored.engine == "http" else None
+            if stored.engine == "http":
+                urls = tuple(u for u in stored.engine_version.split(",") if u)
+                base_url = urls[0] if len(urls) == 1 else urls
         self.settings = replace(s, backend=backend, model=stored.model, dim=stored.dim, base_url=base_url)
 
     def identity(self) -> ModelInfo:
@@ -167,8 +188,20 @@ class EngineChoice:
     def embedder(self) -> Embedder:
         if self._embedder is None:
             backend, self.reason = resolve_backend(self.settings)
-            self._embedder = LOADERS[backend](self.settings)
+            if self._models is not None:
+                self._embedder, self.lock = self._models.load(backend, self.settings)
+            else:
+                self._embedder = LOADERS[backend](self.settings)
         return self._embedder
+
+    @property
+    def loaded(self) -> bool:
+        return self._embedder is not None
+
+    def describe(self) -> str:
+        """Which engine runs the model, and why it was chosen."""
+        info = self.embedder().info
+        return f"{info.describe_engine()}: {self.reason}"
 
     def embedder_for(self, stored: ModelInfo) -> Embedder:
         """The engine that built an index, loaded: anything else is refused, never mixed."""

@@ -1,11 +1,18 @@
-"""The one seam every embedding engine satisfies."""
+"""The one seam every embedding engine satisfies, and the work they all share.
+
+An engine only turns a list of texts into raw vectors (`_embed`). The base class handles
+what is the same for all of them: empty input, the query instruction, Matryoshka truncation
+and normalisation, the dimension check, and grouping texts of similar length into batches.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from ..errors import CodeseekError
 
 if TYPE_CHECKING:  # numpy is imported where vectors are made: choosing an engine needs none
     import numpy as np
@@ -41,14 +48,37 @@ class Embedder(ABC):
     info: ModelInfo
     max_tokens: int
     batch_hint: int = 64  # texts per call that keep the engine busy (GPU engines batch by length themselves)
+    query_prefix: str = ""  # the model's query instruction, if it has one
 
-    @abstractmethod
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         """Embed code chunks as they are, with no instruction."""
+        import numpy as np
 
-    @abstractmethod
+        if not texts:
+            return np.zeros((0, self.info.dim), dtype=np.float32)
+        return normalise(self._embed(list(texts)), self.info.dim)
+
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Embed search queries, with the model's query instruction where it has one."""
+        return self.embed_documents([self.query_prefix + t for t in texts])
+
+    def shares(self) -> dict[str, int]:
+        """Texts embedded so far by each server, where several share the work (else empty)."""
+        return {}
+
+    @abstractmethod
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        """Raw vectors for a non-empty list, one row per text in input order, at least
+        `info.dim` wide (the base class truncates and normalises)."""
+
+
+def output_dim(model: str, native: int, wanted: int | None) -> int:
+    """The dimension vectors will have: the model's own, or a smaller Matryoshka size."""
+    if wanted is None:
+        return native
+    if not 1 <= wanted <= native:
+        raise CodeseekError(f"model {model!r} has {native} dimensions; cannot produce {wanted}")
+    return wanted
 
 
 def normalise(vectors: np.ndarray, dim: int | None = None) -> np.ndarray:
@@ -60,6 +90,34 @@ def normalise(vectors: np.ndarray, dim: int | None = None) -> np.ndarray:
         vectors = vectors[:, :dim]
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors / np.maximum(norms, 1e-12)
+
+
+def length_batches(lengths: Sequence[int], *, max_items: int, budget: int | None = None) -> list[list[int]]:
+    """Indices in length order, grouped so that texts of similar length pad each other least:
+    at most `max_items` a batch and, with a budget, at most `budget` padded tokens (one text
+    longer than the budget goes alone)."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in sorted(range(len(lengths)), key=lengths.__getitem__):
+        # Ascending order: the newcomer is the longest, so it sets the padded width.
+        over_budget = budget is not None and (len(current) + 1) * lengths[i] > budget
+        if current and (over_budget or len(current) == max_items):
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def in_input_order(batches: Sequence[Sequence[int]], parts: Sequence[np.ndarray]) -> np.ndarray:
+    """Rows computed batch by batch, put back in the order of the texts they came from."""
+    import numpy as np
+
+    stacked = np.concatenate(parts)
+    out = np.empty_like(stacked)
+    out[np.concatenate([np.asarray(b, dtype=np.int64) for b in batches])] = stacked
+    return out
 
 
 # Qwen3-Embedding's instruction from its official CosQA evaluation (typo is upstream's: it is
@@ -79,14 +137,3 @@ def query_prompt(model: str, instruction: str | None) -> str:
     """
     task = instruction or (QWEN3_CODE_TASK if is_qwen3_embedding(model) else None)
     return f"Instruct: {task}\nQuery:" if task else ""
-
-
-def by_length(texts: Sequence[str], embed: Callable[[list[str]], np.ndarray], batch: int) -> np.ndarray:
-    """Embed in batches of similar length (least padding), returning rows in input order."""
-    import numpy as np
-
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    parts = [embed([texts[i] for i in order[s : s + batch]]) for s in range(0, len(order), batch)]
-    out = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32)
-    out[order] = np.concatenate(parts)
-    return out

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..errors import CodeseekError
-from .base import Embedder, ModelInfo, normalise, query_prompt
+from .base import Embedder, ModelInfo, in_input_order, length_batches, output_dim, query_prompt
 
 CPU_MAX_TOKENS = 8192  # the model allows 32k; on a CPU a longer chunk takes minutes
 # Padded tokens per forward pass. Large enough that the GPU's matrix units stay busy; the
@@ -83,9 +83,7 @@ class DecoderEmbedder(Embedder):
             fuse_rms_norms(self.model)
         self.device = device
         self.hidden = int(self.model.config.hidden_size)
-        self._dim = dim or self.hidden
-        if not 1 <= self._dim <= self.hidden:
-            raise CodeseekError(f"model {model!r} has {self.hidden} dimensions; cannot produce {self._dim}")
+        out_dim = output_dim(model, self.hidden, dim)
         eos = self.tokenizer.eos_token_id
         if eos is None:
             raise CodeseekError(f"model {model!r} has no end-of-text token for last-token pooling")
@@ -96,8 +94,8 @@ class DecoderEmbedder(Embedder):
         self.batch_tokens = batch_tokens or (GPU_BATCH_TOKENS if self.cuda else CPU_BATCH_TOKENS)
         # Hand the engine many texts at once on a GPU: it batches them by length itself.
         self.batch_hint = 4096 if self.cuda else 64
-        self._prompt = query_prompt(model, query_instruction)
-        self.info = ModelInfo(model, self._dim, "transformers", transformers.__version__)
+        self.query_prefix = query_prompt(model, query_instruction)
+        self.info = ModelInfo(model, out_dim, "transformers", transformers.__version__)
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         """Right-truncated ids (the signature is at the start of code), each ending in the
@@ -110,19 +108,8 @@ class DecoderEmbedder(Embedder):
         return self.encode([text])[0]
 
     def batches(self, lengths: Sequence[int]) -> list[list[int]]:
-        """Indices in length order, grouped so that each padded batch stays within the token
-        budget (one sequence longer than the budget goes alone)."""
-        batches: list[list[int]] = []
-        current: list[int] = []
-        for i in sorted(range(len(lengths)), key=lengths.__getitem__):
-            # Ascending order: the newcomer is the longest, so it sets the padded width.
-            if current and ((len(current) + 1) * lengths[i] > self.batch_tokens or len(current) == MAX_BATCH):
-                batches.append(current)
-                current = []
-            current.append(i)
-        if current:
-            batches.append(current)
-        return batches
+        """Indices in length order, each padded batch within the token budget."""
+        return length_batches(lengths, max_items=MAX_BATCH, budget=self.batch_tokens)
 
     def _padded(self, rows: list[list[int]]) -> tuple[object, object]:
         """Right-padded ids, and where each row's last real token is, on the device."""
@@ -137,9 +124,7 @@ class DecoderEmbedder(Embedder):
             tensors = [t.pin_memory().to(self.device, non_blocking=True) for t in tensors]
         return tensors[0], tensors[1]
 
-    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self._dim), dtype=np.float32)
+    def _embed(self, texts: list[str]) -> np.ndarray:
         torch = self._torch
         rows = self.encode(texts)
         batches = self.batches([len(r) for r in rows])
@@ -150,9 +135,4 @@ class DecoderEmbedder(Embedder):
                 hidden = self.model(input_ids=ids).last_hidden_state  # causal: no mask needed
                 pooled.append(hidden[torch.arange(len(batch), device=self.device), last])
             vectors = torch.cat(pooled).float().cpu().numpy()  # the one wait for the GPU
-        out = np.empty_like(vectors)
-        out[np.concatenate(batches)] = vectors
-        return normalise(out, self._dim)
-
-    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self.embed_documents([self._prompt + t for t in texts])
+        return in_input_order(batches, [vectors])

@@ -15,10 +15,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ..errors import CodeseekError, ModelMismatch
-from .base import Embedder, ModelInfo, normalise, query_prompt
+from ..errors import CodeseekError, EngineUnavailable, ModelMismatch
+from .base import Embedder, ModelInfo, in_input_order, length_batches, normalise, query_prompt
 
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+# A person waits for a query and for the first contact: one retry, not a minute of them.
+INTERACTIVE_RETRIES = 1
 CHARS_PER_TOKEN = 3  # no tokenizer on the client: a conservative estimate for code
 
 
@@ -63,27 +65,30 @@ class HttpEmbedder(Embedder):
             )
         self.model = model
         self._dim = dim
-        self._prompt = query_prompt(self.model, query_instruction)
+        self.query_prefix = query_prompt(self.model, query_instruction)
         # A known dimension is checked on every answer; an unknown one is learned from a probe.
-        known = dim or self._post(["dimension probe"]).shape[1]
+        known = dim or self._post(["dimension probe"], INTERACTIVE_RETRIES).shape[1]
         self.info = ModelInfo(self.model, known, "http", self.base_url)
 
     def _served_models(self) -> list[str]:
         """The models the server says it serves (`GET /models`); empty where it will not say."""
         try:
-            body = self._call(urllib.request.Request(f"{self.base_url}/models", headers=self._headers))
+            body = self._call(urllib.request.Request(f"{self.base_url}/models", headers=self._headers),
+                              INTERACTIVE_RETRIES)
             return [str(item["id"]) for item in body["data"]]
+        except EngineUnavailable:
+            raise
         except (CodeseekError, KeyError, TypeError):
             return []
 
-    def _call(self, request: urllib.request.Request) -> dict:
+    def _call(self, request: urllib.request.Request, retries: int | None = None) -> dict:
         """One request with retries: exponential backoff with jitter on 429, 5xx and dropped
         connections (honouring Retry-After), a clear error naming the URL after the last."""
         url = request.full_url
         attempt = 0
         while True:
             wait = self._backoff * 2**attempt * (0.5 + random.random())
-            last = attempt == self._retries
+            last = attempt == (self._retries if retries is None else retries)
             try:
                 with urllib.request.urlopen(request, timeout=self._timeout) as response:
                     return json.loads(response.read())
@@ -96,18 +101,18 @@ class HttpEmbedder(Embedder):
                 # HTTPException: the server died mid-answer (IncompleteRead, RemoteDisconnected).
                 if last:
                     reason = getattr(exc, "reason", exc)
-                    raise CodeseekError(f"cannot reach the embedding server at {url}: {reason}") from None
+                    raise EngineUnavailable(f"cannot reach the embedding server at {url}: {reason}") from None
             except json.JSONDecodeError:
                 raise CodeseekError(f"{url} did not answer with JSON: is it an embeddings server?") from None
             time.sleep(wait)
             attempt += 1
 
-    def _post(self, texts: list[str]) -> np.ndarray:
+    def _post(self, texts: list[str], retries: int | None = None) -> np.ndarray:
         payload: dict[str, object] = {"model": self.model, "input": texts, "encoding_format": "float"}
         if self._dim:
             payload["dimensions"] = self._dim
         request = urllib.request.Request(self.url, json.dumps(payload).encode(), headers=self._headers)
-        body = self._call(request)
+        body = self._call(request, retries)
         try:
             rows = sorted(body["data"], key=lambda item: item["index"])
             vectors = np.array([row["embedding"] for row in rows], dtype=np.float32)
@@ -121,31 +126,20 @@ class HttpEmbedder(Embedder):
             )
         if hasattr(self, "info") and vectors.shape[1] != self.info.dim:
             raise CodeseekError(f"{self.url} changed dimension: {vectors.shape[1]}, not {self.info.dim}")
-        return normalise(vectors)
+        return vectors
 
-    def batches(self, texts: Sequence[str]) -> list[list[str]]:
-        """Consecutive groups under both the token budget and the item limit."""
+    def _embed(self, texts: list[str]) -> np.ndarray:
         limit = self.max_tokens * CHARS_PER_TOKEN
-        out: list[list[str]] = [[]]
-        tokens = 0
-        for text in texts:
-            text = text[:limit]  # right-truncate here: servers often keep the end instead
-            cost = len(text) // CHARS_PER_TOKEN + 1
-            if out[-1] and (tokens + cost > self._batch_tokens or len(out[-1]) >= self._batch_size):
-                out.append([])
-                tokens = 0
-            out[-1].append(text)
-            tokens += cost
-        return out
-
-    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.info.dim), dtype=np.float32)
+        texts = [text[:limit] for text in texts]  # right-truncate here: servers often keep the end instead
+        batches = length_batches([len(t) // CHARS_PER_TOKEN + 1 for t in texts], max_items=self._batch_size,
+                                 budget=self._batch_tokens)
         with ThreadPoolExecutor(max_workers=self._concurrency) as pool:
-            return np.concatenate(list(pool.map(self._post, self.batches(texts))))
+            parts = list(pool.map(self._post, ([texts[i] for i in batch] for batch in batches)))
+        return in_input_order(batches, parts)
+
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self.embed_documents([self._prompt + t for t in texts])
+        return normalise(self._post([self.query_prefix + t for t in texts], INTERACTIVE_RETRIES), self.info.dim)
 
 
 def _retry_after(value: str | None) -> float:

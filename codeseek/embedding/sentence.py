@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..errors import CodeseekError
-from .base import DEFAULT_MODEL, Embedder, ModelInfo, normalise
+from .base import DEFAULT_MODEL, Embedder, ModelInfo, output_dim
 
 # all-MiniLM-L6-v2 was trained on 128-token inputs, though its config allows 256: on
 # benchmarks/retrieval.py 128 ranks as well (MRR@10 0.737 against 0.735) for half the tokens.
@@ -58,28 +58,17 @@ class SentenceTransformerEmbedder(Embedder):
             raise CodeseekError(f"cannot load model {model!r}: {str(exc).splitlines()[0]}") from None
         if model in TRAINED_TOKENS:
             self._model.max_seq_length = TRAINED_TOKENS[model]
-        native = self._model.get_embedding_dimension()
-        self._dim = dim or native
-        if self._dim > native:
-            raise CodeseekError(f"model {model!r} has {native} dimensions; cannot produce {self._dim}")
+        out_dim = output_dim(model, self._model.get_embedding_dimension(), dim)
         self.max_tokens = int(self._model.max_seq_length or 512)
-        self._query_prompt = query_prompt
+        self.query_prefix = query_prompt
         # Batches of 16 length-sorted texts pad least on a CPU (benchmarks/embed_throughput.py
         # --cpu-variants); handing over 256 at a time lets the sort group them well.
         self._batch_size = batch_size
         self.batch_hint = 256
-        self.info = ModelInfo(model, self._dim, "sentence-transformers", sentence_transformers.__version__)
+        self.info = ModelInfo(model, out_dim, "sentence-transformers", sentence_transformers.__version__)
 
-    def _encode(self, texts: Sequence[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self._dim), dtype=np.float32)
-        vectors = self._model.encode(
-            list(texts), batch_size=self._batch_size, convert_to_numpy=True, show_progress_bar=False
-        )
-        return normalise(vectors, self._dim)
-
-    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts)
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        return self._model.encode(texts, batch_size=self._batch_size, convert_to_numpy=True, show_progress_bar=False)
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         # One thread: a query is a few tokens, and a search runs SQLite and git beside it;
@@ -90,6 +79,6 @@ class SentenceTransformerEmbedder(Embedder):
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            return self._encode([self._query_prompt + t for t in texts])
+            return super().embed_queries(texts)
         finally:
             torch.set_num_threads(threads)

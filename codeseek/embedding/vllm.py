@@ -1,7 +1,7 @@
 """Qwen3-Embedding (or any pooling model) in process on vLLM: the flagship engine.
 
-Checked against vLLM's pooling API (`runner="pooling"`, `LLM.embed`, `PoolingParams`); the
-traps handled here are in shared/REFERENCE.md: Qwen's config lacks the Matryoshka flag,
+Checked against vLLM's pooling API (`runner="pooling"`, `LLM.embed`, `PoolingParams`). Three
+traps are handled here: Qwen's config lacks the Matryoshka flag (hence `hf_overrides`),
 vLLM's own truncation keeps the *last* tokens (cutting a function's signature), and an input
 exactly `max_model_len` long can hang, so ids are truncated on the right here, end with the
 end-of-text token, and stay under `max_model_len - 1`.
@@ -9,12 +9,10 @@ end-of-text token, and stay under `max_model_len - 1`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
 from ..errors import CodeseekError
-from .base import Embedder, ModelInfo, by_length, normalise, query_prompt
+from .base import Embedder, ModelInfo, in_input_order, length_batches, output_dim, query_prompt
 
 FLAGSHIP = "Qwen/Qwen3-Embedding-4B"
 MAX_MODEL_LEN = 32768
@@ -50,30 +48,25 @@ class VllmEmbedder(Embedder):
         self.tokenizer = self.llm.get_tokenizer()
         self.eos_id = int(self.tokenizer.eos_token_id)
         self.max_tokens = max_model_len - 1
-        self._prompt = query_prompt(model, query_instruction)
+        self.query_prefix = query_prompt(model, query_instruction)
         self._batch = batch_size
         self.batch_hint = 4 * batch_size  # vLLM schedules its own batches on the GPU
-        native = len(self._embed(["dimension probe"], None)[0])
-        if dim is not None and not 1 <= dim <= native:
-            raise CodeseekError(f"model {model!r} has {native} dimensions; cannot produce {dim}")
-        # Matryoshka: vLLM truncates (and we re-normalise) only when asked for fewer dims.
-        self._dim = dim if dim and dim < native else None
-        self.info = ModelInfo(model, dim or native, "vllm", vllm.__version__)
+        native = len(self._pooled(["dimension probe"], None)[0])
+        out_dim = output_dim(model, native, dim)
+        # Matryoshka: vLLM truncates (and the base class re-normalises) only when asked for fewer dims.
+        self._dim = out_dim if out_dim < native else None
+        self.info = ModelInfo(model, out_dim, "vllm", vllm.__version__)
 
     def token_ids(self, text: str) -> list[int]:
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"][: self.max_tokens - 1]
         return [*ids, self.eos_id]
 
-    def _embed(self, texts: list[str], dim: int | None) -> np.ndarray:
+    def _pooled(self, texts: list[str], dim: int | None) -> np.ndarray:
         prompts = [self._vllm.inputs.TokensPrompt(prompt_token_ids=self.token_ids(t)) for t in texts]
         params = self._vllm.PoolingParams(dimensions=dim) if dim else None
         outputs = self.llm.embed(prompts, pooling_params=params, use_tqdm=False)
-        return normalise(np.array([o.outputs.embedding for o in outputs], dtype=np.float32))
+        return np.array([o.outputs.embedding for o in outputs], dtype=np.float32)
 
-    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.info.dim), dtype=np.float32)
-        return by_length(list(texts), lambda batch: self._embed(batch, self._dim), self._batch)
-
-    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self.embed_documents([self._prompt + t for t in texts])
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        batches = length_batches([len(t) for t in texts], max_items=self._batch)
+        return in_input_order(batches, [self._pooled([texts[i] for i in b], self._dim) for b in batches])

@@ -1,0 +1,111 @@
+"""How every front end (the command line, MCP, the web page) reaches the search: through the
+warm process, started when none runs, or in this process when none may run (CODESEEK_SERVER=0,
+`server = false`): the same answers either way, the second only slower."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from . import __version__, client, config
+from .freshness import Who
+from .protocol import FindRequest, SimilarRequest, UpdateRequest
+from .repo import Workspace
+from .results import Results
+
+
+class Searcher(Protocol):
+    def find(self, request: FindRequest) -> Results: ...
+
+    def similar(self, request: SimilarRequest) -> Results: ...
+
+    def update(self, request: UpdateRequest) -> dict[str, Any]: ...
+
+    def status(self, check: bool = False) -> dict[str, Any]: ...
+
+
+@dataclass
+class Warm:
+    """Through the user's warm process."""
+
+    ws: Workspace
+    flags: dict[str, object] = field(default_factory=dict)
+
+    def _ask(self, route: str, body: dict[str, Any]) -> dict[str, Any]:
+        payload = {"repo": {"root": str(self.ws.root), "index_dir": str(self.ws.index_dir)},
+                   "engine": self.flags, **body}
+        answer = client.call(route, payload)
+        if answer is None:  # it exited meanwhile (idle, killed): start another, once
+            client.start(__version__)
+            answer = client.call(route, payload)
+        if answer is None:
+            raise client.ServerError("the warm process stopped answering")
+        return answer
+
+    def find(self, request: FindRequest) -> Results:
+        return Results.from_json(self._ask("/find", {"request": request.to_json()}))
+
+    def similar(self, request: SimilarRequest) -> Results:
+        return Results.from_json(self._ask("/similar", {"request": request.to_json()}))
+
+    def update(self, request: UpdateRequest) -> dict[str, Any]:
+        return self._ask("/update", {"request": request.to_json()})
+
+    def status(self, check: bool = False) -> dict[str, Any]:
+        return self._ask("/status", {"check": check})
+
+
+@dataclass
+class Local:
+    """In this process: the model loads here, for this command alone."""
+
+    ws: Workspace
+    flags: dict[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from .embedding import Models
+        from .service import Repository
+
+        self.repository = Repository(self.ws, Models(), WorkerProcess(self.ws))
+
+    def find(self, request: FindRequest) -> Results:
+        return self.repository.find(request, self.flags)
+
+    def similar(self, request: SimilarRequest) -> Results:
+        return self.repository.similar(request, self.flags)
+
+    def update(self, request: UpdateRequest) -> dict[str, Any]:
+        result = self.repository.update(request, self.flags)
+        return {"summary": result.summary(), "pending": result.pending}
+
+    def status(self, check: bool = False) -> dict[str, Any]:
+        return self.repository.status(check).to_json()
+
+    def close(self) -> None:
+        self.repository.close()
+
+
+class WorkerProcess:
+    """Vectors filled in by a detached worker process (the git hooks' worker)."""
+
+    who = Who.WORKER
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+
+    def running(self) -> bool:
+        from . import hooks
+
+        return hooks.worker_running(self.ws)
+
+    def start(self) -> str:
+        from . import hooks
+
+        return f"a background worker (pid {hooks.spawn(self.ws, 'background')})"
+
+
+def searcher(ws: Workspace, flags: dict[str, object], cfg: config.Config) -> tuple[Searcher, bool]:
+    """The way to search this repository, and whether a warm process was started for it."""
+    if not config.server_enabled(cfg):
+        return Local(ws, flags), False
+    return Warm(ws, flags), client.start(__version__)

@@ -1,0 +1,132 @@
+"""Filling in vectors: every stored chunk without one is embedded, most useful first, and saved
+in checkpoints, so an interrupted run resumes without embedding anything twice.
+
+One process fills at a time (the index's embedding lock); it takes the writer's lock only
+to save a checkpoint, so a search or a hook never waits for it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from . import changes
+from .embedding import EngineChoice, ModelInfo
+from .index import Store, StoredChunk
+from .kinds import Kind, Role, role_of_path
+from .progress import Reporter
+from .progress import clear as clear_progress
+from .progress import read as read_progress
+from .repo import Workspace
+
+CHECKPOINT_SECONDS = 30.0  # at most this much embedding work is lost to a crash
+CHECKPOINT_VECTORS = 4096
+# Chunks a search embeds itself before answering; more are left to a background worker.
+INLINE_LIMIT = 256
+# Below this many chunks (seconds of work) the order they are embedded in is not worth a git log.
+ORDER_AFTER = INLINE_LIMIT
+
+Progress = Callable[[str, int, int], None]  # phase, done, total: a foreground progress bar
+
+
+def priority(chunk: StoredChunk, recent: set[str]) -> int:
+    """Which chunks get their vectors first (lower first): the implementation's definitions,
+    those of recently changed files earliest; then tests and examples; then module-level
+    code; then text."""
+    if chunk.kind == Kind.TEXT:
+        return 4
+    if chunk.kind == Kind.MODULE:
+        return 3
+    if role_of_path(chunk.path, chunk.symbol) != Role.IMPLEMENTATION:
+        return 2
+    return 0 if chunk.path in recent else 1
+
+
+def fill(
+    ws: Workspace,
+    store: Store,
+    engine: EngineChoice,
+    *,
+    progress: Progress | None = None,
+    wait: bool = True,
+    stop: Callable[[], bool] | None = None,
+    batch: int | None = None,
+) -> int:
+    """Embed every stored chunk that has no vector. One process at a time: with wait=False,
+    another's work is left to it (returns 0); with wait=True, its progress is shown until
+    it is done, then what is left is embedded here. `stop` is asked between checkpoints
+    whether to leave the rest for later. Returns how many texts were embedded here."""
+    with store.embedding() as take:
+        while not take():
+            if not wait:
+                return 0
+            report = read_progress(ws.index_dir)
+            if progress and report:
+                progress("embed", report.done, report.total)
+            time.sleep(1.0)
+        info = store.db.model_info()
+        if info is None:
+            return 0
+        done = 0
+        try:
+            while not (stop and stop()):
+                chunks = store.chunks.unembedded()
+                if chunks:
+                    # Order matters only to a long run; a small update skips reading git's log.
+                    recent = changes.recent_paths(ws) if len(chunks) > ORDER_AFTER else set()
+                    texts: dict[int, str] = {}
+                    for chunk in sorted(chunks, key=lambda c: priority(c, recent)):
+                        texts.setdefault(chunk.vector_key, chunk.embedding_text())
+                    done += _embed(store, engine, info, texts, progress, stop, batch)
+                with store.writing():
+                    if store.chunks.settle_unembedded():  # else an update added chunks meanwhile: go on
+                        store.vectors.compact()
+                        break
+        finally:
+            clear_progress(store.directory)
+        return done
+
+
+def _embed(store: Store, engine: EngineChoice, info: ModelInfo, texts: dict[int, str], progress: Progress | None,
+           stop: Callable[[], bool] | None, batch_size: int | None) -> int:
+    """Embed texts in the order given, saving a checkpoint now and then (and whatever was
+    embedded when a batch fails or the user interrupts, so the next run does not redo it).
+    Returns how many were embedded."""
+    keys = list(texts)
+    reporter = Reporter(store.directory, len(keys))
+    embedder = engine.embedder_for(info)  # may load the model: the report says so meanwhile
+    reporter.embedding()
+    step = batch_size or embedder.batch_hint
+    pending_keys: list[int] = []
+    pending_vecs: list[np.ndarray] = []
+    last_checkpoint = time.monotonic()
+    done = 0
+
+    def checkpoint() -> None:
+        nonlocal pending_keys, pending_vecs, last_checkpoint
+        if pending_keys:
+            with store.writing():
+                store.vectors.add(pending_keys, np.concatenate(pending_vecs))
+                # How these vectors are computed now: recorded for status, never compared.
+                store.db.set_meta({"engine": embedder.info.engine, "engine_version": embedder.info.engine_version})
+        pending_keys, pending_vecs, last_checkpoint = [], [], time.monotonic()
+
+    try:
+        for start in range(0, len(keys), step):
+            batch = keys[start : start + step]
+            with engine.lock:
+                pending_vecs.append(embedder.embed_documents([texts[k] for k in batch]))
+            pending_keys.extend(batch)
+            done += len(batch)
+            reporter.advance(done, embedder.shares())
+            if progress:
+                progress("embed", done, len(keys))
+            if len(pending_keys) >= CHECKPOINT_VECTORS or time.monotonic() - last_checkpoint >= CHECKPOINT_SECONDS:
+                checkpoint()
+                if stop and stop():
+                    break
+    finally:
+        checkpoint()
+    return done

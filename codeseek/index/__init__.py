@@ -1,0 +1,119 @@
+"""The index on disk: metadata, chunks and words in SQLite (`database`, `migrations`,
+`chunks`), vectors in USearch segment files (`segments`), and the two process locks that
+keep writers apart. `Store` opens all of it; use it as a context manager:
+
+    with Store(ws.index_dir) as store:
+        hits = store.chunks.lexical('"retry"', 10)
+
+Any number of readers; writers hold `store.writing()`, and the one process filling in
+vectors holds `store.embedding()`.
+"""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+from ..errors import CodeseekError, IndexBusy, IndexCorrupt, IndexReadOnly
+from ..fsutil import try_lock
+from .chunks import UNEMBEDDED, ChunkRef, Chunks, Counts, FileEntry, StoredChunk, vector_key
+from .database import DB_NAME, Database, guarded
+from .segments import SEGMENT_DIR, Vectors
+
+__all__ = ["DB_NAME", "SEGMENT_DIR", "UNEMBEDDED", "ChunkRef", "Counts", "FileEntry", "Store", "StoredChunk",
+           "exists", "vector_key"]
+
+LOCK_NAME = "lock"
+EMBED_LOCK_NAME = "embed.lock"  # held by the one process filling in vectors
+
+
+def exists(directory: Path) -> bool:
+    """Whether an index has been made in this folder."""
+    return (directory / DB_NAME).exists()
+
+
+class Store:
+    """One index folder, open: its database (`db`), chunks and words (`chunks`), vectors
+    (`vectors`)."""
+
+    def __init__(self, directory: Path, *, create: bool = False) -> None:
+        self.directory = Path(directory)
+        if not exists(self.directory) and not create:
+            raise CodeseekError(f"no index in {self.directory}: run `codeseek index` first")
+        try:
+            if create:
+                (self.directory / SEGMENT_DIR).mkdir(parents=True, exist_ok=True)
+        except PermissionError:
+            raise IndexReadOnly(self.directory) from None
+        self.db = Database(self.directory, create=create)
+        self.chunks = Chunks(self.db)
+        self.vectors = Vectors(self.db)
+
+    @property
+    def readonly(self) -> bool:
+        return self.db.readonly
+
+    def close(self) -> None:
+        self.vectors.close()
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _lock_file(self, name: str) -> IO[str]:
+        """A lock file of the index, open; a folder this user may not write is read-only."""
+        if self.readonly:
+            raise IndexReadOnly(self.directory)
+        try:
+            return open(self.directory / name, "a+")  # noqa: SIM115 - the caller holds it open
+        except PermissionError:
+            raise IndexReadOnly(self.directory) from None
+
+    @contextmanager
+    def writing(self, wait: bool = True) -> Iterator[None]:
+        """Serialise writers across processes. With wait=False, raise if another writer runs."""
+        with self._lock_file(LOCK_NAME) as handle:
+            if wait:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            elif not try_lock(handle):
+                raise IndexBusy("another codeseek process is updating this index")
+            self.vectors.remove_orphans()
+            yield
+
+    @contextmanager
+    def embedding(self) -> Iterator[Callable[[], bool]]:
+        """The lock of the one process filling in vectors. Yields a function that tries to
+        take it, without waiting, and says whether this process holds it. Writes still take
+        `writing()`, for each checkpoint only."""
+        held = False
+
+        def take() -> bool:
+            nonlocal held
+            held = held or try_lock(handle)
+            return held
+
+        with self._lock_file(EMBED_LOCK_NAME) as handle:
+            yield take
+
+    @guarded
+    def check(self) -> None:
+        """Read the whole index: SQLite's own check of every page, and every segment file."""
+        problems = [row[0] for row in self.db.execute("PRAGMA quick_check")]
+        if problems != ["ok"]:
+            raise IndexCorrupt(self.directory, "; ".join(problems[:3]))
+        self.vectors.verify()
+
+    @guarded
+    def repair(self, full: bool) -> int:
+        """Drop segments whose files changed since they were written (their vectors are
+        embedded again). Call under `writing()`. Returns how many vectors were dropped."""
+        return self.vectors.drop(self.vectors.damaged(full), UNEMBEDDED)
+
+    def size_on_disk(self) -> int:
+        return sum(p.stat().st_size for p in self.directory.rglob("*") if p.is_file())

@@ -1,0 +1,167 @@
+"""The index's SQLite database: the connection, its errors in words a user can act on,
+transactions, and the metadata table.
+
+SQLite is the index's commit point: whatever a transaction lists (files, chunks, vector
+segments) is the index; anything a crash leaves outside it is an orphan.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import sqlite3
+import urllib.parse
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from ..embedding.base import ModelInfo
+from ..errors import CodeseekError, DiskFull, IndexBusy, IndexCorrupt, IndexReadOnly
+from ..lexical import code_terms, name_key
+from . import migrations
+
+DB_NAME = "index.db"
+MAX_PARAMETERS = 500  # values bound to one IN (...): under SQLite's limit on parameters
+
+T = TypeVar("T")
+
+
+class HasDatabase(Protocol):
+    db: Database
+
+
+def guarded(method: Callable[..., T]) -> Callable[..., T]:
+    """SQLite's errors as ones a user can act on: damage, a read-only folder, a busy index,
+    a full disk. For methods of any object holding the database as `self.db`."""
+
+    @functools.wraps(method)
+    def wrapper(self: HasDatabase, *args: Any, **kwargs: Any) -> T:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.DatabaseError as exc:
+            raise self.db.translate(exc) from None
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise DiskFull(self.db.directory) from None
+            raise
+
+    return wrapper
+
+
+class Database:
+    """One connection to an index's database. Threads may share it for reads (a search runs
+    its two rankers at once); writes are serialised by the index's writer lock. A database
+    that cannot be written (a read-only folder) still reads; `create` asks for one that
+    writes."""
+
+    def __init__(self, directory: Path, *, create: bool = False) -> None:
+        self.directory = directory
+        self.readonly = False
+        self.connection = self._connect(create)
+        self.connection.create_function("code_terms", 1, code_terms, deterministic=True)
+        self.connection.create_function("name_key", 1, name_key, deterministic=True)
+        try:
+            migrations.apply(self)
+        except BaseException:
+            self.connection.close()
+            raise
+
+    def _connect(self, create: bool) -> sqlite3.Connection:
+        path = self.directory / DB_NAME
+        try:
+            db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        except sqlite3.DatabaseError as exc:
+            raise self.translate(exc) from None
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            return db
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            problem = self.translate(exc)
+            if create or not isinstance(problem, IndexReadOnly):
+                raise problem from None
+        # A folder this user may not write to. WAL readers need the -shm file: read-only
+        # when it is there, else immutable (a closed index has no WAL left to read).
+        self.readonly = True
+        has_wal = Path(f"{path}-wal").exists() and Path(f"{path}-shm").exists()
+        uri = f"file:{urllib.parse.quote(str(path))}?{'mode=ro' if has_wal else 'immutable=1'}"
+        try:
+            db = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None, check_same_thread=False)
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise self.translate(exc) from None
+        return db
+
+    def translate(self, exc: sqlite3.DatabaseError) -> CodeseekError:
+        message = str(exc)
+        if "readonly" in message or "read-only" in message or "unable to open" in message:
+            return IndexReadOnly(self.directory)
+        if "locked" in message or "busy" in message:
+            return IndexBusy(f"the index in {self.directory} is busy: another codeseek process holds it")
+        if "disk is full" in message or ("disk I/O error" in message and _disk_full(self.directory)):
+            return DiskFull(self.directory)
+        return IndexCorrupt(self.directory, message)
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def execute(self, sql: str, parameters: Iterable[Any] = ()) -> sqlite3.Cursor:
+        return self.connection.execute(sql, tuple(parameters))
+
+    def rows_in(self, sql: str, values: Iterable[Any]) -> Iterator[tuple[Any, ...]]:
+        """Rows of `sql` whose `IN ({marks})` takes the values, in batches under SQLite's
+        limit on parameters."""
+        ordered = list(values)
+        for i in range(0, len(ordered), MAX_PARAMETERS):
+            part = ordered[i : i + MAX_PARAMETERS]
+            yield from self.connection.execute(sql.format(marks=",".join("?" * len(part))), part)
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception (Ctrl-C included)."""
+        try:
+            self.connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.DatabaseError as exc:
+            raise self.translate(exc) from None
+        try:
+            yield self.connection
+        except BaseException:
+            self.connection.execute("ROLLBACK")
+            raise
+        try:
+            self.connection.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            self.connection.execute("ROLLBACK")
+            raise self.translate(exc) from None
+
+    @guarded
+    def meta(self) -> dict[str, str]:
+        return dict(self.connection.execute("SELECT key, value FROM meta"))
+
+    @guarded
+    def set_meta(self, values: dict[str, str | None], db: sqlite3.Connection | None = None) -> None:
+        """Set (None: delete) metadata, in the caller's transaction when one is given."""
+        db = db or self.connection
+        for key, value in values.items():
+            if value is None:
+                db.execute("DELETE FROM meta WHERE key = ?", (key,))
+            else:
+                db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    @guarded
+    def model_info(self) -> ModelInfo | None:
+        meta = self.meta()
+        if "model" not in meta:
+            return None
+        return ModelInfo(meta["model"], int(meta["dim"]), meta.get("engine", ""), meta.get("engine_version", ""))
+
+
+def _disk_full(directory: Path) -> bool:
+    import shutil
+
+    try:
+        return shutil.disk_usage(directory).free < 1 << 20
+    except OSError:
+        return False

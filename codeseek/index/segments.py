@@ -1,0 +1,265 @@
+"""Vectors in USearch segment files, listed in SQLite.
+
+Vectors are content-addressed: a vector's key is a hash of the exact text embedded (and the
+model), so identical code anywhere, on any branch, shares one vector and is embedded once.
+
+USearch rewrites a whole file on save, so vectors live in segments: each checkpoint writes
+one small new segment, and segments are merged now and then. A segment file is written
+(temp file, then rename) before the transaction that lists it, so a crash leaves either the
+old index or the new one; unlisted files are orphans, removed by the next writer. Each
+segment's size, time and digest are recorded, and a file that differs is never handed to
+USearch (a damaged file could make it read out of bounds or allocate without limit).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from usearch.index import Index
+
+from ..errors import SegmentDamaged
+from .database import Database, guarded
+
+SEGMENT_DIR = "vectors"
+MAX_SEGMENTS = 8
+# Vectors no chunk refers to are kept this long, so switching back to a branch re-embeds nothing.
+GC_AFTER_SECONDS = 14 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What a segment file was when written: a file that differs is never handed to USearch."""
+
+    bytes: int
+    mtime_ns: int
+    digest: str
+
+    @classmethod
+    def of(cls, path: Path) -> Fingerprint:
+        with open(path, "rb") as f:
+            digest = hashlib.file_digest(f, lambda: hashlib.blake2b(digest_size=16)).hexdigest()
+            stat = os.fstat(f.fileno())
+        return cls(stat.st_size, stat.st_mtime_ns, digest)
+
+
+def as_usearch(keys: Iterable[int]) -> np.ndarray:
+    return np.fromiter(keys, dtype=np.int64).view(np.uint64)
+
+
+class Vectors:
+    """The index's vectors: add, search, fetch, verify, merge."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.folder = db.directory / SEGMENT_DIR
+        self._open: dict[str, Index] = {}
+
+    def close(self) -> None:
+        self._open.clear()
+
+    @guarded
+    def names(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT name FROM segments ORDER BY count DESC")]
+
+    @guarded
+    def count(self) -> int:
+        return self.db.execute("SELECT coalesce(sum(count), 0) FROM segments").fetchone()[0]
+
+    @guarded
+    def keys(self) -> list[int]:
+        """Every stored vector's key."""
+        return [key for (key,) in self.db.execute("SELECT key FROM vectors")]
+
+    @guarded
+    def missing(self, keys: Iterable[int]) -> set[int]:
+        wanted = set(keys)
+        return wanted - {key for (key,) in self.db.rows_in("SELECT key FROM vectors WHERE key IN ({marks})", wanted)}
+
+    @guarded
+    def add(self, keys: Sequence[int], vectors: np.ndarray) -> None:
+        """Persist new vectors as one segment, committed at once (a resumable checkpoint).
+        Call under the writer lock."""
+        if not len(keys):
+            return
+        name, fingerprint = self._write(keys, vectors)
+        now = time.time()
+        with self.db.transaction() as db:
+            _list_segment(db, name, len(keys), fingerprint)
+            db.executemany("INSERT OR IGNORE INTO vectors(key, segment, seen) VALUES (?, ?, ?)",
+                           ((k, name, now) for k in keys))
+
+    def _write(self, keys: Sequence[int], vectors: np.ndarray) -> tuple[str, Fingerprint]:
+        index = Index(ndim=vectors.shape[1], metric="cos", dtype="f16")
+        index.add(as_usearch(keys), np.ascontiguousarray(vectors, dtype=np.float32))
+        name = f"seg-{uuid.uuid4().hex}.usearch"
+        final = self.folder / name
+        temp = final.with_suffix(".tmp")
+        index.save(str(temp))
+        with open(temp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(temp, final)
+        return name, Fingerprint.of(final)
+
+    def damage(self, name: str, full: bool) -> str | None:
+        """Why a segment file is not the one that was written, or None. Without `full`, a file
+        whose size and time are as recorded is trusted without reading it."""
+        row = self.db.execute("SELECT bytes, mtime_ns, digest FROM segments WHERE name = ?", (name,)).fetchone()
+        path = self.folder / name
+        if row is None or row[2] is None:
+            return "not recorded"
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            return "missing"
+        if stat.st_size != row[0]:
+            return f"{stat.st_size:,} bytes, not the {row[0]:,} written"
+        if not full and stat.st_mtime_ns == row[1]:
+            return None
+        return None if Fingerprint.of(path).digest == row[2] else "its contents changed since it was written"
+
+    def _segment(self, name: str) -> Index:
+        """A segment, memory-mapped once its file is verified."""
+        index = self._open.get(name)
+        if index is None:
+            count = self.db.execute("SELECT count FROM segments WHERE name = ?", (name,)).fetchone()
+            problem = self.damage(name, full=True)
+            if problem is None:
+                try:
+                    index = Index.restore(str(self.folder / name), view=True)
+                except Exception as exc:  # usearch raises bare RuntimeError/ValueError on bad files
+                    problem = str(exc)
+                if index is None:
+                    problem = problem or "not a USearch index"
+                elif count is not None and len(index) != count[0]:
+                    problem = f"{len(index)} vectors, not the {count[0]} written"
+            if problem is not None:
+                raise SegmentDamaged(self.db.directory, name, problem, count[0] if count else 0)
+            self._open[name] = index
+        return index
+
+    @guarded
+    def damaged(self, full: bool) -> list[str]:
+        """Segments whose files are not as written (`full`: read every file; else only files
+        whose size or time changed, which is cheap enough for every update)."""
+        return [name for name in self.names() if self.damage(name, full)]
+
+    @guarded
+    def verify(self) -> None:
+        """Read every segment file (`status --check`)."""
+        for name in self.names():
+            self._segment(name)
+
+    @guarded
+    def drop(self, names: Sequence[str], unembedded_flag: str) -> int:
+        """Forget damaged segments: their vectors count as missing, and are embedded again.
+        Call under the writer lock. Returns how many vectors were dropped."""
+        if not names:
+            return 0
+        marks = ",".join("?" * len(names))
+        with self.db.transaction() as db:
+            dropped = db.execute(f"DELETE FROM vectors WHERE segment IN ({marks})", list(names)).rowcount
+            db.execute(f"DELETE FROM segments WHERE name IN ({marks})", list(names))
+            self.db.set_meta({unembedded_flag: "1"}, db)
+        self._forget(names)
+        return dropped
+
+    def _forget(self, names: Iterable[str]) -> None:
+        for name in names:
+            self._open.pop(name, None)
+            (self.folder / name).unlink(missing_ok=True)
+
+    def remove_orphans(self) -> None:
+        """Segment files no transaction listed (a writer died between write and commit)."""
+        listed = set(self.names())
+        for path in self.folder.glob("*"):
+            if path.name not in listed:
+                path.unlink(missing_ok=True)
+
+    @guarded
+    def search(self, query: np.ndarray, count: int) -> list[tuple[int, float]]:
+        """Nearest stored vectors to one query over every segment: (key, cosine similarity)."""
+        retries = 2
+        while True:
+            names = self.names()
+            for stale in set(self._open) - set(names):
+                del self._open[stale]
+            try:
+                return self._search(names, np.asarray(query, dtype=np.float32), count)
+            except SegmentDamaged as exc:
+                # A writer may have merged segments between listing and opening them.
+                retries -= 1
+                if retries < 0 or exc.name in self.names():
+                    raise
+
+    def _search(self, names: list[str], query: np.ndarray, count: int) -> list[tuple[int, float]]:
+        hits: list[tuple[int, float]] = []
+        for name in names:
+            found = self._segment(name).search(query, count)
+            keys = np.asarray(found.keys).view(np.int64)
+            hits.extend(zip(keys.tolist(), (1.0 - np.asarray(found.distances)).tolist(), strict=True))
+        hits.sort(key=lambda kv: -kv[1])
+        return hits
+
+    @guarded
+    def get(self, keys: Sequence[int]) -> dict[int, np.ndarray]:
+        """Stored vectors by key (float32), for exact scoring and for merging segments."""
+        by_segment: dict[str, list[int]] = {}
+        for key, segment in self.db.rows_in("SELECT key, segment FROM vectors WHERE key IN ({marks})", keys):
+            by_segment.setdefault(segment, []).append(key)
+        out: dict[int, np.ndarray] = {}
+        for segment, seg_keys in by_segment.items():
+            got = self._segment(segment).get(as_usearch(seg_keys))
+            for key, vec in zip(seg_keys, got, strict=True):
+                if vec is not None:
+                    out[key] = np.asarray(vec, dtype=np.float32)
+        return out
+
+    @guarded
+    def compact(self, force: bool = False, now: float | None = None) -> bool:
+        """Merge segments once there are too many; drop vectors unused for GC_AFTER_SECONDS.
+
+        Call under the writer lock. Small segments merge among themselves; the largest (the
+        base) is rewritten only when the small ones together reach half its size, so the cost
+        per update stays proportional to what changed.
+        """
+        rows = self.db.execute("SELECT name, count FROM segments ORDER BY count DESC").fetchall()
+        if len(rows) <= 1 or (len(rows) <= MAX_SEGMENTS and not force):
+            return False
+        base_count = rows[0][1]
+        small = rows[1:]
+        merge = rows if force or sum(c for _, c in small) * 2 >= base_count else small
+        names = [n for n, _ in merge]
+        marks = ",".join("?" * len(names))
+        cutoff = (now or time.time()) - GC_AFTER_SECONDS
+        keep, drop = [], []
+        for key, seen, used in self.db.execute(
+            f"SELECT key, seen, EXISTS(SELECT 1 FROM chunks WHERE vector_key = key) FROM vectors "
+            f"WHERE segment IN ({marks})",
+            names,
+        ):
+            (keep if used or seen >= cutoff else drop).append(key)
+        vectors = self.get(keep)
+        keep = [k for k in keep if k in vectors]
+        written = self._write(keep, np.stack([vectors[k] for k in keep])) if keep else None
+        with self.db.transaction() as db:
+            db.execute(f"DELETE FROM segments WHERE name IN ({marks})", names)
+            db.executemany("DELETE FROM vectors WHERE key = ?", ((k,) for k in drop))
+            if written:
+                _list_segment(db, written[0], len(keep), written[1])
+                db.executemany("UPDATE vectors SET segment = ? WHERE key = ?", ((written[0], k) for k in keep))
+        self._forget(names)
+        return True
+
+
+def _list_segment(db: sqlite3.Connection, name: str, count: int, fingerprint: Fingerprint) -> None:
+    db.execute("INSERT INTO segments(name, count, bytes, mtime_ns, digest) VALUES (?, ?, ?, ?, ?)",
+               (name, count, fingerprint.bytes, fingerprint.mtime_ns, fingerprint.digest))
+

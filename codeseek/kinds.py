@@ -1,0 +1,70 @@
+"""What a chunk is, and what part of a project a path belongs to: the two classifications the
+parser, the indexer (which embeds first) and the ranking (which ranks first) all share."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from pathlib import PurePosixPath
+
+
+class Kind(StrEnum):
+    """A chunk's kind: a definition's (from the query files' `@definition.<kind>`), or
+    `module` for the code around definitions and `text` for a file with no grammar."""
+
+    FUNCTION = "function"
+    METHOD = "method"
+    CLASS = "class"
+    STRUCT = "struct"
+    INTERFACE = "interface"
+    TRAIT = "trait"
+    IMPL = "impl"
+    ENUM = "enum"
+    TYPE = "type"
+    MODULE = "module"
+    NAMESPACE = "namespace"
+    OBJECT = "object"
+    EXTENSION = "extension"
+    MACRO = "macro"
+    TEXT = "text"
+
+    @property
+    def is_named(self) -> bool:
+        """Whether the chunk's symbol is a definition's name (module code and text windows
+        are named after their file)."""
+        return self not in (Kind.MODULE, Kind.TEXT)
+
+    @property
+    def is_container(self) -> bool:
+        """Whether its function members are methods, elided from its own chunk."""
+        return self in CONTAINERS
+
+
+CONTAINERS = frozenset({Kind.CLASS, Kind.STRUCT, Kind.INTERFACE, Kind.TRAIT, Kind.IMPL, Kind.ENUM, Kind.OBJECT,
+                        Kind.EXTENSION})
+
+
+class Role(StrEnum):
+    """What part of a project a path is: the implementation, its tests, or auxiliary code
+    (examples, benchmarks, documentation)."""
+
+    IMPLEMENTATION = "implementation"
+    TEST = "test"
+    AUXILIARY = "auxiliary"
+
+
+TEST_PARTS = frozenset({"test", "tests", "testing", "__tests__", "spec", "specs", "testdata", "fixtures"})
+AUX_PARTS = frozenset({"examples", "example", "bench", "benches", "benchmarks", "docs", "doc", "samples"})
+TEST_FILE = re.compile(
+    r"^test_.*\.py$|_tests?\.(py|go|rb|exs?)$|\.(test|spec)\.[cm]?[jt]sx?$|(Tests?|Spec|IT)\.(java|kt|scala|cs)$"
+    r"|^Test\w*\.(java|kt|scala|cs)$|_spec\.rb$|Tests?\.swift$"
+)
+
+
+def role_of_path(path: str, symbol: str = "") -> Role:
+    """By folder and file name (and a Rust `tests::` module in the symbol)."""
+    parts = PurePosixPath(path).parts
+    folders = {p.lower() for p in parts[:-1]}
+    if folders & TEST_PARTS or TEST_FILE.search(parts[-1]) or re.search(r"(^|::)tests?::", symbol):
+        return Role.TEST
+    return Role.AUXILIARY if folders & AUX_PARTS else Role.IMPLEMENTATION

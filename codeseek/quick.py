@@ -1,0 +1,104 @@
+"""The `codeseek` command's entry point, and its quick path: a plain `find` or `similar` that
+the running warm process answers is parsed, sent and printed here without importing click,
+the index, the parser, numpy or torch (Python's start and these imports are most of a warm
+search's time). Anything else, or no warm process, goes to the full command line (cli.py).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from . import client
+from .errors import CodeseekError
+from .options import quick_parse
+from .protocol import BadRequest, Filters, FindRequest, Mode, SimilarRequest, Wait
+
+OFF = ("0", "false", "no", "off")
+
+
+def main() -> None:
+    try:
+        code = answer(sys.argv[1:])
+        if code is None:
+            from .cli import cli
+
+            code = cli(prog_name="codeseek", standalone_mode=True)
+    except BrokenPipeError:  # `codeseek find ... | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 0
+    sys.exit(code)
+
+
+def answer(argv: list[str]) -> int | None:
+    """The exit code of a search the warm process answered; None where the full command line
+    must take over (other commands and options, no warm process, settings to check)."""
+    parsed = quick_parse(argv)
+    if parsed is None or os.environ.get("CODESEEK_SERVER", "").strip().lower() in OFF:
+        return None
+    if any(name.startswith("CODESEEK_") and name not in ("CODESEEK_RUNTIME_DIR", "CODESEEK_SERVER")
+           for name in os.environ):
+        return None  # engine settings or an index folder from the environment: checked by cli.py
+    command, argument, options = parsed
+    try:
+        from .repo import open_workspace, relative_location
+
+        ws = open_workspace(".")
+        request = _request(command, argument if command == "find" else relative_location(ws, argument), options)
+    except CodeseekError:
+        return None  # cli.py says what is wrong, in the same words
+    if _config_declines(ws.root):
+        return None
+    conn = client.connect()
+    if conn is None:
+        return None
+    route = "/find" if command == "find" else "/similar"
+    payload = {"repo": {"root": str(ws.root), "index_dir": str(ws.index_dir)}, "engine": {},
+               "request": request.to_json()}
+    try:
+        status, body = conn.request("POST", route, payload)
+    except (OSError, ValueError):
+        return None
+    finally:
+        conn.close()
+    if status != 200:
+        print(f"Error: {body.get('error', f'the warm process answered HTTP {status}')}", file=sys.stderr)
+        return 1
+    from .output import print_results
+    from .results import Results
+
+    fmt = str(options.get("fmt", "human"))
+    explain = bool(options.get("explain"))
+    print_results(Results.from_json(body), "explain" if explain and fmt == "human" else fmt, ws.index_dir,
+                  argument if command == "find" else "")
+    return 0
+
+
+def _request(command: str, argument: str, options: dict[str, object]) -> FindRequest | SimilarRequest:
+    filters = Filters(tuple(options.get("paths", ())), tuple(options.get("languages", ())),  # type: ignore[arg-type]
+                      tuple(options.get("kinds", ())), options.get("min_score"))  # type: ignore[arg-type]
+    k = int(options.get("k", 10))  # type: ignore[call-overload]
+    if command == "similar":
+        return SimilarRequest(argument, k, filters, bool(options.get("no_update")))
+    try:
+        mode = Mode(str(options.get("mode", Mode.HYBRID)))
+        wait = Wait(str(options.get("wait", Wait.AUTO)))
+    except ValueError:
+        raise BadRequest("bad mode") from None
+    if wait == Wait.ALL:
+        raise BadRequest("--wait is answered by the full command line")  # it shows a progress bar
+    return FindRequest(argument, k, mode, filters, bool(options.get("explain")), bool(options.get("no_update")), wait)
+
+
+def _config_declines(root: Path) -> bool:
+    """Whether the repository's config file may say `server = false` (then, or when it cannot
+    be read, the full command line decides). Files that do not mention it are not parsed."""
+    for name in (".codeseek.toml", "pyproject.toml"):
+        try:
+            text = (root / name).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        if "server" in text and ("codeseek" in text or name == ".codeseek.toml"):
+            return True
+    return False

@@ -1,0 +1,131 @@
+"""What the index holds and how current it is (`codeseek status`): one dataclass, a summary
+in words for people, and every field as JSON for machines."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from . import changes
+from .index import Counts, Store
+from .outcome import Outcome
+from .output import duration
+from .progress import Phase, Progress
+from .progress import read as read_progress
+from .repo import Workspace
+
+
+@dataclass(frozen=True)
+class Status:
+    root: str
+    index_dir: str
+    indexed_commit: str | None
+    head: str | None
+    scope: str | None
+    counts: Counts
+    pending_files: list[str]  # changed since the index was updated
+    unembedded: int
+    embedded: int  # chunks with their vector, of counts.chunks
+    embedding: Progress | None  # the process filling vectors in now, if any
+    model: str | None
+    dim: int | None
+    engine: str | None
+    bytes: int
+    updated_at: str | None
+    background: Outcome | None  # the last background update
+    read_only: bool
+    checked: bool = False  # the whole index was read and found whole
+    server: dict[str, Any] | None = None  # the warm process, if one serves this repository
+    advice: str | None = None  # a better default model exists, and how to switch
+
+    def to_json(self) -> dict[str, Any]:
+        out = {k: v for k, v in asdict(self).items() if k not in ("counts", "embedding", "background", "checked")}
+        out |= asdict(self.counts) | {"pending": len(self.pending_files), "total": self.counts.chunks}
+        out["embedding"] = self.embedding.to_json() if self.embedding else None
+        out["background"] = self.background.to_json() if self.background else None
+        if self.checked:
+            out["integrity"] = "ok"
+        return out
+
+    def describe(self) -> str:
+        """A short summary in words."""
+        c = self.counts
+        commit = (self.indexed_commit or "")[:10] or "no commit"
+        behind = "up to date" if not self.pending_files else f"{len(self.pending_files):,} changed files not indexed yet"
+        lines = [f"index of {self.root} at {commit}: {behind}",
+                 f"{c.files:,} files ({c.skipped:,} skipped), {c.chunks:,} chunks"]
+        if self.embedding is not None and self.embedding.phase == Phase.LOADING:
+            lines.append(f"embedded {self.embedded:,} of {c.chunks:,}; the model is loading "
+                         f"(pid {self.embedding.pid})")
+        elif self.embedding is not None:
+            left = f", about {duration(self.embedding.eta_s)} left" if self.embedding.eta_s is not None else ""
+            lines.append(f"embedded {self.embedded:,} of {c.chunks:,}: {self.embedding.rate:.0f} chunks/s{left}")
+        elif self.unembedded:
+            lines.append(f"embedded {self.embedded:,} of {c.chunks:,}; nobody is embedding the rest "
+                         "(the next search starts it)")
+        else:
+            lines.append(f"every chunk has its vector ({c.vectors:,} vectors)")
+        if self.model:
+            lines.append(f"model {self.model} ({self.dim} dims), computed by {self.engine or 'nothing yet'}")
+        if self.advice:
+            lines.append(self.advice)
+        size = f"{self.bytes / 1e6:.1f} MB on disk in {self.index_dir}"
+        lines.append(size + (" (read-only)" if self.read_only else ""))
+        if self.server:
+            lines.append(f"warm process: pid {self.server.get('pid')}, serving {self.server.get('repositories', 1)} "
+                         f"repositories ({self.server.get('address', '')})")
+        else:
+            lines.append("warm process: none running (the next search starts one)")
+        if self.background is not None:
+            lines.append(f"last background update ({self.background.finished_at}): {self.background.describe()}")
+        if self.checked:
+            lines.append("integrity: every page and vector file read and found whole")
+        return "\n".join(lines)
+
+
+def status(ws: Workspace, background: Outcome | None = None, check: bool = False,
+           server: dict[str, Any] | None = None) -> Status:
+    """What the index holds, and which files differ from it now (read-only). `check`: read
+    the whole index first, and raise if any of it is damaged."""
+    with Store(ws.index_dir) as store:
+        if check:
+            store.check()
+        meta = store.db.meta()
+        change = changes.detect(
+            ws,
+            store.chunks.file_blobs(),
+            indexed_commit=meta.get("indexed_commit"),
+            previously_dirty=set(json.loads(meta.get("dirty", "[]"))),
+            scope=meta.get("scope", ""),
+        )
+        updated = meta.get("updated_at")
+        return Status(
+            root=str(ws.root),
+            index_dir=str(ws.index_dir),
+            indexed_commit=meta.get("indexed_commit"),
+            head=ws.head(),
+            scope=meta.get("scope") or None,
+            counts=store.chunks.counts(),
+            pending_files=sorted(set(change.files) | change.deleted),
+            unembedded=store.chunks.unembedded_count(),
+            embedded=store.chunks.embedded_count(),
+            embedding=read_progress(ws.index_dir),
+            model=printable(meta.get("model")),
+            dim=int(meta["dim"]) if "dim" in meta else None,
+            engine=printable(f"{meta['engine']} {meta.get('engine_version', '')}".strip()) if meta.get("engine") else None,
+            bytes=store.size_on_disk(),
+            updated_at=time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(float(updated))) if updated else None,
+            background=background,
+            read_only=store.readonly,
+            checked=check,
+            server=server,
+        )
+
+
+def printable(text: str | None) -> str | None:
+    """Text with control characters (terminal escape sequences) shown escaped, never sent raw."""
+    if text is None:
+        return None
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

@@ -1,0 +1,232 @@
+"""What the warm process does for each repository it serves: searches that reflect the working
+tree as it is, updates, status, and filling in vectors on a thread of its own (the warm
+process is the background worker: its model is loaded already, and queries share it)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+from . import config, filling, freshness, indexing, outcome, report, search
+from .embedding import EngineChoice, Models
+from .errors import CodeseekError
+from .index import DB_NAME, Store, exists
+from .protocol import FindRequest, Mode, SimilarRequest, UpdateRequest, Wait
+from .repo import Workspace
+from .results import Results
+
+BACKGROUND_BATCH = 16  # texts a model call while queries may be waiting for the model
+
+
+class Repository:
+    """One repository: its index, kept open; one request at a time touches it."""
+
+    def __init__(self, ws: Workspace, models: Models, background: freshness.Background | None = None) -> None:
+        self.ws = ws
+        self.models = models
+        self.background = background  # who fills in vectors; None: a thread of this process
+        self.lock = threading.Lock()
+        self.last_request = time.monotonic()
+        self.embedding: threading.Thread | None = None
+        self._store: Store | None = None
+        self._inode = 0
+
+    def engine(self, flags: dict[str, object]) -> EngineChoice:
+        """The engine this request asks for (its flags and environment over the repository's
+        config file), loaded once for every repository that uses it."""
+        cfg = config.load(self.ws.root)
+        return EngineChoice(config.engine_settings(cfg, flags), models=self.models)
+
+    def rules(self) -> indexing.SkipRules:
+        return config.load(self.ws.root).skip_rules()
+
+    def store(self) -> Store:
+        """The open index, reopened when another process replaced it (`index --rebuild`)."""
+        try:
+            inode = (self.ws.index_dir / DB_NAME).stat().st_ino
+        except FileNotFoundError:
+            inode = 0
+        if self._store is None or inode != self._inode:
+            if self._store is not None:
+                self._store.close()
+            self._store = Store(self.ws.index_dir)
+            self._inode = inode
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    @property
+    def busy(self) -> bool:
+        return self.embedding is not None and self.embedding.is_alive()
+
+    def embed_in_background(self, engine: EngineChoice) -> None:
+        """Fill in missing vectors on a thread, in small batches so queries wait for the
+        shared model at most one batch."""
+        if self.busy:
+            return
+
+        def work() -> None:
+            try:
+                with Store(self.ws.index_dir) as store:
+                    filling.fill(self.ws, store, engine, wait=False, batch=BACKGROUND_BATCH)
+            except Exception as exc:  # noqa: BLE001 - reported like a hook's failure, never raised
+                outcome.record(self.ws.index_dir, outcome.Outcome("server", False, error=f"{type(exc).__name__}: {exc}"),
+                               traceback.format_exc())
+
+        self.embedding = threading.Thread(target=work, name="codeseek-embedding", daemon=True)
+        self.embedding.start()
+
+    def _background(self, engine: EngineChoice) -> freshness.Background:
+        if self.background is not None:
+            return self.background
+        repo = self
+
+        class Thread:
+            who = freshness.Who.SERVER
+
+            def running(self) -> bool:
+                return repo.busy
+
+            def start(self) -> str:
+                repo.embed_in_background(engine)
+                return "the warm process"
+
+        return Thread()
+
+    def _fresh_search(self, engine: EngineChoice, wait: Wait, no_update: bool, inline: bool,
+                      run: Callable[[Store], Results]) -> Results:
+        """Results that reflect the working tree as it is now.
+
+        The freshness check (git status) runs while the search runs on the index as it is;
+        when the check finds nothing to do, the usual case, those results stand and the
+        check costs no extra time. Otherwise the changes are indexed and the search runs
+        again. The check embeds nothing, so the model is never used from two threads at once.
+        """
+        rules, background = self.rules(), self._background(engine)
+        if not exists(self.ws.index_dir) or no_update:
+            done = freshness.refresh(self.ws, engine, rules, background, wait=wait, no_update=no_update,
+                                     inline=inline)
+            return _noted(run(self.store()), done)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            check = pool.submit(freshness.refresh, self.ws, engine, rules, background, wait=Wait.NONE)
+            try:
+                first: Results | None = run(self.store())
+            except CodeseekError:
+                first = None  # the index as it was cannot answer (a chunk without its vector): after the check
+            done = check.result()
+        if done.result is not None and done.unembedded and not self.busy and wait != Wait.NONE:
+            done = freshness.refresh(self.ws, engine, rules, background, wait=wait, inline=inline)
+        return _noted(first if first is not None and not done.changed else run(self.store()), done)
+
+    def find(self, request: FindRequest, flags: dict[str, object]) -> Results:
+        engine = self.engine(flags)
+        with self.lock:
+            return self._fresh_search(
+                engine, request.wait, request.no_update, request.mode != Mode.LEXICAL,
+                lambda store: search.find(store, engine, request.query, request.k, request.filters, request.mode,
+                                          explain=request.explain))
+
+    def similar(self, request: SimilarRequest, flags: dict[str, object]) -> Results:
+        engine = self.engine(flags)
+        with self.lock:
+            return self._fresh_search(
+                engine, Wait.AUTO, request.no_update, True,
+                lambda store: search.similar(store, engine, search.locate(store, request.where), request.k,
+                                             request.filters))
+
+    def update(self, request: UpdateRequest, flags: dict[str, object]) -> indexing.UpdateResult:
+        """Files and words now; vectors on this process's thread."""
+        engine = self.engine(flags)
+        with self.lock:
+            result = indexing.update(self.ws, engine, source=request.source, rules=self.rules())
+        if result.pending:
+            self._background(engine).start()
+        return result
+
+    def status(self, check: bool = False) -> report.Status:
+        with self.lock:
+            return report.status(self.ws, outcome.last(self.ws.index_dir), check=check)
+
+
+def _noted(results: Results, done: freshness.Freshness) -> Results:
+    if not done.note:
+        return results
+    return Results(results.hits, results.mode, results.unembedded, (*results.notes, done.note))
+
+
+class Service:
+    """Every repository the warm process serves, and the models they share."""
+
+    def __init__(self) -> None:
+        self.models = Models()
+        self.repositories: dict[Path, Repository] = {}
+        self.lock = threading.Lock()
+        self.last_request = time.monotonic()
+        self.requests = 0
+        self.active = 0  # requests being answered now
+
+    @contextmanager
+    def answering(self) -> Iterator[None]:
+        """Count a request as in flight (the server never exits under one)."""
+        with self.lock:
+            self.active += 1
+            self.last_request = time.monotonic()
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.active -= 1
+                self.last_request = time.monotonic()
+
+    def repository(self, ws: Workspace) -> Repository:
+        with self.lock:
+            self.last_request = time.monotonic()
+            self.requests += 1
+            repo = self.repositories.get(ws.index_dir)
+            if repo is None or repo.ws != ws:
+                repo = self.repositories[ws.index_dir] = Repository(ws, self.models)
+            repo.last_request = time.monotonic()
+            return repo
+
+    @property
+    def busy(self) -> bool:
+        return self.active > 0 or any(repo.busy for repo in list(self.repositories.values()))
+
+    def forget_gone(self) -> list[Path]:
+        """Drop repositories whose folder was deleted: nothing is kept for them."""
+        gone = [key for key, repo in list(self.repositories.items())
+                if not repo.busy and not (repo.ws.root.is_dir() and repo.ws.index_dir.is_dir())]
+        with self.lock:
+            for key in gone:
+                self.repositories.pop(key).close()
+        return gone
+
+    def describe(self) -> dict[str, object]:
+        return {"pid": os.getpid(), "repositories": len(self.repositories), "requests": self.requests,
+                "models": self.models.loaded(), "rss_bytes": resident_bytes(),
+                "busy": [str(r.ws.root) for r in list(self.repositories.values()) if r.busy]}
+
+    def close(self) -> None:
+        for repo in list(self.repositories.values()):
+            repo.close()
+
+
+def resident_bytes() -> int:
+    """This process's resident memory (Linux), for `status` and the memory benchmark."""
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
