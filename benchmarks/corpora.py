@@ -4,9 +4,9 @@
 
 Each project is unpacked into `<workdir>/corpora/<name>/` (only the folders named below) and
 committed as a git repository. Nothing here is committed to codeseek: the script fetches
-what it needs. No project belongs to the held-out evaluation (requests, click, cobra, axios,
-gson, serde_json), and none is a command-line parser, HTTP client or JSON library, the
-held-out projects' kinds of code.
+what it needs. No project belongs to the held-out evaluation (requests, click, flask, express,
+cobra, axios, gson, serde_json and the rest of its list), and none is a web framework,
+command-line parser, HTTP client or JSON library, the held-out projects' kinds of code.
 """
 
 from __future__ import annotations
@@ -44,9 +44,9 @@ class Corpus:
 
 
 CORPORA = [
-    Corpus("flask", "python", "pypi", "flask", "3.1.1", ("src", "tests")),
+    Corpus("sqlparse", "python", "pypi", "sqlparse", "0.5.3", ("sqlparse", "tests")),
     Corpus("jinja2", "python", "pypi", "jinja2", "3.1.6", ("src", "tests")),
-    Corpus("express", "javascript", "npm", "express", "4.21.2", ("lib",)),
+    Corpus("source-map", "javascript", "npm", "source-map", "0.6.1", ("lib",)),
     Corpus("chai", "javascript", "npm", "chai", "4.5.0", ("lib",)),
     Corpus("rxjs", "typescript", "npm", "rxjs", "7.8.1", ("src/internal",)),
     Corpus("mux", "go", "deb", "golang-github-gorilla-mux-dev", "1.8.0-1",
