@@ -252,7 +252,7 @@ def similar(ctx: click.Context, where: str, fmt: str | None, no_update: bool, fl
 @cli.command()
 @click.option("--port", type=click.IntRange(0, 65535), help="Also listen on 127.0.0.1:PORT (with a token).")
 @click.option("--idle", "idle_seconds", type=click.IntRange(1), default=client.DEFAULT_IDLE_SECONDS,
-              show_default=True, help="Exit after this many seconds without a request.")
+              envvar="CODESEEK_SERVER_IDLE", show_default=True, help="Exit after this many seconds without a request.")
 @click.option("--stop", is_flag=True, help="Stop the running warm process.")
 @click.option("--detached", is_flag=True, hidden=True)
 def serve(port: int | None, idle_seconds: int, stop: bool, detached: bool) -> None:
@@ -380,9 +380,4 @@ def hooks_run(ctx: click.Context, hook: str) -> None:
         return
     hooks.run(opened.ws, hook, opened.engine, opened.rules, server=config.server_enabled(opened.cfg))
 
-
-def main() -> None:
-    from .quick import main as quick_main
-
-    quick_main()
 

@@ -216,12 +216,13 @@ def start(version: str) -> bool:
 
     folder = private_dir(runtime_dir())
     with locked(folder / SPAWN_LOCK):
-        found = running()
-        if found is not None and found.get("version") == version:
-            return False
-        if found is not None:  # an older codeseek's server: replace it
-            call("/stop", {})
-            _wait_gone(int(found.get("pid", 0)))
+        where = address(folder)
+        if where is not None and _is_server(where.pid):
+            # It runs (perhaps busy loading a model for other searches): wait for its answer.
+            if where.version == version:
+                return False
+            call("/stop", {}, timeout=START_SECONDS)  # an older codeseek's server: replace it
+            _wait_gone(where.pid)
         env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
         with open(folder / LOG_NAME, "ab") as log:
             proc = subprocess.Popen([sys.executable, "-P", "-m", "codeseek", "serve", "--detached"], cwd=folder,
@@ -234,6 +235,14 @@ def start(version: str) -> bool:
                 return True
             time.sleep(0.05)
         raise CodeseekError(f"the warm process did not answer within {START_SECONDS:.0f} s; see {folder / LOG_NAME}")
+
+
+def _is_server(pid: int) -> bool:
+    """Whether this pid is a codeseek warm process (not a process that reused a dead one's pid)."""
+    try:
+        return b"codeseek" in Path(f"/proc/{pid}/cmdline").read_bytes() and pid_alive(pid)
+    except OSError:
+        return pid_alive(pid)
 
 
 def stop() -> int | None:

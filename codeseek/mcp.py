@@ -48,7 +48,7 @@ def handle(searcher: Searcher, message: object) -> dict[str, Any] | None:
     if not (message_id is None or isinstance(message_id, str | int) and not isinstance(message_id, bool)):
         return _error(None, INVALID_REQUEST, "id must be a string or a number")
     method = message.get("method")
-    if "id" not in message:
+    if "id" not in message and isinstance(method, str):
         return None  # notifications (initialized, cancelled) need no answer
     params = message.get("params", {})
     if params is None:

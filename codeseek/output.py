@@ -140,6 +140,7 @@ def print_results(results: Results, fmt: str, index_dir: Path, query: str = "") 
     import os
     import sys
 
+    from .progress import duration
     from .progress import read as read_progress
 
     for note in results.notes:
@@ -154,6 +155,3 @@ def print_results(results: Results, fmt: str, index_dir: Path, query: str = "") 
     if text:
         print(text)
 
-
-def duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"

@@ -97,6 +97,10 @@ class Reporter:
 PROGRESS_LINE_SECONDS = 10.0
 
 
+def duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
 def foreground(stream: TextIO) -> Callable[[str, int, int], None]:
     """Progress of a foreground command: a bar with its time left on a terminal; plain lines
     (at most every 10 s) otherwise."""
@@ -117,8 +121,6 @@ def foreground(stream: TextIO) -> Callable[[str, int, int], None]:
     began, last = time.monotonic(), [0.0]
 
     def line(phase: str, done: int, total: int) -> None:
-        from .output import duration
-
         now = time.monotonic()
         if now - last[0] < PROGRESS_LINE_SECONDS and done < total:
             return

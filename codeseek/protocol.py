@@ -12,12 +12,9 @@ import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from fnmatch import fnmatchcase
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from .errors import CodeseekError
-
-if TYPE_CHECKING:
-    from .index import StoredChunk
 
 MAX_K = 1000
 MAX_QUERY = 10_000  # characters
@@ -55,6 +52,14 @@ class Wait(StrEnum):
     AUTO = "auto"
 
 
+class Located(Protocol):
+    """What a filter looks at (a stored chunk)."""
+
+    path: str
+    language: str
+    kind: str
+
+
 @dataclass(frozen=True)
 class Filters:
     """What to search. A path pattern with a leading `!` excludes; a pattern without
@@ -71,7 +76,7 @@ class Filters:
         object.__setattr__(self, "include", tuple(p for p in self.paths if not p.startswith("!")))
         object.__setattr__(self, "exclude", tuple(p[1:] for p in self.paths if p.startswith("!")))
 
-    def accepts(self, chunk: StoredChunk) -> bool:
+    def accepts(self, chunk: Located) -> bool:
         return (
             (not self.languages or chunk.language in self.languages)
             and (not self.kinds or chunk.kind in self.kinds)

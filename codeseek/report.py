@@ -11,8 +11,7 @@ from typing import Any
 from . import changes
 from .index import Counts, Store
 from .outcome import Outcome
-from .output import duration
-from .progress import Phase, Progress
+from .progress import Phase, Progress, duration
 from .progress import read as read_progress
 from .repo import Workspace
 

@@ -24,6 +24,7 @@ import json
 import os
 import signal
 import socketserver
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -38,7 +39,7 @@ from .protocol import BadRequest, FindRequest, SimilarRequest, UpdateRequest
 from .repo import open_workspace
 from .service import Service
 
-WORKERS = 8  # requests served at once
+WORKERS = 16  # requests served at once (most wait on a repository's lock or the model)
 BACKLOG = 256  # connections waiting to be accepted
 READ_TIMEOUT = 10.0  # seconds a client may take to send its request
 MAX_BODY = 1 << 20  # bytes of a request body
@@ -275,6 +276,8 @@ def serve(idle_seconds: float = client.DEFAULT_IDLE_SECONDS, port: int | None = 
         if not mine:
             return False
         server = Server(Service(), folder, idle_seconds)
+        print(f"codeseek: warm process {os.getpid()} started at {time.strftime('%Y-%m-%dT%H:%M:%S')}",
+              file=sys.stderr, flush=True)
         # SIGTERM and SIGHUP stop it cleanly: its address and socket are removed.
         for sig in (signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, lambda *_: server.stopping.set())

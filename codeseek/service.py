@@ -123,9 +123,11 @@ class Repository:
             except CodeseekError:
                 first = None  # the index as it was cannot answer (a chunk without its vector): after the check
             done = check.result()
+        changed = done.changed
         if done.result is not None and done.unembedded and not self.busy and wait != Wait.NONE:
             done = freshness.refresh(self.ws, engine, rules, background, wait=wait, inline=inline)
-        return _noted(first if first is not None and not done.changed else run(self.store()), done)
+            changed = changed or done.changed
+        return _noted(first if first is not None and not changed else run(self.store()), done)
 
     def find(self, request: FindRequest, flags: dict[str, object]) -> Results:
         engine = self.engine(flags)

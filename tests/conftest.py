@@ -281,6 +281,10 @@ class EmbeddingServer:
         self.failures: list[int | str] = []
         self.embedded: list[str] = []  # every text embedded, in order
         self.die_after: int | None = None  # answer 503 once this many texts are embedded
+        self.delay = 0.0  # seconds each embeddings request takes (a stand-in for a GPU's work)
+        self.kill_after: int | None = None  # stop serving for good once this many texts were asked for
+        self.taken = 0  # texts asked for (some may be in flight)
+        self.lock = threading.Lock()
         self.wrong_dim: int | None = None
         server = self
 
@@ -302,6 +306,14 @@ class EmbeddingServer:
             def do_POST(self) -> None:
                 payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 server.requests.append({**payload, "authorization": self.headers.get("Authorization")})
+                time.sleep(server.delay)
+                with server.lock:
+                    killed = server.kill_after is not None and server.taken >= server.kill_after
+                    server.taken += len(payload["input"])
+                if killed:  # the machine went away: this request and every later one get nothing
+                    threading.Thread(target=server.close, daemon=True).start()
+                    self.connection.close()
+                    return
                 if server.die_after is not None and len(server.embedded) >= server.die_after:
                     self._json(503, {"error": "gone"})
                     return
@@ -322,9 +334,10 @@ class EmbeddingServer:
                     self._json(int(failure), {"error": "try later"})
                     return
                 dim = server.wrong_dim or payload.get("dimensions") or server.dim
-                server.embedded.extend(payload["input"])
                 data = [{"index": i, "embedding": fake_vector(t, dim)} for i, t in enumerate(payload["input"])]
                 self._json(200, {"data": list(reversed(data)), "model": payload["model"]})
+                with server.lock:  # counted once delivered
+                    server.embedded.extend(payload["input"])
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import sys
+import time
 import types
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from codeseek.embedding.base import QWEN3_CODE_TASK, normalise, query_prompt
 from codeseek.embedding.http import HttpEmbedder
 from codeseek.errors import CodeseekError, ModelMismatch
 
-from .conftest import EmbeddingServer, MakeRepo, fake_vector
+from .conftest import EmbeddingServer, MakeRepo, codeseek, fake_vector
 
 
 def http(server: EmbeddingServer, **kwargs) -> HttpEmbedder:
@@ -326,3 +327,47 @@ def test_the_default_models_identity_is_known_before_it_loads(shared_engine: Eng
     loaded = shared_engine.embedder()
     assert EngineChoice(EngineSettings()).identity() == loaded.info
     assert loaded.max_tokens == 128  # the length all-MiniLM-L6-v2 was trained on
+
+
+@pytest.fixture
+def replicas():
+    """Four stand-ins for vLLM replicas, each taking a fixed time a request (a GPU's work)."""
+    made = [EmbeddingServer() for _ in range(4)]
+    for server in made:
+        server.delay = 0.05
+    yield made
+    for server in made:
+        server.close()
+
+
+def test_several_servers_share_the_work(replicas: list[EmbeddingServer]) -> None:
+    texts = [f"def f{i}(x):\n    return x * {i}" for i in range(512)]
+    one = HttpEmbedder(replicas[0].url, batch_size=8, backoff=0.001)
+    began = time.perf_counter()
+    alone = one.embed_documents(texts)
+    single = time.perf_counter() - began
+    four = HttpEmbedder([s.url for s in replicas], batch_size=8, backoff=0.001)
+    began = time.perf_counter()
+    together = four.embed_documents(texts)
+    shared = time.perf_counter() - began
+    assert np.allclose(alone, together)
+    assert single / shared >= 3.0, (single, shared)
+    shares = four.shares()
+    assert sorted(shares) == sorted(s.url for s in replicas) and sum(shares.values()) == 512
+    assert min(shares.values()) > 0
+
+
+def test_a_server_killed_midway_loses_nothing_and_repeats_nothing(
+    replicas: list[EmbeddingServer], make_repo: MakeRepo
+) -> None:
+    files = {f"mod{i}.py": "\n\n".join(f"def f_{i}_{j}(x):\n    return x * {j}" for j in range(50)) for i in range(12)}
+    root = make_repo(files)
+    replicas[1].kill_after = 64  # dies for good once it has been asked for 64 texts
+    urls = ",".join(s.url for s in replicas)
+    indexed = codeseek(root, "index", "--base-url", urls)
+    assert indexed.returncode == 0, indexed.stderr
+    status = json.loads(codeseek(root, "status", "--json").stdout)
+    assert status["embedded"] == status["total"] == 600 and status["unembedded"] == 0
+    delivered = [text for s in replicas for text in s.embedded if text != "dimension probe"]
+    assert len(delivered) == len(set(delivered)) == 600  # each chunk embedded once, by one server
+    assert 0 < len(replicas[1].embedded) <= 128 and replicas[1].taken > len(replicas[1].embedded)  # it died

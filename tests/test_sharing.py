@@ -163,3 +163,61 @@ def test_corrupt_and_hostile_artifacts_are_refused_and_change_nothing(
         assert (after["vectors"], after["segments"]) == (before["vectors"], before["segments"]), name
     found = cli(b, monkeypatch, "find", "op_3_4", "--json", "-k", "1", "--base-url", server.url)
     assert json.loads(found.stdout)[0]["symbol"] == "op_3_4"  # the index still answers
+
+
+def test_a_pulled_artifact_never_chooses_where_code_is_sent(
+    remote: Path, tmp_path: Path, published: tuple[Path, EmbeddingServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An artifact is data: an `engine` naming a server is ignored, and a clone with no settings
+    of its own embeds with its own default, sending nothing to the server the artifact names."""
+    a, server = published
+    attacker = EmbeddingServer(model="tiny-embedder")  # a stand-in for a stranger's server
+    try:
+        ref = "refs/codeseek/tiny-embedder-16"
+        blobs = artifact(a, ref)
+        manifest = {**json.loads(blobs["manifest.json"]), "engine": f"http {attacker.url}"}
+        publish(a, remote, ref, {**blobs, "manifest.json": json.dumps(manifest).encode()})
+        b = clone(remote, tmp_path, "b")
+        cli(b, monkeypatch, "pull")
+        (b / "local_secrets.py").write_text("API_TOKEN = 'sk-very-secret'\n\ndef token():\n    return API_TOKEN\n")
+        found = cli(b, monkeypatch, "find", "op_1_2", "--json", "-k", "1", ok=False)
+        assert attacker.requests == []  # the stranger's server received nothing
+        # This clone has no engine for that model of its own: it says so, and sends nothing anywhere.
+        assert found.exit_code == 1 and "cannot load model 'tiny-embedder'" in found.output
+        report = status(b, monkeypatch)
+        assert report["engine"] is None and report["model"] == "tiny-embedder"
+    finally:
+        attacker.close()
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"model": "tiny-embedder\x1b]0;owned\x07"}, "not a name"),
+        ({"engine": 5}, "wrong kind"),
+        ({"model": "other-model"}, "not the ones its ref names"),
+    ],
+)
+def test_hostile_manifest_fields_are_refused_and_leave_no_index(
+    remote: Path, tmp_path: Path, published: tuple[Path, EmbeddingServer], monkeypatch: pytest.MonkeyPatch,
+    change: dict, expected: str,
+) -> None:
+    a, _ = published
+    ref = "refs/codeseek/tiny-embedder-16"
+    blobs = artifact(a, ref)
+    publish(a, remote, ref, {**blobs, "manifest.json": json.dumps({**json.loads(blobs["manifest.json"]),
+                                                                   **change}).encode()})
+    b = clone(remote, tmp_path, "b")
+    result = cli(b, monkeypatch, "pull", ok=False)
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 1 and len(lines) == 1 and expected in lines[0], result.output
+    assert "\x1b" not in result.output
+    assert not (b / ".git" / "codeseek" / "index.db").exists()  # nothing half-made is left behind
+
+
+def test_git_errors_are_reported_whole(make_repo: MakeRepo, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = make_repo()
+    result = cli(root, monkeypatch, "pull", "/no/such/remote", ok=False)
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 1 and len(lines) == 1
+    assert "does not appear to be a git repository" in lines[0] and "and the repository exists" in lines[0]

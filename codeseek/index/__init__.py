@@ -21,7 +21,8 @@ from ..errors import CodeseekError, IndexBusy, IndexCorrupt, IndexReadOnly
 from ..fsutil import try_lock
 from .chunks import UNEMBEDDED, ChunkRef, Chunks, Counts, FileEntry, StoredChunk, vector_key
 from .database import DB_NAME, Database, guarded
-from .segments import SEGMENT_DIR, Vectors
+from .fingerprint import SEGMENT_DIR
+from .segments import Vectors
 
 __all__ = ["DB_NAME", "SEGMENT_DIR", "UNEMBEDDED", "ChunkRef", "Counts", "FileEntry", "Store", "StoredChunk",
            "exists", "vector_key"]

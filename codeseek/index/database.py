@@ -62,7 +62,7 @@ class Database:
         self.connection.create_function("code_terms", 1, code_terms, deterministic=True)
         self.connection.create_function("name_key", 1, name_key, deterministic=True)
         try:
-            migrations.apply(self)
+            self._migrate()
         except BaseException:
             self.connection.close()
             raise
@@ -93,6 +93,20 @@ class Database:
         except sqlite3.DatabaseError as exc:
             raise self.translate(exc) from None
         return db
+
+    def _migrate(self) -> None:
+        """Apply pending migrations, each in one transaction with the version that records it."""
+        steps = migrations.MIGRATIONS
+        db = self.connection
+        while db.execute("PRAGMA user_version").fetchone()[0] < len(steps):
+            if self.readonly:
+                raise IndexReadOnly(self.directory)  # made by an older codeseek: needs an upgrade
+            with self.transaction():
+                version = db.execute("PRAGMA user_version").fetchone()[0]  # re-read under the lock
+                if version >= len(steps):
+                    break
+                steps[version].step(db, self.directory)
+                db.execute(f"PRAGMA user_version={version + 1}")
 
     def translate(self, exc: sqlite3.DatabaseError) -> CodeseekError:
         message = str(exc)
@@ -127,14 +141,16 @@ class Database:
             raise self.translate(exc) from None
         try:
             yield self.connection
-        except BaseException:
-            self.connection.execute("ROLLBACK")
-            raise
-        try:
             self.connection.execute("COMMIT")
-        except sqlite3.DatabaseError as exc:
-            self.connection.execute("ROLLBACK")
-            raise self.translate(exc) from None
+        except BaseException as exc:
+            # SQLite rolls back by itself after some errors (a full disk, an I/O error).
+            if self.connection.in_transaction:
+                self.connection.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise self.translate(exc) from None
+            if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+                raise DiskFull(self.directory) from None
+            raise
 
     @guarded
     def meta(self) -> dict[str, str]:

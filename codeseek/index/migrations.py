@@ -1,9 +1,9 @@
 """The index's schema, as a registry of named steps applied in order.
 
-Each step runs in one transaction with the `user_version` that records it, so an index is
-always at some step, never between two. A step is a function given the connection and the
-index folder; its docstring says what changed and why. Steps are never edited once
-released: a change is a new step.
+Each step runs in one transaction with the `user_version` that records it (database.migrate),
+so an index is always at some step, never between two. A step is a function given the
+connection and the index folder; its docstring says what changed and why. Steps are never
+edited once released: a change is a new step.
 """
 
 from __future__ import annotations
@@ -12,13 +12,9 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from ..errors import IndexReadOnly
 from ..lexical import TOKENIZE
-
-if TYPE_CHECKING:
-    from .database import Database
+from .fingerprint import SEGMENT_DIR, Fingerprint
 
 Step = Callable[[sqlite3.Connection, Path], None]
 
@@ -43,20 +39,6 @@ def run_sql(db: sqlite3.Connection, script: str) -> None:
     for statement in script.split(";"):
         if statement.strip():
             db.execute(statement)
-
-
-def apply(database: Database) -> None:
-    """Apply pending steps, each in one transaction with the version that records it."""
-    db = database.connection
-    while db.execute("PRAGMA user_version").fetchone()[0] < len(MIGRATIONS):
-        if database.readonly:
-            raise IndexReadOnly(database.directory)  # made by an older codeseek: needs an upgrade
-        with database.transaction():
-            version = db.execute("PRAGMA user_version").fetchone()[0]  # re-read under the lock
-            if version >= len(MIGRATIONS):
-                break
-            MIGRATIONS[version].step(db, database.directory)
-            db.execute(f"PRAGMA user_version={version + 1}")
 
 
 @migration
@@ -100,8 +82,6 @@ def m003_split_parts(db: sqlite3.Connection, directory: Path) -> None:
 @migration
 def m004_segment_fingerprints(db: sqlite3.Connection, directory: Path) -> None:
     """Segment files' size, time and digest, so a file that changed is never handed to USearch."""
-    from .segments import SEGMENT_DIR, Fingerprint
-
     for column in ("bytes INTEGER", "mtime_ns INTEGER", "digest TEXT"):
         db.execute(f"ALTER TABLE segments ADD COLUMN {column}")
     for (name,) in db.execute("SELECT name FROM segments").fetchall():

@@ -13,13 +13,11 @@ USearch (a damaged file could make it read out of bounds or allocate without lim
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sqlite3
 import time
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,27 +25,11 @@ from usearch.index import Index
 
 from ..errors import SegmentDamaged
 from .database import Database, guarded
+from .fingerprint import SEGMENT_DIR, Fingerprint
 
-SEGMENT_DIR = "vectors"
 MAX_SEGMENTS = 8
 # Vectors no chunk refers to are kept this long, so switching back to a branch re-embeds nothing.
 GC_AFTER_SECONDS = 14 * 24 * 3600
-
-
-@dataclass(frozen=True)
-class Fingerprint:
-    """What a segment file was when written: a file that differs is never handed to USearch."""
-
-    bytes: int
-    mtime_ns: int
-    digest: str
-
-    @classmethod
-    def of(cls, path: Path) -> Fingerprint:
-        with open(path, "rb") as f:
-            digest = hashlib.file_digest(f, lambda: hashlib.blake2b(digest_size=16)).hexdigest()
-            stat = os.fstat(f.fileno())
-        return cls(stat.st_size, stat.st_mtime_ns, digest)
 
 
 def as_usearch(keys: Iterable[int]) -> np.ndarray:
@@ -89,41 +71,15 @@ class Vectors:
         Call under the writer lock."""
         if not len(keys):
             return
-        name, fingerprint = self._write(keys, vectors)
+        name, fingerprint = write_segment(self.folder, keys, vectors)
         now = time.time()
         with self.db.transaction() as db:
             _list_segment(db, name, len(keys), fingerprint)
             db.executemany("INSERT OR IGNORE INTO vectors(key, segment, seen) VALUES (?, ?, ?)",
                            ((k, name, now) for k in keys))
 
-    def _write(self, keys: Sequence[int], vectors: np.ndarray) -> tuple[str, Fingerprint]:
-        index = Index(ndim=vectors.shape[1], metric="cos", dtype="f16")
-        index.add(as_usearch(keys), np.ascontiguousarray(vectors, dtype=np.float32))
-        name = f"seg-{uuid.uuid4().hex}.usearch"
-        final = self.folder / name
-        temp = final.with_suffix(".tmp")
-        index.save(str(temp))
-        with open(temp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(temp, final)
-        return name, Fingerprint.of(final)
-
     def damage(self, name: str, full: bool) -> str | None:
-        """Why a segment file is not the one that was written, or None. Without `full`, a file
-        whose size and time are as recorded is trusted without reading it."""
-        row = self.db.execute("SELECT bytes, mtime_ns, digest FROM segments WHERE name = ?", (name,)).fetchone()
-        path = self.folder / name
-        if row is None or row[2] is None:
-            return "not recorded"
-        try:
-            stat = path.stat()
-        except FileNotFoundError:
-            return "missing"
-        if stat.st_size != row[0]:
-            return f"{stat.st_size:,} bytes, not the {row[0]:,} written"
-        if not full and stat.st_mtime_ns == row[1]:
-            return None
-        return None if Fingerprint.of(path).digest == row[2] else "its contents changed since it was written"
+        return damage(self.db, self.folder, name, full)
 
     def _segment(self, name: str) -> Index:
         """A segment, memory-mapped once its file is verified."""
@@ -248,7 +204,7 @@ class Vectors:
             (keep if used or seen >= cutoff else drop).append(key)
         vectors = self.get(keep)
         keep = [k for k in keep if k in vectors]
-        written = self._write(keep, np.stack([vectors[k] for k in keep])) if keep else None
+        written = write_segment(self.folder, keep, np.stack([vectors[k] for k in keep])) if keep else None
         with self.db.transaction() as db:
             db.execute(f"DELETE FROM segments WHERE name IN ({marks})", names)
             db.executemany("DELETE FROM vectors WHERE key = ?", ((k,) for k in drop))
@@ -263,3 +219,35 @@ def _list_segment(db: sqlite3.Connection, name: str, count: int, fingerprint: Fi
     db.execute("INSERT INTO segments(name, count, bytes, mtime_ns, digest) VALUES (?, ?, ?, ?, ?)",
                (name, count, fingerprint.bytes, fingerprint.mtime_ns, fingerprint.digest))
 
+
+def write_segment(folder: Path, keys: Sequence[int], vectors: np.ndarray) -> tuple[str, Fingerprint]:
+    """A new segment file holding these vectors (temp file, synced, renamed): its name and
+    fingerprint, to be listed by the caller's transaction."""
+    index = Index(ndim=vectors.shape[1], metric="cos", dtype="f16")
+    index.add(as_usearch(keys), np.ascontiguousarray(vectors, dtype=np.float32))
+    name = f"seg-{uuid.uuid4().hex}.usearch"
+    final = folder / name
+    temp = final.with_suffix(".tmp")
+    index.save(str(temp))
+    with open(temp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(temp, final)
+    return name, Fingerprint.of(final)
+
+
+def damage(db: Database, folder: Path, name: str, full: bool) -> str | None:
+    """Why a segment file is not the one that was written, or None. Without `full`, a file
+    whose size and time are as recorded is trusted without reading it."""
+    row = db.execute("SELECT bytes, mtime_ns, digest FROM segments WHERE name = ?", (name,)).fetchone()
+    path = folder / name
+    if row is None or row[2] is None:
+        return "not recorded"
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return "missing"
+    if stat.st_size != row[0]:
+        return f"{stat.st_size:,} bytes, not the {row[0]:,} written"
+    if not full and stat.st_mtime_ns == row[1]:
+        return None
+    return None if Fingerprint.of(path).digest == row[2] else "its contents changed since it was written"
