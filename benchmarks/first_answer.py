@@ -19,9 +19,9 @@ from pathlib import Path
 
 from index_stdlib import CODESEEK, stdlib_arguments
 
-from codeseek import indexing
+from codeseek import filling, indexing, report
+from codeseek.index import Store
 from codeseek.repo import open_workspace
-from codeseek.storage import Store
 
 QUERY = "decode a JSON document from a string"
 
@@ -34,11 +34,8 @@ def run(root: Path, *args: str) -> tuple[float, subprocess.CompletedProcess[str]
 
 def implementation_left(root: Path) -> int:
     """Definitions of the implementation still without a vector (priority groups 0 and 1)."""
-    store = Store(open_workspace(root).index_dir)
-    try:
-        return sum(1 for c in store.unembedded() if indexing.priority(c, set()) <= 1)
-    finally:
-        store.close()
+    with Store(open_workspace(root).index_dir) as store:
+        return sum(1 for c in store.chunks.unembedded() if filling.priority(c, set()) <= 1)
 
 
 def main() -> None:
@@ -59,20 +56,20 @@ def main() -> None:
     definitions_done = None
     while True:
         time.sleep(10)
-        report = indexing.status(ws)
+        found = report.status(ws).to_json()
         elapsed = time.monotonic() - began
         if definitions_done is None and implementation_left(root) == 0:
             definitions_done = elapsed
             print(f"implementation's definitions all embedded after {elapsed / 60:.1f} min "
-                  f"({report['embedded']:,} of {report['total']:,} chunks)", flush=True)
-        if report["embedded"] == report["total"] and report["embedding"] is None:
+                  f"({found['embedded']:,} of {found['total']:,} chunks)", flush=True)
+        if found["embedded"] == found["total"] and found["embedding"] is None:
             break
-        progress = report["embedding"] or {}
-        print(f"  {elapsed / 60:5.1f} min: {report['embedded']:,} of {report['total']:,} embedded, "
+        progress = found["embedding"] or {}
+        print(f"  {elapsed / 60:5.1f} min: {found['embedded']:,} of {found['total']:,} embedded, "
               f"{progress.get('rate', 0)} chunks/s", flush=True)
     total_s = time.monotonic() - began
-    print(f"every chunk embedded after {total_s / 60:.1f} min ({report['total']:,} chunks, "
-          f"{report['total'] / total_s:.1f} chunks/s overall)")
+    print(f"every chunk embedded after {total_s / 60:.1f} min ({found['total']:,} chunks, "
+          f"{found['total'] / total_s:.1f} chunks/s overall)")
     second_s, second = run(root, "find", QUERY, "--json", "-k", "5")
     top = json.loads(second.stdout)[0]
     print(f"a find once all is embedded (cold process, loads the model): {second_s:.1f} s; "

@@ -18,10 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from codeseek import indexing, search
+from codeseek import filling, indexing, search
 from codeseek.embedding import EngineChoice
+from codeseek.index import Store
 from codeseek.repo import open_workspace
-from codeseek.storage import Store
 
 # The CLI as a new process; -P: the stdlib copy in the working folder must not shadow imports.
 CODESEEK = [sys.executable, "-P", "-m", "codeseek"]
@@ -88,7 +88,7 @@ def main() -> None:
     started = time.perf_counter()
     engine.embedder()
     load = time.perf_counter() - started
-    result = indexing.update(ws, engine)
+    result = filling.index_all(ws, engine)
     t = result.timings
     print(f"repository: {root} ({result.files_changed} files, {size / 1e6:.1f} MB)")
     print(f"model load: {load:.1f} s")
@@ -98,18 +98,17 @@ def main() -> None:
     print(f"{'total':>10}: {total:8.2f} s  ({result.chunks} chunks, {result.embedded} embedded)")
     print(f"chunks/s (parse): {result.chunks / t['parse']:.0f}   chunks/s (embed): {result.embedded / t['embed']:.1f}")
 
-    store = Store(ws.index_dir)
-    search.find(store, engine, "warm up", 10)
-    latencies = []
-    for _ in range(3):
-        for query in QUERIES:
-            began = time.perf_counter()
-            search.find(store, engine, query, 10)
-            latencies.append((time.perf_counter() - began) * 1000)
-    print(f"query latency (in process, warm): p50 {statistics.median(latencies):.1f} ms, "
-          f"max {max(latencies):.1f} ms over {len(latencies)} queries")
-    print(f"index size: {store.size_on_disk() / 1e6:.1f} MB")
-    store.close()
+    with Store(ws.index_dir) as store:
+        search.find(store, engine, "warm up", 10)
+        latencies = []
+        for _ in range(3):
+            for query in QUERIES:
+                began = time.perf_counter()
+                search.find(store, engine, query, 10)
+                latencies.append((time.perf_counter() - began) * 1000)
+        print(f"query latency (in process, warm): p50 {statistics.median(latencies):.1f} ms, "
+              f"max {max(latencies):.1f} ms over {len(latencies)} queries")
+        print(f"index size: {store.size_on_disk() / 1e6:.1f} MB")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
-"""Latency of `find` on an indexed repository: through the warm server (what an editor or the
-CLI sees when `codeseek serve` runs) and as a cold command (a new process that loads the
-model itself).
+"""Latency of `find` on an indexed repository: through the warm process (what an editor or
+the CLI sees once it runs; searches start it themselves) and as a cold command with the warm
+process switched off (CODESEEK_SERVER=0: a new process that loads the model itself).
 
     python benchmarks/latency.py [--limit N] [--rounds R]
 
@@ -17,7 +17,6 @@ import time
 from index_stdlib import CODESEEK, QUERIES, stdlib_arguments
 
 from codeseek import client
-from codeseek.repo import open_workspace
 
 
 def percentiles(samples: list[float]) -> str:
@@ -28,44 +27,40 @@ def percentiles(samples: list[float]) -> str:
 
 def main() -> None:
     args, root = stdlib_arguments(__doc__, rounds=5)
-    ws = open_workspace(root)
     subprocess.run([*CODESEEK, "update"], cwd=root, check=True, capture_output=True)
-
+    repo = {"root": str(root)}
     proc = subprocess.Popen([*CODESEEK, "serve", "--idle", "600"], cwd=root, stderr=subprocess.DEVNULL)
     try:
-        while client.running(ws) is None:
+        while client.running() is None:
             time.sleep(0.2)
         for mode in ("hybrid", "lexical"):
-            timings = []
-            for _ in range(args.rounds):
-                for query in QUERIES:
-                    began = time.perf_counter()
-                    client.call(ws, "POST", "/find", {"query": query, "k": 10, "mode": mode})
-                    timings.append((time.perf_counter() - began) * 1000)
-            print(f"warm server, {mode:<7} (update check included): {percentiles(timings)}")
-            timings = []
-            for _ in range(args.rounds):
-                for query in QUERIES:
-                    began = time.perf_counter()
-                    client.call(ws, "POST", "/find", {"query": query, "k": 10, "mode": mode, "no_update": True})
-                    timings.append((time.perf_counter() - began) * 1000)
-            print(f"warm server, {mode:<7} (--no-update):          {percentiles(timings)}")
+            for no_update in (False, True):
+                timings = []
+                for _ in range(args.rounds):
+                    for query in QUERIES:
+                        began = time.perf_counter()
+                        client.call("/find", {"repo": repo, "request": {"query": query, "k": 10, "mode": mode,
+                                                                        "no_update": no_update}})
+                        timings.append((time.perf_counter() - began) * 1000)
+                label = "--no-update" if no_update else "update check included"
+                print(f"warm process, {mode:<7} ({label}): {percentiles(timings)}")
         timings = []
-        for query in QUERIES[:4]:
-            began = time.perf_counter()
-            subprocess.run([*CODESEEK, "find", query, "--json"], cwd=root, check=True, capture_output=True)
-            timings.append((time.perf_counter() - began) * 1000)
-        print(f"`codeseek find` through the server (new CLI process): {percentiles(timings)}")
+        for _ in range(args.rounds):
+            for query in QUERIES:
+                began = time.perf_counter()
+                subprocess.run([*CODESEEK, "find", query, "--json"], cwd=root, check=True, capture_output=True)
+                timings.append((time.perf_counter() - began) * 1000)
+        print(f"`codeseek find` through the warm process (new CLI process): {percentiles(timings)}")
     finally:
         proc.terminate()
         proc.wait()
     timings = []
-    env = {**os.environ}
+    env = {**os.environ, "CODESEEK_SERVER": "0"}
     for query in QUERIES[:4]:
         began = time.perf_counter()
         subprocess.run([*CODESEEK, "find", query, "--json"], cwd=root, check=True, capture_output=True, env=env)
         timings.append((time.perf_counter() - began) * 1000)
-    print(f"cold `codeseek find` (no server: loads the model): {percentiles(timings)}")
+    print(f"cold `codeseek find` (CODESEEK_SERVER=0: loads the model): {percentiles(timings)}")
 
 
 if __name__ == "__main__":

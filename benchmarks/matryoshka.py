@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from codeseek.storage import SEGMENT_DIR, Store
+from codeseek.index import SEGMENT_DIR, Store
 
 CHECKPOINT = 4096
 
@@ -42,20 +42,20 @@ def main() -> None:
                 for start in range(0, args.count, CHECKPOINT):
                     part = rng.standard_normal((min(CHECKPOINT, args.count - start), dim), dtype=np.float32)
                     part /= np.linalg.norm(part, axis=1, keepdims=True)
-                    store.add_vectors(keys[start : start + len(part)], part)
-                store.compact(force=True)
+                    store.vectors.add(keys[start : start + len(part)], part)
+                store.vectors.compact(force=True)
             build = time.perf_counter() - began
             size = sum(p.stat().st_size for p in (Path(scratch) / SEGMENT_DIR).iterdir())
             queries = rng.standard_normal((args.queries, dim), dtype=np.float32)
             queries /= np.linalg.norm(queries, axis=1, keepdims=True)
-            store.search_vectors(queries[0], 100)  # map the segment in
+            store.vectors.search(queries[0], 100)  # map the segment in
             search, exact = [], []
             for q in queries:
                 began = time.perf_counter()
-                found = store.search_vectors(q, 100)
+                found = store.vectors.search(q, 100)
                 search.append((time.perf_counter() - began) * 1000)
                 began = time.perf_counter()
-                candidates = store.vectors_for([k for k, _ in found[:60]])
+                candidates = store.vectors.get([k for k, _ in found[:60]])
                 np.stack(list(candidates.values())) @ q
                 exact.append((time.perf_counter() - began) * 1000)
             store.close()

@@ -38,13 +38,13 @@ from corpora import CORPORA, DEFAULT_WORKDIR, fetch
 from index_stdlib import commit_all, git
 from queries import Case, Corpus, Target
 
-from codeseek import indexing, ranking, search
-from codeseek.embedding import EngineChoice
+from codeseek import filling, indexing, ranking, search
+from codeseek.embedding import DEFAULT_MODEL, EngineChoice
 from codeseek.embedding.base import Embedder
 from codeseek.embedding.sentence import SentenceTransformerEmbedder
+from codeseek.index import Store
 from codeseek.repo import open_workspace
 from codeseek.skipping import SkipRules
-from codeseek.storage import Store
 
 QUESTIONS = Path(__file__).with_name("questions.toml")
 K = 10
@@ -87,6 +87,9 @@ class CachedEmbedder(Embedder):
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         return self._cached(texts, "document", self.inner.embed_documents)
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        return self.embed_documents(texts)
 
 
 @dataclass
@@ -192,9 +195,9 @@ def variant(system: str) -> tuple[str, ranking.Signals]:
     return mode, replace(ranking.DEFAULT, **{k: float(v) for k, v in changes.items()})
 
 
-def codeseek_searcher(root: Path, engine: EngineChoice, system: str) -> tuple[Searcher, Callable[[], None]]:
-    store = Store(open_workspace(root).index_dir)
-    mode, signals = variant(system)
+def codeseek_searcher(index_dir: Path, engine: EngineChoice, system: str) -> tuple[Searcher, Callable[[], None]]:
+    store = Store(index_dir)
+    mode, signals = variant(system.partition("@")[0])
 
     def find(query: str) -> list[Hit]:
         found = search.find(store, engine, query, K, mode=mode, signals=signals).hits
@@ -230,11 +233,18 @@ def main() -> None:
                         help="codeseek, codeseek-semantic, codeseek-lexical (each may name changed signals: "
                              "codeseek[spread=1,coherence=0]), bm25, dense, rrf")
     parser.add_argument("--fresh", action="store_true", help="embed everything anew (for index times)")
+    parser.add_argument("--models", nargs="*", default=[DEFAULT_MODEL],
+                        help="codeseek's systems run once per model (named system@model); the baselines use the "
+                             "first model")
     parser.add_argument("--cases", type=Path, help="write every case's ranks to this JSON file")
     args = parser.parse_args()
 
-    inner = SentenceTransformerEmbedder()
-    embedder: Embedder = inner if args.fresh else CachedEmbedder(inner, args.workdir / "vectors.sqlite")
+    embedders: dict[str, Embedder] = {}
+    for name in args.models:
+        inner = SentenceTransformerEmbedder(name)
+        embedders[name] = inner if args.fresh else CachedEmbedder(inner, args.workdir / "vectors.sqlite")
+    embedder = embedders[args.models[0]]
+    several = len(args.models) > 1
     by_set: dict[tuple[str, str], Tally] = defaultdict(Tally)
     by_language: dict[tuple[str, str], Tally] = defaultdict(Tally)
     index_times: dict[str, dict[str, float]] = defaultdict(dict)
@@ -255,17 +265,20 @@ def main() -> None:
             copy = "original" if root == original else "stripped"
             searchers: dict[str, Searcher] = {}
             closers = []
-            if any(s.startswith("codeseek") for s in args.systems):
-                ws = open_workspace(root)
+            for model, model_embedder in embedders.items() if any(
+                    s.startswith("codeseek") for s in args.systems) else ():
+                # One index a model (an index holds one model's vectors), outside the repository.
+                ws = open_workspace(root, args.workdir / "indexes" / f"{corpus.name}-{copy}-{model.replace('/', '_')}")
                 if args.fresh:
                     indexing.remove_index(ws)
-                engine = EngineChoice(embedder=embedder)
+                engine = EngineChoice(embedder=model_embedder)
                 began = time.perf_counter()
-                indexing.update(ws, engine)
-                index_times[f"{corpus.name} ({copy})"]["codeseek"] = time.perf_counter() - began
+                filling.index_all(ws, engine)
+                suffix = f"@{model}" if several else ""
+                index_times[f"{corpus.name} ({copy})"][f"codeseek{suffix}"] = time.perf_counter() - began
                 for system in args.systems:
                     if system.startswith("codeseek"):
-                        searchers[system], close = codeseek_searcher(root, engine, system)
+                        searchers[system + suffix], close = codeseek_searcher(ws.index_dir, engine, system)
                         closers.append(close)
             if any(s in BASELINES for s in args.systems):
                 began = time.perf_counter()
@@ -291,8 +304,10 @@ def main() -> None:
             for close in closers:
                 close()
         print(f"{corpus.name}: {sum(len(c) for c in cases.values())} cases", flush=True)
-    print_table("by query set", by_set, args.systems)
-    print_table("by language (all sets)", by_language, args.systems)
+    shown = [f"{s}@{m}" if several and s.startswith("codeseek") else s for s in args.systems
+             for m in (args.models if several and s.startswith("codeseek") else [""])]
+    print_table("by query set", by_set, shown)
+    print_table("by language (all sets)", by_language, shown)
     print("\n### index time (s)\n")
     columns = sorted({s for t in index_times.values() for s in t})
     print("| corpus | " + " | ".join(columns) + " |")

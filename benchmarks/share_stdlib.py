@@ -18,10 +18,11 @@ from pathlib import Path
 import numpy as np
 from index_stdlib import CODESEEK, stdlib_arguments
 
-from codeseek import indexing
+from codeseek import filling
 from codeseek.embedding import EngineChoice
+from codeseek.index import Store
 from codeseek.repo import open_workspace
-from codeseek.storage import Store
+from codeseek.report import status
 
 
 def timed(root: Path, *args: str) -> float:
@@ -31,16 +32,13 @@ def timed(root: Path, *args: str) -> float:
 
 
 def vectors(root: Path) -> dict[int, np.ndarray]:
-    store = Store(open_workspace(root).index_dir)
-    try:
-        return store.vectors_for([key for (key,) in store.db.execute("SELECT key FROM vectors")])
-    finally:
-        store.close()
+    with Store(open_workspace(root).index_dir) as store:
+        return store.vectors.get(store.vectors.keys())
 
 
 def main() -> None:
     _, root = stdlib_arguments(__doc__)
-    report = indexing.status(open_workspace(root))
+    report = status(open_workspace(root)).to_json()
     assert report["embedded"] == report["total"], "index the stdlib repository completely first"
     chunks = report["chunks"]
     remote = root.parent / "stdlib-remote.git"
@@ -59,7 +57,7 @@ def main() -> None:
         subprocess.run(["git", "clone", "-q", "-b", "main", str(remote), str(clone)], check=True)
         pull_s = timed(clone, *CODESEEK, "pull")
         began = time.perf_counter()
-        result = indexing.update(open_workspace(clone), EngineChoice())
+        result = filling.index_all(open_workspace(clone), EngineChoice())
         update_s = time.perf_counter() - began
         imported = vectors(clone)
         agreement = np.mean([float(imported[k] @ original[k]) for k in list(original)[:20000]])

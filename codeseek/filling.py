@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from . import changes
+from . import changes, indexing
 from .embedding import EngineChoice, ModelInfo
 from .index import Store, StoredChunk
 from .kinds import Kind, Role, role_of_path
@@ -29,6 +29,18 @@ INLINE_LIMIT = 256
 ORDER_AFTER = INLINE_LIMIT
 
 Progress = Callable[[str, int, int], None]  # phase, done, total: a foreground progress bar
+
+
+def index_all(ws: Workspace, engine: EngineChoice, *, progress: Progress | None = None,
+              **update: object) -> indexing.UpdateResult:
+    """Files, words and then every missing vector, in the foreground (`codeseek index`)."""
+    result = indexing.update(ws, engine, **update)  # type: ignore[arg-type]
+    began = time.perf_counter()
+    with Store(ws.index_dir) as store:
+        result.embedded = fill(ws, store, engine, progress=progress)
+        result.pending = store.chunks.unembedded_count()
+    result.timings["embed"] = time.perf_counter() - began
+    return result
 
 
 def priority(chunk: StoredChunk, recent: set[str]) -> int:

@@ -359,9 +359,6 @@ def server():
 
 def index_all(ws, engine: EngineChoice, **kwargs) -> None:
     """Index a repository in this process, every vector included (as `codeseek index` does)."""
-    from codeseek import filling, indexing
-    from codeseek.index import Store
+    from codeseek import filling
 
-    indexing.update(ws, engine, **kwargs)
-    with Store(ws.index_dir) as store:
-        filling.fill(ws, store, engine)
+    filling.index_all(ws, engine, **kwargs)
