@@ -138,15 +138,13 @@ def _progress() -> Callable[[str, int, int], None]:
 
 def _run_update(opened: Opened, verbose: bool = False, **kwargs: Any) -> None:
     """A foreground update, vectors included, with progress on stderr."""
-    from . import filling, indexing
-    from .index import Store, exists
+    from . import filling
+    from .index import exists
 
-    new_index = not exists(opened.ws.index_dir)
-    result = indexing.update(opened.ws, opened.engine, rules=opened.rules, **kwargs)
-    if new_index:
-        click.echo(f"codeseek: embedding with {result.model} ({opened.engine.describe()})", err=True)
-    with Store(opened.ws.index_dir) as store:
-        result.embedded = filling.fill(opened.ws, store, opened.engine, progress=_progress())
+    if not exists(opened.ws.index_dir):
+        click.echo(f"codeseek: embedding with {opened.engine.identity().describe()} "
+                   f"({opened.engine.describe()})", err=True)
+    result = filling.index_all(opened.ws, opened.engine, progress=_progress(), rules=opened.rules, **kwargs)
     if verbose:
         for path, reason in result.skipped:
             click.echo(f"skipped {path}: {reason}", err=True)
@@ -381,3 +379,8 @@ def hooks_run(ctx: click.Context, hook: str) -> None:
     hooks.run(opened.ws, hook, opened.engine, opened.rules, server=config.server_enabled(opened.cfg))
 
 
+
+
+from .web.command import web  # noqa: E402 - registered last: the web page's command lives in its own package
+
+cli.add_command(web)

@@ -15,6 +15,8 @@ import numpy as np
 from . import changes, indexing
 from .embedding import EngineChoice, ModelInfo
 from .index import Store, StoredChunk
+from .index.chunks import Pending
+from .index.segments import MAX_SEGMENTS
 from .kinds import Kind, Role, role_of_path
 from .progress import Reporter
 from .progress import clear as clear_progress
@@ -43,7 +45,7 @@ def index_all(ws: Workspace, engine: EngineChoice, *, progress: Progress | None 
     return result
 
 
-def priority(chunk: StoredChunk, recent: set[str]) -> int:
+def priority(chunk: Pending | StoredChunk, recent: set[str]) -> int:
     """Which chunks get their vectors first (lower first): the implementation's definitions,
     those of recently changed files earliest; then tests and examples; then module-level
     code; then text."""
@@ -84,14 +86,14 @@ def fill(
         done = 0
         try:
             while not (stop and stop()):
-                chunks = store.chunks.unembedded()
-                if chunks:
+                waiting = store.chunks.pending()
+                if waiting:
                     # Order matters only to a long run; a small update skips reading git's log.
-                    recent = changes.recent_paths(ws) if len(chunks) > ORDER_AFTER else set()
-                    texts: dict[int, str] = {}
-                    for chunk in sorted(chunks, key=lambda c: priority(c, recent)):
-                        texts.setdefault(chunk.vector_key, chunk.embedding_text())
-                    done += _embed(store, engine, info, texts, progress, stop, batch)
+                    recent = changes.recent_paths(ws) if len(waiting) > ORDER_AFTER else set()
+                    first: dict[int, int] = {}  # vector key -> the chunk whose text is embedded for it
+                    for ref in sorted(waiting, key=lambda c: priority(c, recent)):
+                        first.setdefault(ref.vector_key, ref.id)
+                    done += _embed(store, engine, info, first, progress, stop, batch)
                 with store.writing():
                     if store.chunks.settle_unembedded():  # else an update added chunks meanwhile: go on
                         store.vectors.compact()
@@ -101,12 +103,13 @@ def fill(
         return done
 
 
-def _embed(store: Store, engine: EngineChoice, info: ModelInfo, texts: dict[int, str], progress: Progress | None,
+def _embed(store: Store, engine: EngineChoice, info: ModelInfo, first: dict[int, int], progress: Progress | None,
            stop: Callable[[], bool] | None, batch_size: int | None) -> int:
-    """Embed texts in the order given, saving a checkpoint now and then (and whatever was
-    embedded when a batch fails or the user interrupts, so the next run does not redo it).
-    Returns how many were embedded."""
-    keys = list(texts)
+    """Embed the vector keys in the order given (each from the text of its chunk), reading
+    texts a batch at a time, saving a checkpoint now and then (and whatever was embedded
+    when a batch fails or the user interrupts, so the next run does not redo it). Returns
+    how many were embedded."""
+    keys = list(first)
     reporter = Reporter(store.directory, len(keys))
     embedder = engine.embedder_for(info)  # may load the model: the report says so meanwhile
     reporter.embedding()
@@ -123,13 +126,17 @@ def _embed(store: Store, engine: EngineChoice, info: ModelInfo, texts: dict[int,
                 store.vectors.add(pending_keys, np.concatenate(pending_vecs))
                 # How these vectors are computed now: recorded for status, never compared.
                 store.db.set_meta({"engine": embedder.info.engine, "engine_version": embedder.info.engine_version})
+                if len(store.vectors.names()) > 2 * MAX_SEGMENTS:  # a long run: keep searches cheap
+                    store.vectors.compact()
         pending_keys, pending_vecs, last_checkpoint = [], [], time.monotonic()
 
     try:
         for start in range(0, len(keys), step):
             batch = keys[start : start + step]
+            chunks = store.chunks.by_ids([first[k] for k in batch])
+            texts = [chunks[first[k]].embedding_text() for k in batch]
             with engine.lock:
-                pending_vecs.append(embedder.embed_documents([texts[k] for k in batch]))
+                pending_vecs.append(embedder.embed_documents(texts))
             pending_keys.extend(batch)
             done += len(batch)
             reporter.advance(done, embedder.shares())

@@ -17,7 +17,7 @@ import os
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,10 @@ from .database import Database, guarded
 from .fingerprint import SEGMENT_DIR, Fingerprint
 
 MAX_SEGMENTS = 8
+# A merged segment holds at most this many vectors: merging stays bounded in memory (about 2 KB
+# a vector at 1024 dimensions), and a full segment is never rewritten again.
+MAX_SEGMENT_VECTORS = 1 << 20
+MERGE_BATCH = 65_536  # vectors read at a time while merging
 # Vectors no chunk refers to are kept this long, so switching back to a branch re-embeds nothing.
 GC_AFTER_SECONDS = 14 * 24 * 3600
 
@@ -71,7 +75,7 @@ class Vectors:
         Call under the writer lock."""
         if not len(keys):
             return
-        name, fingerprint = write_segment(self.folder, keys, vectors)
+        name, fingerprint = write_segment(self.folder, [(list(keys), vectors)])
         now = time.time()
         with self.db.transaction() as db:
             _list_segment(db, name, len(keys), fingerprint)
@@ -187,7 +191,10 @@ class Vectors:
         per update stays proportional to what changed.
         """
         rows = self.db.execute("SELECT name, count FROM segments ORDER BY count DESC").fetchall()
-        if len(rows) <= 1 or (len(rows) <= MAX_SEGMENTS and not force):
+        if len(rows) <= MAX_SEGMENTS and not force:
+            return False
+        rows = [(n, c) for n, c in rows if c < MAX_SEGMENT_VECTORS]  # full segments are final
+        if len(rows) <= 1:
             return False
         base_count = rows[0][1]
         small = rows[1:]
@@ -202,17 +209,37 @@ class Vectors:
             names,
         ):
             (keep if used or seen >= cutoff else drop).append(key)
-        vectors = self.get(keep)
-        keep = [k for k in keep if k in vectors]
-        written = write_segment(self.folder, keep, np.stack([vectors[k] for k in keep])) if keep else None
+        pieces = (self._merge(keep[i : i + MAX_SEGMENT_VECTORS]) for i in range(0, len(keep), MAX_SEGMENT_VECTORS))
+        written = [piece for piece in pieces if piece is not None]
         with self.db.transaction() as db:
             db.execute(f"DELETE FROM segments WHERE name IN ({marks})", names)
             db.executemany("DELETE FROM vectors WHERE key = ?", ((k,) for k in drop))
-            if written:
-                _list_segment(db, written[0], len(keep), written[1])
-                db.executemany("UPDATE vectors SET segment = ? WHERE key = ?", ((written[0], k) for k in keep))
+            for name, fingerprint, keys in written:
+                _list_segment(db, name, len(keys), fingerprint)
+                db.executemany("UPDATE vectors SET segment = ? WHERE key = ?", ((name, k) for k in keys))
         self._forget(names)
         return True
+
+    def _merge(self, keys: list[int]) -> tuple[str, Fingerprint, list[int]] | None:
+        """One new segment of these stored vectors, read a batch at a time (None: none is left)."""
+        def batches() -> Iterator[tuple[list[int], np.ndarray]]:
+            for start in range(0, len(keys), MERGE_BATCH):
+                found = self.get(keys[start : start + MERGE_BATCH])
+                if found:
+                    yield list(found), np.stack(list(found.values()))
+
+        kept: list[int] = []
+
+        def counted() -> Iterator[tuple[list[int], np.ndarray]]:
+            for part_keys, part in batches():
+                kept.extend(part_keys)
+                yield part_keys, part
+
+        try:
+            name, fingerprint = write_segment(self.folder, counted())
+        except ValueError:
+            return None
+        return name, fingerprint, kept
 
 
 def _list_segment(db: sqlite3.Connection, name: str, count: int, fingerprint: Fingerprint) -> None:
@@ -220,11 +247,15 @@ def _list_segment(db: sqlite3.Connection, name: str, count: int, fingerprint: Fi
                (name, count, fingerprint.bytes, fingerprint.mtime_ns, fingerprint.digest))
 
 
-def write_segment(folder: Path, keys: Sequence[int], vectors: np.ndarray) -> tuple[str, Fingerprint]:
-    """A new segment file holding these vectors (temp file, synced, renamed): its name and
-    fingerprint, to be listed by the caller's transaction."""
-    index = Index(ndim=vectors.shape[1], metric="cos", dtype="f16")
-    index.add(as_usearch(keys), np.ascontiguousarray(vectors, dtype=np.float32))
+def write_segment(folder: Path, batches: Iterable[tuple[Sequence[int], np.ndarray]]) -> tuple[str, Fingerprint]:
+    """A new segment file holding these batches of vectors (temp file, synced, renamed): its
+    name and fingerprint, to be listed by the caller's transaction."""
+    index: Index | None = None
+    for keys, vectors in batches:
+        index = index or Index(ndim=vectors.shape[1], metric="cos", dtype="f16")
+        index.add(as_usearch(keys), np.ascontiguousarray(vectors, dtype=np.float32))
+    if index is None:
+        raise ValueError("a segment needs vectors")
     name = f"seg-{uuid.uuid4().hex}.usearch"
     final = folder / name
     temp = final.with_suffix(".tmp")

@@ -1,0 +1,74 @@
+"""The `codeseek web` command: opens the workspace of the current folder, serves the page on
+127.0.0.1 and prints its address with a fresh token, as Jupyter does."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from .. import access, config
+from ..errors import CodeseekError
+
+if TYPE_CHECKING:
+    from .server import WebServer
+
+
+@click.command()
+@click.option("--port", type=click.IntRange(0, 65535), default=0, help="Listen on 127.0.0.1:PORT (default: a free port).")
+@click.option("--no-browser", is_flag=True, help="Print the address only; do not open a browser.")
+@click.pass_context
+def web(ctx: click.Context, port: int, no_browser: bool) -> None:
+    """Search this repository from a web page on 127.0.0.1 (its address carries a token)."""
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as cleanly as Ctrl-C
+    try:
+        server, searcher = _start(ctx, port)
+    except CodeseekError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        click.echo(server.url)  # stdout: for a person to click, for a script to read
+        click.echo(f"codeseek: serving {server.app.ws.root} on 127.0.0.1:{server.port} (Ctrl-C stops)", err=True)
+        if not no_browser:  # a text-mode browser may hold the terminal: never block serving on it
+            import webbrowser
+
+            threading.Thread(target=webbrowser.open, args=(server.url,), daemon=True).start()
+        server.serve_forever(poll_interval=0.5)
+    except KeyboardInterrupt:
+        click.echo("codeseek: the web page stopped", err=True)
+    finally:
+        server.server_close()
+        if isinstance(searcher, access.Local):
+            searcher.close()
+
+
+def _start(ctx: click.Context, port: int) -> tuple[WebServer, access.Searcher]:
+    """The searcher (the warm process, started if none runs), an index with at least its
+    words, and the server bound to its port. (Imports here: cli.py imports this module, and
+    every other command would pay for Pygments and the server.)"""
+    from ..index import exists
+    from ..protocol import UpdateRequest
+    from ..repo import open_workspace
+    from .api import App
+    from .server import WebServer
+
+    ws = open_workspace(".", (ctx.obj or {}).get("index_dir"))
+    cfg = config.load(ws.root)
+    searcher, started = access.searcher(ws, config.environment(), cfg)
+    if started:
+        click.echo("codeseek: started the warm process: it keeps the model and index loaded", err=True)
+    if not exists(ws.index_dir):
+        click.echo(f"codeseek: no index yet for {ws.root}; indexing its words first (vectors follow behind)",
+                   err=True)
+        done: dict[str, Any] = searcher.update(UpdateRequest())
+        click.echo(f"codeseek: {done.get('summary', 'indexed')}", err=True)
+    try:
+        server = WebServer(App(ws, searcher, cfg.editor_url), port)
+    except OSError as exc:
+        raise CodeseekError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}") from None
+    return server, searcher
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
