@@ -1,0 +1,121 @@
+"""The index's own promises, on real SQLite and USearch files: how segments merge, when unused
+vectors go, how exact shared int8 vectors stay, and a search that meets a merge. Vectors here
+come from a small deterministic fake (hashes of the text): these tests need no meaning."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from codeseek import sharing
+from codeseek.index import Store, segments
+from codeseek.index.chunks import FileEntry
+from codeseek.kinds import Kind
+from codeseek.parsing import Chunk
+
+DIM = 16
+
+
+def unit(rng: np.random.Generator, n: int) -> np.ndarray:
+    v = rng.standard_normal((n, DIM)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    with Store(tmp_path / "index", create=True) as opened:
+        opened.db.set_meta({"model": "fake-hash-embedder", "dim": str(DIM)})
+        yield opened
+
+
+def add_segment(store: Store, keys: list[int], rng: np.random.Generator) -> None:
+    with store.writing():
+        store.vectors.add(keys, unit(rng, len(keys)))
+
+
+def sizes(store: Store) -> list[int]:
+    return sorted(count for (count,) in store.db.execute("SELECT count FROM segments"))
+
+
+def test_small_segments_merge_among_themselves_until_they_reach_half_the_base(store: Store) -> None:
+    rng = np.random.default_rng(1)
+    add_segment(store, list(range(1000)), rng)  # the base
+    for i in range(7):
+        add_segment(store, list(range(10_000 + i * 10, 10_000 + i * 10 + 10)), rng)
+    with store.writing():
+        assert not store.vectors.compact()  # eight segments: within the limit
+    add_segment(store, list(range(20_000, 20_020)), rng)
+    with store.writing():
+        assert store.vectors.compact()
+    assert sizes(store) == [90, 1000]  # the small ones merged; the base untouched
+    for i in range(9):
+        add_segment(store, list(range(30_000 + i * 50, 30_000 + i * 50 + 50)), rng)
+    with store.writing():
+        assert store.vectors.compact()
+    assert sizes(store) == [1000 + 90 + 450]  # together at least half the base: all merged
+    assert store.vectors.count() == len(store.vectors.get(store.vectors.keys())) == 1540
+
+
+def test_a_full_segment_is_never_rewritten(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(segments, "MAX_SEGMENT_VECTORS", 100)
+    rng = np.random.default_rng(2)
+    for i in range(5):
+        add_segment(store, list(range(i * 60, i * 60 + 60)), rng)
+    with store.writing():
+        store.vectors.compact(force=True)
+    assert sizes(store) == [100, 100, 100]  # 300 vectors in segments of at most 100
+    full = set(store.vectors.names())
+    add_segment(store, list(range(1000, 1010)), rng)
+    with store.writing():
+        store.vectors.compact(force=True)
+    assert full <= set(store.vectors.names())  # the full ones were left alone
+
+
+def chunk_entry(path: str, key: int) -> FileEntry:
+    chunk = Chunk(path, "python", Kind.FUNCTION, "f", 1, 2, "def f():\n    pass")
+    return FileEntry(path, "0" * 40, "python", [(chunk, key)])
+
+
+def test_unused_vectors_stay_two_weeks_then_go_at_a_merge(store: Store) -> None:
+    rng = np.random.default_rng(3)
+    add_segment(store, [1, 2, 3], rng)
+    add_segment(store, [4], rng)
+    with store.writing(), store.db.transaction() as db:
+        store.chunks.replace(db, [chunk_entry("a.py", 1), chunk_entry("b.py", 4)])
+    with store.writing():  # a branch switch: b.py and a.py's old chunk are gone, their vectors kept
+        with store.db.transaction() as db:
+            store.chunks.remove(db, ["b.py"])
+        store.vectors.compact(force=True, now=time.time() + 13 * 24 * 3600)
+    assert sorted(store.vectors.keys()) == [1, 2, 3, 4]  # 13 days on: all kept
+    add_segment(store, [5], rng)
+    with store.writing():
+        store.vectors.compact(force=True, now=time.time() + 15 * 24 * 3600)
+    assert sorted(store.vectors.keys()) == [1]  # 15 days on: only the one in use stays
+
+
+def test_int8_sharing_keeps_cosines_within_a_thousandth() -> None:
+    rng = np.random.default_rng(4)
+    for dim in (16, 384, 1024):
+        vectors = rng.standard_normal((500, dim)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        manifest = sharing.Manifest(sharing.FORMAT, "m", dim, "int8", 500, 0, None, "", 0.0)
+        decoded = sharing.decode(sharing.encode(vectors, "int8"), manifest)
+        cosines = np.sum(decoded * vectors, axis=1)
+        assert cosines.min() > 0.999, (dim, cosines.min())
+
+
+def test_a_search_that_meets_a_merge_retries(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    with Store(tmp_path / "index", create=True) as writer, Store(tmp_path / "index") as reader:
+        for i in range(10):
+            add_segment(writer, list(range(i * 20, i * 20 + 20)), rng)
+        query = unit(rng, 1)[0]
+        before = reader.vectors.search(query, 5)[:5]  # the reader has the old segments open
+        with writer.writing():
+            writer.vectors.compact(force=True)  # their files are gone now
+        after = reader.vectors.search(query, 5)[:5]
+        assert [k for k, _ in after] == [k for k, _ in before]
+        assert [c for _, c in after] == pytest.approx([c for _, c in before], abs=1e-3)
