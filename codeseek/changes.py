@@ -9,14 +9,26 @@ so a first index of a large repository never holds all of it in memory.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from .protocol import Source
 from .repo import BlobReader, Workspace, blob_id, is_text_name, list_files
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 REGULAR_MODES = ("100644", "100755")
+
+
+class Stored(Protocol):
+    """The blob ids the index holds (index.chunks.Chunks): asked for the paths that may have
+    changed, so an update reads a handful of rows, not one per file of the repository."""
+
+    def blobs_of(self, paths: Iterable[str]) -> dict[str, str]:
+        """The stored blob ids of those of these paths the index holds."""
+
+    def file_blobs(self) -> dict[str, str]:
+        """Every stored path's blob id."""
 
 
 @dataclass
@@ -61,7 +73,7 @@ def in_scope(path: str, scope: str) -> bool:
 
 def detect(
     ws: Workspace,
-    stored: dict[str, str],
+    stored: Stored,
     *,
     indexed_commit: str | None,
     previously_dirty: set[str],
@@ -71,7 +83,7 @@ def detect(
     """Changes against the stored blob ids. source: the working tree (staged, unstaged and
     untracked files), the staged content (git's index), or HEAD alone."""
     if not ws.is_git:
-        change = _detect_plain(ws, stored, scope)
+        change = _detect_plain(ws, stored.file_blobs(), scope)
     else:
         head = ws.head()
         change = _detect_git(ws, stored, head, indexed_commit, previously_dirty, source, scope)
@@ -85,7 +97,7 @@ def detect(
 
 def _detect_git(
     ws: Workspace,
-    stored: dict[str, str],
+    stored: Stored,
     head: str | None,
     indexed_commit: str | None,
     previously_dirty: set[str],
@@ -97,36 +109,37 @@ def _detect_git(
     if source == Source.STAGED:
         staged = _git_paths(ws, "diff-index", "--cached", "--no-renames", "--name-only", "-z", head or EMPTY_TREE)
         candidates = {p for p in candidates | staged if in_scope(p, scope)}
-        change = _resolve(stored, candidates, _ls_files_stage(ws, sorted(candidates)))
+        change = _resolve(stored.blobs_of(candidates), candidates, _ls_files_stage(ws, sorted(candidates)))
         change.dirty = staged & candidates
         return change
     if source == Source.WORKTREE:
         worktree = _worktree_changes(ws)
         candidates |= worktree
     candidates = {p for p in candidates if in_scope(p, scope)}
+    known = stored.blobs_of(candidates)
     # Paths with no working-tree change are read from git's object store; in a sparse
     # checkout, only those that are checked out.
     committed = ws.checked_out(candidates - worktree)
-    change = _resolve(stored, committed, _ls_tree(ws, head, sorted(committed)) if head and committed else {})
-    change.deleted |= {p for p in candidates - worktree - committed if p in stored}
+    change = _resolve(known, committed, _ls_tree(ws, head, sorted(committed)) if head and committed else {})
+    change.deleted |= {p for p in candidates - worktree - committed if p in known}
     for path in sorted(worktree & candidates):
         full = ws.root / path
         if not full.is_file() or full.is_symlink():
-            if path in stored:
+            if path in known:
                 change.deleted.add(path)
             continue
         data = full.read_bytes()
         blob = blob_id(data)
         change.dirty.add(path)
-        if stored.get(path) != blob:
+        if known.get(path) != blob:
             change.files[path] = blob
             change.read_here[path] = data
     return change
 
 
-def _committed_candidates(ws: Workspace, stored: dict[str, str], indexed: str | None, head: str | None) -> set[str]:
+def _committed_candidates(ws: Workspace, stored: Stored, indexed: str | None, head: str | None) -> set[str]:
     if head is None:
-        return set(stored)
+        return set(stored.file_blobs())
     if indexed == head:
         return set()
     if indexed and ws.git_ok("cat-file", "-e", f"{indexed}^{{commit}}"):
@@ -135,7 +148,8 @@ def _committed_candidates(ws: Workspace, stored: dict[str, str], indexed: str | 
     # The indexed commit is gone (rebase + gc, shallow clone) or never existed: compare blob
     # ids of every path instead. Cheap, and nothing unchanged is read or embedded.
     tree = _ls_tree(ws, head)
-    return {p for p, blob in tree.items() if stored.get(p) != blob} | (set(stored) - set(tree))
+    every = stored.file_blobs()
+    return {p for p, blob in tree.items() if every.get(p) != blob} | (set(every) - set(tree))
 
 
 def _ls_tree(ws: Workspace, rev: str, paths: list[str] | None = None) -> dict[str, str]:

@@ -13,21 +13,23 @@ import multiprocessing
 import os
 import shutil
 import time
-from collections import Counter
-from collections.abc import Iterator
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from . import changes
 from .embedding import EngineChoice, ModelInfo
 from .errors import CodeseekError
-from .index import DB_NAME, SEGMENT_DIR, UNEMBEDDED, FileEntry, Store, exists, vector_key
+from .index import DB_NAME, SEGMENT_DIR, FileEntry, NewChunk, Store, exists
 from .parsing import Chunk, chunk_file
 from .protocol import Source
 from .repo import Workspace, list_files
 from .skipping import SkipRules
 
 PARALLEL_MIN_FILES = 64
+T = TypeVar("T")
 BATCH_BYTES = 64 << 20  # files read and chunked at a time: memory stays bounded
 
 
@@ -77,32 +79,61 @@ def chunk_one(item: tuple[str, bytes], rules: SkipRules) -> tuple[str | None, li
         return f"parse error: {type(exc).__name__}: {exc}", []
 
 
-class Chunker:
-    """Chunks files in worker processes (tree-sitter holds the GIL), in input order."""
+@dataclass(frozen=True)
+class Prepared:
+    """One file made ready to store (in a worker process): its chunks, or why it is skipped."""
 
-    def __init__(self, rules: SkipRules, workers: int | None = None) -> None:
-        self.work = functools.partial(chunk_one, rules=rules)
+    path: str
+    skipped: str | None
+    chunks: list[NewChunk]
+
+
+def prepare(items: list[tuple[str, bytes]], rules: SkipRules, info: ModelInfo) -> list[Prepared]:
+    """Chunk files and compute their chunks' keys and terms: the CPU work of an update, done in
+    worker processes so that the main process only writes."""
+    out = []
+    for item in items:
+        reason, chunks = chunk_one(item, rules)
+        out.append(Prepared(item[0], reason, [NewChunk.of(chunk, info) for chunk in chunks]))
+    return out
+
+
+def chunk_each(items: list[tuple[str, bytes]], rules: SkipRules) -> list[tuple[str | None, list[Chunk]]]:
+    return [chunk_one(item, rules) for item in items]
+
+
+class Chunker(Generic[T]):
+    """Runs a function over batches of files in worker processes (tree-sitter holds the GIL),
+    so that reading and writing one batch overlaps the work on the next."""
+
+    def __init__(self, work: Callable[[list[tuple[str, bytes]]], list[T]], workers: int | None = None) -> None:
+        self.work = work
         self.workers = workers or os.cpu_count() or 1
         self._pool: ProcessPoolExecutor | None = None
 
-    def __call__(self, items: list[tuple[str, bytes]]) -> list[tuple[str | None, list[Chunk]]]:
+    def submit(self, items: list[tuple[str, bytes]]) -> Callable[[], list[T]]:
+        """Start preparing these files; returns how to wait for the result (in input order)."""
         if len(items) < PARALLEL_MIN_FILES or self.workers == 1:
-            return [self.work(item) for item in items]
+            done = self.work(items)
+            return lambda: done
         if self._pool is None:
             # forkserver: forking a process that has loaded torch can deadlock its thread pools.
             self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("forkserver"))
-        return list(self._pool.map(self.work, items, chunksize=max(1, len(items) // (self.workers * 8))))
+        size = max(1, len(items) // (self.workers * 8))
+        futures = [self._pool.submit(self.work, items[i : i + size]) for i in range(0, len(items), size)]
+        return lambda: [prepared for future in futures for prepared in future.result()]
 
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.shutdown()
+            self._pool.shutdown(cancel_futures=True)
 
 
 def chunk_many(items: list[tuple[str, bytes]], rules: SkipRules | None = None,
                workers: int | None = None) -> list[tuple[str | None, list[Chunk]]]:
-    chunker = Chunker(rules or SkipRules(), workers)
+    """(skip reason, chunks) of many files, in worker processes, in input order."""
+    chunker = Chunker(functools.partial(chunk_each, rules=rules or SkipRules()), workers)
     try:
-        return chunker(items)
+        return chunker.submit(items)()
     finally:
         chunker.close()
 
@@ -164,16 +195,16 @@ def _refresh(ws: Workspace, store: Store, engine: EngineChoice, source: Source, 
         info = engine.identity()
     old_scope = meta.get("scope", "")
     scope = old_scope if scope is None else scope
-    stored = store.chunks.file_blobs()
     change = changes.detect(
         ws,
-        stored,
+        store.chunks,
         indexed_commit=meta.get("indexed_commit") if scope == old_scope else None,
         previously_dirty=set(json.loads(meta.get("dirty", "[]"))),
         source=source,
         scope=scope,
     )
-    change.deleted |= {p for p in stored if not changes.in_scope(p, scope)}
+    if scope and scope != old_scope:  # a narrower scope: what lies outside it goes
+        change.deleted |= {p for p in store.chunks.file_blobs() if not changes.in_scope(p, scope)}
     result.skipped.extend((path, "the file name is not valid UTF-8") for path in sorted(change.unnamed))
     lap("walk")
     result.indexed_commit = change.head
@@ -183,18 +214,16 @@ def _refresh(ws: Workspace, store: Store, engine: EngineChoice, source: Source, 
     if not change.files and not change.deleted and (
             meta.get("indexed_commit"), meta.get("dirty", "[]"), meta.get("scope", "")) == (change.head, dirty, scope):
         return result  # nothing to write: the common case for a search's freshness check
-    missing = 0
-    chunker = Chunker(rules)
+    chunker = Chunker(functools.partial(prepare, rules=rules, info=info))
     try:
         with store.db.transaction() as db:
             store.chunks.remove(db, change.deleted)
-            for entries in _entries(ws, change, chunker, info, result):
+            for entries in _entries(ws, change, chunker, result):
                 lap("parse")
-                keys = {key for e in entries for _, key in e.chunks}
+                keys = {new.key for e in entries for new in e.chunks}
                 absent = store.vectors.missing(keys)
-                missing += len(absent)
                 result.reused += len(keys) - len(absent)
-                store.chunks.replace(db, entries)
+                store.chunks.replace(db, entries, absent)
                 lap("store")
             store.db.set_meta({
                 "indexed_commit": result.indexed_commit,
@@ -205,8 +234,6 @@ def _refresh(ws: Workspace, store: Store, engine: EngineChoice, source: Source, 
                 "engine": meta.get("engine", info.engine),
                 "engine_version": meta.get("engine_version", info.engine_version),
                 "updated_at": str(time.time()),
-                # Cleared once every stored chunk has its vector; until then searches say so.
-                UNEMBEDDED: "1" if missing or meta.get(UNEMBEDDED) else None,
             }, db)
     finally:
         chunker.close()
@@ -214,32 +241,36 @@ def _refresh(ws: Workspace, store: Store, engine: EngineChoice, source: Source, 
     return result
 
 
-def _entries(ws: Workspace, change: changes.Change, chunker: Chunker, info: ModelInfo,
+def _entries(ws: Workspace, change: changes.Change, chunker: Chunker[Prepared],
              result: UpdateResult) -> Iterator[list[FileEntry]]:
-    """The changed files' new state, a batch at a time (at most BATCH_BYTES read at once)."""
+    """The changed files' new state, a batch at a time (at most BATCH_BYTES read at once),
+    the next batch being prepared while the caller writes this one."""
+    waiting: deque[Callable[[], list[Prepared]]] = deque()
     batch: list[tuple[str, bytes]] = []
     size = 0
     for item in changes.read(ws, change, sorted(change.files)):
         batch.append(item)
         size += len(item[1])
         if size >= BATCH_BYTES:
-            yield _entries_of(batch, change, chunker, info, result)
+            waiting.append(chunker.submit(batch))
             batch, size = [], 0
+            if len(waiting) > 1:
+                yield _entries_of(waiting.popleft()(), change, result)
     if batch:
-        yield _entries_of(batch, change, chunker, info, result)
+        waiting.append(chunker.submit(batch))
+    while waiting:
+        yield _entries_of(waiting.popleft()(), change, result)
 
 
-def _entries_of(items: list[tuple[str, bytes]], change: changes.Change, chunker: Chunker, info: ModelInfo,
-                result: UpdateResult) -> list[FileEntry]:
+def _entries_of(prepared: list[Prepared], change: changes.Change, result: UpdateResult) -> list[FileEntry]:
     entries: list[FileEntry] = []
-    for (path, _), (reason, chunks) in zip(items, chunker(items), strict=True):
-        blob = change.files[path]
-        if reason:
-            result.skipped.append((path, reason))
-            entries.append(FileEntry(path, blob, None, skipped=reason))
+    for p in prepared:
+        blob = change.files[p.path]
+        if p.skipped:
+            result.skipped.append((p.path, p.skipped))
+            entries.append(FileEntry(p.path, blob, None, skipped=p.skipped))
             continue
-        keyed = [(chunk, vector_key(chunk.embedding_text(), info)) for chunk in chunks]
-        entries.append(FileEntry(path, blob, chunks[0].language if chunks else None, keyed))
-        result.chunks += len(keyed)
+        entries.append(FileEntry(p.path, blob, p.chunks[0].chunk.language if p.chunks else None, p.chunks))
+        result.chunks += len(p.chunks)
     result.files_changed += len(entries)
     return entries

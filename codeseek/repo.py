@@ -32,7 +32,9 @@ class GitError(CodeseekError):
 
 
 def clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k not in GIT_ENV_NOISE}
+    """The environment for git: none of a hook's variables, and no optional locks (a `git
+    status` run in the background must never take the index's lock from the user's own git)."""
+    return {**{k: v for k, v in os.environ.items() if k not in GIT_ENV_NOISE}, "GIT_OPTIONAL_LOCKS": "0"}
 
 
 def run_git(cwd: Path, *args: str, data: bytes | None = None, check: bool = True) -> bytes:

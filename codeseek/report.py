@@ -94,7 +94,7 @@ def status(ws: Workspace, background: Outcome | None = None, check: bool = False
         meta = store.db.meta()
         change = changes.detect(
             ws,
-            store.chunks.file_blobs(),
+            store.chunks,
             indexed_commit=meta.get("indexed_commit"),
             previously_dirty=set(json.loads(meta.get("dirty", "[]"))),
             scope=meta.get("scope", ""),
@@ -120,7 +120,20 @@ def status(ws: Workspace, background: Outcome | None = None, check: bool = False
             read_only=store.readonly,
             checked=check,
             server=server,
+            advice=better_model(meta.get("model")),
         )
+
+
+def better_model(model: str | None) -> str | None:
+    """A line for an index made with a bundled model the default has since replaced: nothing
+    is re-embedded behind the user's back, so `status` says how to switch."""
+    from .embedding import DEFAULT_MODEL
+    from .embedding.bundled import BUNDLED
+
+    if model is None or model == DEFAULT_MODEL or model not in BUNDLED or DEFAULT_MODEL not in BUNDLED:
+        return None
+    return (f"a better default model exists: {DEFAULT_MODEL} ({BUNDLED[DEFAULT_MODEL].about}); "
+            "`codeseek index --rebuild` switches to it (every chunk is embedded again)")
 
 
 def printable(text: str | None) -> str | None:

@@ -12,7 +12,7 @@ import pytest
 
 from codeseek import sharing
 from codeseek.index import Store, segments
-from codeseek.index.chunks import FileEntry
+from codeseek.index.chunks import FileEntry, NewChunk
 from codeseek.kinds import Kind
 from codeseek.parsing import Chunk
 
@@ -76,7 +76,7 @@ def test_a_full_segment_is_never_rewritten(store: Store, monkeypatch: pytest.Mon
 
 def chunk_entry(path: str, key: int) -> FileEntry:
     chunk = Chunk(path, "python", Kind.FUNCTION, "f", 1, 2, "def f():\n    pass")
-    return FileEntry(path, "0" * 40, "python", [(chunk, key)])
+    return FileEntry(path, "0" * 40, "python", [NewChunk(chunk, key, ("f", path, "def f pass"))])
 
 
 def test_unused_vectors_stay_two_weeks_then_go_at_a_merge(store: Store) -> None:
@@ -84,7 +84,7 @@ def test_unused_vectors_stay_two_weeks_then_go_at_a_merge(store: Store) -> None:
     add_segment(store, [1, 2, 3], rng)
     add_segment(store, [4], rng)
     with store.writing(), store.db.transaction() as db:
-        store.chunks.replace(db, [chunk_entry("a.py", 1), chunk_entry("b.py", 4)])
+        store.chunks.replace(db, [chunk_entry("a.py", 1), chunk_entry("b.py", 4)], set())
     with store.writing():  # a branch switch: b.py and a.py's old chunk are gone, their vectors kept
         with store.db.transaction() as db:
             store.chunks.remove(db, ["b.py"])
@@ -119,3 +119,29 @@ def test_a_search_that_meets_a_merge_retries(tmp_path: Path) -> None:
         after = reader.vectors.search(query, 5)[:5]
         assert [k for k, _ in after] == [k for k, _ in before]
         assert [c for _, c in after] == pytest.approx([c for _, c in before], abs=1e-3)
+
+
+def test_the_count_of_chunks_without_vectors_follows_every_change(store: Store) -> None:
+    """Kept in the index's metadata by every change (a search reads it, never counts a million rows)."""
+    def entries(*keys: int) -> list[FileEntry]:
+        return [chunk_entry(f"f{key}.py", key) for key in keys]
+
+    def exact() -> int:
+        return sum(1 for _ in store.chunks.pending())
+
+    rng = np.random.default_rng(6)
+    with store.writing(), store.db.transaction() as db:
+        store.chunks.replace(db, entries(1, 2, 3, 4), {1, 2, 3, 4})
+    assert store.chunks.unembedded_count() == exact() == 4
+    add_segment(store, [1, 2], rng)
+    assert store.chunks.unembedded_count() == exact() == 2
+    with store.writing(), store.db.transaction() as db:
+        store.chunks.remove(db, ["f3.py", "f1.py"])
+    assert store.chunks.unembedded_count() == exact() == 1
+    with store.writing():
+        dropped = store.vectors.drop(store.vectors.names())  # as if their file were damaged
+    assert dropped == 2 and store.chunks.unembedded_count() == exact() == 2
+    add_segment(store, [2, 4, 99], rng)
+    assert store.chunks.unembedded_count() == exact() == 0
+    with store.writing():
+        assert store.chunks.settle_unembedded()

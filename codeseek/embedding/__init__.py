@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 from ..errors import CodeseekError, ModelMismatch
 from .base import DEFAULT_MODEL, Embedder, ModelInfo, query_prompt
+from .bundled import BUNDLED
 
 __all__ = ["BACKENDS", "EngineSettings", "EngineChoice", "Embedder", "ModelInfo", "DEFAULT_MODEL"]
 
@@ -112,8 +113,8 @@ def resolve_backend(settings: EngineSettings) -> tuple[str, str]:
     return "sentence-transformers", "no CUDA GPU with vllm and no server configured: the offline CPU model"
 
 
-# The offline default's dimension, so a first index is keyed before the model loads (seconds
-# on a CPU). tests/test_engines.py checks it against the loaded model.
+# The bundled models' dimension, so a first index is keyed before the model loads (seconds
+# on a CPU). tests/test_engines.py checks it against the loaded models.
 DEFAULT_DIM = 384
 
 
@@ -179,10 +180,11 @@ class EngineChoice:
     def identity(self) -> ModelInfo:
         """What the vectors will be, loading the model only where that cannot be known otherwise."""
         s = self.settings
+        model = s.model or DEFAULT_MODEL
         if (self._embedder is None and resolve_backend(s)[0] == "sentence-transformers"
-                and (s.model or DEFAULT_MODEL) == DEFAULT_MODEL and s.dim in (None, DEFAULT_DIM)):
+                and model in BUNDLED and s.dim in (None, DEFAULT_DIM)):
             version = importlib.metadata.version("sentence-transformers")
-            return ModelInfo(DEFAULT_MODEL, DEFAULT_DIM, "sentence-transformers", version)
+            return ModelInfo(model, DEFAULT_DIM, "sentence-transformers", version)
         return self.embedder().info
 
     def embedder(self) -> Embedder:

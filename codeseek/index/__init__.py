@@ -19,12 +19,13 @@ from typing import IO
 
 from ..errors import CodeseekError, IndexBusy, IndexCorrupt, IndexReadOnly
 from ..fsutil import try_lock
-from .chunks import UNEMBEDDED, ChunkRef, Chunks, Counts, FileEntry, StoredChunk, vector_key
-from .database import DB_NAME, Database, guarded
+from .chunks import ChunkRef, Chunks, Counts, FileEntry, NewChunk, StoredChunk, vector_key
+from .database import DB_NAME, UNEMBEDDED, Database, guarded
 from .fingerprint import SEGMENT_DIR
 from .segments import Vectors
 
-__all__ = ["DB_NAME", "SEGMENT_DIR", "UNEMBEDDED", "ChunkRef", "Counts", "FileEntry", "Store", "StoredChunk",
+__all__ = ["DB_NAME", "SEGMENT_DIR", "UNEMBEDDED", "ChunkRef", "Counts", "FileEntry", "NewChunk", "Store",
+           "StoredChunk",
            "exists", "vector_key"]
 
 LOCK_NAME = "lock"
@@ -114,7 +115,7 @@ class Store:
     def repair(self, full: bool) -> int:
         """Drop segments whose files changed since they were written (their vectors are
         embedded again). Call under `writing()`. Returns how many vectors were dropped."""
-        return self.vectors.drop(self.vectors.damaged(full), UNEMBEDDED)
+        return self.vectors.drop(self.vectors.damaged(full))
 
     def size_on_disk(self) -> int:
         return sum(p.stat().st_size for p in self.directory.rglob("*") if p.is_file())

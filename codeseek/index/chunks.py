@@ -17,9 +17,8 @@ from ..embedding.base import ModelInfo
 from ..kinds import Kind
 from ..lexical import code_terms, name_key
 from ..parsing import Chunk
-from .database import Database, guarded
+from .database import UNEMBEDDED, Database, guarded
 
-UNEMBEDDED = "unembedded"  # meta key: some stored chunks may still lack a vector
 # BM25 weights of the FTS columns: a term in the symbol says most, then the path, then the body.
 BM25_WEIGHTS = (8.0, 3.0, 1.0)
 CHUNK_COLUMNS = "id, path, language, kind, symbol, start_line, end_line, vector_key, content, context"
@@ -35,13 +34,28 @@ def vector_key(text: str, info: ModelInfo) -> int:
 
 
 @dataclass(frozen=True)
+class NewChunk:
+    """A chunk ready to store: its vector key, and the code-aware terms of its symbol, path
+    and body (the FTS columns), computed where it was chunked (in parallel)."""
+
+    chunk: Chunk
+    key: int
+    terms: tuple[str, str, str]
+
+    @classmethod
+    def of(cls, chunk: Chunk, info: ModelInfo) -> NewChunk:
+        return cls(chunk, vector_key(chunk.embedding_text(), info),
+                   (code_terms(chunk.symbol), code_terms(chunk.path), code_terms(chunk.text)))
+
+
+@dataclass(frozen=True)
 class FileEntry:
-    """One file's new state: its blob id and chunks (with their vector keys), or why it was skipped."""
+    """One file's new state: its blob id and chunks, or why it was skipped."""
 
     path: str
     blob: str
     language: str | None
-    chunks: Sequence[tuple[Chunk, int]] = ()
+    chunks: Sequence[NewChunk] = ()
     skipped: str | None = None
 
 
@@ -111,33 +125,43 @@ class Chunks:
     def file_blobs(self) -> dict[str, str]:
         return dict(self.db.execute("SELECT path, blob FROM files"))
 
+    @guarded
+    def blobs_of(self, paths: Iterable[str]) -> dict[str, str]:
+        return dict(self.db.rows_in("SELECT path, blob FROM files WHERE path IN ({marks})", paths))
+
     def remove(self, db: sqlite3.Connection, paths: Iterable[str]) -> None:
         """Forget these files and their chunks, in the caller's transaction. Their vectors stay,
         marked as seen now: a branch switched back to reuses them."""
         now = time.time()
+        unembedded = 0
         for path in paths:
+            unembedded += db.execute(f"SELECT count(*) FROM chunks WHERE path = ? AND {LACKS_VECTOR}",
+                                     (path,)).fetchone()[0]
             db.execute("UPDATE vectors SET seen = ? WHERE key IN (SELECT vector_key FROM chunks WHERE path = ?)",
                        (now, path))
             db.execute("DELETE FROM chunks_fts WHERE rowid IN (SELECT id FROM chunks WHERE path = ?)", (path,))
             db.execute("DELETE FROM chunks WHERE path = ?", (path,))
             db.execute("DELETE FROM files WHERE path = ?", (path,))
+        self.db.add_unembedded(-unembedded, db)
 
-    def replace(self, db: sqlite3.Connection, entries: Sequence[FileEntry]) -> None:
+    def replace(self, db: sqlite3.Connection, entries: Sequence[FileEntry], missing: set[int]) -> None:
         """Replace these files' chunks and words with their new state, in the caller's
-        transaction."""
+        transaction. `missing`: the keys among theirs that have no vector."""
         self.remove(db, [e.path for e in entries])
+        self.db.add_unembedded(sum(new.key in missing for e in entries for new in e.chunks), db)
         for e in entries:
             db.execute("INSERT INTO files(path, blob, language, chunks, skipped) VALUES (?, ?, ?, ?, ?)",
                        (e.path, e.blob, e.language, len(e.chunks), e.skipped))
-            for c, key in e.chunks:
+            for new in e.chunks:
+                c = new.chunk
                 cursor = db.execute(
                     "INSERT INTO chunks(path, language, kind, symbol, start_line, end_line, vector_key, content,"
                     " context, name_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (c.path, c.language, str(c.kind), c.symbol, c.start_line, c.end_line, key, c.text,
+                    (c.path, c.language, str(c.kind), c.symbol, c.start_line, c.end_line, new.key, c.text,
                      c.context, name_key(c.symbol) if c.kind.is_named else ""),
                 )
                 db.execute("INSERT INTO chunks_fts(rowid, symbol, path, body) VALUES (?, ?, ?, ?)",
-                           (cursor.lastrowid, code_terms(c.symbol), code_terms(c.path), code_terms(c.text)))
+                           (cursor.lastrowid, *new.terms))
 
     @guarded
     def unembedded(self) -> list[StoredChunk]:
@@ -161,13 +185,13 @@ class Chunks:
 
     @guarded
     def settle_unembedded(self) -> bool:
-        """Clear the flag that some chunks lack vectors, if (checked in the same transaction)
-        none does: a concurrent update that adds chunks keeps it set. Call under the writer lock."""
+        """Whether every chunk has its vector, counted exactly (in one transaction: a
+        concurrent update that adds chunks is seen), the kept count set to what was found.
+        Call under the writer lock."""
         with self.db.transaction() as db:
-            if db.execute(f"SELECT 1 FROM chunks WHERE {LACKS_VECTOR} LIMIT 1").fetchone():
-                return False
-            self.db.set_meta({UNEMBEDDED: None}, db)
-            return True
+            exact = db.execute(f"SELECT count(*) FROM chunks WHERE {LACKS_VECTOR}").fetchone()[0]
+            self.db.set_meta({UNEMBEDDED: str(exact) if exact else None}, db)
+            return exact == 0
 
     @guarded
     def embedded_count(self) -> int:
@@ -175,11 +199,9 @@ class Chunks:
         return self.db.execute(
             "SELECT count(*) FROM chunks WHERE vector_key IN (SELECT key FROM vectors)").fetchone()[0]
 
-    @guarded
     def unembedded_count(self) -> int:
-        if not self.db.execute("SELECT 1 FROM meta WHERE key = ?", (UNEMBEDDED,)).fetchone():
-            return 0  # the common case answers without a scan
-        return self.db.execute(f"SELECT count(*) FROM chunks WHERE {LACKS_VECTOR}").fetchone()[0]
+        """Chunks without a vector, from the kept count: no scan, however large the index."""
+        return self.db.unembedded()
 
     @guarded
     def counts(self) -> Counts:

@@ -22,6 +22,9 @@ from ..lexical import code_terms, name_key
 from . import migrations
 
 DB_NAME = "index.db"
+# meta: how many stored chunks have no vector yet, kept up to date by every change of chunks
+# or vectors (in their transactions), so a search can say so without counting a million rows.
+UNEMBEDDED = "unembedded"
 MAX_PARAMETERS = 500  # values bound to one IN (...): under SQLite's limit on parameters
 
 T = TypeVar("T")
@@ -165,6 +168,18 @@ class Database:
                 db.execute("DELETE FROM meta WHERE key = ?", (key,))
             else:
                 db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    def add_unembedded(self, delta: int, db: sqlite3.Connection) -> None:
+        """Change the count of chunks without a vector, in the caller's transaction."""
+        if delta:
+            row = db.execute("SELECT value FROM meta WHERE key = ?", (UNEMBEDDED,)).fetchone()
+            count = max(0, (int(row[0]) if row else 0) + delta)
+            self.set_meta({UNEMBEDDED: str(count) if count else None}, db)
+
+    @guarded
+    def unembedded(self) -> int:
+        row = self.connection.execute("SELECT value FROM meta WHERE key = ?", (UNEMBEDDED,)).fetchone()
+        return int(row[0]) if row else 0
 
     @guarded
     def model_info(self) -> ModelInfo | None:

@@ -112,3 +112,13 @@ def m006_unsplit_definitions(db: sqlite3.Connection, directory: Path) -> None:
         ALTER TABLE chunks DROP COLUMN signature;
         ALTER TABLE chunks DROP COLUMN part;
     """)
+
+
+@migration
+def m007_count_chunks_without_vectors(db: sqlite3.Connection, directory: Path) -> None:
+    """The meta key `unembedded` counts chunks without a vector (it was a flag), so a search on
+    an index of a million chunks says how many without counting them."""
+    exact = db.execute("SELECT count(*) FROM chunks WHERE vector_key NOT IN (SELECT key FROM vectors)").fetchone()[0]
+    db.execute("DELETE FROM meta WHERE key = 'unembedded'")
+    if exact:
+        db.execute("INSERT INTO meta(key, value) VALUES ('unembedded', ?)", (str(exact),))

@@ -78,9 +78,11 @@ class Vectors:
         name, fingerprint = write_segment(self.folder, [(list(keys), vectors)])
         now = time.time()
         with self.db.transaction() as db:
+            new = self.missing(keys)
             _list_segment(db, name, len(keys), fingerprint)
             db.executemany("INSERT OR IGNORE INTO vectors(key, segment, seen) VALUES (?, ?, ?)",
                            ((k, name, now) for k in keys))
+            self.db.add_unembedded(-self._users(new), db)
 
     def damage(self, name: str, full: bool) -> str | None:
         return damage(self.db, self.folder, name, full)
@@ -117,19 +119,24 @@ class Vectors:
         for name in self.names():
             self._segment(name)
 
+    def _users(self, keys: Iterable[int]) -> int:
+        """How many chunks have one of these vector keys."""
+        return sum(n for (n,) in self.db.rows_in("SELECT count(*) FROM chunks WHERE vector_key IN ({marks})", keys))
+
     @guarded
-    def drop(self, names: Sequence[str], unembedded_flag: str) -> int:
+    def drop(self, names: Sequence[str]) -> int:
         """Forget damaged segments: their vectors count as missing, and are embedded again.
         Call under the writer lock. Returns how many vectors were dropped."""
         if not names:
             return 0
         marks = ",".join("?" * len(names))
         with self.db.transaction() as db:
-            dropped = db.execute(f"DELETE FROM vectors WHERE segment IN ({marks})", list(names)).rowcount
+            keys = [k for (k,) in db.execute(f"SELECT key FROM vectors WHERE segment IN ({marks})", list(names))]
+            db.execute(f"DELETE FROM vectors WHERE segment IN ({marks})", list(names))
             db.execute(f"DELETE FROM segments WHERE name IN ({marks})", list(names))
-            self.db.set_meta({unembedded_flag: "1"}, db)
+            self.db.add_unembedded(self._users(keys), db)
         self._forget(names)
-        return dropped
+        return len(keys)
 
     def _forget(self, names: Iterable[str]) -> None:
         for name in names:

@@ -1,0 +1,130 @@
+"""Every search answers in a blink, with nothing started by hand (issue #19).
+
+    python benchmarks/warm_find.py [--workdir DIR] [--stdlib PATH]
+
+1. A fresh clone of this repository in a fresh virtual environment, the README's first
+   command as written (install, then `codeseek find "retry with exponential backoff"`), the
+   background embedding left to finish, then 20 more `codeseek find --json` with different
+   queries: p50 and p95 end to end, beside `python3 -c pass` and `codeseek find --mode
+   lexical` measured in the same run.
+2. What a warm `codeseek find` imports (python -X importtime): the heaviest modules.
+3. With --stdlib (a repository indexed by index_stdlib.py): the CLI round trip through the
+   warm process on the standard library's index.
+4. Two repositories searched in turn: the warm process's resident memory after the first and
+   after the second, and the models it holds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+QUERIES = ["parse the config file", "start the warm process", "write a file atomically", "rank candidates by words",
+           "check the Host header", "split an identifier into words", "merge vector segments",
+           "retry a request with backoff", "find the repository root", "what changed since the last index",
+           "embed texts in batches of similar length", "read a blob from git", "verify the server is ours",
+           "load a bundled model", "print results as JSON", "install git hooks", "skip minified files",
+           "similar code to a function", "the index is read-only", "progress of the embedding"]
+
+
+def percentiles(samples: list[float]) -> str:
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return f"p50 {statistics.median(ordered):.0f} ms, p95 {p95:.0f} ms (n={len(ordered)})"
+
+
+def timed(args: list[str], cwd: Path, env: dict[str, str]) -> float:
+    began = time.perf_counter()
+    subprocess.run(args, cwd=cwd, env=env, check=True, capture_output=True)
+    return (time.perf_counter() - began) * 1000
+
+
+def fresh_clone(workdir: Path) -> tuple[Path, dict[str, str]]:
+    """A clone and a venv with the README's first command run in it."""
+    clone, venv = workdir / "clone", workdir / "venv"
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    env = {**os.environ, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}",
+           "CODESEEK_RUNTIME_DIR": str(workdir / "run")}
+    env.pop("CODESEEK_SERVER", None)
+    readme = (clone / "README.md").read_text()
+    first = readme.split("```bash\n", 1)[1].split("\n", 1)[0]  # the quick start's first line
+    began = time.perf_counter()
+    subprocess.run(["bash", "-c", first], cwd=clone, env=env, check=True, capture_output=True)
+    print(f"README's first command ({first[:60]}...): {time.perf_counter() - began:.0f} s")
+    return clone, env
+
+
+def settle(clone: Path, env: dict[str, str]) -> None:
+    """Wait for the warm process to embed every chunk."""
+    began = time.perf_counter()
+    while True:
+        status = json.loads(subprocess.run(["codeseek", "status", "--json"], cwd=clone, env=env,
+                                           capture_output=True, text=True, check=True).stdout)
+        if status["embedded"] == status["total"] and status["embedding"] is None:
+            break
+        time.sleep(2)
+    print(f"every chunk embedded {time.perf_counter() - began:.0f} s after the first command "
+          f"({status['total']} chunks)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "codeseek-warm")
+    parser.add_argument("--stdlib", type=Path, help="a repository indexed by index_stdlib.py")
+    args = parser.parse_args()
+    clone, env = fresh_clone(args.workdir)
+    settle(clone, env)
+    python = str(args.workdir / "venv" / "bin" / "python3")
+    bare = [timed([python, "-c", "pass"], clone, env) for _ in range(20)]
+    warm = [timed(["codeseek", "find", query, "--json"], clone, env) for query in QUERIES]
+    lexical = [timed(["codeseek", "find", query, "--json", "--mode", "lexical"], clone, env) for query in QUERIES]
+    print(f"`python3 -c pass`: {percentiles(bare)}")
+    print(f"`codeseek find --json` (hybrid, warm process started by the first search): {percentiles(warm)}")
+    print(f"`codeseek find --json --mode lexical`: {percentiles(lexical)}")
+
+    trace = subprocess.run([python, "-X", "importtime", "-m", "codeseek", "find", QUERIES[0], "--json"], cwd=clone,
+                           env=env, capture_output=True, text=True, check=True).stderr
+    rows = [line.split("|") for line in trace.splitlines() if line.startswith("import time:") and "|" in line]
+    total = sum(int(r[0].split(":")[1]) for r in rows[1:] if r[0].split(":")[1].strip().isdigit())
+    heaviest = sorted(((int(r[1]), r[2].strip()) for r in rows[1:] if r[1].strip().isdigit()), reverse=True)[:8]
+    print(f"a warm find imports {len(rows) - 1} modules in {total / 1000:.0f} ms: "
+          + ", ".join(f"{name} {us / 1000:.1f} ms" for us, name in heaviest))
+
+    if args.stdlib is not None:
+        subprocess.run(["codeseek", "find", "warm up", "--json"], cwd=args.stdlib, env=env, check=True,
+                       capture_output=True)
+        stdlib = [timed(["codeseek", "find", query, "--json"], args.stdlib, env) for query in QUERIES]
+        print(f"CLI round trip through the warm process, stdlib index: {percentiles(stdlib)}")
+
+    other = args.workdir / "other"
+    subprocess.run(["git", "clone", "-q", str(clone), str(other)], check=True)
+    rss = []
+    for repo in (clone, other):
+        subprocess.run(["codeseek", "find", "retry with backoff", "--json"], cwd=repo, env=env, check=True,
+                       capture_output=True)
+        settle(repo, env)  # the warm process embeds the second repository with the model it holds
+        subprocess.run(["codeseek", "find", "retry with backoff", "--json"], cwd=repo, env=env, check=True,
+                       capture_output=True)
+        ping = json.loads(subprocess.run([python, "-c", "import json; from codeseek import client; "
+                                          "print(json.dumps(client.running()))"], cwd=repo, env=env,
+                                         capture_output=True, text=True, check=True).stdout)
+        rss.append(ping["rss_bytes"])
+    print(f"warm process resident memory: {rss[0] / 2**20:.0f} MiB after one repository, {rss[1] / 2**20:.0f} MiB "
+          f"after a second ({ping['repositories']} repositories, models loaded: {ping['models']})")
+    subprocess.run(["codeseek", "serve", "--stop"], cwd=clone, env=env, capture_output=True)
+
+
+if __name__ == "__main__":
+    main()
