@@ -66,7 +66,7 @@ class Local:
         from .embedding import Models
         from .service import Repository
 
-        self.repository = Repository(self.ws, Models(), WorkerProcess(self.ws))
+        self.repository = Repository(self.ws, Models(), WorkerProcess(self.ws), watching=False)
 
     def find(self, request: FindRequest) -> Results:
         return self.repository.find(request, self.flags)

@@ -44,8 +44,32 @@ def code_terms(text: str) -> str:
     return " ".join(out)
 
 
+# Terms whose pairs are tried before any single term matches (past this many, the pairs are
+# too many clauses and the query goes straight to any term).
+MAX_PAIRED_TERMS = 8
+
+
+def query_terms(query: str) -> list[str]:
+    """The query's code-aware terms, without English function words (unless that is all)."""
+    terms = list(dict.fromkeys(code_terms(query).split()))
+    return [t for t in terms if t not in STOPWORDS] or terms
+
+
 def match_expression(query: str) -> str | None:
     """An FTS5 query matching any of the query's terms (BM25 ranks those with more)."""
-    terms = list(dict.fromkeys(code_terms(query).split()))
-    terms = [t for t in terms if t not in STOPWORDS] or terms
-    return " OR ".join(f'"{t}"' for t in terms) or None
+    return " OR ".join(f'"{t}"' for t in query_terms(query)) or None
+
+
+def match_expressions(query: str) -> list[str]:
+    """FTS5 queries from the strictest to the loosest: every term, then any two of them, then
+    any one. Chunks holding more of a query's words come first anyway (the words scale counts
+    them); asking for them first keeps BM25 from scoring every chunk that holds one common word
+    (a quarter of a million of them in a kernel-sized index, a second a query)."""
+    terms = [f'"{t}"' for t in query_terms(query)]
+    if len(terms) <= 1:
+        return terms
+    stages = [" AND ".join(terms)]
+    if 2 < len(terms) <= MAX_PAIRED_TERMS:
+        stages.append(" OR ".join(f"({a} AND {b})" for i, a in enumerate(terms) for b in terms[i + 1 :]))
+    stages.append(" OR ".join(terms))
+    return stages

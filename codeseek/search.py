@@ -12,7 +12,7 @@ from . import ranking
 from .embedding import EngineChoice, ModelInfo
 from .errors import CodeseekError, EngineUnavailable
 from .index import Store, StoredChunk
-from .lexical import match_expression
+from .lexical import match_expression, match_expressions
 from .protocol import Filters, Mode, check_k
 from .results import Hit, Results
 
@@ -49,7 +49,8 @@ def find(
     notes: tuple[str, ...] = ()
     with ThreadPoolExecutor(max_workers=1) as pool:
         # SQLite (BM25, names) runs in the pool while torch embeds the query: both release the GIL.
-        worded = pool.submit(_by_words, store, parsed, depth, filters) if mode != Mode.SEMANTIC else None
+        worded = (pool.submit(_by_words, store, parsed, depth, filters, bool(signals.all_words_first))
+                  if mode != Mode.SEMANTIC else None)
         try:
             vector = _query_vector(engine, info, query) if engine is not None and info is not None else None
         except EngineUnavailable as exc:
@@ -139,18 +140,25 @@ def _dense(store: Store, vector: np.ndarray, depth: int, accept: Callable[[Store
         fetch = min(total, fetch * 4)
 
 
-def _by_words(store: Store, query: ranking.Query, depth: int, filters: Filters) -> list[StoredChunk]:
-    """Candidates by BM25, and definitions named like the query's identifiers."""
+def _by_words(store: Store, query: ranking.Query, depth: int, filters: Filters,
+              progressive: bool = True) -> list[StoredChunk]:
+    """Candidates by BM25 (all the query's terms first, when `progressive`), and definitions
+    named like the query's identifiers."""
     found = {c.id: c for c in store.chunks.named(query.name_keys)}
     if query.is_name:
         found |= {c.id: c for c in store.chunks.named(query.name_keys, prefix=True, limit=depth)}
-    expression = match_expression(query.text)
-    fetch = depth
-    while expression is not None:
-        rows = store.chunks.lexical(expression, fetch)
-        accepted = [c for c, _ in rows if filters.accepts(c)]
-        if len(accepted) >= depth or len(rows) < fetch:
-            found |= {c.id: c for c in accepted[:depth]}
+    worded: dict[int, StoredChunk] = {}
+    loose = match_expression(query.text)
+    stages = match_expressions(query.text) if progressive else [loose] if loose else []
+    for expression in stages:
+        fetch = depth
+        while True:
+            rows = store.chunks.lexical(expression, fetch)
+            accepted = [c for c, _ in rows if filters.accepts(c) and c.id not in worded]
+            if len(worded) + len(accepted) >= depth or len(rows) < fetch:
+                break
+            fetch *= 4
+        worded |= {c.id: c for c in accepted[: depth - len(worded)]}
+        if len(worded) >= depth:
             break
-        fetch *= 4
-    return [c for c in found.values() if filters.accepts(c)]
+    return [c for c in (found | worded).values() if filters.accepts(c)]

@@ -20,6 +20,7 @@ from .index import DB_NAME, Store, exists
 from .protocol import FindRequest, Mode, SimilarRequest, UpdateRequest, Wait
 from .repo import Workspace
 from .results import Results
+from .watch import Watch
 
 BACKGROUND_BATCH = 16  # texts a model call while queries may be waiting for the model
 
@@ -27,15 +28,18 @@ BACKGROUND_BATCH = 16  # texts a model call while queries may be waiting for the
 class Repository:
     """One repository: its index, kept open; one request at a time touches it."""
 
-    def __init__(self, ws: Workspace, models: Models, background: freshness.Background | None = None) -> None:
+    def __init__(self, ws: Workspace, models: Models, background: freshness.Background | None = None,
+                 watching: bool = True) -> None:
         self.ws = ws
         self.models = models
         self.background = background  # who fills in vectors; None: a thread of this process
+        self.watching = watching  # a long-lived process watches the repository's folders
         self.lock = threading.Lock()
         self.last_request = time.monotonic()
         self.embedding: threading.Thread | None = None
         self._store: Store | None = None
         self._inode = 0
+        self._watch: Watch | None = None  # made once the index exists
 
     def engine(self, flags: dict[str, object]) -> EngineChoice:
         """The engine this request asks for (its flags and environment over the repository's
@@ -63,6 +67,20 @@ class Repository:
         if self._store is not None:
             self._store.close()
             self._store = None
+        if self._watch is not None:
+            self._watch.close()
+
+    def _unchanged(self, wait: Wait) -> bool:
+        """Whether no file, HEAD or git index changed since the last full check, and no vector
+        is waiting for someone to embed it: then the index is as fresh as a check would make
+        it, and git need not be asked (a quarter of a second on a kernel-sized tree)."""
+        if not self.watching:
+            return False
+        if self._watch is None:
+            self._watch = Watch(self.ws)
+        if self._watch.changed():
+            return False
+        return wait == Wait.NONE or self.busy or not self.store().chunks.unembedded_count()
 
     @property
     def busy(self) -> bool:
@@ -116,6 +134,10 @@ class Repository:
             done = freshness.refresh(self.ws, engine, rules, background, wait=wait, no_update=no_update,
                                      inline=inline)
             return _noted(run(self.store()), done)
+        if self._unchanged(wait):
+            return run(self.store())
+        if self._watch is not None:
+            self._watch.clean()  # what changes from here on is seen by the next search
         with ThreadPoolExecutor(max_workers=1) as pool:
             check = pool.submit(freshness.refresh, self.ws, engine, rules, background, wait=Wait.NONE)
             try:

@@ -145,3 +145,24 @@ def test_the_count_of_chunks_without_vectors_follows_every_change(store: Store) 
     assert store.chunks.unembedded_count() == exact() == 0
     with store.writing():
         assert store.chunks.settle_unembedded()
+
+
+def test_term_counts_are_what_fts5_counts(store: Store) -> None:
+    """The kept counts of chunks per term (idf) agree with FTS5's own, through changes."""
+    def chunk(path: str, symbol: str, text: str) -> FileEntry:
+        new = NewChunk.of(Chunk(path, "python", Kind.FUNCTION, symbol, 1, 2, text), store.db.model_info())
+        return FileEntry(path, "0" * 40, "python", [new])
+
+    def fts5() -> dict[str, int]:
+        return dict(store.db.execute("SELECT term, doc FROM chunks_vocab"))
+
+    with store.writing(), store.db.transaction() as db:
+        store.chunks.replace(db, [chunk("a.py", "parse_header", "def parse_header(line): return line.split()"),
+                                  chunk("b.py", "ParseBody", "def ParseBody(text): return text.strip()")], set())
+    counts, total = store.chunks.term_counts(sorted(fts5()))
+    assert counts == fts5() and total == 2
+    with store.writing(), store.db.transaction() as db:
+        store.chunks.remove(db, ["a.py"])
+        store.chunks.replace(db, [chunk("c.py", "split_line", "def split_line(line): return line.split()")], set())
+    counts, total = store.chunks.term_counts(sorted(fts5()))
+    assert {t: n for t, n in counts.items() if n} == fts5() and total == 2

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -48,6 +49,15 @@ class NewChunk:
                    (code_terms(chunk.symbol), code_terms(chunk.path), code_terms(chunk.text)))
 
 
+def term_docs(terms: Iterable[tuple[str, str, str]]) -> Counter[str]:
+    """How many of these chunks hold each term (in any column), and under the term "" how many
+    chunks there are: what the index keeps for idf."""
+    counts: Counter[str] = Counter()
+    for columns in terms:
+        counts.update({"", *" ".join(columns).split()})
+    return counts
+
+
 @dataclass(frozen=True)
 class FileEntry:
     """One file's new state: its blob id and chunks, or why it was skipped."""
@@ -57,6 +67,9 @@ class FileEntry:
     language: str | None
     chunks: Sequence[NewChunk] = ()
     skipped: str | None = None
+
+    def term_docs(self) -> Counter[str]:
+        return term_docs(new.terms for new in self.chunks)
 
 
 @dataclass(frozen=True)
@@ -134,21 +147,27 @@ class Chunks:
         marked as seen now: a branch switched back to reuses them."""
         now = time.time()
         unembedded = 0
+        removed: Counter[str] = Counter()
         for path in paths:
             unembedded += db.execute(f"SELECT count(*) FROM chunks WHERE path = ? AND {LACKS_VECTOR}",
                                      (path,)).fetchone()[0]
+            removed += term_docs(db.execute(
+                "SELECT symbol, path, body FROM chunks_fts WHERE rowid IN (SELECT id FROM chunks WHERE path = ?)",
+                (path,)))
             db.execute("UPDATE vectors SET seen = ? WHERE key IN (SELECT vector_key FROM chunks WHERE path = ?)",
                        (now, path))
             db.execute("DELETE FROM chunks_fts WHERE rowid IN (SELECT id FROM chunks WHERE path = ?)", (path,))
             db.execute("DELETE FROM chunks WHERE path = ?", (path,))
             db.execute("DELETE FROM files WHERE path = ?", (path,))
         self.db.add_unembedded(-unembedded, db)
+        _count_terms(db, removed, -1)
 
     def replace(self, db: sqlite3.Connection, entries: Sequence[FileEntry], missing: set[int]) -> None:
         """Replace these files' chunks and words with their new state, in the caller's
         transaction. `missing`: the keys among theirs that have no vector."""
         self.remove(db, [e.path for e in entries])
         self.db.add_unembedded(sum(new.key in missing for e in entries for new in e.chunks), db)
+        _count_terms(db, sum((e.term_docs() for e in entries), Counter()), 1)
         for e in entries:
             db.execute("INSERT INTO files(path, blob, language, chunks, skipped) VALUES (?, ?, ?, ?, ?)",
                        (e.path, e.blob, e.language, len(e.chunks), e.skipped))
@@ -251,9 +270,12 @@ class Chunks:
     @guarded
     def term_counts(self, terms: Sequence[str]) -> tuple[dict[str, int], int]:
         """How many chunks hold each term, and how many chunks there are (for idf)."""
-        marks = ",".join("?" * len(terms))
-        counts = dict(self.db.execute(f"SELECT term, doc FROM chunks_vocab WHERE term IN ({marks})", list(terms)))
-        return counts, self.db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        # Kept by every change (term_docs, and the sentinel "" for the number of chunks): FTS5's
+        # own vocabulary table counts a term's rows by reading all of them (100 ms for one
+        # common term of a kernel-sized index).
+        rows = dict(self.db.rows_in("SELECT term, doc FROM term_docs WHERE term IN ({marks})", [*terms, ""]))
+        total = rows.pop("", 0)
+        return rows, total
 
     @guarded
     def indexed_terms(self, ids: Sequence[int]) -> dict[int, tuple[str, str, str]]:
@@ -286,3 +308,9 @@ class Chunks:
                 (path, line, line),
             )
         return [StoredChunk.from_row(row) for row in rows]
+
+
+def _count_terms(db: sqlite3.Connection, counts: Counter[str], sign: int) -> None:
+    """Add (sign 1) or take away (-1) chunks' terms, and their number (the term "")."""
+    db.executemany("INSERT INTO term_docs(term, doc) VALUES (?, ?) ON CONFLICT(term) DO UPDATE SET doc = doc + excluded.doc",
+                   ((term, sign * n) for term, n in counts.items()))
