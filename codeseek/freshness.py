@@ -55,7 +55,6 @@ class Background(Protocol):
 
 @dataclass(frozen=True)
 class Freshness:
-    new_index: bool
     result: indexing.UpdateResult | None  # None: the index was not updated (see `skipped`)
     skipped: Skipped | None = None
     unembedded: int = 0  # chunks still without a vector
@@ -72,21 +71,20 @@ def refresh(ws: Workspace, engine: EngineChoice, rules: SkipRules, background: B
             no_update: bool = False, inline: bool = True, progress: filling.Progress | None = None) -> Freshness:
     """Bring the index up to date for a search. `inline`: whether this caller may embed here
     (a words-only search never does: it must never need the engine)."""
-    new = not exists(ws.index_dir)
-    if no_update and not new:
-        return Freshness(False, None, Skipped.NOT_ASKED)
+    if no_update and exists(ws.index_dir):
+        return Freshness(None, Skipped.NOT_ASKED)
     try:
         result = indexing.update(ws, engine, rules=rules, wait=wait != Wait.NONE)
     except IndexBusy:
-        return Freshness(new, None, Skipped.BUSY,
+        return Freshness(None, Skipped.BUSY,
                          note="another update is running: searching the index as it is, without the latest changes")
     except IndexReadOnly:
-        return Freshness(new, None, Skipped.READ_ONLY,
+        return Freshness(None, Skipped.READ_ONLY,
                          note=f"the index in {ws.index_dir} is read-only: searching it as it is, "
                               "without changes made since it was written")
     pending = result.pending
     if not pending or wait == Wait.NONE:
-        return Freshness(new, result, unembedded=pending)
+        return Freshness(result, unembedded=pending)
     embedded = 0
     if inline and (wait == Wait.ALL or (pending <= filling.INLINE_LIMIT and not background.running())):
         try:
@@ -96,11 +94,11 @@ def refresh(ws: Workspace, engine: EngineChoice, rules: SkipRules, background: B
         except EngineUnavailable as exc:
             if wait == Wait.ALL:
                 raise
-            return Freshness(new, result, unembedded=pending, note=f"{exc}: ranking by words")
+            return Freshness(result, unembedded=pending, note=f"{exc}: ranking by words")
         if not pending:
-            return Freshness(new, result, unembedded=0, filler=Who.HERE, embedded_here=embedded)
+            return Freshness(result, unembedded=0, filler=Who.HERE, embedded_here=embedded)
     if background.running() or read_progress(ws.index_dir) is not None:
-        return Freshness(new, result, unembedded=pending, filler=background.who, embedded_here=embedded)
+        return Freshness(result, unembedded=pending, filler=background.who, embedded_here=embedded)
     who = background.start()
-    return Freshness(new, result, unembedded=pending, filler=background.who, embedded_here=embedded,
+    return Freshness(result, unembedded=pending, filler=background.who, embedded_here=embedded,
                      note=f"{pending:,} chunks are being embedded by {who}")

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import client, config, filling, indexing
+from . import client, filling, indexing
 from .embedding import EngineChoice
 from .errors import CodeseekError
 from .fsutil import atomic_write, locked, pid_alive
@@ -182,9 +182,3 @@ def _update(ws: Workspace, source: Source, engine: EngineChoice, rules: SkipRule
         result.embedded = filling.fill(ws, store, engine, stop=stop, wait=False)
     return result.summary()
 
-
-def server_allowed(ws: Workspace) -> bool:
-    try:
-        return config.server_enabled(config.load(ws.root))
-    except CodeseekError:
-        return False

@@ -61,6 +61,8 @@ class Status:
         elif self.embedding is not None:
             left = f", about {duration(self.embedding.eta_s)} left" if self.embedding.eta_s is not None else ""
             lines.append(f"embedded {self.embedded:,} of {c.chunks:,}: {self.embedding.rate:.0f} chunks/s{left}")
+            if self.embedding.shares:
+                lines.append("  shared by " + ", ".join(f"{url} {n:,}" for url, n in self.embedding.shares.items()))
         elif self.unembedded:
             lines.append(f"embedded {self.embedded:,} of {c.chunks:,}; nobody is embedding the rest "
                          "(the next search starts it)")

@@ -11,7 +11,6 @@ silently wrong vectors, so a mismatch is refused with a clear error.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,10 +108,3 @@ def apply_delta(model: Any, path: Path, base_weights: Path) -> dict[str, str]:
                 params[name].add_(delta.to(torch.float32))
     return metadata
 
-
-def training_record(name: str) -> dict[str, Any]:
-    """How a bundled model was trained (the options and scores its file records)."""
-    bundled = BUNDLED[name]
-    if bundled.delta is None:
-        return {}
-    return dict(json.loads(read_metadata(bundled.delta).get("training", "{}")))
