@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import sys
+import threading
 import time
 import types
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from codeseek import cli as cli_module
+from codeseek import progress
 from codeseek.embedding import EngineChoice, EngineSettings, gpu_with_vllm, resolve_backend
 from codeseek.embedding.base import QWEN3_CODE_TASK, normalise, query_prompt
 from codeseek.embedding.http import HttpEmbedder
@@ -360,14 +362,25 @@ def test_several_servers_share_the_work(replicas: list[EmbeddingServer]) -> None
 def test_a_server_killed_midway_loses_nothing_and_repeats_nothing(
     replicas: list[EmbeddingServer], make_repo: MakeRepo
 ) -> None:
-    files = {f"mod{i}.py": "\n\n".join(f"def f_{i}_{j}(x):\n    return x * {j}" for j in range(50)) for i in range(12)}
-    root = make_repo(files)
+    files = {f"mod{i}.py": "\n\n".join(f"def f_{i}_{j}(x):\n    return x * {j}" for j in range(100)) for i in range(48)}
+    root = make_repo(files)  # 4,800 chunks: seconds of work, so that `status` reports while it runs
+    for server in replicas:
+        server.delay = 0.3
     replicas[1].kill_after = 64  # dies for good once it has been asked for 64 texts
     urls = ",".join(s.url for s in replicas)
-    indexed = codeseek(root, "index", "--base-url", urls)
-    assert indexed.returncode == 0, indexed.stderr
+    seen: list[dict[str, int]] = []  # each server's share, as `status` shows it while they work
+    indexing = threading.Thread(target=lambda: seen.append({}) or seen.append(
+        {"rc": codeseek(root, "index", "--base-url", urls).returncode}), daemon=True)
+    indexing.start()
+    while indexing.is_alive():
+        report = progress.read(root / ".git" / "codeseek")
+        if report is not None and report.shares:
+            seen.append(report.shares)
+        time.sleep(0.02)
+    assert seen[-1] == {"rc": 0}
+    assert any(set(shares) == {s.url for s in replicas} for shares in seen[1:-1]), seen
     status = json.loads(codeseek(root, "status", "--json").stdout)
-    assert status["embedded"] == status["total"] == 600 and status["unembedded"] == 0
+    assert status["embedded"] == status["total"] == 4800 and status["unembedded"] == 0
     delivered = [text for s in replicas for text in s.embedded if text != "dimension probe"]
-    assert len(delivered) == len(set(delivered)) == 600  # each chunk embedded once, by one server
+    assert len(delivered) == len(set(delivered)) == 4800  # each chunk embedded once, by one server
     assert 0 < len(replicas[1].embedded) <= 128 and replicas[1].taken > len(replicas[1].embedded)  # it died
