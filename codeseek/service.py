@@ -41,14 +41,12 @@ class Repository:
         self._inode = 0
         self._watch: Watch | None = None  # made once the index exists
 
-    def engine(self, flags: dict[str, object]) -> EngineChoice:
+    def settings(self, flags: dict[str, object]) -> tuple[EngineChoice, indexing.SkipRules]:
         """The engine this request asks for (its flags and environment over the repository's
-        config file), loaded once for every repository that uses it."""
+        config file, read once a request), loaded once for every repository that uses it,
+        and the skip rules."""
         cfg = config.load(self.ws.root)
-        return EngineChoice(config.engine_settings(cfg, flags), models=self.models)
-
-    def rules(self) -> indexing.SkipRules:
-        return config.load(self.ws.root).skip_rules()
+        return EngineChoice(config.engine_settings(cfg, flags), models=self.models), cfg.skip_rules()
 
     def store(self) -> Store:
         """The open index, reopened when another process replaced it (`index --rebuild`)."""
@@ -104,24 +102,10 @@ class Repository:
         self.embedding.start()
 
     def _background(self, engine: EngineChoice) -> freshness.Background:
-        if self.background is not None:
-            return self.background
-        repo = self
+        return self.background or EmbeddingThread(self, engine)
 
-        class Thread:
-            who = freshness.Who.SERVER
-
-            def running(self) -> bool:
-                return repo.busy
-
-            def start(self) -> str:
-                repo.embed_in_background(engine)
-                return "the warm process"
-
-        return Thread()
-
-    def _fresh_search(self, engine: EngineChoice, wait: Wait, no_update: bool, inline: bool,
-                      run: Callable[[Store], Results]) -> Results:
+    def _fresh_search(self, engine: EngineChoice, rules: indexing.SkipRules, wait: Wait, no_update: bool,
+                      inline: bool, run: Callable[[Store], Results]) -> Results:
         """Results that reflect the working tree as it is now.
 
         The freshness check (git status) runs while the search runs on the index as it is;
@@ -129,7 +113,7 @@ class Repository:
         check costs no extra time. Otherwise the changes are indexed and the search runs
         again. The check embeds nothing, so the model is never used from two threads at once.
         """
-        rules, background = self.rules(), self._background(engine)
+        background = self._background(engine)
         if not exists(self.ws.index_dir) or no_update:
             done = freshness.refresh(self.ws, engine, rules, background, wait=wait, no_update=no_update,
                                      inline=inline)
@@ -152,26 +136,26 @@ class Repository:
         return _noted(first if first is not None and not changed else run(self.store()), done)
 
     def find(self, request: FindRequest, flags: dict[str, object]) -> Results:
-        engine = self.engine(flags)
+        engine, rules = self.settings(flags)
         with self.lock:
             return self._fresh_search(
-                engine, request.wait, request.no_update, request.mode != Mode.LEXICAL,
+                engine, rules, request.wait, request.no_update, request.mode != Mode.LEXICAL,
                 lambda store: search.find(store, engine, request.query, request.k, request.filters, request.mode,
                                           explain=request.explain))
 
     def similar(self, request: SimilarRequest, flags: dict[str, object]) -> Results:
-        engine = self.engine(flags)
+        engine, rules = self.settings(flags)
         with self.lock:
             return self._fresh_search(
-                engine, Wait.AUTO, request.no_update, True,
+                engine, rules, Wait.AUTO, request.no_update, True,
                 lambda store: search.similar(store, engine, search.locate(store, request.where), request.k,
                                              request.filters))
 
     def update(self, request: UpdateRequest, flags: dict[str, object]) -> indexing.UpdateResult:
         """Files and words now; vectors on this process's thread."""
-        engine = self.engine(flags)
+        engine, rules = self.settings(flags)
         with self.lock:
-            result = indexing.update(self.ws, engine, source=request.source, rules=self.rules())
+            result = indexing.update(self.ws, engine, source=request.source, rules=rules)
         if result.pending:
             self._background(engine).start()
         return result
@@ -179,6 +163,22 @@ class Repository:
     def status(self, check: bool = False) -> report.Status:
         with self.lock:
             return report.status(self.ws, outcome.last(self.ws.index_dir), check=check)
+
+
+class EmbeddingThread:
+    """Vectors filled in on a thread of the warm process (freshness.Background)."""
+
+    who = freshness.Who.SERVER
+
+    def __init__(self, repo: Repository, engine: EngineChoice) -> None:
+        self.repo, self.engine = repo, engine
+
+    def running(self) -> bool:
+        return self.repo.busy
+
+    def start(self) -> str:
+        self.repo.embed_in_background(self.engine)
+        return "the warm process"
 
 
 def _noted(results: Results, done: freshness.Freshness) -> Results:
