@@ -109,14 +109,14 @@ def _detect_git(
     if source == Source.STAGED:
         staged = _git_paths(ws, "diff-index", "--cached", "--no-renames", "--name-only", "-z", head or EMPTY_TREE)
         candidates = {p for p in candidates | staged if in_scope(p, scope)}
-        change = _resolve(stored.blobs_of(candidates), candidates, _ls_files_stage(ws, sorted(candidates)))
+        change = _resolve(_known(stored, candidates), candidates, _ls_files_stage(ws, sorted(candidates)))
         change.dirty = staged & candidates
         return change
     if source == Source.WORKTREE:
         worktree = _worktree_changes(ws)
         candidates |= worktree
     candidates = {p for p in candidates if in_scope(p, scope)}
-    known = stored.blobs_of(candidates)
+    known = _known(stored, candidates)
     # Paths with no working-tree change are read from git's object store; in a sparse
     # checkout, only those that are checked out.
     committed = ws.checked_out(candidates - worktree)
@@ -135,6 +135,12 @@ def _detect_git(
             change.files[path] = blob
             change.read_here[path] = data
     return change
+
+
+def _known(stored: Stored, paths: set[str]) -> dict[str, str]:
+    """The stored blob ids of paths; one whose name is not UTF-8 is never stored (nor can
+    SQLite be asked about it)."""
+    return stored.blobs_of(p for p in paths if is_text_name(p))
 
 
 def _committed_candidates(ws: Workspace, stored: Stored, indexed: str | None, head: str | None) -> set[str]:

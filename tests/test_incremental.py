@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -16,7 +17,7 @@ import pytest
 from codeseek import filling, indexing, report, search
 from codeseek.embedding import Embedder, EngineChoice
 from codeseek.errors import IndexBusy
-from codeseek.index import Store, migrations
+from codeseek.index import Store
 from codeseek.protocol import Mode, Source
 from codeseek.repo import open_workspace
 
@@ -306,17 +307,24 @@ def test_kill_9_at_random_moments_never_breaks_the_index(make_repo: MakeRepo, up
 
 
 def test_an_index_with_split_definitions_is_chunked_again_once(
-    make_repo: MakeRepo, update, counting: CountingEmbedder, monkeypatch: pytest.MonkeyPatch
+    make_repo: MakeRepo, update, counting: CountingEmbedder
 ) -> None:
     """Indexes from before truncation had long definitions in parts: migration 6 has those
     files chunked again (and only those), the parts replaced by one chunk."""
     root = make_repo({"long.py": "def long(x):\n" + "    x += 1\n" * 50 + "    return x\n",
                       "short.py": "def short(y):\n    return y\n"})
-    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:5])  # the schema before truncation
     update(root)
-    with Store(root / ".git" / "codeseek") as store:  # an old index's parts, made by hand
-        store.db.execute("UPDATE chunks SET part = 1 WHERE path = 'long.py' AND kind = 'function'")
-    monkeypatch.undo()
+    # Turned back by hand into an index of schema 5, before truncation, with the long
+    # definition in parts (later steps' tables gone, so migrations 6-8 run on it).
+    old = sqlite3.connect(root / ".git" / "codeseek" / "index.db")
+    old.executescript("""
+        ALTER TABLE chunks ADD COLUMN signature TEXT NOT NULL DEFAULT '';
+        ALTER TABLE chunks ADD COLUMN part INTEGER NOT NULL DEFAULT 0;
+        UPDATE chunks SET part = 1 WHERE path = 'long.py' AND kind = 'function';
+        DROP TABLE term_docs;
+        PRAGMA user_version = 5;
+    """)
+    old.close()
     ws, engine = open_workspace(root), EngineChoice(embedder=counting)
     result = indexing.update(ws, engine)
     with Store(root / ".git" / "codeseek") as store:

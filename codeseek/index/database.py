@@ -70,6 +70,11 @@ class Database:
             self.connection.close()
             raise
 
+    @property
+    def db(self) -> Database:
+        """Itself, so that `guarded` translates the errors of its own methods too."""
+        return self
+
     def _connect(self, create: bool) -> sqlite3.Connection:
         path = self.directory / DB_NAME
         try:

@@ -192,21 +192,10 @@ class Vectors:
     @guarded
     def compact(self, force: bool = False, now: float | None = None) -> bool:
         """Merge segments once there are too many; drop vectors unused for GC_AFTER_SECONDS.
-
-        Call under the writer lock. Small segments merge among themselves; the largest (the
-        base) is rewritten only when the small ones together reach half its size, so the cost
-        per update stays proportional to what changed.
-        """
-        rows = self.db.execute("SELECT name, count FROM segments ORDER BY count DESC").fetchall()
-        if len(rows) <= MAX_SEGMENTS and not force:
+        Call under the writer lock."""
+        names = _to_merge(self.db.execute("SELECT name, count FROM segments ORDER BY count DESC").fetchall(), force)
+        if not names:
             return False
-        rows = [(n, c) for n, c in rows if c < MAX_SEGMENT_VECTORS]  # full segments are final
-        if len(rows) <= 1:
-            return False
-        base_count = rows[0][1]
-        small = rows[1:]
-        merge = rows if force or sum(c for _, c in small) * 2 >= base_count else small
-        names = [n for n, _ in merge]
         marks = ",".join("?" * len(names))
         cutoff = (now or time.time()) - GC_AFTER_SECONDS
         keep, drop = [], []
@@ -229,24 +218,35 @@ class Vectors:
 
     def _merge(self, keys: list[int]) -> tuple[str, Fingerprint, list[int]] | None:
         """One new segment of these stored vectors, read a batch at a time (None: none is left)."""
+        kept: list[int] = []
+
         def batches() -> Iterator[tuple[list[int], np.ndarray]]:
             for start in range(0, len(keys), MERGE_BATCH):
                 found = self.get(keys[start : start + MERGE_BATCH])
                 if found:
+                    kept.extend(found)
                     yield list(found), np.stack(list(found.values()))
 
-        kept: list[int] = []
-
-        def counted() -> Iterator[tuple[list[int], np.ndarray]]:
-            for part_keys, part in batches():
-                kept.extend(part_keys)
-                yield part_keys, part
-
         try:
-            name, fingerprint = write_segment(self.folder, counted())
+            name, fingerprint = write_segment(self.folder, batches())
         except ValueError:
             return None
         return name, fingerprint, kept
+
+
+def _to_merge(rows: list[tuple[str, int]], force: bool) -> list[str]:
+    """The segments (name, count; largest first) a compaction merges, if any. Small segments
+    merge among themselves; the largest (the base) is rewritten only when the small ones
+    together reach half its size, so the cost per update stays proportional to what changed.
+    Full segments are final."""
+    if len(rows) <= MAX_SEGMENTS and not force:
+        return []
+    rows = [(n, c) for n, c in rows if c < MAX_SEGMENT_VECTORS]
+    if len(rows) <= 1:
+        return []
+    small = rows[1:]
+    merge = rows if force or sum(c for _, c in small) * 2 >= rows[0][1] else small
+    return [n for n, _ in merge]
 
 
 def _list_segment(db: sqlite3.Connection, name: str, count: int, fingerprint: Fingerprint) -> None:
