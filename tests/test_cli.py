@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from codeseek.embedding import DEFAULT_MODEL
+
 from .conftest import MakeRepo, git
 
 
@@ -58,7 +60,7 @@ def test_index_summary_and_status(run, make_repo: MakeRepo) -> None:
     report = json.loads(run(root, "status", "--json").stdout)
     assert report["indexed_commit"] == report["head"] == git(root, "rev-parse", "HEAD").strip()
     assert report["files"] == 4 and report["pending"] == 0
-    assert report["model"] == "all-MiniLM-L6-v2" and report["dim"] == 384
+    assert report["model"] == DEFAULT_MODEL and report["dim"] == 384
     assert report["chunks"] >= 10 and report["bytes"] > 0
 
 

@@ -17,7 +17,9 @@ from ..errors import CodeseekError
 if TYPE_CHECKING:  # numpy is imported where vectors are made: choosing an engine needs none
     import numpy as np
 
-DEFAULT_MODEL = "all-MiniLM-L6-v2"
+# codeseek's own code-search model (bundled.py); indexes built with all-MiniLM-L6-v2, the
+# default before, keep it.
+DEFAULT_MODEL = "codeseek-code-minilm-l6-v1"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,70 @@
+"""The models that ship with codeseek: codeseek's own code-search model loads offline from its
+small file of differences, refuses weights it was not made from, and an index of the old
+default keeps working while `status` says how to switch."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from codeseek.embedding import DEFAULT_MODEL
+from codeseek.embedding.bundled import BUNDLED, CODE_MODEL, MINILM, apply_delta, base_path
+from codeseek.embedding.sentence import SentenceTransformerEmbedder
+from codeseek.errors import CodeseekError
+
+from .conftest import MakeRepo, codeseek
+
+TEXTS = ["serialize the object into its JSON representation",
+         "Gson.java > class Gson\npublic String toJson(Object src) {\n    return toJson(src, src.getClass());\n}",
+         "def retry_with_backoff(fn, attempts=5):\n    for attempt in range(attempts):\n        return fn()"]
+
+
+def test_the_code_model_is_the_default_and_ships_small() -> None:
+    assert DEFAULT_MODEL == CODE_MODEL
+    delta = BUNDLED[CODE_MODEL].delta
+    assert delta is not None and delta.stat().st_size <= 25_000_000
+
+
+def test_the_code_model_loads_offline_from_its_differences(shared_engine) -> None:
+    code = shared_engine.embedder()
+    assert code.info.model == CODE_MODEL and code.info.dim == 384 and code.max_tokens == 128
+    base = SentenceTransformerEmbedder(MINILM)
+    ours, theirs = code.embed_documents(TEXTS), base.embed_documents(TEXTS)
+    assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+    assert (np.sum(ours * theirs, axis=1) < 0.999).all()  # the differences were applied
+    again = SentenceTransformerEmbedder(CODE_MODEL).embed_documents(TEXTS)
+    assert np.allclose(ours, again, atol=1e-6)  # and the same way every time
+
+
+def test_differences_for_other_weights_are_refused(tmp_path: Path) -> None:
+    from safetensors.torch import load_file, save_file
+    from sentence_transformers import SentenceTransformer
+
+    other = tmp_path / "other-minilm"
+    shutil.copytree(base_path(), other)
+    weights = load_file(str(other / "model.safetensors"))
+    name = sorted(weights)[0]
+    weights[name] = weights[name] + 1e-3  # another model of the same shape
+    save_file(weights, str(other / "model.safetensors"))
+    model = SentenceTransformer(str(other), device="cpu")
+    delta = BUNDLED[CODE_MODEL].delta
+    assert delta is not None
+    with pytest.raises(CodeseekError, match="other base weights"):
+        apply_delta(model, delta, other / "model.safetensors")
+
+
+def test_an_index_of_the_old_default_keeps_working_and_status_says_how_to_switch(make_repo: MakeRepo) -> None:
+    root = make_repo()
+    assert codeseek(root, "index", "--model", MINILM).returncode == 0
+    found = codeseek(root, "find", "retry a failing call with exponential backoff", "--json", "-k", "1")
+    assert json.loads(found.stdout)[0]["symbol"] == "retry_with_backoff"
+    assert json.loads(codeseek(root, "status", "--json").stdout)["model"] == MINILM  # nothing was re-embedded
+    said = codeseek(root, "status").stdout
+    assert f"a better default model exists: {CODE_MODEL}" in said and "codeseek index --rebuild" in said
+    assert codeseek(root, "index", "--rebuild").returncode == 0
+    report = json.loads(codeseek(root, "status", "--json").stdout)
+    assert report["model"] == CODE_MODEL and report["embedded"] == report["total"] and report["advice"] is None
