@@ -520,7 +520,7 @@ def train(
     window = time.perf_counter()
     window_pairs = 0
     for step, (epoch, batch, negatives) in enumerate(epochs_of_batches(pairs, args)):
-        if step >= total:
+        if step >= total or (args.stop_after and step >= args.stop_after):
             break
         started, cpu = time.perf_counter(), time.process_time()
         loss = train_step(model, pairs, batch, negatives, args, pad_id)
@@ -604,6 +604,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--weight-decay", type=float, default=0.01)
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--max-steps", type=int, default=None, help="stop after N steps (the schedule ends there)")
+    p.add_argument("--stop-after", type=int, default=None,
+                   help="stop after N steps of the unchanged schedule: a shortened rerun whose logged "
+                        "losses must equal the full run's")
     p.add_argument("--query-field", choices=("query", "summary", "mixed"), default="query")
     p.add_argument("--group", type=int, default=16,
                    help="forward each side in length-sorted groups of N texts (0: the whole batch at once)")
