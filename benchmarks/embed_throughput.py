@@ -8,6 +8,8 @@
 - vllm: Qwen3-Embedding-4B, where vllm and a CUDA GPU exist.
 - --cpu-variants: the CPU default's context (256 or 128 tokens), batch size and int8
   dynamic quantization, each with its vectors' cosine to the default's.
+- --precision: each bundled model in float32 and under bf16 autocast, with the cosine of the
+  bf16 vectors to the float32 ones (and whether this CPU multiplies bf16 in hardware).
 - --qwen4b-random (CUDA only): the Qwen3-Embedding-4B architecture with random weights in
   bf16 through torch, beside the bound peak FLOP/s / (2 x 4e9) tokens per second (the full
   GPU benchmark is gpu_embed.py).
@@ -132,12 +134,41 @@ def cpu_variants(texts: list[str]) -> None:
                       f"{rate:6.1f} chunks/s, mean cosine to 256/fp32 {agreement:.4f}", flush=True)
 
 
+def precisions(texts: list[str]) -> None:
+    """Chunks/s of each bundled model in float32 and under bf16 autocast, best of three."""
+    import torch
+
+    from codeseek.embedding.bundled import BUNDLED
+
+    flags = set(Path("/proc/cpuinfo").read_text().split()) if Path("/proc/cpuinfo").exists() else set()
+    print(f"CPU bf16 instructions: {sorted(flags & {'amx_bf16', 'avx512_bf16'}) or 'none'}; "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    for model in BUNDLED:
+        embedder = SentenceTransformerEmbedder(model)
+        embedder.embed_documents(texts[:32])  # warm up
+        vectors = {}
+        for precision in ("float32", "bf16"):
+            rates = []
+            for _ in range(3):
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+                    began = time.perf_counter()
+                    vectors[precision] = embedder.embed_documents(texts)
+                    rates.append(len(texts) / (time.perf_counter() - began))
+            print(f"{model:<30} {precision:<8} {max(rates):6.1f} chunks/s", flush=True)
+        agreement = np.sum(vectors["float32"] * vectors["bf16"], axis=1)
+        print(f"{model:<30} bf16 cosine to float32: mean {agreement.mean():.5f}, min {agreement.min():.5f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--chunks", type=int, default=400)
     parser.add_argument("--qwen4b-random", action="store_true")
     parser.add_argument("--cpu-variants", action="store_true")
+    parser.add_argument("--precision", action="store_true")
     args = parser.parse_args()
+    if args.precision:
+        precisions(stdlib_texts(args.chunks))
+        return
     if args.cpu_variants:
         cpu_variants(stdlib_texts(args.chunks))
         return

@@ -1,13 +1,14 @@
 """The first search on a repository with no index, and the vectors filling in behind it.
 
-    python benchmarks/first_answer.py [--limit N] [--workdir DIR]
+    python benchmarks/first_answer.py [--limit N] [--workdir DIR] [--first-only]
 
 On the standard-library repository (index_stdlib.py builds it), from no index at all:
 `codeseek chunks` over the same files, as the yardstick; the first `codeseek find` (a new
 process, as a user runs it); then, polling `codeseek status`, when the background worker
 has embedded every definition of the implementation (not tests, module code or text) and
 when it has embedded everything. The stdlib copy is left with its complete index, for
-latency.py and share_stdlib.py.
+latency.py and share_stdlib.py. --first-only stops after the first `find` (and stops the warm
+process that embeds behind it).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def implementation_left(root: Path) -> int:
 
 
 def main() -> None:
-    _, root = stdlib_arguments(__doc__)
+    args, root = stdlib_arguments(__doc__, switches={"--first-only": "stop after the first find"})
     ws = open_workspace(root)
     indexing.remove_index(ws)
     files = subprocess.run(["git", "ls-files"], cwd=root, capture_output=True, text=True, check=True).stdout.split()
@@ -52,6 +53,9 @@ def main() -> None:
     print(f"first `codeseek find` (no index): {first_s:.1f} s = {first_s / chunks_s:.2f}x chunks; "
           f"first hit {top['path']}:{top['start_line']} {top['symbol']}")
     print("  " + first.stderr.strip().replace("\n", "\n  "))
+    if args.first_only:
+        subprocess.run([*CODESEEK, "serve", "--stop"], cwd=root, check=True)
+        return
 
     definitions_done = None
     while True:

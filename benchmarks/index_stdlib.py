@@ -51,9 +51,14 @@ def commit_all(root: Path, message: str) -> None:
     git(root, "commit", "-q", "-m", message)
 
 
-def stdlib_arguments(description: str | None, rounds: int | None = None) -> tuple[argparse.Namespace, Path]:
-    """The options the stdlib benchmarks share, and the repository they name."""
+def stdlib_arguments(
+    description: str | None, rounds: int | None = None, switches: dict[str, str] | None = None
+) -> tuple[argparse.Namespace, Path]:
+    """The options the stdlib benchmarks share (and a script's own on/off switches: name ->
+    help), and the repository they name."""
     parser = argparse.ArgumentParser(description=description)
+    for name, explained in (switches or {}).items():
+        parser.add_argument(name, action="store_true", help=explained)
     parser.add_argument("--limit", type=int, help="only the first N files")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "codeseek-bench")
     if rounds is not None:

@@ -180,7 +180,7 @@ def hooks(root: Path, rounds: int = 10) -> None:
     """The hooks' background workers update the words as usual; their embedding is pointed at
     a server that does not exist, so it fails at once instead of embedding the kernel for
     hours beside the measurement (the failure is logged, as any hook's)."""
-    env = {**GIT_ENV, "CODESEEK_SERVER": "0", "CODESEEK_BACKEND": "http", "CODESEEK_BASE_URL": "http://127.0.0.1:9/v1"}
+    env = {**GIT_ENV, "CODESEEK_SERVER": "0", **NO_EMBEDDING}
 
     def commits() -> list[float]:
         out = []
@@ -204,10 +204,16 @@ def hooks(root: Path, rounds: int = 10) -> None:
           f"{statistics.median(with_hooks):.1f} ms with them (+{statistics.median(with_hooks) - statistics.median(without):.1f} ms)")
 
 
+# The warm process's embedding is pointed at a server that does not exist (as in `hooks`): it
+# would otherwise embed the kernel on both cores beside the measurement.
+NO_EMBEDDING = {"CODESEEK_BACKEND": "http", "CODESEEK_BASE_URL": "http://127.0.0.1:9/v1"}
+
+
 def lexical(root: Path, rounds: int = 5) -> None:
     from codeseek import client
 
-    env = {k: v for k, v in os.environ.items() if k != "CODESEEK_SERVER"}
+    subprocess.run([*CODESEEK, "serve", "--stop"], cwd=root, capture_output=True)  # one started with these settings
+    env = {**{k: v for k, v in os.environ.items() if k != "CODESEEK_SERVER"}, **NO_EMBEDDING}
     subprocess.run([*CODESEEK, "find", "warm up", "--mode", "lexical", "--no-wait"], cwd=root, check=True,
                    capture_output=True, env=env)
     repo = {"root": str(root)}
