@@ -4,10 +4,12 @@ warm process, started when none runs, or in this process when none may run (CODE
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from . import __version__, client, config
+from .errors import RefusedPath
 from .freshness import Who
 from .protocol import FindRequest, SimilarRequest, UpdateRequest
 from .repo import Workspace
@@ -108,4 +110,10 @@ def searcher(ws: Workspace, flags: dict[str, object], cfg: config.Config) -> tup
     """The way to search this repository, and whether a warm process was started for it."""
     if not config.server_enabled(cfg):
         return Local(ws, flags), False
-    return Warm(ws, flags), client.start(__version__)
+    config.server_idle()  # a wrong value is named here, not by a warm process that fails to start
+    try:
+        started = client.start(__version__)
+    except RefusedPath as exc:  # a default runtime folder that is a link, or another user's
+        print(f"codeseek: {exc}; searching in this process", file=sys.stderr)
+        return Local(ws, flags), False
+    return Warm(ws, flags), started

@@ -42,7 +42,11 @@ class Group(click.Group):
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except Exception as exc:
-            raise click.ClickException(f"internal error: {exc!r} (traceback in {crash_log()})") from None
+            try:
+                kept = f"traceback in {crash_log()}"
+            except (CodeseekError, OSError) as refused:  # a crash-log folder that is a link, or not ours
+                kept = f"no traceback kept: {refused}"
+            raise click.ClickException(f"internal error: {exc!r} ({kept})") from None
 
 
 def crash_log() -> Path:
@@ -157,7 +161,9 @@ def _run_update(opened: Opened, verbose: bool = False, **kwargs: Any) -> None:
 @click.pass_context
 def cli(ctx: click.Context, index_dir: str | None) -> None:
     """Search a git repository by meaning."""
-    ctx.obj = {"index_dir": index_dir}
+    # One from CODESEEK_INDEX_DIR is read (and named in errors) by open_workspace itself.
+    given = ctx.get_parameter_source("index_dir") != click.core.ParameterSource.ENVIRONMENT
+    ctx.obj = {"index_dir": index_dir if given else None}
 
 
 @cli.command()

@@ -24,8 +24,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import CodeseekError
-from .fsutil import locked, pid_alive, private_dir
+from .errors import CodeseekError, RefusedPath
+from .fsutil import locked, open_own, pid_alive, private_dir
 
 SOCKET_NAME = "server.sock"
 INFO_NAME = "server.json"
@@ -56,6 +56,19 @@ def runtime_dir() -> Path:
     if len(str(folder / SOCKET_NAME)) > MAX_SOCKET_PATH:
         folder = Path("/tmp") / f"codeseek-{os.getuid()}"
     return folder
+
+
+def runtime_folder() -> Path:
+    """The runtime folder, made private. One CODESEEK_RUNTIME_DIR names that cannot be is an
+    error naming the variable; a default one that is a link or another user's is refused
+    (RefusedPath: the caller then searches in its own process)."""
+    folder = runtime_dir()
+    try:
+        return private_dir(folder)
+    except RefusedPath as exc:
+        if os.environ.get("CODESEEK_RUNTIME_DIR"):
+            raise CodeseekError(f"CODESEEK_RUNTIME_DIR: {exc}") from None
+        raise
 
 
 @dataclass(frozen=True)
@@ -214,7 +227,7 @@ def start(version: str) -> bool:
     find the server running. Returns whether a server was started."""
     import subprocess
 
-    folder = private_dir(runtime_dir())
+    folder = runtime_folder()
     with locked(folder / SPAWN_LOCK):
         where = address(folder)
         if where is not None and _is_server(where.pid):
@@ -224,7 +237,7 @@ def start(version: str) -> bool:
             call("/stop", {}, timeout=START_SECONDS)  # an older codeseek's server: replace it
             _wait_gone(where.pid)
         env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-        with open(folder / LOG_NAME, "ab") as log:
+        with os.fdopen(open_own(folder / LOG_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as log:
             proc = subprocess.Popen([sys.executable, "-P", "-m", "codeseek", "serve", "--detached"], cwd=folder,
                                     env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
         deadline = time.monotonic() + START_SECONDS

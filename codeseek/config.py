@@ -142,6 +142,21 @@ def server_enabled(cfg: Config) -> bool:
     return cfg.server is not False
 
 
+IDLE_ENV = "CODESEEK_SERVER_IDLE"
+
+
+def server_idle() -> int | None:
+    """CODESEEK_SERVER_IDLE (seconds the warm process waits without a request), checked
+    before a warm process is started with it; None when unset."""
+    text = os.environ.get(IDLE_ENV, "").strip()
+    if not text:
+        return None
+    value = int(text) if text.isdigit() else 0
+    if not _positive(value):
+        raise CodeseekError(f"{IDLE_ENV}: {text[:80]!r} is not a positive whole number of seconds")
+    return value
+
+
 def load(root: Path) -> Config:
     table, source = _table(root)
     engine: dict[str, Any] = {}

@@ -28,6 +28,16 @@ class IndexReadOnly(CodeseekError):
         super().__init__(f"cannot write to the index in {directory}: it is read-only for this user")
 
 
+class RefusedPath(CodeseekError):
+    """A place codeseek would write that is a link, not a folder or file, or another user's:
+    codeseek writes and deletes only in its own folders and follows no link to do it."""
+
+    def __init__(self, path: object, why: str) -> None:
+        super().__init__(f"refusing to write in {path}: {why} (codeseek follows no link and writes only "
+                         "in folders of this user's)")
+        self.path = path
+
+
 class ModelMismatch(CodeseekError):
     pass
 

@@ -1,18 +1,26 @@
 """Small file-system habits every module shares, each written once: writing a file so that
 a reader sees the old contents or the new (never half), a lock taken without waiting,
-whether a process is alive, and a folder only this user may enter."""
+whether a process is alive, and a folder only this user may enter.
+
+codeseek writes and deletes only in folders of the user's own, and follows no link to do it:
+a folder that is a link (or has one in its path), a file that is a link, or one of another
+user's, is refused with one line naming it (`RefusedPath`). Files are opened with O_NOFOLLOW
+and removed relative to their folder's descriptor, and only regular files are removed, so
+a link planted in a repository (`.codeseek/vectors -> ~/docs`) can make codeseek neither
+write nor delete anything outside its own folders."""
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from .errors import CodeseekError
+from .errors import RefusedPath
 
 
 def atomic_write(path: Path, data: str | bytes, mode: int = 0o644) -> None:
@@ -45,10 +53,10 @@ def try_lock(handle: IO[str]) -> bool:
 
 @contextmanager
 def locked(path: Path, wait: bool = True) -> Iterator[bool]:
-    """Hold an exclusive lock on `path` (created if missing) for the block. With wait=False,
-    yields False at once when another process holds it (the block then runs unlocked: the
-    caller decides what that means)."""
-    with open(path, "a+") as handle:
+    """Hold an exclusive lock on `path` (created if missing; never through a link) for the
+    block. With wait=False, yields False at once when another process holds it (the block
+    then runs unlocked: the caller decides what that means)."""
+    with os.fdopen(open_own(path), "a+") as handle:
         if wait:
             fcntl.flock(handle, fcntl.LOCK_EX)
             yield True
@@ -74,10 +82,102 @@ def pid_alive(pid: int) -> bool:
 def private_dir(path: Path) -> Path:
     """A folder only this user may enter (mode 0700), made if missing. One that exists must be
     this user's and closed to others: a socket or secret inside is then ours alone."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    info = os.lstat(path)
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
-        raise CodeseekError(f"{path} is not a folder of this user's: refusing to keep private files there")
-    if stat.S_IMODE(info.st_mode) & 0o077:
-        os.chmod(path, 0o700)
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = os.lstat(path)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+            raise RefusedPath(path, "it is not a folder of this user's")
+        if stat.S_IMODE(info.st_mode) & 0o077:
+            os.chmod(path, 0o700)
+    except OSError as exc:
+        raise RefusedPath(path, exc.strerror or "it cannot be made a private folder") from None
     return path
+
+
+def refuse_links(path: Path) -> None:
+    """Refuse a path with a link anywhere in it, naming the link. Paths codeseek writes in are
+    built from resolved folders, so a link in one was planted (in a repository, an unpacked
+    archive) or made since: never followed."""
+    absolute = Path(os.path.abspath(path))
+    if os.path.realpath(absolute) == str(absolute):
+        return
+    for part in [*reversed(absolute.parents), absolute]:
+        if os.path.islink(part):
+            raise RefusedPath(part, "it is a link")
+    raise RefusedPath(absolute, "its path changes when links are followed")
+
+
+def own_folder(path: Path, create: bool = False) -> bool:
+    """Whether `path` is a folder of this user's (True), or another user's (False: it may be
+    read, never written). A path with a link in it, or that is not a folder, is refused."""
+    refuse_links(path)
+    try:
+        if create:
+            path.mkdir(parents=True, exist_ok=True)
+            refuse_links(path)  # nothing became a link while it was made
+        info = os.lstat(path)
+    except FileExistsError:
+        raise RefusedPath(path, "it is not a folder") from None
+    if not stat.S_ISDIR(info.st_mode):
+        raise RefusedPath(path, "it is not a folder")
+    return info.st_uid == os.getuid()
+
+
+OWN_FLAGS = os.O_RDWR | os.O_CREAT | os.O_APPEND
+
+
+def open_own(path: Path, flags: int = OWN_FLAGS, mode: int = 0o644) -> int:
+    """A descriptor of a regular file of this user's, created if `flags` say so; a link (never
+    followed), a FIFO or device, or another user's file is refused. Non-blocking at open, so a
+    FIFO planted in its place cannot hang codeseek."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, mode)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise RefusedPath(path, "it is a link") from None
+        raise
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid():
+        os.close(fd)
+        raise RefusedPath(path, "it is not a file of this user's")
+    os.set_blocking(fd, True)
+    return fd
+
+
+def append_own(path: Path, data: str) -> None:
+    """Append to a log of this user's (created 0600 if missing; never through a link)."""
+    with os.fdopen(open_own(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "a") as handle:
+        handle.write(data)
+
+
+def remove_own(folder: Path, wanted: Callable[[str], bool] | Iterable[str]) -> list[str]:
+    """Remove, from `folder` only, the regular files it holds that codeseek recognises by name
+    (`wanted`: the names, or a test of a name). Relative to the folder's descriptor, opened
+    without following a link: nothing outside the folder can be reached, and a link, a folder
+    or anything else in it is left as it is. Returns the names removed."""
+    test = wanted if callable(wanted) else set(wanted).__contains__
+    refuse_links(folder)
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise RefusedPath(folder, "it is not a folder") from None
+        raise
+    removed = []
+    try:
+        if os.fstat(fd).st_uid != os.getuid():
+            raise RefusedPath(folder, "it is another user's folder")
+        for name in os.listdir(fd):
+            if not test(name):
+                continue
+            try:
+                if stat.S_ISREG(os.lstat(name, dir_fd=fd).st_mode):
+                    os.unlink(name, dir_fd=fd)
+                    removed.append(name)
+            except FileNotFoundError:
+                pass
+    finally:
+        os.close(fd)
+    return removed

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from . import client, filling, indexing
 from .embedding import EngineChoice
-from .errors import CodeseekError
-from .fsutil import atomic_write, locked, pid_alive
+from .errors import CodeseekError, RefusedPath
+from .fsutil import atomic_write, locked, open_own, own_folder, pid_alive
 from .index import Store
 from .outcome import Outcome, record
 from .protocol import Source, UpdateRequest
@@ -112,7 +112,7 @@ def worker_running(ws: Workspace) -> bool:
     try:
         with locked(ws.index_dir / WORKER_LOCK, wait=False) as free:
             return not free
-    except OSError:
+    except (OSError, CodeseekError):
         return False
 
 
@@ -123,8 +123,9 @@ def spawn(ws: Workspace, reason: str) -> int:
                             env=clean_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        (ws.index_dir / STARTING_NAME).write_text(str(proc.pid))
-    except OSError:
+        if own_folder(ws.index_dir):
+            atomic_write(ws.index_dir / STARTING_NAME, str(proc.pid))
+    except (OSError, CodeseekError):
         pass  # at worst a second search starts a second worker, which finds the lock and leaves
     return proc.pid
 
@@ -146,11 +147,12 @@ def run(ws: Workspace, hook: str, engine: EngineChoice, rules: SkipRules, server
     `server`, the warm process does the work (started if it is not running)."""
     source = Source.STAGED if hook == "pre-commit" else Source.WORKTREE
     try:
-        ws.index_dir.mkdir(parents=True, exist_ok=True)
+        if not own_folder(ws.index_dir, create=True):
+            raise RefusedPath(ws.index_dir, "it is another user's folder")
         request = ws.index_dir / REQUEST_NAME
         summary = "up to date (another worker ran the update)"
         while True:
-            request.touch()
+            os.close(open_own(request, os.O_WRONLY | os.O_CREAT))
             with locked(ws.index_dir / WORKER_LOCK, wait=False) as mine:
                 if not mine:
                     return  # a worker is running; it will see the request and run again

@@ -7,11 +7,11 @@ Vectors are filled in afterwards (filling.py): words answer at once.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import multiprocessing
 import os
-import shutil
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
@@ -22,7 +22,9 @@ from typing import Generic, TypeVar
 from . import changes
 from .embedding import EngineChoice, ModelInfo
 from .errors import CodeseekError
-from .index import DB_NAME, SEGMENT_DIR, FileEntry, NewChunk, Store, exists
+from .fsutil import remove_own
+from .index import DB_FILES, SEGMENT_DIR, FileEntry, NewChunk, Store, exists
+from .index.segments import is_ours
 from .parsing import Chunk, chunk_file
 from .protocol import Source
 from .repo import Workspace, list_files
@@ -139,10 +141,15 @@ def chunk_many(items: list[tuple[str, bytes]], rules: SkipRules | None = None,
 
 
 def remove_index(ws: Workspace) -> None:
-    """Delete the index's data (the lock file stays: another process may hold it)."""
-    for name in (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm"):
-        (ws.index_dir / name).unlink(missing_ok=True)
-    shutil.rmtree(ws.index_dir / SEGMENT_DIR, ignore_errors=True)
+    """Delete the index's data: its database and vector files, by name, from its own folders
+    (never through a link; the lock file stays: another process may hold it)."""
+    if not os.path.lexists(ws.index_dir):
+        return
+    remove_own(ws.index_dir, DB_FILES)
+    vectors = ws.index_dir / SEGMENT_DIR
+    remove_own(vectors, is_ours)
+    with contextlib.suppress(OSError):
+        os.rmdir(vectors)  # left where something not codeseek's is inside
 
 
 def update(

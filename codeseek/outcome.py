@@ -8,7 +8,8 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from .fsutil import atomic_write
+from .errors import CodeseekError
+from .fsutil import append_own, atomic_write, own_folder
 
 OUTCOME_NAME = "background.json"
 LOG_NAME = "hooks.log"
@@ -48,13 +49,14 @@ def record(directory: Path, outcome: Outcome, detail: str = "") -> None:
     log = directory / LOG_NAME
     outcome = replace(outcome, finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), log=str(log))
     try:
+        if not own_folder(directory):
+            return  # another user's index: not ours to write in
         if log.exists() and log.stat().st_size > LOG_MAX_BYTES:
             log.replace(log.with_suffix(".log.1"))
-        with log.open("a") as handle:
-            handle.write(json.dumps(outcome.to_json()) + "\n" + detail)
+        append_own(log, json.dumps(outcome.to_json()) + "\n" + detail)
         atomic_write(directory / OUTCOME_NAME, json.dumps(outcome.to_json()))
-    except OSError:
-        pass  # nowhere left to report to
+    except (OSError, CodeseekError):
+        pass  # nowhere left to report to (a refused folder or log included)
 
 
 def last(directory: Path) -> Outcome | None:

@@ -127,10 +127,7 @@ def open_workspace(path: str | os.PathLike[str] = ".", index_dir: str | os.PathL
     found = _rev_parse(start, "--is-bare-repository", "--absolute-git-dir", "--git-common-dir")
     chosen = index_dir or os.environ.get(INDEX_DIR_ENV)
     if chosen:
-        chosen_dir = Path(chosen).resolve()
-        if chosen_dir.exists() and not chosen_dir.is_dir():
-            source = "--index-dir" if index_dir else INDEX_DIR_ENV
-            raise CodeseekError(f"{source}: {chosen} is not a folder")
+        _make_chosen(Path(chosen), "--index-dir" if index_dir else INDEX_DIR_ENV)
     if found is None:
         directory = Path(chosen).resolve() if chosen else start / PLAIN_INDEX_DIR
         return Workspace(root=start, index_dir=directory, git_dir=None)
@@ -144,6 +141,18 @@ def open_workspace(path: str | os.PathLike[str] = ".", index_dir: str | os.PathL
     common = (start / common_text).resolve()
     directory = Path(chosen).resolve() if chosen else _git_index_dir(git_dir, common)
     return Workspace(root=Path(toplevel[0]).resolve(), index_dir=directory, git_dir=git_dir)
+
+
+def _make_chosen(chosen: Path, source: str) -> None:
+    """The index folder the user named (a flag, a variable): made now if missing, so a path
+    where no folder can be is an error naming where it came from."""
+    resolved = chosen.resolve()
+    if resolved.exists() and not resolved.is_dir():
+        raise CodeseekError(f"{source}: {chosen} is not a folder")
+    try:
+        resolved.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CodeseekError(f"{source}: cannot make the folder {chosen}: {exc.strerror}") from None
 
 
 def _git_index_dir(git_dir: Path, common: Path) -> Path:

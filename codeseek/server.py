@@ -34,7 +34,7 @@ from typing import Any
 
 from . import __version__, client
 from .errors import CodeseekError
-from .fsutil import locked, private_dir
+from .fsutil import locked
 from .protocol import BadRequest, FindRequest, SimilarRequest, UpdateRequest
 from .repo import open_workspace
 from .service import Service
@@ -273,7 +273,7 @@ class Server:
 
 def serve(idle_seconds: float = client.DEFAULT_IDLE_SECONDS, port: int | None = None) -> bool:
     """Run the user's warm process in this process; False when one runs already."""
-    folder = private_dir(client.runtime_dir())
+    folder = client.runtime_folder()
     with locked(folder / client.LOCK_NAME, wait=False) as mine:
         if not mine:
             return False

@@ -12,24 +12,39 @@ vectors holds `store.embedding()`.
 from __future__ import annotations
 
 import fcntl
+import os
+import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from ..errors import CodeseekError, IndexBusy, IndexCorrupt, IndexReadOnly
-from ..fsutil import try_lock
+from ..errors import CodeseekError, IndexBusy, IndexCorrupt, IndexReadOnly, RefusedPath
+from ..fsutil import open_own, own_folder, try_lock
 from .chunks import ChunkRef, Chunks, Counts, FileEntry, NewChunk, StoredChunk, vector_key
 from .database import DB_NAME, UNEMBEDDED, Database, guarded
 from .fingerprint import SEGMENT_DIR
 from .segments import Vectors
 
-__all__ = ["DB_NAME", "SEGMENT_DIR", "UNEMBEDDED", "ChunkRef", "Counts", "FileEntry", "NewChunk", "Store",
+__all__ = ["DB_FILES", "DB_NAME", "SEGMENT_DIR", "UNEMBEDDED", "ChunkRef", "Counts", "FileEntry", "NewChunk", "Store",
            "StoredChunk",
            "exists", "vector_key"]
 
 LOCK_NAME = "lock"
 EMBED_LOCK_NAME = "embed.lock"  # held by the one process filling in vectors
+
+
+DB_FILES = (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", f"{DB_NAME}-journal")  # what SQLite writes
+
+
+def _refuse_unless_file(path: Path) -> None:
+    """SQLite follows links: a database file that is a link (or not a regular file) is refused."""
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(info.st_mode):
+        raise RefusedPath(path, "it is a link" if stat.S_ISLNK(info.st_mode) else "it is not a regular file")
 
 
 def exists(directory: Path) -> bool:
@@ -39,18 +54,25 @@ def exists(directory: Path) -> bool:
 
 class Store:
     """One index folder, open: its database (`db`), chunks and words (`chunks`), vectors
-    (`vectors`)."""
+    (`vectors`). The folder and its vectors folder must be real folders, not links; another
+    user's index is opened read-only (searched, never written)."""
 
     def __init__(self, directory: Path, *, create: bool = False) -> None:
         self.directory = Path(directory)
         if not exists(self.directory) and not create:
             raise CodeseekError(f"no index in {self.directory}: run `codeseek index` first")
         try:
-            if create:
-                (self.directory / SEGMENT_DIR).mkdir(parents=True, exist_ok=True)
+            mine = own_folder(self.directory, create=create)
+            if create and not mine:
+                raise IndexReadOnly(self.directory)
+            vectors = self.directory / SEGMENT_DIR
+            if create or os.path.lexists(vectors):
+                mine = own_folder(vectors, create=create) and mine
         except PermissionError:
             raise IndexReadOnly(self.directory) from None
-        self.db = Database(self.directory, create=create)
+        for name in DB_FILES:
+            _refuse_unless_file(self.directory / name)
+        self.db = Database(self.directory, create=create, readonly=not mine)
         self.chunks = Chunks(self.db)
         self.vectors = Vectors(self.db)
 
@@ -73,7 +95,7 @@ class Store:
         if self.readonly:
             raise IndexReadOnly(self.directory)
         try:
-            return open(self.directory / name, "a+")  # noqa: SIM115 - the caller holds it open
+            return os.fdopen(open_own(self.directory / name), "a+")
         except PermissionError:
             raise IndexReadOnly(self.directory) from None
 

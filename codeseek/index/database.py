@@ -55,13 +55,13 @@ def guarded(method: Callable[..., T]) -> Callable[..., T]:
 class Database:
     """One connection to an index's database. Threads may share it for reads (a search runs
     its two rankers at once); writes are serialised by the index's writer lock. A database
-    that cannot be written (a read-only folder) still reads; `create` asks for one that
-    writes."""
+    that cannot be written (a read-only folder, another user's) still reads; `create` asks
+    for one that writes."""
 
-    def __init__(self, directory: Path, *, create: bool = False) -> None:
+    def __init__(self, directory: Path, *, create: bool = False, readonly: bool = False) -> None:
         self.directory = directory
         self.readonly = False
-        self.connection = self._connect(create)
+        self.connection = self._read_only() if readonly else self._connect(create)
         self.connection.create_function("code_terms", 1, code_terms, deterministic=True)
         self.connection.create_function("name_key", 1, name_key, deterministic=True)
         try:
@@ -90,8 +90,13 @@ class Database:
             problem = self.translate(exc)
             if create or not isinstance(problem, IndexReadOnly):
                 raise problem from None
-        # A folder this user may not write to. WAL readers need the -shm file: read-only
-        # when it is there, else immutable (a closed index has no WAL left to read).
+        return self._read_only()
+
+    def _read_only(self) -> sqlite3.Connection:
+        """A folder this user may not (or must not: another user's) write to. WAL readers need
+        the -shm file: read-only when it is there, else immutable (a closed index has no WAL
+        left to read)."""
+        path = self.directory / DB_NAME
         self.readonly = True
         has_wal = Path(f"{path}-wal").exists() and Path(f"{path}-shm").exists()
         uri = f"file:{urllib.parse.quote(str(path))}?{'mode=ro' if has_wal else 'immutable=1'}"

@@ -13,8 +13,12 @@ USearch (a damaged file could make it read out of bounds or allocate without lim
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 import sqlite3
+import stat
+import tempfile
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -23,7 +27,8 @@ from pathlib import Path
 import numpy as np
 from usearch.index import Index
 
-from ..errors import SegmentDamaged
+from ..errors import DiskFull, SegmentDamaged
+from ..fsutil import remove_own
 from .database import Database, guarded
 from .fingerprint import SEGMENT_DIR, Fingerprint
 
@@ -34,6 +39,19 @@ MAX_SEGMENT_VECTORS = 1 << 20
 MERGE_BATCH = 65_536  # vectors read at a time while merging
 # Vectors no chunk refers to are kept this long, so switching back to a branch re-embeds nothing.
 GC_AFTER_SECONDS = 14 * 24 * 3600
+# The only names codeseek writes in the vectors folder (a segment, and one being written): the
+# only ones it ever removes, and the only ones a database may list (one naming "../x" is damage).
+SEGMENT_NAME = re.compile(r"seg-[0-9a-f]{32}\.usearch")
+TEMP_NAME = re.compile(r"seg-[0-9a-f]{32}\.tmp")
+
+
+def is_segment_name(name: str) -> bool:
+    return SEGMENT_NAME.fullmatch(name) is not None
+
+
+def is_ours(name: str) -> bool:
+    """A file name codeseek writes in the vectors folder."""
+    return SEGMENT_NAME.fullmatch(name) is not None or TEMP_NAME.fullmatch(name) is not None
 
 
 def as_usearch(keys: Iterable[int]) -> np.ndarray:
@@ -139,16 +157,16 @@ class Vectors:
         return len(keys)
 
     def _forget(self, names: Iterable[str]) -> None:
-        for name in names:
+        gone = set(names)
+        for name in gone:
             self._open.pop(name, None)
-            (self.folder / name).unlink(missing_ok=True)
+        remove_own(self.folder, {name for name in gone if is_segment_name(name)})
 
     def remove_orphans(self) -> None:
-        """Segment files no transaction listed (a writer died between write and commit)."""
+        """Segment files no transaction listed (a writer died between write and commit): only
+        regular files named as codeseek names them, in the vectors folder itself."""
         listed = set(self.names())
-        for path in self.folder.glob("*"):
-            if path.name not in listed:
-                path.unlink(missing_ok=True)
+        remove_own(self.folder, lambda name: is_ours(name) and name not in listed)
 
     @guarded
     def search(self, query: np.ndarray, count: int) -> list[tuple[int, float]]:
@@ -266,11 +284,36 @@ def write_segment(folder: Path, batches: Iterable[tuple[Sequence[int], np.ndarra
     name = f"seg-{uuid.uuid4().hex}.usearch"
     final = folder / name
     temp = final.with_suffix(".tmp")
-    index.save(str(temp))
-    with open(temp, "rb") as f:
-        os.fsync(f.fileno())
+    try:
+        index.save(str(temp))
+        with open(temp, "rb") as f:
+            os.fsync(f.fileno())
+    except (RuntimeError, OSError) as exc:  # USearch says only "Failed to serialize into stream"
+        temp.unlink(missing_ok=True)
+        if (isinstance(exc, OSError) and exc.errno in NO_ROOM) or no_room(folder, index.serialized_length):
+            raise DiskFull(folder.parent) from None
+        raise
     os.replace(temp, final)
     return name, Fingerprint.of(final)
+
+
+NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # a full disk, a quota, a file size limit
+
+
+def no_room(folder: Path, size: int) -> bool:
+    """Whether `size` bytes cannot be written in `folder` now: asked of the file system by
+    reserving them in a scratch file, since USearch's error does not say why it failed."""
+    fd = -1
+    try:
+        fd, scratch = tempfile.mkstemp(dir=folder, prefix="seg-", suffix=".probe")
+        os.unlink(scratch)
+        os.posix_fallocate(fd, 0, max(size, 1))
+    except OSError as exc:
+        return exc.errno in NO_ROOM
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    return False
 
 
 def damage(db: Database, folder: Path, name: str, full: bool) -> str | None:
@@ -280,12 +323,16 @@ def damage(db: Database, folder: Path, name: str, full: bool) -> str | None:
     path = folder / name
     if row is None or row[2] is None:
         return "not recorded"
+    if not is_segment_name(name):
+        return "not a name codeseek gives a vector file"
     try:
-        stat = path.stat()
+        info = path.lstat()
     except FileNotFoundError:
         return "missing"
-    if stat.st_size != row[0]:
-        return f"{stat.st_size:,} bytes, not the {row[0]:,} written"
-    if not full and stat.st_mtime_ns == row[1]:
+    if not stat.S_ISREG(info.st_mode):
+        return "not a regular file"
+    if info.st_size != row[0]:
+        return f"{info.st_size:,} bytes, not the {row[0]:,} written"
+    if not full and info.st_mtime_ns == row[1]:
         return None
     return None if Fingerprint.of(path).digest == row[2] else "its contents changed since it was written"

@@ -1,0 +1,228 @@
+"""codeseek writes and deletes only inside its own folders, and follows no link to do it: links
+and other users' folders are planted at every place it writes (the index folder, its vectors,
+its locks and logs, the warm process's folder, the crash logs), and nothing outside changes;
+each refusal is one line naming the path. Real repositories, real processes, a real local
+embedding server."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from codeseek import cli as cli_module
+
+from .conftest import EmbeddingServer, MakeRepo, codeseek, git, write_files
+
+SEGMENT_LIKE = "seg-" + "0" * 32 + ".usearch"
+OTHER_UID = 65534  # nobody
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    """Someone's folder outside every index, holding files named as codeseek names its own."""
+    folder = tmp_path / "outside"
+    write_files(folder, {"notes.txt": "precious\n", SEGMENT_LIKE: "not a segment\n", "index.db": "not an index\n",
+                         "lock": "a file\n", "hooks.log": "someone's log\n", "deep/keep.txt": "deep\n"})
+    return folder
+
+
+def snapshot(folder: Path) -> dict[str, object]:
+    """Every entry under `folder`, links not followed: what it is, its contents and time."""
+    found: dict[str, object] = {}
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder).as_posix()
+        if path.is_symlink():
+            found[rel] = ("link", os.readlink(path))
+        elif path.is_dir():
+            found[rel] = ("folder",)
+        else:
+            found[rel] = ("file", path.read_bytes(), path.stat().st_mtime_ns, path.stat().st_mode)
+    return found
+
+
+def refused(result: subprocess.CompletedProcess[str], words: str) -> None:
+    """Exit 1 and one error line (after any "codeseek: ..." notices) that says `words`."""
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    errors = [line for line in result.stderr.strip().splitlines() if not line.startswith("codeseek: ")]
+    assert len(errors) == 1 and words in errors[0] and "internal error" not in errors[0], errors
+
+
+def http(server: EmbeddingServer) -> tuple[str, ...]:
+    return ("--base-url", server.url)
+
+
+# -- the index folder and its vectors folder ------------------------------------------------------
+
+
+@pytest.mark.parametrize("link", [".codeseek", ".codeseek/vectors", ".git/codeseek", ".git/codeseek/vectors"])
+def test_a_linked_index_or_vectors_folder_is_refused_and_nothing_outside_changes(
+        make_repo: MakeRepo, tmp_path: Path, outside: Path, server: EmbeddingServer, link: str) -> None:
+    if link.startswith(".git"):
+        root = make_repo()
+    else:  # an unpacked archive: no git repository, the index folder comes with it
+        root = tmp_path / "unpacked"
+        write_files(root, {"net/retry.py": "def retry_with_backoff(fn):\n    return fn()\n"})
+    (root / link).parent.mkdir(parents=True, exist_ok=True)
+    (root / link).symlink_to(outside, target_is_directory=True)
+    before = snapshot(outside)
+    for args in (("find", "retry"), ("index", "--rebuild")):
+        result = codeseek(root, *args, *http(server))
+        refused(result, f"refusing to write in {root / link}: it is a link")
+        assert snapshot(outside) == before, args
+
+
+def test_links_and_strangers_inside_a_real_index_are_never_followed(
+        make_repo: MakeRepo, outside: Path, server: EmbeddingServer) -> None:
+    root = make_repo()
+    assert codeseek(root, "index", *http(server)).returncode == 0
+    index = root / ".git" / "codeseek"
+    vectors = index / "vectors"
+    (segment,) = vectors.iterdir()
+    shutil.copy(segment, outside / "copy.usearch")
+    segment.unlink()
+    segment.symlink_to(outside / "copy.usearch")  # a link in place of a listed segment
+    (vectors / ("seg-" + "1" * 32 + ".usearch")).symlink_to(outside / "notes.txt")  # an "orphan" that is a link
+    (vectors / ("seg-" + "2" * 32 + ".usearch")).mkdir()  # an "orphan" that is a folder
+    (vectors / ("seg-" + "2" * 32 + ".usearch") / "inside.txt").write_text("kept\n")
+    (vectors / "README").write_text("not codeseek's\n")  # a name codeseek never gives
+    before = snapshot(outside)
+
+    indexed = codeseek(root, "index", *http(server))
+    assert indexed.returncode == 0 and "embedded again" in indexed.stderr, indexed.stderr
+    found = codeseek(root, "find", "retry with backoff", "--json", "-k", "1", *http(server))
+    assert json.loads(found.stdout)[0]["symbol"] == "retry_with_backoff", found.stderr
+    assert codeseek(root, "index", "--rebuild", *http(server)).returncode == 0
+    assert snapshot(outside) == before
+    assert (vectors / "README").read_text() == "not codeseek's\n"
+    assert (vectors / ("seg-" + "2" * 32 + ".usearch") / "inside.txt").read_text() == "kept\n"
+
+    for name, args in (("lock", ("update",)), ("embed.lock", ("index",)), ("index.db-wal", ("update",))):
+        (index / name).unlink(missing_ok=True)
+        (index / name).symlink_to(outside / ("lock" if name != "index.db-wal" else "index.db"))
+        (root / "net" / "new.py").write_text(f"def made_for_{name.replace('.', '_').replace('-', '_')}():\n    pass\n")
+        refused(codeseek(root, *args, *http(server)), f"refusing to write in {index / name}: it is a link")
+        assert snapshot(outside) == before, name
+        (index / name).unlink()
+
+
+def test_the_background_worker_follows_no_link_for_its_logs_and_markers(
+        make_repo: MakeRepo, outside: Path, server: EmbeddingServer) -> None:
+    root = make_repo()
+    assert codeseek(root, "index", *http(server)).returncode == 0
+    index = root / ".git" / "codeseek"
+    for name in ("hooks.log", "background.json", "progress.json"):
+        (index / name).symlink_to(outside / ("hooks.log" if name == "hooks.log" else "notes.txt"))
+    before = snapshot(outside)
+    (root / "net" / "more.py").write_text("def jitter(delay):\n    return delay * 1.5\n")
+    assert codeseek(root, "hooks", "run", "post-commit", env={**os.environ, "CODESEEK_BASE_URL": server.url}).returncode == 0
+    status = json.loads(codeseek(root, "status", "--json").stdout)
+    assert status["pending"] == 0 and "jitter" in codeseek(root, "find", "jitter", "--mode", "lexical").stdout
+    assert snapshot(outside) == before
+
+    for name in ("update.requested", "worker.lock", "worker.starting"):
+        (index / name).unlink(missing_ok=True)
+        (index / name).symlink_to(outside / "lock")
+    assert codeseek(root, "hooks", "run", "post-commit", env={**os.environ, "CODESEEK_BASE_URL": server.url}).returncode == 0  # a hook never fails
+    assert snapshot(outside) == before
+
+
+# -- the warm process's folder --------------------------------------------------------------------
+
+
+def test_a_linked_runtime_folder_or_log_is_refused(make_repo: MakeRepo, tmp_path: Path, outside: Path,
+                                                   monkeypatch: pytest.MonkeyPatch, warm) -> None:
+    root = make_repo()
+    before = snapshot(outside)
+    linked = tmp_path / "run-link"
+    linked.symlink_to(outside, target_is_directory=True)
+    result = codeseek(root, "find", "retry", "--mode", "lexical", env={**os.environ, "CODESEEK_RUNTIME_DIR": str(linked)})
+    refused(result, f"CODESEEK_RUNTIME_DIR: refusing to write in {linked}: it is not a folder of this user's")
+    assert snapshot(outside) == before
+
+    # The default folder, real, with links for its lock and log: the search runs in this process.
+    monkeypatch.delenv("CODESEEK_RUNTIME_DIR")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "xdg"))
+    folder = tmp_path / "xdg" / "codeseek"
+    folder.mkdir(parents=True, mode=0o700)
+    (folder / "spawn.lock").symlink_to(outside / "spawn.lock")
+    (folder / "server.log").symlink_to(outside / "hooks.log")
+    found = codeseek(root, "find", "retry_with_backoff", "--mode", "lexical", "--json", "-k", "1")
+    assert found.returncode == 0 and json.loads(found.stdout)[0]["symbol"] == "retry_with_backoff", found.stderr
+    (line,) = [line for line in found.stderr.splitlines() if "refusing" in line or "rror" in line]
+    assert f"refusing to write in {folder / 'spawn.lock'}: it is a link" in line and "this process" in line
+    assert snapshot(outside) == before
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="making a folder another user's needs root")
+def test_a_runtime_folder_of_another_user_is_one_line_and_the_search_runs_here(
+        make_repo: MakeRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, warm) -> None:
+    root = make_repo()
+    monkeypatch.delenv("CODESEEK_RUNTIME_DIR")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "xdg"))
+    folder = tmp_path / "xdg" / "codeseek"
+    folder.mkdir(parents=True, mode=0o700)
+    os.chown(folder, OTHER_UID, OTHER_UID)
+    found = codeseek(root, "find", "retry_with_backoff", "--mode", "lexical", "--json", "-k", "1")
+    assert found.returncode == 0 and json.loads(found.stdout)[0]["symbol"] == "retry_with_backoff", found.stderr
+    (line,) = [line for line in found.stderr.splitlines() if "refusing" in line or "rror" in line]
+    assert f"refusing to write in {folder}: it is not a folder of this user's" in line and "this process" in line
+    assert os.listdir(folder) == []
+
+
+# -- crash logs -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("planted", ["link", "another user's"])
+def test_a_refused_crash_log_folder_is_one_line_never_a_traceback(
+        make_repo: MakeRepo, tmp_path: Path, outside: Path, monkeypatch: pytest.MonkeyPatch, planted: str) -> None:
+    if planted != "link" and os.geteuid() != 0:
+        pytest.skip("making a folder another user's needs root")
+    root = make_repo()
+    temp = tmp_path / "shared-tmp"
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # read TMPDIR again
+    folder = temp / f"codeseek-{os.getuid()}"
+    if planted == "link":
+        folder.symlink_to(outside, target_is_directory=True)
+    else:
+        folder.mkdir(mode=0o777)
+        os.chown(folder, OTHER_UID, OTHER_UID)
+    before = snapshot(outside)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    from codeseek import report
+
+    monkeypatch.setattr(report, "status", broken)  # stands in for any internal error
+    monkeypatch.chdir(root)
+    result = CliRunner().invoke(cli_module.cli, ["status"])
+    assert result.exit_code == 1, result.output
+    (line,) = result.output.strip().splitlines()
+    assert "internal error: RuntimeError('a bug')" in line and "no traceback kept" in line and str(folder) in line
+    assert snapshot(outside) == before and (planted == "link" or os.listdir(folder) == [])
+
+
+# -- settings that name a place codeseek cannot use --------------------------------------------------
+
+
+@pytest.mark.parametrize(("variable", "value"), [
+    ("CODESEEK_INDEX_DIR", "/proc/1/nope"),
+    ("CODESEEK_RUNTIME_DIR", "/dev/null"),
+    ("CODESEEK_RUNTIME_DIR", "/proc/1"),
+    ("CODESEEK_SERVER_IDLE", "abc"),
+])
+def test_a_place_that_cannot_be_is_one_line_naming_the_variable(make_repo: MakeRepo, variable: str, value: str,
+                                                                 warm) -> None:
+    root = make_repo()
+    result = codeseek(root, "find", "retry", "--mode", "lexical", env={**os.environ, variable: value})
+    refused(result, f"{variable}: ")
+    assert not git(root, "status", "--porcelain")
