@@ -19,6 +19,7 @@ from typing import Any
 
 from .embedding import BACKENDS, EngineSettings
 from .errors import CodeseekError
+from .fsutil import MAX_SETTINGS_BYTES, read_small
 from .skipping import DEFAULT_EXCLUDES, SkipRules
 
 FORBIDDEN = {"trust_remote_code"}
@@ -178,13 +179,12 @@ def engine_settings(cfg: Config, flags: dict[str, object], trust_remote_code: bo
 
 def _table(root: Path) -> tuple[dict[str, Any], Path | None]:
     source = root / ".codeseek.toml"
-    if source.is_file():
-        data = _read(source)
+    if (data := _read(source)) is not None:
         tool = data.get("tool")
         table = tool.get("codeseek", data) if isinstance(tool, dict) else data
-    elif (root / "pyproject.toml").is_file():
+    elif (data := _read(root / "pyproject.toml")) is not None:
         source = root / "pyproject.toml"
-        tool = _read(source).get("tool")
+        tool = data.get("tool")
         table = tool.get("codeseek", {}) if isinstance(tool, dict) else {}
     else:
         return {}, None
@@ -193,10 +193,16 @@ def _table(root: Path) -> tuple[dict[str, Any], Path | None]:
     return table, source
 
 
-def _read(path: Path) -> dict[str, Any]:
+def _read(path: Path) -> dict[str, Any] | None:
+    """A config file's contents (None: there is none). Only a regular file of at most
+    MAX_SETTINGS_BYTES is read: a cloned repository's `.codeseek.toml` linked to /dev/zero or a
+    FIFO must not hang codeseek or fill its memory."""
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = read_small(path, MAX_SETTINGS_BYTES)
+        return None if raw is None else tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise CodeseekError(f"{path} is not valid TOML: {exc}") from None
+    except IsADirectoryError:
+        return None  # a folder of that name is not a config file
     except OSError as exc:
         raise CodeseekError(f"cannot read {path}: {exc.strerror}") from None

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from .errors import RefusedPath
+from .errors import CodeseekError, RefusedPath
 
 
 def atomic_write(path: Path, data: str | bytes, mode: int = 0o644) -> None:
@@ -123,6 +123,13 @@ def own_folder(path: Path, create: bool = False) -> bool:
     return info.st_uid == os.getuid()
 
 
+MAX_SETTINGS_BYTES = 1 << 20  # a settings file is a few lines; a larger one is refused unread
+
+
+class TooLarge(CodeseekError):
+    """A file to read that is not a small regular file."""
+
+
 OWN_FLAGS = os.O_RDWR | os.O_CREAT | os.O_APPEND
 
 
@@ -181,3 +188,25 @@ def remove_own(folder: Path, wanted: Callable[[str], bool] | Iterable[str]) -> l
     finally:
         os.close(fd)
     return removed
+
+
+def read_small(path: Path, limit: int) -> bytes | None:
+    """A small regular file's bytes (None when there is none): a settings file is written by
+    whoever made the repository, so one that is a FIFO, a device (/dev/zero) or larger than
+    `limit` is refused before it is read, and the read stops at `limit` whatever happens."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # a link that leads nowhere but to itself
+            raise RefusedPath(path, "it is a loop of links") from None
+        raise
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise TooLarge(f"{path} is not a regular file: settings are read only from one")
+        data = handle.read(limit + 1)
+    if info.st_size > limit or len(data) > limit:
+        raise TooLarge(f"{path} is larger than {limit:,} bytes: too large for a settings file")
+    return data

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import client
 from .errors import CodeseekError
+from .fsutil import MAX_SETTINGS_BYTES, read_small
 from .options import quick_parse
 from .protocol import BadRequest, Filters, FindRequest, Mode, SimilarRequest, Wait
 
@@ -96,9 +97,10 @@ def _config_declines(root: Path) -> bool:
     be read, the full command line decides). Files that do not mention it are not parsed."""
     for name in (".codeseek.toml", "pyproject.toml"):
         try:
-            text = (root / name).read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            continue
+            raw = read_small(root / name, MAX_SETTINGS_BYTES)
+        except (OSError, CodeseekError):
+            return True  # not a small regular file: cli.py says so
+        text = (raw or b"").decode("utf-8", "replace")
         if "server" in text and ("codeseek" in text or name == ".codeseek.toml"):
             return True
     return False

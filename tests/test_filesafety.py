@@ -226,3 +226,23 @@ def test_a_place_that_cannot_be_is_one_line_naming_the_variable(make_repo: MakeR
     result = codeseek(root, "find", "retry", "--mode", "lexical", env={**os.environ, variable: value})
     refused(result, f"{variable}: ")
     assert not git(root, "status", "--porcelain")
+
+
+# -- settings files ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "kind"), [(".codeseek.toml", "/dev/zero"), (".codeseek.toml", "fifo"),
+                                            (".codeseek.toml", "huge"), ("pyproject.toml", "/dev/zero")])
+def test_a_settings_file_is_read_only_when_small_and_regular(make_repo: MakeRepo, name: str, kind: str,
+                                                             warm) -> None:
+    root = make_repo()
+    path = root / name
+    if kind == "/dev/zero":
+        path.symlink_to("/dev/zero")
+    elif kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.write_text("# a comment\n" * 200_000)  # 2.4 MB of valid TOML
+    result = codeseek(root, "find", "retry", "--mode", "lexical", memory=2 << 30, timeout=120)
+    refused(result, str(path))
+    assert "regular file" in result.stderr or "larger than 1,048,576 bytes" in result.stderr
