@@ -37,10 +37,13 @@ def clean_env() -> dict[str, str]:
     return {**{k: v for k, v in os.environ.items() if k not in GIT_ENV_NOISE}, "GIT_OPTIONAL_LOCKS": "0"}
 
 
-def run_git(cwd: Path, *args: str, data: bytes | None = None, check: bool = True) -> bytes:
-    """git's standard output; a failure is a GitError with all of git's explanation."""
+def run_git(cwd: Path, *args: str, data: bytes | None = None, check: bool = True,
+            env: dict[str, str] | None = None) -> bytes:
+    """git's standard output; a failure is a GitError with all of git's explanation. `env`
+    adds variables for this one call."""
     try:
-        done = subprocess.run(["git", *args], cwd=cwd, input=data, capture_output=True, env=clean_env())
+        done = subprocess.run(["git", *args], cwd=cwd, input=data, capture_output=True,
+                              env={**clean_env(), **(env or {})})
     except FileNotFoundError:
         raise CodeseekError("git is not installed (codeseek reads repositories through it)") from None
     if check and done.returncode != 0:
@@ -76,8 +79,8 @@ class Workspace:
     def git(self, *args: str, data: bytes | None = None) -> str:
         return decode_path(run_git(self.root, *args, data=data))
 
-    def git_bytes(self, *args: str, data: bytes | None = None) -> bytes:
-        return run_git(self.root, *args, data=data)
+    def git_bytes(self, *args: str, data: bytes | None = None, env: dict[str, str] | None = None) -> bytes:
+        return run_git(self.root, *args, data=data, env=env)
 
     def git_ok(self, *args: str) -> bool:
         """Whether a git command succeeds (its output unread)."""

@@ -38,6 +38,10 @@ MAX_COUNT = 50_000_000
 MAX_DIM = 65_536
 MAX_CHUNK_LINE = 8192  # bytes of one chunk's metadata line
 IMPORT_BATCH = 65_536  # vectors a segment, as an import goes
+# The artifact commit's own author and committer, for this git call only: push works where git
+# has no identity (a CI runner), and a machine-made commit names no person.
+ARTIFACT_IDENTITY = {"GIT_AUTHOR_NAME": "codeseek", "GIT_AUTHOR_EMAIL": "codeseek@localhost",
+                     "GIT_COMMITTER_NAME": "codeseek", "GIT_COMMITTER_EMAIL": "codeseek@localhost"}
 
 
 class BadArtifact(CodeseekError):
@@ -140,7 +144,7 @@ def push(ws: Workspace, remote: str, dtype: str = "int8") -> Pushed:
     )
     tree_id = ws.git_bytes("mktree", data=tree.encode()).decode().strip()
     message = f"codeseek vectors of {info.describe()} for {commit or 'the working tree'}"
-    commit_id = ws.git_bytes("commit-tree", tree_id, "-m", message).decode().strip()
+    commit_id = ws.git_bytes("commit-tree", tree_id, "-m", message, env=ARTIFACT_IDENTITY).decode().strip()
     ref = ref_for(info.model, info.dim)
     ws.git_bytes("update-ref", ref, commit_id)
     ws.git_bytes("push", "--quiet", remote, f"+{ref}:{ref}")
@@ -156,26 +160,41 @@ class Pulled:
 
 
 def remote_refs(ws: Workspace, remote: str) -> list[str]:
+    """The remote's refs named exactly refs/codeseek/*: ls-remote's pattern also matches
+    refs/heads/refs/codeseek/... (a branch anyone may push), which is never vectors."""
     out = ws.git_bytes("ls-remote", "--refs", remote, f"{REF_PREFIX}*").decode()
-    return [line.split("\t", 1)[1] for line in out.splitlines() if "\t" in line]
+    names = (line.split("\t", 1)[1] for line in out.splitlines() if "\t" in line)
+    return [name for name in names if name.startswith(REF_PREFIX)]
 
 
 def pull(ws: Workspace, remote: str, model: str | None = None, dim: int | None = None) -> Pulled:
     """Import the vectors published on `remote` for the local index's model (or, with no
-    index yet, for the one model published there, or the one named)."""
+    index yet, for the one model published there, or the one named). Only a ref the remote
+    holds under exactly that name is fetched (git would otherwise take refs/heads/<name> for
+    it), into the same name here: never a branch."""
     _require_git(ws)
     local = _local_identity(ws)
+    refs = remote_refs(ws, remote)
     if local is not None:
         ref = ref_for(local.model, local.dim)
-    else:
-        refs = remote_refs(ws, remote)
-        if model is not None:
-            refs = [r for r in refs if r == ref_for(model, dim)] if dim else [
-                r for r in refs if r.startswith(model_prefix(model)) and r.removeprefix(model_prefix(model)).isdigit()]
-        if len(refs) != 1:
+        if ref not in refs:
             found = ", ".join(r.removeprefix(REF_PREFIX) for r in refs) or "none"
+            raise CodeseekError(f"{remote} has no vectors for {local.describe()} (no {ref}); it has vectors "
+                                f"for: {found}")
+    else:
+        chosen = refs
+        if model is not None:
+            chosen = [r for r in refs if r == ref_for(model, dim)] if dim else [
+                r for r in refs if r.startswith(model_prefix(model)) and r.removeprefix(model_prefix(model)).isdigit()]
+        found = ", ".join(r.removeprefix(REF_PREFIX) for r in refs) or "none"
+        if not refs:
+            raise CodeseekError(f"{remote} has no codeseek vectors (no {REF_PREFIX}* refs): `codeseek push` puts them there")
+        if model is not None and not chosen:
+            wanted = f"{model} ({dim} dims)" if dim else model
+            raise CodeseekError(f"{remote} has no vectors for {wanted}; it has vectors for: {found}")
+        if len(chosen) != 1:
             raise CodeseekError(f"{remote} has vectors for {found}: name one with --model (and --dim)")
-        ref = refs[0]
+        ref = chosen[0]
     ws.git_bytes("fetch", "--quiet", "--no-tags", remote, f"+{ref}:{ref}")
     manifest, blobs = read_artifact(ws, ref)
     if local is not None and (manifest.model, manifest.dim) != (local.model, local.dim):

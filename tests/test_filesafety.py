@@ -246,3 +246,75 @@ def test_a_settings_file_is_read_only_when_small_and_regular(make_repo: MakeRepo
     result = codeseek(root, "find", "retry", "--mode", "lexical", memory=2 << 30, timeout=120)
     refused(result, str(path))
     assert "regular file" in result.stderr or "larger than 1,048,576 bytes" in result.stderr
+
+
+# -- sharing through a git remote ------------------------------------------------------------------
+
+
+def cli(root: Path, monkeypatch: pytest.MonkeyPatch, *args: str):
+    monkeypatch.chdir(root)
+    return CliRunner().invoke(cli_module.cli, list(args))
+
+
+@pytest.fixture
+def shared(make_repo: MakeRepo, tmp_path: Path, server: EmbeddingServer,
+           monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """A bare remote and an indexed clone of it."""
+    source = make_repo({"pkg/ops.py": "\n\n".join(f"def op_{j}(x):\n    return x + {j}" for j in range(12))},
+                       name="source")
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "clone", "-q", "--bare", str(source), str(remote))
+    a = tmp_path / "a"
+    git(tmp_path, "clone", "-q", str(remote), str(a))
+    assert cli(a, monkeypatch, "index", "--base-url", server.url).exit_code == 0
+    return remote, a
+
+
+def test_push_works_where_git_has_no_identity(shared: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    remote, a = shared
+    for name in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "EMAIL"):
+        monkeypatch.delenv(name, raising=False)  # a CI runner
+    git(a, "config", "user.useConfigOnly", "true")  # no name or email may be guessed either
+    pushed = cli(a, monkeypatch, "push")
+    assert pushed.exit_code == 0, pushed.output
+    assert git(remote, "log", "-1", "--format=%an <%ae>", "refs/codeseek/tiny-embedder-16").strip() \
+        == "codeseek <codeseek@localhost>"
+    assert git(a, "config", "--default", "", "user.name").strip() == ""  # nothing was configured for it
+
+
+def test_pull_asks_for_exact_refs_and_never_makes_a_branch(shared: tuple[Path, Path], tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    remote, a = shared
+    assert cli(a, monkeypatch, "push").exit_code == 0
+    # Someone moves the vectors to a branch whose name looks like codeseek's ref.
+    git(remote, "update-ref", "refs/heads/refs/codeseek/tiny-embedder-16", "refs/codeseek/tiny-embedder-16")
+    git(remote, "update-ref", "-d", "refs/codeseek/tiny-embedder-16")
+    b = tmp_path / "b"
+    git(tmp_path, "clone", "-q", str(remote), str(b))
+    branches = git(b, "for-each-ref", "--format=%(refname)", "refs/heads", "refs/codeseek")
+    for args in (("pull",), ("pull", "--model", "tiny-embedder")):
+        result = cli(b, monkeypatch, *args)
+        assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1, result.output
+        assert "has no codeseek vectors" in result.output or "has no vectors for tiny-embedder" in result.output
+    assert git(a, "for-each-ref", "--format=%(refname)", "refs/heads/refs").strip() == ""
+    result = cli(a, monkeypatch, "pull")  # an index of that model: the exact ref is missing
+    assert result.exit_code == 1 and "has no vectors for tiny-embedder (16 dims)" in result.output, result.output
+    assert git(b, "for-each-ref", "--format=%(refname)", "refs/heads", "refs/codeseek") == branches
+    assert git(a, "for-each-ref", "--format=%(refname)", "refs/heads/refs").strip() == ""
+
+
+def test_pull_names_the_models_a_remote_has(shared: tuple[Path, Path], tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    remote, a = shared
+    assert cli(a, monkeypatch, "push").exit_code == 0
+    other = EmbeddingServer(dim=8, model="another-embedder")
+    try:
+        b = tmp_path / "b"
+        git(tmp_path, "clone", "-q", str(remote), str(b))
+        assert cli(b, monkeypatch, "index", "--base-url", other.url).exit_code == 0
+        result = cli(b, monkeypatch, "pull")
+    finally:
+        other.close()
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1, result.output
+    assert "has no vectors for another-embedder (8 dims)" in result.output and "tiny-embedder-16" in result.output
+    assert "couldn't find remote ref" not in result.output
