@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -318,3 +319,36 @@ def test_pull_names_the_models_a_remote_has(shared: tuple[Path, Path], tmp_path:
     assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1, result.output
     assert "has no vectors for another-embedder (8 dims)" in result.output and "tiny-embedder-16" in result.output
     assert "couldn't find remote ref" not in result.output
+
+
+# -- a full disk while vectors are saved -------------------------------------------------------------
+
+
+def test_a_full_disk_while_vectors_are_saved_says_so_and_keeps_the_index(make_repo: MakeRepo) -> None:
+    """The file system refuses to grow any file past 256 KB (RLIMIT_FSIZE, as a full disk
+    refuses every write): the segment of 300 vectors of 1024 dimensions (600 KB) cannot be
+    saved, the index of words can."""
+    root = make_repo({f"gen/m{i}.py": "\n\n".join(f"def g_{i}_{j}(x):\n    return x * {j}" for j in range(60))
+                      for i in range(5)})
+    server = EmbeddingServer(dim=1024)
+    try:
+        from codeseek import indexing
+        from codeseek.embedding import EngineChoice, EngineSettings
+        from codeseek.repo import open_workspace
+
+        indexing.update(open_workspace(root), EngineChoice(EngineSettings(base_url=server.url)))  # words only
+
+        small_disk = (sys.executable, "-c", "import os, resource, signal, sys; "
+                      "signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "  # a write past the limit fails, as on a full disk
+                      "resource.setrlimit(resource.RLIMIT_FSIZE, (256 << 10, 256 << 10)); "
+                      "os.execv(sys.argv[1], sys.argv[1:])")
+        full = codeseek(root, "index", "--base-url", server.url, prefix=small_disk)
+        refused(full, f"the disk holding {root / '.git' / 'codeseek'} is full")
+        assert "rebuild" not in full.stderr
+        found = codeseek(root, "find", "g_3_7", "--mode", "lexical", "--json", "-k", "1", "--no-update")
+        assert json.loads(found.stdout)[0]["symbol"] == "g_3_7", found.stderr
+        assert not [p.name for p in (root / ".git" / "codeseek" / "vectors").iterdir()]  # no half-written file
+        assert codeseek(root, "index", "--base-url", server.url).returncode == 0  # room again: it goes on
+        assert json.loads(codeseek(root, "status", "--json").stdout)["pending"] == 0
+    finally:
+        server.close()
