@@ -202,11 +202,16 @@ def _refresh(ws: Workspace, store: Store, engine: EngineChoice, source: Source, 
         info = engine.identity()
     old_scope = meta.get("scope", "")
     scope = old_scope if scope is None else scope
+    sparse = ws.sparse_state()
+    # Another sparse-checkout set: every stored path is looked at again (what left the checkout
+    # goes) and every path of HEAD (what entered it comes), though no commit changed.
+    resparsed = sparse != meta.get("sparse", "")
     change = changes.detect(
         ws,
         store.chunks,
-        indexed_commit=meta.get("indexed_commit") if scope == old_scope else None,
-        previously_dirty=set(json.loads(meta.get("dirty", "[]"))),
+        indexed_commit=meta.get("indexed_commit") if scope == old_scope and not resparsed else None,
+        previously_dirty=set(json.loads(meta.get("dirty", "[]"))) | (set(store.chunks.file_blobs()) if resparsed
+                                                                      else set()),
         source=source,
         scope=scope,
     )
@@ -218,7 +223,7 @@ def _refresh(ws: Workspace, store: Store, engine: EngineChoice, source: Source, 
     result.model = info.describe()
     result.files_deleted = len(change.deleted)
     dirty = json.dumps(sorted(change.dirty))
-    if not change.files and not change.deleted and (
+    if not change.files and not change.deleted and not resparsed and (
             meta.get("indexed_commit"), meta.get("dirty", "[]"), meta.get("scope", "")) == (change.head, dirty, scope):
         return result  # nothing to write: the common case for a search's freshness check
     chunker = Chunker(functools.partial(prepare, rules=rules, info=info))
@@ -236,6 +241,7 @@ def _refresh(ws: Workspace, store: Store, engine: EngineChoice, source: Source, 
                 "indexed_commit": result.indexed_commit,
                 "dirty": dirty,
                 "scope": scope,
+                "sparse": sparse or None,
                 "model": info.model,
                 "dim": str(info.dim),
                 "engine": meta.get("engine", info.engine),

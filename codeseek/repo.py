@@ -104,6 +104,22 @@ class Workspace:
         """Whether only part of the repository is checked out (sparse checkout)."""
         return self.is_git and self.git("config", "--bool", "--default", "false", "core.sparseCheckout").strip() == "true"
 
+    def sparse_state(self) -> str:
+        """What decides which files a sparse checkout has (its patterns and mode), as a digest;
+        "" when the checkout is whole. An update that finds it changed compares every path:
+        files checked out or removed by `git sparse-checkout set` change no commit."""
+        if not self.sparse:
+            return ""
+        import hashlib
+
+        patterns = self.root / self.git("rev-parse", "--git-path", "info/sparse-checkout").strip()
+        try:
+            text = patterns.read_bytes()
+        except OSError:
+            text = b""
+        cone = self.git("config", "--bool", "--default", "false", "core.sparseCheckoutCone").strip()
+        return hashlib.sha256(cone.encode() + b"\0" + text).hexdigest()
+
     def checked_out(self, paths: set[str]) -> set[str]:
         """The paths of these that a sparse checkout has in the working tree (all of them
         otherwise): what is not checked out is not indexed, as `git grep` searches only

@@ -352,3 +352,27 @@ def test_a_full_disk_while_vectors_are_saved_says_so_and_keeps_the_index(make_re
         assert json.loads(codeseek(root, "status", "--json").stdout)["pending"] == 0
     finally:
         server.close()
+
+
+# -- sparse checkout ------------------------------------------------------------------------------------
+
+
+def test_another_sparse_checkout_set_is_indexed_without_a_rebuild(make_repo: MakeRepo, server: EmbeddingServer) -> None:
+    root = make_repo({"a/one.py": "def alpha_only():\n    pass\n", "b/two.py": "def beta_only():\n    pass\n",
+                      "c/three.py": "def gamma_only():\n    pass\n"})
+    git(root, "sparse-checkout", "set", "a")
+
+    def symbols(*args: str) -> set[str]:
+        found = codeseek(root, "find", "only", "--mode", "lexical", "--json", *args, *http(server))
+        assert found.returncode == 0, found.stderr
+        return {hit["symbol"] for hit in json.loads(found.stdout)}
+
+    assert symbols() == {"alpha_only"}
+    git(root, "sparse-checkout", "set", "a", "b")
+    assert symbols() == {"alpha_only", "beta_only"}  # found by find's own update
+    git(root, "sparse-checkout", "set", "a", "c")
+    assert codeseek(root, "update", *http(server)).returncode == 0
+    assert symbols("--no-update") == {"alpha_only", "gamma_only"}  # b left the results, c came
+    git(root, "sparse-checkout", "disable")
+    assert codeseek(root, "index", *http(server)).returncode == 0
+    assert symbols("--no-update") == {"alpha_only", "beta_only", "gamma_only"}
