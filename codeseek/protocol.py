@@ -9,6 +9,7 @@ nothing reaches the search machinery as an unchecked dict.
 from __future__ import annotations
 
 import math
+import posixpath
 from dataclasses import dataclass, field
 from enum import StrEnum
 from fnmatch import fnmatchcase
@@ -155,6 +156,29 @@ class SimilarRequest:
     def from_json(cls, body: object) -> SimilarRequest:
         fields_ = _object(body, {"where", "k", "paths", "languages", "kinds", "min_score", "no_update"})
         return cls(_text(fields_, "where"), _k(fields_), Filters.from_json(fields_), _flag(fields_, "no_update"))
+
+
+@dataclass(frozen=True)
+class RepoRef:
+    """The repository a request is about, as absolute paths: a relative or empty one would be
+    resolved against the warm process's own working folder (its private runtime folder)."""
+
+    root: str
+    index_dir: str | None = None
+
+    @classmethod
+    def from_json(cls, body: object) -> RepoRef:
+        if not isinstance(body, dict):
+            raise BadRequest("repo must be an object with the repository's root folder")
+        raw = _object(body, {"root", "index_dir"})
+        return cls(_absolute(raw, "root"), None if raw.get("index_dir") is None else _absolute(raw, "index_dir"))
+
+
+def _absolute(body: dict[str, Any], name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not posixpath.isabs(value) or "\0" in value or len(value) > 4096:
+        raise BadRequest(f"repo.{name} must be an absolute path")
+    return value
 
 
 @dataclass(frozen=True)

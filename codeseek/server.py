@@ -35,7 +35,7 @@ from typing import Any
 from . import __version__, client
 from .errors import CodeseekError
 from .fsutil import locked
-from .protocol import BadRequest, FindRequest, SimilarRequest, UpdateRequest
+from .protocol import BadRequest, FindRequest, RepoRef, SimilarRequest, UpdateRequest
 from .repo import open_workspace
 from .service import Service
 
@@ -86,13 +86,18 @@ def _flags(body: dict[str, Any]) -> dict[str, object]:
 
 
 def _workspace(body: dict[str, Any]):  # noqa: ANN202 - a Workspace
-    repo = body.get("repo")
-    if not isinstance(repo, dict) or not isinstance(repo.get("root"), str):
-        raise BadRequest("repo must be an object with the repository's root folder")
-    index_dir = repo.get("index_dir")
-    if index_dir is not None and not isinstance(index_dir, str):
-        raise BadRequest("repo.index_dir must be a folder's path")
-    ws = open_workspace(repo["root"], index_dir)
+    """The request's repository: absolute paths only, and never the warm process's own folder
+    (its key and socket are no one's search results)."""
+    repo = RepoRef.from_json(body.get("repo"))
+    runtime = client.runtime_dir().resolve()
+
+    def refuse_runtime(*paths: Path) -> None:
+        if any(path == runtime or path.is_relative_to(runtime) for path in paths):
+            raise BadRequest(f"{runtime} is the warm process's own folder: it is never indexed")
+
+    refuse_runtime(*(Path(path).resolve() for path in (repo.root, repo.index_dir) if path))
+    ws = open_workspace(repo.root, repo.index_dir)
+    refuse_runtime(ws.root, ws.index_dir)
     return ws
 
 

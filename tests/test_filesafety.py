@@ -376,3 +376,27 @@ def test_another_sparse_checkout_set_is_indexed_without_a_rebuild(make_repo: Mak
     git(root, "sparse-checkout", "disable")
     assert codeseek(root, "index", *http(server)).returncode == 0
     assert symbols("--no-update") == {"alpha_only", "beta_only", "gamma_only"}
+
+
+# -- the warm process's requests name their repository by absolute path ------------------------------
+
+
+def test_a_request_never_resolves_against_the_warm_process_folder(make_repo: MakeRepo, warm) -> None:
+    from codeseek import __version__
+
+    root = make_repo()
+    warm.start(__version__)
+    runtime = warm.runtime_dir()
+    for repo in ({"root": ""}, {"root": "."}, {"root": "repo"}, {"root": str(root), "index_dir": "idx"},
+                 {"root": str(runtime)}, {"root": str(root), "index_dir": str(runtime / "idx")}, {"root": 5}):
+        conn = warm.connect()
+        try:
+            status, body = conn.request("POST", "/find", {"repo": repo, "request": {"query": "server key", "k": 3,
+                                                                                    "mode": "lexical"}})
+        finally:
+            conn.close()
+        assert status == 400 and ("absolute path" in body["error"] or "never indexed" in body["error"]), (repo, body)
+    assert sorted(p.name for p in runtime.iterdir()) == sorted(["server.json", "server.key", "server.lock",
+                                                                "server.log", "server.sock", "spawn.lock"])
+    found = warm.call("/find", {"repo": {"root": str(root)}, "request": {"query": "retry", "mode": "lexical"}})
+    assert found is not None and found["hits"], found
