@@ -113,6 +113,23 @@ def test_links_and_strangers_inside_a_real_index_are_never_followed(
         (index / name).unlink()
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="making a folder another user's needs root")
+def test_another_users_index_is_searched_and_never_written(make_repo: MakeRepo, server: EmbeddingServer) -> None:
+    root = make_repo()
+    assert codeseek(root, "index", *http(server)).returncode == 0
+    index = root / ".git" / "codeseek"
+    for path in [index, *index.rglob("*")]:
+        os.chown(path, OTHER_UID, OTHER_UID, follow_symlinks=False)
+    before = snapshot(index)
+    (root / "net" / "more.py").write_text("def jitter(delay):\n    return delay * 1.5\n")
+    found = codeseek(root, "find", "retry_with_backoff", "--mode", "lexical", "--json", "-k", "1", *http(server))
+    assert found.returncode == 0 and json.loads(found.stdout)[0]["symbol"] == "retry_with_backoff", found.stderr
+    assert "read-only" in found.stderr
+    refused(codeseek(root, "update", *http(server)), "cannot write to the index")
+    refused(codeseek(root, "index", "--rebuild", *http(server)), "refusing to write in")
+    assert snapshot(index) == before
+
+
 def test_the_background_worker_follows_no_link_for_its_logs_and_markers(
         make_repo: MakeRepo, outside: Path, server: EmbeddingServer) -> None:
     root = make_repo()
