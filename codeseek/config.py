@@ -202,7 +202,5 @@ def _read(path: Path) -> dict[str, Any] | None:
         return None if raw is None else tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise CodeseekError(f"{path} is not valid TOML: {exc}") from None
-    except IsADirectoryError:
-        return None  # a folder of that name is not a config file
     except OSError as exc:
         raise CodeseekError(f"cannot read {path}: {exc.strerror}") from None

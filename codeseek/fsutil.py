@@ -126,7 +126,7 @@ def own_folder(path: Path, create: bool = False) -> bool:
 MAX_SETTINGS_BYTES = 1 << 20  # a settings file is a few lines; a larger one is refused unread
 
 
-class TooLarge(CodeseekError):
+class NotASmallFile(CodeseekError):
     """A file to read that is not a small regular file."""
 
 
@@ -157,11 +157,11 @@ def append_own(path: Path, data: str) -> None:
         handle.write(data)
 
 
-def remove_own(folder: Path, wanted: Callable[[str], bool] | Iterable[str]) -> list[str]:
+def remove_own(folder: Path, wanted: Callable[[str], bool] | Iterable[str]) -> None:
     """Remove, from `folder` only, the regular files it holds that codeseek recognises by name
     (`wanted`: the names, or a test of a name). Relative to the folder's descriptor, opened
     without following a link: nothing outside the folder can be reached, and a link, a folder
-    or anything else in it is left as it is. Returns the names removed."""
+    or anything else in it is left as it is."""
     test = wanted if callable(wanted) else set(wanted).__contains__
     refuse_links(folder)
     try:
@@ -172,7 +172,6 @@ def remove_own(folder: Path, wanted: Callable[[str], bool] | Iterable[str]) -> l
         if exc.errno in (errno.ELOOP, errno.ENOTDIR):
             raise RefusedPath(folder, "it is not a folder") from None
         raise
-    removed = []
     try:
         if os.fstat(fd).st_uid != os.getuid():
             raise RefusedPath(folder, "it is another user's folder")
@@ -182,12 +181,10 @@ def remove_own(folder: Path, wanted: Callable[[str], bool] | Iterable[str]) -> l
             try:
                 if stat.S_ISREG(os.lstat(name, dir_fd=fd).st_mode):
                     os.unlink(name, dir_fd=fd)
-                    removed.append(name)
             except FileNotFoundError:
                 pass
     finally:
         os.close(fd)
-    return removed
 
 
 def read_small(path: Path, limit: int) -> bytes | None:
@@ -200,13 +197,13 @@ def read_small(path: Path, limit: int) -> bytes | None:
         return None
     except OSError as exc:
         if exc.errno == errno.ELOOP:  # a link that leads nowhere but to itself
-            raise RefusedPath(path, "it is a loop of links") from None
+            raise NotASmallFile(f"{path} is a loop of links: settings are read only from a regular file") from None
         raise
     with os.fdopen(fd, "rb") as handle:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise TooLarge(f"{path} is not a regular file: settings are read only from one")
+            raise NotASmallFile(f"{path} is not a regular file: settings are read only from one")
         data = handle.read(limit + 1)
     if info.st_size > limit or len(data) > limit:
-        raise TooLarge(f"{path} is larger than {limit:,} bytes: too large for a settings file")
+        raise NotASmallFile(f"{path} is larger than {limit:,} bytes: too large for a settings file")
     return data
