@@ -174,9 +174,12 @@ def _update(ws: Workspace, source: Source, engine: EngineChoice, rules: SkipRule
     if server:
         from . import __version__
 
-        client.start(__version__)
-        answer = client.call("/update", {"repo": {"root": str(ws.root), "index_dir": str(ws.index_dir)},
-                                         "engine": {}, "request": UpdateRequest(source).to_json()})
+        try:
+            client.start(__version__)
+            answer = client.call("/update", {"repo": {"root": str(ws.root), "index_dir": str(ws.index_dir)},
+                                             "engine": {}, "request": UpdateRequest(source).to_json()})
+        except RefusedPath:  # the warm process's folder is a link or another user's: the work is done here
+            answer = None
         if answer is not None:
             return str(answer["summary"])
     result = indexing.update(ws, engine, source=source, rules=rules)
