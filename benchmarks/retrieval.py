@@ -247,7 +247,7 @@ def print_issues(rows: dict[tuple[str, str], FileTally], systems: list[str]) -> 
     print(f"\n### issues (file level, the first {ISSUE_FILES} files)\n")
     print("| project | system | MRR | first right | n |")
     print("|---|---|---|---|---|")
-    for group in dict.fromkeys(g for g, _ in rows):
+    for group in sorted(dict.fromkeys(g for g, _ in rows), key=lambda g: g == "all"):
         for system in systems:
             if (group, system) in rows:
                 t = rows[group, system]
@@ -423,7 +423,7 @@ def main() -> None:
         embedders[name] = inner if args.fresh else CachedEmbedder(inner, args.workdir / "vectors.sqlite")
     run = Run(args.systems, embedders, args.workdir, args.fresh)
     for corpus in CORPORA:
-        if not args.only or corpus.name in args.only:
+        if (not args.only or corpus.name in args.only) and set(args.sets) - {"issue"}:
             run_corpus(run, corpus, args.sets)
     if "issue" in args.sets:
         run_issues(run, args.only)
