@@ -435,6 +435,7 @@ def main() -> None:
         print_parts("questions by language (file level)", run.by_question_language, shown)
     if run.by_set:
         print_table("by query set (span level; question: those a definition answers)", run.by_set, shown)
+    if run.by_language:
         print_table("by language (docs and identifier sets)", run.by_language, shown)
     if run.by_issue:
         print_issues(run.by_issue, shown)
