@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from codeseek.lexical import code_terms, query_terms
 from codeseek.parsing import chunk_file
 
 WORD = re.compile(r"\w+")
@@ -84,3 +85,33 @@ class Baseline:
             for rank, i in enumerate(ranking):
                 fused[i] += 1 / (RRF_K + rank + 1)
         return [i for i, _ in fused.most_common(DEPTH)]
+
+
+class FileBM25:
+    """Okapi BM25 (k1=1.2, b=0.75) over whole files, each file's path and text as one document,
+    in codeseek's own code-aware terms (lexical.py: identifiers whole and in their words; the
+    query without English function words): the plain file-level baseline an issue or a
+    subsystem question is measured against."""
+
+    def __init__(self, files: dict[str, bytes], k1: float = 1.2, b: float = 0.75) -> None:
+        self.paths = sorted(files)
+        self.k1, self.b = k1, b
+        docs = [Counter(code_terms(p + "\n" + files[p].decode("utf-8", "replace")).split()) for p in self.paths]
+        self.lengths = np.array([sum(d.values()) for d in docs], dtype=np.float32)
+        self.mean = float(self.lengths.mean()) if docs else 0.0
+        self.postings: dict[str, list[tuple[int, int]]] = {}
+        for i, doc in enumerate(docs):
+            for term, count in doc.items():
+                self.postings.setdefault(term, []).append((i, count))
+
+    def search(self, query: str) -> list[str]:
+        n = len(self.paths)
+        scores = np.zeros(n, dtype=np.float32)
+        for term in query_terms(query):
+            posting = self.postings.get(term, [])
+            idf = math.log(1 + (n - len(posting) + 0.5) / (len(posting) + 0.5))
+            for i, tf in posting:
+                norm = tf + self.k1 * (1 - self.b + self.b * self.lengths[i] / self.mean)
+                scores[i] += idf * tf * (self.k1 + 1) / norm
+        order = np.argsort(-scores, kind="stable")[:DEPTH]
+        return [self.paths[i] for i in order if scores[i] > 0]

@@ -59,6 +59,11 @@ CORPORA = [
            base="usr/share/cargo/registry/regex-syntax-0.6.27", drop=("src/unicode_tables",)),
     Corpus("jsoup", "java", "debsrc", "jsoup", "1.15.3-1", ("src",)),
     Corpus("commons-io", "java", "debsrc", "commons-io", "2.11.0-2", ("src/main", "src/test")),
+    Corpus("lua", "c", "debsrc", "lua5.4", "5.4.4-3+deb12u1", ("src",)),
+    Corpus("twig", "php", "debsrc", "php-twig", "3.5.1-1+deb12u3", ("src",)),
+    Corpus("kramdown", "ruby", "deb", "ruby-kramdown", "2.4.0-2", ("lib",),
+           base="usr/share/rubygems-integration/all/gems/kramdown-2.4.0"),
+    Corpus("penlight", "lua", "deb", "lua-penlight", "1.13.1-3", ("pl",), base="usr/share/lua/5.1"),
 ]
 
 

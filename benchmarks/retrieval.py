@@ -1,6 +1,6 @@
-"""Retrieval quality on real projects in six languages, beside the baselines of the same run.
+"""Retrieval quality on real projects in ten languages, beside the baselines of the same run.
 
-    python benchmarks/retrieval.py [--workdir DIR] [--only NAME ...] [--systems ...] [--fresh]
+    python benchmarks/retrieval.py [--workdir DIR] [--only NAME ...] [--sets ...] [--systems ...] [--fresh]
 
 Query sets, each reported on its own:
 - docs: a function's doc-comment first sentence, asked of a copy whose doc comments are
@@ -8,12 +8,18 @@ Query sets, each reported on its own:
 - identifier:exact / :variant / :partial: a definition's name, its other case style, its
   leading words (same copy);
 - question: questions written by hand in a developer's words (questions.toml), asked of the
-  project as released, each with its answer spans, some in several files.
-A hit is the right file and lines: a result whose span overlaps an answer's by half of their
-union, or lies inside it. Metrics: Recall@1/5/10 (share of a case's answers found), MRR@10,
-NDCG@10, beside BM25 alone, dense alone and reciprocal rank fusion over plain definition
-chunks (baseline.py). Index time and query latency are measured in the same run; vectors are
-cached by model and text across runs unless --fresh.
+  project as released, in five kinds (architecture, semantic, name-plain, name-qualified,
+  name-multi), a fifth of them held out from tuning; scored at file level (NDCG@10, MRR@10
+  of the distinct files of the first ten results) by kind and by language, tuned and
+  held-out parts apart, and at span level where a definition answers;
+- issue: real issues (issues.toml), title and description as written, asked of the tree
+  just before their fixing commit; file-level MRR of the first fixed file, first result right.
+A span hit is the right file and lines: a result whose span overlaps an answer's by half of
+their union, or lies inside it. Span metrics: Recall@1/5/10 (share of a case's answers
+found), MRR@10, NDCG@10, beside BM25 alone, dense alone and reciprocal rank fusion over plain
+definition chunks (baseline.py); file-level ones also beside `bm25-files`, BM25 over whole
+files. Index time and query latency are measured in the same run; vectors are cached by model
+and text across runs unless --fresh.
 """
 
 from __future__ import annotations
@@ -26,17 +32,17 @@ import sqlite3
 import statistics
 import subprocess
 import time
-import tomllib
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-from baseline import Baseline, plain_chunks
+from baseline import Baseline, FileBM25, plain_chunks
 from corpora import CORPORA, DEFAULT_WORKDIR, fetch
 from index_stdlib import commit_all, git
 from queries import Case, Corpus, Target
+from tasks import KINDS, FileScore, Issue, Question, file_score, issue_tree, issues, questions
 
 from codeseek import filling, indexing, ranking, search
 from codeseek.embedding import DEFAULT_MODEL, EngineChoice
@@ -46,7 +52,6 @@ from codeseek.index import Store
 from codeseek.repo import open_workspace
 from codeseek.skipping import SkipRules
 
-QUESTIONS = Path(__file__).with_name("questions.toml")
 K = 10
 LIMITS = {"docs": 80, "identifier": 30}  # cases per corpus: docs, and each identifier kind
 BASELINES = ("bm25", "dense", "rrf")
@@ -164,27 +169,7 @@ def stripped_copy(workdir: Path, name: str, files: dict[str, bytes]) -> Path:
     return root
 
 
-def question_cases(name: str, source: Corpus) -> list[Case]:
-    """The hand-written questions for one corpus. An answer is `PATH:LINE label`: the
-    definition holding that line, doc comment included; the label must be in its first lines."""
-    cases = []
-    for q in tomllib.loads(QUESTIONS.read_text())["question"]:
-        if q["corpus"] != name:
-            continue
-        targets = []
-        for answer in q["answers"]:
-            where, _, label = answer.partition(" ")
-            path, _, line = where.rpartition(":")
-            target = source.enclosing(path, int(line))
-            head = b"\n".join(source.files[path].split(b"\n")[target.start_line - 1 : int(line) + 2])
-            if label.encode() not in head:
-                raise SystemExit(f"questions.toml: {answer}: {label!r} is not in that definition's first lines")
-            targets.append(target)
-        cases.append(Case(q["query"], tuple(targets), "question"))
-    return cases
-
-
-Searcher = Callable[[str], list[Hit]]
+Searcher = Callable[..., list[Hit]]  # (query, k=K) -> hits
 
 
 def variant(system: str) -> tuple[str, ranking.Signals]:
@@ -199,8 +184,8 @@ def codeseek_searcher(index_dir: Path, engine: EngineChoice, system: str) -> tup
     store = Store(index_dir)
     mode, signals = variant(system.partition("@")[0])
 
-    def find(query: str) -> list[Hit]:
-        found = search.find(store, engine, query, K, mode=mode, signals=signals).hits
+    def find(query: str, k: int = K) -> list[Hit]:
+        found = search.find(store, engine, query, k, mode=mode, signals=signals).hits
         return [Hit(h.path, h.start_line, h.end_line) for h in found]
 
     return find, store.close
@@ -209,10 +194,27 @@ def codeseek_searcher(index_dir: Path, engine: EngineChoice, system: str) -> tup
 def baseline_searcher(model: Baseline, kind: str) -> Searcher:
     rank = {"bm25": model.bm25, "dense": model.dense, "rrf": model.rrf}[kind]
 
-    def find(query: str) -> list[Hit]:
-        return [Hit(c.path, c.start_line, c.end_line) for c in (model.chunks[i] for i in rank(query)[:K])]
+    def find(query: str, k: int = K) -> list[Hit]:
+        return [Hit(c.path, c.start_line, c.end_line) for c in (model.chunks[i] for i in rank(query)[:k])]
 
     return find
+
+
+def file_searcher(model: FileBM25) -> Searcher:
+    """Whole files as hits: scored at file level only (a file is no definition's span)."""
+
+    def find(query: str, k: int = K) -> list[Hit]:
+        return [Hit(p, 1, 1 << 30) for p in model.search(query)[:k]]
+
+    return find
+
+
+@dataclass
+class FileTally:
+    scores: list[FileScore] = field(default_factory=list)
+
+    def mean(self, what: str) -> float:
+        return statistics.fmean(getattr(s, what) for s in self.scores) if self.scores else float("nan")
 
 
 def print_table(title: str, rows: dict[tuple[str, str], Tally], systems: list[str]) -> None:
@@ -225,13 +227,189 @@ def print_table(title: str, rows: dict[tuple[str, str], Tally], systems: list[st
                 print(f"| {group} | {system} | " + " | ".join(rows[group, system].row()) + " |")
 
 
+def print_parts(title: str, rows: dict[tuple[str, str, str], FileTally], systems: list[str]) -> None:
+    """File-level NDCG@10 and MRR@10 of the questions, both parts and each apart."""
+    print(f"\n### {title}\n")
+    print("| group | system | NDCG@10 | tuned | heldout | MRR@10 | tuned | heldout | n (tuned + heldout) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    groups = dict.fromkeys(g for g, _, _ in rows)
+    for group in sorted(groups, key=lambda g: KINDS.index(g) if g in KINDS else len(KINDS)):
+        for system in systems:
+            if (group, "all", system) not in rows:
+                continue
+            parts = [rows.get((group, part, system), FileTally()) for part in ("all", "tuned", "heldout")]
+            cells = [f"{t.mean(m):.3f}" for m in ("ndcg", "mrr") for t in parts]
+            print(f"| {group} | {system} | " + " | ".join(cells)
+                  + f" | {len(parts[1].scores)} + {len(parts[2].scores)} |")
+
+
+def print_issues(rows: dict[tuple[str, str], FileTally], systems: list[str]) -> None:
+    print(f"\n### issues (file level, the first {ISSUE_FILES} files)\n")
+    print("| project | system | MRR | first right | n |")
+    print("|---|---|---|---|---|")
+    for group in sorted(dict.fromkeys(g for g, _ in rows), key=lambda g: g == "all"):
+        for system in systems:
+            if (group, system) in rows:
+                t = rows[group, system]
+                print(f"| {group} | {system} | {t.mean('mrr'):.3f} | {t.mean('first'):.3f} | {len(t.scores)} |")
+
+
+ISSUE_HITS = 50  # chunks asked of a chunk-level system for an issue
+ISSUE_FILES = 20  # the files its MRR is taken over, for every system
+
+
+@dataclass
+class Run:
+    """Everything one run measures, filled corpus by corpus."""
+
+    systems: list[str]
+    embedders: dict[str, Embedder]
+    workdir: Path
+    fresh: bool
+    by_set: dict[tuple[str, str], Tally] = field(default_factory=lambda: defaultdict(Tally))
+    by_language: dict[tuple[str, str], Tally] = field(default_factory=lambda: defaultdict(Tally))
+    by_kind: dict[tuple[str, str, str], FileTally] = field(default_factory=lambda: defaultdict(FileTally))
+    by_question_language: dict[tuple[str, str, str], FileTally] = field(
+        default_factory=lambda: defaultdict(FileTally))
+    by_issue: dict[tuple[str, str], FileTally] = field(default_factory=lambda: defaultdict(FileTally))
+    index_times: dict[str, dict[str, float]] = field(default_factory=lambda: defaultdict(dict))
+    details: list[dict] = field(default_factory=list)
+
+    def searchers(self, root: Path, label: str, chunk_baselines: bool) -> tuple[dict[str, Searcher], list]:
+        """Every system's searcher over one tree (codeseek indexed once a model, outside it)."""
+        searchers: dict[str, Searcher] = {}
+        closers = []
+        several = len(self.embedders) > 1
+        if any(s.startswith("codeseek") for s in self.systems):
+            for model, model_embedder in self.embedders.items():
+                ws = open_workspace(root, self.workdir / "indexes" / f"{label}-{model.replace('/', '_')}")
+                if self.fresh:
+                    indexing.remove_index(ws)
+                engine = EngineChoice(embedder=model_embedder)
+                began = time.perf_counter()
+                filling.index_all(ws, engine)
+                suffix = f"@{model}" if several else ""
+                self.index_times[label][f"codeseek{suffix}"] = time.perf_counter() - began
+                for system in self.systems:
+                    if system.startswith("codeseek"):
+                        searchers[system + suffix], close = codeseek_searcher(ws.index_dir, engine, system)
+                        closers.append(close)
+        files = {p: (root / p).read_bytes() for p in git_files(root)}
+        if chunk_baselines and any(s in BASELINES for s in self.systems):
+            began = time.perf_counter()
+            first = next(iter(self.embedders.values()))
+            model = Baseline(plain_chunks(files), lambda texts: first.embed_documents(list(texts)))
+            self.index_times[label]["baseline"] = time.perf_counter() - began
+            for system in self.systems:
+                if system in BASELINES:
+                    searchers[system] = baseline_searcher(model, system)
+        if FILE_BASELINE in self.systems:
+            searchers[FILE_BASELINE] = file_searcher(FileBM25(files))
+        return searchers, closers
+
+    def ask(self, corpus: str, language: str, group: str, query: str, targets: Sequence[Target],
+            searchers: dict[str, Searcher]) -> None:
+        """A docs or identifier case: span-level scores."""
+        for system, find in searchers.items():
+            if system == FILE_BASELINE:
+                continue
+            began = time.perf_counter()
+            hits = find(query)
+            latency = (time.perf_counter() - began) * 1000
+            result = score(hits, targets)
+            for table, key in ((self.by_set, group), (self.by_language, language), (self.by_set, "all")):
+                table[key, system].scores.append(result)
+                table[key, system].latencies.append(latency)
+            self.details.append({"corpus": corpus, "set": group, "query": query, "system": system,
+                                 "mrr": result.mrr, "targets": [t.__dict__ for t in targets],
+                                 "hits": [h.__dict__ for h in hits]})
+
+    def question(self, q: Question, language: str, searchers: dict[str, Searcher]) -> None:
+        """A question: file-level scores for every system, and span-level ones where a
+        definition answers it."""
+        part = "heldout" if q.heldout else "tuned"
+        for system, find in searchers.items():
+            began = time.perf_counter()
+            hits = find(q.query)
+            latency = (time.perf_counter() - began) * 1000
+            result = file_score([h.path for h in hits], q.files, K)
+            for key in ((q.kind, part), (q.kind, "all"), ("all", part), ("all", "all")):
+                self.by_kind[(*key, system)].scores.append(result)
+            for key in ((language, part), (language, "all")):
+                self.by_question_language[(*key, system)].scores.append(result)
+            if q.targets and system != FILE_BASELINE:
+                span = score(hits, q.targets)
+                self.by_set["question", system].scores.append(span)
+                self.by_set["question", system].latencies.append(latency)
+            self.details.append({"corpus": q.corpus, "set": f"question:{q.kind}", "heldout": q.heldout,
+                                 "query": q.query, "system": system, "mrr": result.mrr, "ndcg": result.ndcg,
+                                 "files": sorted(q.files), "targets": [t.__dict__ for t in q.targets],
+                                 "hits": [h.__dict__ for h in hits]})
+
+    def issue(self, issue: Issue, searchers: dict[str, Searcher]) -> None:
+        for system, find in searchers.items():
+            hits = find(issue.query, ISSUE_HITS)
+            result = file_score([h.path for h in hits], issue.files, ISSUE_FILES)
+            for key in (issue.project, "all"):
+                self.by_issue[key, system].scores.append(result)
+            self.details.append({"corpus": issue.project, "set": "issue", "query": issue.query[:200],
+                                 "issue": f"{issue.repo}#{issue.number}", "system": system, "mrr": result.mrr,
+                                 "files": sorted(issue.files), "hits": [h.path for h in hits]})
+
+
+FILE_BASELINE = "bm25-files"
+SETS = ("docs", "identifier", "question", "issue")
+
+
+def run_corpus(run: Run, corpus, sets: Sequence[str]) -> None:
+    original = fetch(corpus, run.workdir)
+    source = Corpus.read(original, git_files(original))
+    if "docs" in sets or "identifier" in sets:
+        stripped = stripped_copy(run.workdir, corpus.name, source.stripped())
+        cases: list[Case] = []
+        if "docs" in sets:
+            cases += source.doc_cases(LIMITS["docs"])
+        if "identifier" in sets:
+            cases += source.identifier_cases(LIMITS["identifier"])
+        searchers, closers = run.searchers(stripped, f"{corpus.name}-stripped", chunk_baselines=True)
+        for case in cases:
+            run.ask(corpus.name, corpus.language, case.kind, case.query, case.targets, searchers)
+        for close in closers:
+            close()
+    todo = questions(corpus.name, source) if "question" in sets else []
+    if todo:
+        searchers, closers = run.searchers(original, f"{corpus.name}-original", chunk_baselines=True)
+        for q in todo:
+            run.question(q, corpus.language, searchers)
+        for close in closers:
+            close()
+    print(f"{corpus.name}: {len(todo)} questions", flush=True)
+
+
+def run_issues(run: Run, only: Sequence[str] | None) -> None:
+    """Each issue asked of its own tree: codeseek and the file-level BM25 (the chunk baselines
+    answer spans, and an issue has none)."""
+    by_tree: dict[Path, list[Issue]] = defaultdict(list)
+    for issue in issues():
+        if not only or issue.project in only:
+            by_tree[issue_tree(issue, run.workdir)].append(issue)
+    for root, todo in by_tree.items():
+        searchers, closers = run.searchers(root, f"issue-{root.name}", chunk_baselines=False)
+        for issue in todo:
+            run.issue(issue, searchers)
+        for close in closers:
+            close()
+    print(f"issues: {sum(len(t) for t in by_tree.values())} in {len(by_tree)} trees", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
-    parser.add_argument("--only", nargs="*", help="corpus names")
-    parser.add_argument("--systems", nargs="*", default=["codeseek", *BASELINES],
+    parser.add_argument("--only", nargs="*", help="corpus (and issue project) names")
+    parser.add_argument("--sets", nargs="*", default=list(SETS), choices=SETS, help="query sets to run")
+    parser.add_argument("--systems", nargs="*", default=["codeseek", *BASELINES, FILE_BASELINE],
                         help="codeseek, codeseek-semantic, codeseek-lexical (each may name changed signals: "
-                             "codeseek[spread=1,coherence=0]), bm25, dense, rrf")
+                             "codeseek[spread=1,coherence=0]), bm25, dense, rrf, bm25-files (whole files)")
     parser.add_argument("--fresh", action="store_true", help="embed everything anew (for index times)")
     parser.add_argument("--models", nargs="*", default=[DEFAULT_MODEL],
                         help="codeseek's systems run once per model (named system@model); the baselines use the "
@@ -243,79 +421,33 @@ def main() -> None:
     for name in args.models:
         inner = SentenceTransformerEmbedder(name)
         embedders[name] = inner if args.fresh else CachedEmbedder(inner, args.workdir / "vectors.sqlite")
-    embedder = embedders[args.models[0]]
-    several = len(args.models) > 1
-    by_set: dict[tuple[str, str], Tally] = defaultdict(Tally)
-    by_language: dict[tuple[str, str], Tally] = defaultdict(Tally)
-    index_times: dict[str, dict[str, float]] = defaultdict(dict)
-    details = []
+    run = Run(args.systems, embedders, args.workdir, args.fresh)
     for corpus in CORPORA:
-        if args.only and corpus.name not in args.only:
-            continue
-        original = fetch(corpus, args.workdir)
-        source = Corpus.read(original, git_files(original))
-        stripped = stripped_copy(args.workdir, corpus.name, source.stripped())
-        cases = {
-            stripped: source.doc_cases(LIMITS["docs"]) + source.identifier_cases(LIMITS["identifier"]),
-            original: question_cases(corpus.name, source),
-        }
-        for root, todo in cases.items():
-            if not todo:
-                continue
-            copy = "original" if root == original else "stripped"
-            searchers: dict[str, Searcher] = {}
-            closers = []
-            for model, model_embedder in embedders.items() if any(
-                    s.startswith("codeseek") for s in args.systems) else ():
-                # One index a model (an index holds one model's vectors), outside the repository.
-                ws = open_workspace(root, args.workdir / "indexes" / f"{corpus.name}-{copy}-{model.replace('/', '_')}")
-                if args.fresh:
-                    indexing.remove_index(ws)
-                engine = EngineChoice(embedder=model_embedder)
-                began = time.perf_counter()
-                filling.index_all(ws, engine)
-                suffix = f"@{model}" if several else ""
-                index_times[f"{corpus.name} ({copy})"][f"codeseek{suffix}"] = time.perf_counter() - began
-                for system in args.systems:
-                    if system.startswith("codeseek"):
-                        searchers[system + suffix], close = codeseek_searcher(ws.index_dir, engine, system)
-                        closers.append(close)
-            if any(s in BASELINES for s in args.systems):
-                began = time.perf_counter()
-                files = {p: (root / p).read_bytes() for p in git_files(root)}
-                model = Baseline(plain_chunks(files), lambda texts: embedder.embed_documents(list(texts)))
-                index_times[f"{corpus.name} ({copy})"]["baseline"] = time.perf_counter() - began
-                for system in args.systems:
-                    if system in BASELINES:
-                        searchers[system] = baseline_searcher(model, system)
-            for case in todo:
-                group = case.kind
-                for system, find in searchers.items():
-                    began = time.perf_counter()
-                    hits = find(case.query)
-                    latency = (time.perf_counter() - began) * 1000
-                    result = score(hits, case.targets)
-                    for table, key in ((by_set, group), (by_language, corpus.language), (by_set, "all")):
-                        table[key, system].scores.append(result)
-                        table[key, system].latencies.append(latency)
-                    details.append({"corpus": corpus.name, "set": group, "query": case.query, "system": system,
-                                    "mrr": result.mrr, "targets": [t.__dict__ for t in case.targets],
-                                    "hits": [h.__dict__ for h in hits]})
-            for close in closers:
-                close()
-        print(f"{corpus.name}: {sum(len(c) for c in cases.values())} cases", flush=True)
+        if (not args.only or corpus.name in args.only) and set(args.sets) - {"issue"}:
+            run_corpus(run, corpus, args.sets)
+    if "issue" in args.sets:
+        run_issues(run, args.only)
+    several = len(args.models) > 1
     shown = [f"{s}@{m}" if several and s.startswith("codeseek") else s for s in args.systems
              for m in (args.models if several and s.startswith("codeseek") else [""])]
-    print_table("by query set", by_set, shown)
-    print_table("by language (all sets)", by_language, shown)
-    print("\n### index time (s)\n")
-    columns = sorted({s for t in index_times.values() for s in t})
-    print("| corpus | " + " | ".join(columns) + " |")
-    print("|---|" + "---|" * len(columns))
-    for name, times in index_times.items():
-        print(f"| {name} | " + " | ".join(f"{times[s]:.1f}" for s in sorted(times)) + " |")
+    if run.by_kind:
+        print_parts("questions by kind (file level)", run.by_kind, shown)
+        print_parts("questions by language (file level)", run.by_question_language, shown)
+    if run.by_set:
+        print_table("by query set (span level; question: those a definition answers)", run.by_set, shown)
+    if run.by_language:
+        print_table("by language (docs and identifier sets)", run.by_language, shown)
+    if run.by_issue:
+        print_issues(run.by_issue, shown)
+    columns = sorted({s for t in run.index_times.values() for s in t})
+    if columns:
+        print("\n### index time (s)\n")
+        print("| tree | " + " | ".join(columns) + " |")
+        print("|---|" + "---|" * len(columns))
+        for name, times in run.index_times.items():
+            print(f"| {name} | " + " | ".join(f"{times[s]:.1f}" if s in times else "" for s in columns) + " |")
     if args.cases:
-        args.cases.write_text(json.dumps(details))
+        args.cases.write_text(json.dumps(run.details))
 
 
 if __name__ == "__main__":
