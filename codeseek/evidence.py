@@ -1,6 +1,6 @@
 """What a chunk is beyond its words and meaning, read for the ranking (ranking.py): whether a
 definition is the primary one of a shared name or a stub of it, whether it is the one a
-qualified name means, how much its file's name says, which functions a traceback names.
+qualified name means, how much its file's name says.
 Plain functions of a chunk's symbol, path and first lines: ranking.py decides what they weigh."""
 
 from __future__ import annotations
@@ -48,12 +48,6 @@ def _declaration(head: str) -> str:
         if line.rstrip().endswith((":", "{")) or "{" in line:
             break
     return "\n".join(lines)
-
-
-def traceback_names(text: str) -> list[str]:
-    """Keys of the functions a Python traceback names (`File "x.py", line 12, in parse`): plain
-    lowercase words, so not among a query's code-shaped ones."""
-    return [name_key(n) for n in re.findall(r"line \d+, in ([A-Za-z_]\w*)", text)]
 
 
 def qualified_match(symbol: str, path: str, parts: tuple[str, ...]) -> str:
