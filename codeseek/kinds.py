@@ -4,6 +4,7 @@ parser, the indexer (which embeds first) and the ranking (which ranks first) all
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import PurePosixPath
 
@@ -68,3 +69,39 @@ def role_of_path(path: str, symbol: str = "") -> Role:
     if folders & TEST_PARTS or TEST_FILE.search(parts[-1]) or re.search(r"(^|::)tests?::", symbol):
         return Role.TEST
     return Role.AUXILIARY if folders & AUX_PARTS else Role.IMPLEMENTATION
+
+
+# Folders that hold a copy kept for old callers or someone else's code, not the project's
+# current implementation (the held-out misses: a `deprecated/` module and vendored copies above
+# the code itself). `old` and `compat` are whole segments only: `oldest.py` is not one.
+LEGACY_PARTS = frozenset({"legacy", "deprecated", "compat", "_compat", "old", "obsolete", "vendor", "_vendor",
+                          "vendored", "third_party", "thirdparty", "3rdparty", "backport", "backports"})
+VERSION_PART = re.compile(r"^v(\d+)$", re.IGNORECASE)
+
+
+def legacy_part(path: str, newest: dict[str, int]) -> str:
+    """The folder that makes a path a legacy or compatibility copy, or "". `newest` maps a
+    versioned folder's parent (`lib/`) to the highest `vN` under it among the paths in view: a
+    `v1/` or `v3/` tree is legacy beside a `v4/` one, never alone."""
+    parts = PurePosixPath(path).parts[:-1]
+    for i, part in enumerate(parts):
+        lowered = part.lower()
+        if lowered in LEGACY_PARTS:
+            return part
+        version = VERSION_PART.match(part)
+        if version and int(version.group(1)) < newest.get("/".join(parts[:i]), 0):
+            return part
+    return ""
+
+
+def newest_versions(paths: Iterable[str]) -> dict[str, int]:
+    """For each folder holding `vN` folders among these paths, the highest N (see legacy_part)."""
+    newest: dict[str, int] = {}
+    for path in paths:
+        parts = PurePosixPath(path).parts[:-1]
+        for i, part in enumerate(parts):
+            version = VERSION_PART.match(part)
+            if version:
+                parent = "/".join(parts[:i])
+                newest[parent] = max(newest.get(parent, 0), int(version.group(1)))
+    return newest

@@ -96,6 +96,9 @@ def _reasons(why: dict[str, object]) -> str:
     priors = why.get("priors")
     if isinstance(priors, dict):
         parts.extend(f"{name} x{factor}" for name, factor in priors.items())
+    bonuses = why.get("bonuses")
+    if isinstance(bonuses, dict):
+        parts.extend(f"{name} +{value}" for name, value in bonuses.items())
     if "coherence" in why:
         parts.append(f"file +{why['coherence']}")
     if "spread" in why:

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from . import ranking
+from . import evidence, ranking
 from .embedding import EngineChoice, ModelInfo
 from .errors import CodeseekError, EngineUnavailable
 from .index import Store, StoredChunk
@@ -17,6 +17,7 @@ from .protocol import Filters, Mode, check_k
 from .results import Hit, Results
 
 DEPTH = 50  # candidates taken from each ranker
+FILE_PASS_ADDS = 10  # a long query's best files by the file pass whose best chunk joins the candidates
 
 Ranked = list[tuple[StoredChunk, float]]
 
@@ -47,9 +48,10 @@ def find(
     # serialise the overlap below.
     info = store.db.model_info() if engine is not None and mode != Mode.LEXICAL else None
     notes: tuple[str, ...] = ()
+    counts, total = store.chunks.term_counts(parsed.terms) if parsed.terms else ({}, 0)
     with ThreadPoolExecutor(max_workers=1) as pool:
         # SQLite (BM25, names) runs in the pool while torch embeds the query: both release the GIL.
-        worded = (pool.submit(_by_words, store, parsed, depth, filters, bool(signals.all_words_first))
+        worded = (pool.submit(_by_words, store, parsed, depth, filters, signals, (counts, total))
                   if mode != Mode.SEMANTIC else None)
         try:
             vector = _query_vector(engine, info, query) if engine is not None and info is not None else None
@@ -58,17 +60,18 @@ def find(
                 raise
             vector, mode, notes = None, Mode.LEXICAL, (f"{exc}: ranked by words alone",)
         dense = _dense(store, vector, depth, filters.accepts) if vector is not None else []
-        words = worded.result() if worded is not None else []
+        words, files = worded.result() if worded is not None else ([], {})
     chunks = {c.id: c for c, _ in dense} | {c.id: c for c in words}
     cosines = {c.id: score for c, score in dense}
     if vector is not None:
         _exact_cosines(store, vector, [c for c in chunks.values() if c.id not in cosines], cosines)
     terms = store.chunks.indexed_terms(list(chunks))
-    counts, total = store.chunks.term_counts(parsed.terms) if parsed.terms else ({}, 0)
-    candidates = [ranking.Candidate(c.id, c.path, c.kind, c.symbol, cosines.get(c.id), terms.get(c.id, ("", "", "")))
+    candidates = [ranking.Candidate(c.id, c.path, c.kind, c.symbol, cosines.get(c.id), terms.get(c.id, ("", "", "")),
+                                    start_line=c.start_line, end_line=c.end_line,
+                                    shape=evidence.shape_of(c.kind, c.content, c.path, c.context))
                   for c in chunks.values()]
     floor = dense[-1][1] if dense else None
-    ranked = ranking.rank(parsed, candidates, counts, total, floor, mode, limit=k * 2, signals=signals)
+    ranked = ranking.rank(parsed, candidates, counts, total, floor, mode, limit=k * 2, signals=signals, files=files)
     return Results(_hits(ranked, chunks, k, filters, explain), mode, store.chunks.unembedded_count(), notes)
 
 
@@ -140,16 +143,25 @@ def _dense(store: Store, vector: np.ndarray, depth: int, accept: Callable[[Store
         fetch = min(total, fetch * 4)
 
 
-def _by_words(store: Store, query: ranking.Query, depth: int, filters: Filters,
-              progressive: bool = True) -> list[StoredChunk]:
-    """Candidates by BM25 (all the query's terms first, when `progressive`), and definitions
-    named like the query's identifiers."""
+def _by_words(store: Store, query: ranking.Query, depth: int, filters: Filters, signals: ranking.Signals,
+              counted: tuple[dict[str, int], int]) -> tuple[list[StoredChunk], dict[str, float]]:
+    """Candidates by BM25 (all the query's terms first, when `all_words_first`), definitions
+    named like the query's identifiers and the chunks of files it names; for a long query, its
+    most informative terms only, and each file's share of them (the file pass)."""
     found = {c.id: c for c in store.chunks.named(query.name_keys)}
     if query.is_name:
         found |= {c.id: c for c in store.chunks.named(query.name_keys, prefix=True, limit=depth)}
+    if query.files and signals.mentioned_file:
+        found |= {c.id: c for c in store.chunks.in_files([m.path for m in query.files], limit=depth)}
+    text, files = query.text, {}
+    if query.is_long and signals.long_terms:
+        text = " ".join(query.informative(counted[0], int(signals.long_terms)))
+        if signals.file_pass:
+            files, firsts = _file_pass(store, text, counted, depth, filters)
+            found |= {c.id: c for c in (firsts[p] for p in sorted(files, key=files.__getitem__)[-FILE_PASS_ADDS:])}
     worded: dict[int, StoredChunk] = {}
-    loose = match_expression(query.text)
-    stages = match_expressions(query.text) if progressive else [loose] if loose else []
+    loose = match_expression(text)
+    stages = match_expressions(text) if signals.all_words_first else [loose] if loose else []
     for expression in stages:
         fetch = depth
         while True:
@@ -161,4 +173,25 @@ def _by_words(store: Store, query: ranking.Query, depth: int, filters: Filters,
         worded |= {c.id: c for c in accepted[: depth - len(worded)]}
         if len(worded) >= depth:
             break
-    return [c for c in (found | worded).values() if filters.accepts(c)]
+    return [c for c in (found | worded).values() if filters.accepts(c)], files
+
+
+def _file_pass(store: Store, text: str, counted: tuple[dict[str, int], int], depth: int,
+               filters: Filters) -> tuple[dict[str, float], dict[str, StoredChunk]]:
+    """File-level evidence for a long query: over the chunks holding any of its informative
+    terms (BM25's best few hundred), each file's idf share of those terms, as a file-level
+    BM25 would see the file (a chunk holds few of an issue's words; its file holds many); and
+    each file's best chunk by BM25."""
+    expression = match_expression(text)
+    if not expression:
+        return {}, {}
+    weights = {t: ranking.idf(*counted, t) for t in text.split()}
+    held: dict[str, set[str]] = {}
+    firsts: dict[str, StoredChunk] = {}
+    rows = [c for c, _ in store.chunks.lexical(expression, depth * 8) if filters.accepts(c)]
+    terms = store.chunks.indexed_terms([c.id for c in rows])
+    for c in rows:
+        firsts.setdefault(c.path, c)
+        held.setdefault(c.path, set()).update(t for t in " ".join(terms.get(c.id, ())).split() if t in weights)
+    all_weight = sum(weights.values()) or 1.0
+    return {path: sum(weights[t] for t in got) / all_weight for path, got in held.items()}, firsts

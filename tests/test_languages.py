@@ -54,7 +54,7 @@ EXPECTED = {
     ],
     "client.rb": [
         ("module", "client.rb", 1, 1),
-        ("module", "Net", 3, 14),
+        ("namespace", "Net", 3, 14),
         ("class", "Net.Client", 5, 13),
         ("method", "Net.Client.initialize", 6, 8),
         ("method", "Net.Client.default", 10, 12),

@@ -5,13 +5,17 @@ to the implementation, results spread over files."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from codeseek import cli as cli_module
+from codeseek import ranking, search
+from codeseek.index import Store
 from codeseek.lexical import code_terms
+from codeseek.protocol import Mode
 from codeseek.ranking import Candidate, Query, rank
 
 from .conftest import EmbeddingServer, MakeRepo
@@ -108,3 +112,147 @@ def test_explain_says_why(make_repo: MakeRepo, run) -> None:
     assert why["name"] == "exact" and "loadconfig" in why["matched"] and 0 <= why["meaning"] <= 1
     human = run(root, "find", "retry with backoff", "--explain", "-k", "1").stdout
     assert "why: meaning" in human and "words" in human
+
+
+# -- issue 27's signals, each through a real repository and index (words only: no meaning is
+# tested, so the index is filled by the meaningless server and searched lexically) ------------
+
+
+def searcher(make_repo: MakeRepo, server: EmbeddingServer, files: dict[str, str], monkeypatch: pytest.MonkeyPatch):
+    """find(query, **changed signals) -> [(path, symbol, line)] best first, over a real index of `files`."""
+    root = make_repo(files)
+    monkeypatch.chdir(root)
+    result = CliRunner().invoke(cli_module.cli, ["index", "--base-url", server.url])
+    assert result.exit_code == 0, result.output
+    store = Store(root / ".git" / "codeseek")
+
+    def find(query: str, k: int = 5, **changed: float) -> list[tuple[str, str, int]]:
+        signals = replace(ranking.DEFAULT, **changed)
+        hits = search.find(store, None, query, k, mode=Mode.LEXICAL, signals=signals).hits
+        return [(h.path, h.symbol, h.start_line) for h in hits]
+
+    find.why = lambda query: search.find(store, None, query, 1, mode=Mode.LEXICAL, explain=True).hits[0].why
+    return find
+
+
+def test_a_legacy_copy_yields_to_the_current_code(make_repo, meaningless, monkeypatch) -> None:
+    body = "def open_session(host, retries=3):\n    \"\"\"Open a session to the host, with retries.\"\"\"\n"
+    find = searcher(make_repo, meaningless, {
+        "client/v1/session.py": body + "    # old session handshake: open a session to a host\n    return host\n",
+        "client/v2/session.py": body + "    return connect(host, retries)\n",
+        "client/deprecated/session.py": body + "    # open session to host (deprecated session)\n    return host\n",
+    }, monkeypatch)
+    query = "open a session to the host"
+    assert find(query, legacy=1.0)[0][0] != "client/v2/session.py"  # the old copies hold more of its words
+    assert find(query)[0][0] == "client/v2/session.py"
+    assert find("the deprecated session")[0][0] == "client/deprecated/session.py"  # asked for by name
+
+
+def test_a_qualified_name_resolves_to_its_definition(make_repo, meaningless, monkeypatch) -> None:
+    find = searcher(make_repo, meaningless, {
+        "lib/sinatra/base.rb": "module Sinatra\n  class Base\n    # Sinatra helpers: helpers helpers\n"
+                               "    def helpers(*extensions, &block)\n      class_eval(&block)\n    end\n  end\n"
+                               "  class Application < Base\n    def helpers(*extensions)\n      super\n    end\n  end\nend\n",
+        "lib/sinatra/helpers.rb": "module Sinatra\n  module Helpers\n    def status(value = nil)\n      response.status\n"
+                                  "    end\n  end\nend\n",
+        "lib/other/helpers.rb": "module Other\n  module Helpers\n    def halt\n    end\n  end\nend\n",
+    }, monkeypatch)
+    assert find("Sinatra::Helpers", qualified=0.0)[0][1] != "Sinatra.Helpers"
+    assert find("Sinatra::Helpers")[0][1] == "Sinatra.Helpers"
+    assert find("Base#helpers")[0][:2] == ("lib/sinatra/base.rb", "Sinatra.Base.helpers")
+    assert find("Other::Helpers")[0][1] == "Other.Helpers"
+    why = find.why("Sinatra::Helpers")
+    assert why["name"] == "qualified" and why["bonuses"]["qualified"] > 0
+
+
+def test_the_primary_definition_of_a_shared_name_comes_first(make_repo, meaningless, monkeypatch) -> None:
+    find = searcher(make_repo, meaningless, {
+        "store/store.go": "package store\n\n// Store keeps values by key.\ntype Store interface {\n"
+                          "\tGet(key string) string\n}\n",
+        "memory/store.go": "package memory\n\ntype Store struct {\n\tvalues map[string]string\n}\n\n"
+                           "func (s *Store) Get(key string) string {\n\treturn s.values[key]\n}\n\n"
+                           "func (s *Store) Put(key, value string) {\n\ts.values[key] = value\n}\n",
+    }, monkeypatch)
+    assert find("Store", primary=0.0)[0][0] == "memory/store.go"  # its methods lend it their file's weight
+    assert find("Store")[0][:2] == ("store/store.go", "Store")
+
+
+def test_an_overload_stub_yields_to_the_implementation(make_repo, meaningless, monkeypatch) -> None:
+    find = searcher(make_repo, meaningless, {
+        "pkg/api.py": "from typing import overload\n\n\n@overload\ndef parse(data: str) -> dict:\n"
+                      "    \"\"\"Parse a document from text.\"\"\"\n    ...\n\n\n\n\n"
+                      "def helper():\n    return 1\n\n\n\n\n"
+                      "def parse(data):\n    return {\"value\": data}\n",
+    }, monkeypatch)
+    assert find("parse", stub=1.0)[0][1:] == ("parse", 4)  # the stub, with its docstring's words
+    assert find("parse")[0][1:] == ("parse", 18)
+
+
+def test_a_subsystem_question_finds_the_file_that_implements_it(make_repo, meaningless, monkeypatch) -> None:
+    # lib/client/connect.c implements it in several definitions, none holding all the words;
+    # a neighbour's single function holds more of them.
+    steps = [("resolve_name", "look up the address of a name"), ("open_socket", "a socket for the address of the host"),
+             ("try_address", "the address connects with a timeout"), ("happy_eyeballs", "try IPv6 and IPv4 at once")]
+    files = {
+        "lib/client/connect.c": "".join(f"static int {name}(struct conn *c) {{\n  /* {doc} */\n  return 0;\n}}\n\n"
+                                        for name, doc in steps),
+        "lib/misc.c": "int wait_remote(struct conn *c) {\n  /* resolve the remote host, then connect */\n  return 0;\n}\n",
+        "lib/url.c": "int parse_remote(const char *s) {\n  /* remote host and port of a client url */\n  return 0;\n}\n",
+    }
+    files |= {f"lib/part{n}.c": f"int part_{n}(int x) {{\n  /* unrelated work number {n} on buffers and lists */\n"
+                                "  return x;\n}\n" for n in range(12)}
+    find = searcher(make_repo, meaningless, files, monkeypatch)
+    query = "how does the client resolve and connect to a remote host"
+    assert find(query, file_name=0.0, file_top=0.0)[0][0] == "lib/misc.c"
+    assert find(query)[0][0] == "lib/client/connect.c"
+    assert {"file_name", "file_top"} <= set(find.why(query)["bonuses"])
+
+
+def test_a_subsystem_question_lists_other_files_before_a_fifth_chunk_of_one(make_repo, meaningless,
+                                                                          monkeypatch) -> None:
+    big = "".join(f"def cache_step_{n}(entry):\n    \"\"\"evict a cache entry\"\"\"\n    return entry\n\n\n"
+                  for n in range(8))
+    find = searcher(make_repo, meaningless, {
+        "cache/lru.py": big,
+        "cache/store.py": "def keep(entry):\n    \"\"\"a cache entry kept\"\"\"\n    return entry\n",
+        "cache/ttl.py": "def expire(entry):\n    \"\"\"evict an entry past its time\"\"\"\n    return entry\n",
+    }, monkeypatch)
+    query = "how are cache entries evicted"
+    paths = [p for p, *_ in find(query, k=8, saturation=1.0, file_top=0.0, file_name=0.0)]
+    assert paths[:5] == ["cache/lru.py"] * 5
+    paths = [p for p, *_ in find(query, k=8)]
+    assert set(paths[:5]) >= {"cache/store.py", "cache/ttl.py"}
+
+
+ISSUE = """Session refresh fails with KeyError after the token expires
+
+When the access token expires, calling client.refresh() raises instead of fetching a new token.
+This started after upgrading; the docs say refresh should be transparent. Steps: create a client,
+wait for the token to expire, then call any method. The session should refresh the token.
+Expected the token refreshed and the request retried. Our tests also fail with the same error.
+
+Traceback (most recent call last):
+  File "/home/me/venv/lib/python3.12/site-packages/app/session.py", line 6, in refresh
+    token = self.tokens["refresh"]
+KeyError: 'refresh'
+"""
+
+
+def test_an_issue_with_a_traceback_finds_the_file_and_function_it_names(make_repo, meaningless,
+                                                                        monkeypatch) -> None:
+    prose = "the session token expires refresh the access token transparent client request retried error"
+    find = searcher(make_repo, meaningless, {
+        "app/session.py": "class Session:\n    def __init__(self):\n        self.tokens = {}\n\n"
+                          "    def refresh(self):\n        token = self.tokens['refresh']\n        return token\n",
+        "app/client.py": "class Client:\n    def request(self, method):\n        return method\n",
+        "docs/documentation.md": f"# Sessions\n\n{prose}\n\n{prose}\n",
+        "CHANGELOG.md": f"# 1.2\n\n- {prose}\n",
+        "tests/test_session.py": f"def test_refresh_after_the_token_expires():\n    \"\"\"{prose}\"\"\"\n",
+    }, monkeypatch)
+    off = dict(mentioned_file=0.0, mentioned_line=0.0, long_prose=1.0, file_pass=0.0)
+    assert find(ISSUE, **off)[0][0] != "app/session.py"
+    assert find(ISSUE)[0][:2] == ("app/session.py", "Session.refresh")
+    assert {"mentioned_file", "mentioned_line"} <= set(find.why(ISSUE)["bonuses"])
+    # Three thousand characters of it still find candidates (its rarest terms, not all of them).
+    long = ISSUE + "\n".join(f"More context {n}: the refresh of the session token fails." for n in range(60))
+    assert len(long) > 3000 and find(long)[0][0] == "app/session.py"

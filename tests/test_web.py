@@ -271,6 +271,9 @@ def test_explain_draws_bars_and_chips(site: Web, page) -> None:
     assert priors and all("×" in chip for chip in priors)  # module ×0.55, text ×0.45...
     assert page.locator(".chip.spread").count() > 0
     assert "{" not in " ".join(page.locator(".why").all_inner_texts())  # drawn, not dumped as JSON
+    search(page, "how are calls retried with backoff")  # a question: file-level bonuses
+    page.locator(".why").first.wait_for()
+    assert any(chip.startswith("file top +") for chip in page.locator(".chip.bonus").all_inner_texts())
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "web-explain.png"))
 

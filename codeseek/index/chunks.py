@@ -268,6 +268,24 @@ class Chunks:
         return list(found.values())
 
     @guarded
+    def in_files(self, names: Sequence[str], limit: int = 20) -> list[StoredChunk]:
+        """Chunks of the files a query names (`context.go`, `pkg/x/y.py`): each name matched as
+        a path or as a path's tail, up to `limit` chunks a file. Files, not chunks, are scanned
+        for the tail: a repository has a hundred times fewer of them."""
+        found: list[StoredChunk] = []
+        for name in dict.fromkeys(n.strip("/") for n in names if n.strip("/")):
+            tail = name.rsplit("/", 1)[-1]
+            pattern = "%/" + tail.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            paths = [p for (p,) in self.db.execute(
+                "SELECT path FROM files WHERE skipped IS NULL AND (path IN (?, ?) OR path LIKE ? ESCAPE '\\') LIMIT 50",
+                (name, tail, pattern))
+                if p == name or p.endswith("/" + name) or name.endswith("/" + p) or "/" not in name]
+            for path in paths:
+                rows = self.db.execute(f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE path = ? LIMIT ?", (path, limit))
+                found.extend(StoredChunk.from_row(row) for row in rows)
+        return found
+
+    @guarded
     def term_counts(self, terms: Sequence[str]) -> tuple[dict[str, int], int]:
         """How many chunks hold each term, and how many chunks there are (for idf)."""
         # Kept by every change (term_docs, and the sentinel "" for the number of chunks): FTS5's

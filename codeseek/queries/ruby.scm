@@ -3,6 +3,6 @@
 ; filenames: Rakefile Gemfile
 ; separator: .
 (class name: (_) @name) @definition.class
-(module name: (_) @name) @definition.module
+(module name: (_) @name) @definition.namespace
 (method name: (_) @name) @definition.function
 (singleton_method name: (_) @name) @definition.function

@@ -9,6 +9,6 @@
 (trait_item name: (type_identifier) @name) @definition.trait
 (impl_item trait: (_) @trait type: (_) @name) @definition.impl
 (impl_item !trait type: (_) @name) @definition.impl
-(mod_item name: (identifier) @name body: (_)) @definition.module
+(mod_item name: (identifier) @name body: (_)) @definition.namespace
 (macro_definition name: (identifier) @name) @definition.macro
 (type_item name: (type_identifier) @name) @definition.type

@@ -18,4 +18,4 @@
 (interface_declaration name: (_) @name) @definition.interface
 (type_alias_declaration name: (_) @name) @definition.type
 (enum_declaration name: (_) @name) @definition.enum
-(internal_module name: (_) @name) @definition.module
+(internal_module name: (_) @name) @definition.namespace

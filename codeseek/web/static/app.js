@@ -239,6 +239,9 @@
     for (const [prior, factor] of Object.entries(why.priors || {})) {
       chips.append(el("span", "chip prior", `${prior} ×${factor}`));
     }
+    for (const [bonus, value] of Object.entries(why.bonuses || {})) {
+      chips.append(el("span", "chip bonus", `${bonus.replaceAll("_", " ")} +${value}`));
+    }
     if ("coherence" in why) chips.append(el("span", "chip coherence", `same file +${why.coherence}`));
     if ("spread" in why) chips.append(el("span", "chip spread", `spread ×${why.spread}`));
     if (chips.childElementCount) box.append(chips);

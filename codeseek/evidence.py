@@ -1,0 +1,77 @@
+"""What a chunk is beyond its words and meaning, read for the ranking (ranking.py): whether a
+definition is the primary one of a shared name or a stub of it, whether it is the one a
+qualified name means, how much its file's name says.
+Plain functions of a chunk's symbol, path and first lines: ranking.py decides what they weigh."""
+
+from __future__ import annotations
+
+import re
+from pathlib import PurePosixPath
+
+from .kinds import Kind
+from .lexical import code_terms, name_key
+from .query import name_parts
+
+# A definition's own words that make it the primary one of a shared name (with its kind).
+ABSTRACT = re.compile(r"\b(abstract|ABC|ABCMeta|Protocol|interface|trait|protocol|@runtime_checkable)\b")
+OVERLOAD = re.compile(r"^\s*@(?:typing\.)?overload\b", re.MULTILINE)
+HEADERS = (".h", ".hh", ".hpp", ".hxx")
+
+
+def shape_of(kind: Kind, content: str, path: str, context: str = "") -> str:
+    """`primary` for the definition a shared name's others implement (an interface, a trait, an
+    abstract class or protocol), `stub` for one that only declares it (an `@overload`, a C
+    prototype), else "". Read from the chunk's first lines, so a long body costs nothing."""
+    head = content[:400]
+    if kind in (Kind.FUNCTION, Kind.METHOD):
+        if OVERLOAD.search(head):
+            return "stub"
+        if context.startswith(("interface ", "trait ")):  # what the implementations' methods implement
+            return "primary"
+        if path.endswith(HEADERS) and "{" not in content and content.rstrip().endswith(";"):
+            return "stub"
+        return ""
+    if kind in (Kind.INTERFACE, Kind.TRAIT):
+        return "primary"
+    if kind in (Kind.CLASS, Kind.STRUCT, Kind.TYPE, Kind.OBJECT) and ABSTRACT.search(_declaration(head)):
+        return "primary"
+    return ""
+
+
+def _declaration(head: str) -> str:
+    """A definition's decorators and header, up to where its body opens (not its doc comment)."""
+    lines: list[str] = []
+    for line in head.splitlines()[:12]:
+        if line.lstrip().startswith(("*", "/*", "//", "#", "--")):
+            continue
+        lines.append(line)
+        if line.rstrip().endswith((":", "{")) or "{" in line:
+            break
+    return "\n".join(lines)
+
+
+def qualified_match(symbol: str, path: str, parts: tuple[str, ...]) -> str:
+    """How a definition answers a qualified name (`Sinatra::Helpers`, `pkg.Type`, `Class#method`,
+    `a.b.c`): `qualified` when its last part is the name's, in its case, and its scopes or its
+    file's folders and name hold its nearest qualifier; `variant` for another of that name (the
+    `helpers` methods beside the module); `prefix` for a longer one; else ""."""
+    own = name_parts(symbol) or (symbol,)
+    last, wanted = own[-1], parts[-1]
+    if name_key(last) != name_key(wanted):
+        return "prefix" if len(name_key(wanted)) >= 4 and name_key(last).startswith(name_key(wanted)) else ""
+    where = {p.lower() for p in own[:-1]} | {p.lower() for p in PurePosixPath(path).with_suffix("").parts}
+    same_case = last.rstrip("?!=") == wanted.rstrip("?!=")  # Ruby's `block?`
+    # The nearest qualifier decides (`Html` in `Kramdown::Converter::Html#convert`); outer ones
+    # are often a root namespace no folder spells (`Twig` over `src/`).
+    return "qualified" if same_case and parts[-2].lower() in where else "variant"
+
+
+def file_name_share(path: str, weights: dict[str, float], all_weight: float) -> float:
+    """The idf share of a sentence's terms in a file's name and its folder's (`connect` in
+    `lib/connect.c`, `client` in `client_ws.py`), a word's longer forms included."""
+    where = PurePosixPath(path)
+    words = set(code_terms(f"{where.stem} {where.parent.name}").split())
+    got = sum(w for t, w in weights.items()
+              if any(t == word or (min(len(t), len(word)) >= 4 and (t.startswith(word) or word.startswith(t)))
+                     for word in words))
+    return got / all_weight
