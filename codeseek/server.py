@@ -35,7 +35,7 @@ from typing import Any
 from . import __version__, client
 from .errors import CodeseekError
 from .fsutil import locked, private_dir
-from .protocol import BadRequest, FindRequest, SimilarRequest, UpdateRequest
+from .protocol import BadRequest, FindRequest, SimilarRequest, StatusRequest, Target, UpdateRequest
 from .repo import open_workspace
 from .service import Service
 
@@ -86,14 +86,8 @@ def _flags(body: dict[str, Any]) -> dict[str, object]:
 
 
 def _workspace(body: dict[str, Any]):  # noqa: ANN202 - a Workspace
-    repo = body.get("repo")
-    if not isinstance(repo, dict) or not isinstance(repo.get("root"), str):
-        raise BadRequest("repo must be an object with the repository's root folder")
-    index_dir = repo.get("index_dir")
-    if index_dir is not None and not isinstance(index_dir, str):
-        raise BadRequest("repo.index_dir must be a folder's path")
-    ws = open_workspace(repo["root"], index_dir)
-    return ws
+    target = Target.from_json(body.get("repo"))
+    return open_workspace(target.root, target.index_dir)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -216,7 +210,7 @@ class Server:
         ws = _workspace(body)
         repo = self.service.repository(ws)
         if route == "/status":
-            return {**repo.status(check=bool(body.get("check"))).to_json(), "server": self.describe()}
+            return {**repo.status(check=StatusRequest.from_json(body).check).to_json(), "server": self.describe()}
         flags = _flags(body)
         request = body.get("request", {})
         if route == "/find":
