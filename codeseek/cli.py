@@ -29,7 +29,18 @@ from .skipping import SkipRules
 
 
 class Group(click.Group):
-    """Turns expected errors into one line and a non-zero exit, never a traceback."""
+    """Turns expected errors into one line and a non-zero exit, never a traceback. Every error
+    line begins "Error: " (click's words), every notice "codeseek: "; a usage mistake is one
+    such line and exit 1 too, not click's usage block and exit 2."""
+
+    group_class = type  # `hooks` is one of these too
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:
+            raise one_line(exc) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -37,12 +48,20 @@ class Group(click.Group):
         except CodeseekError as exc:
             raise click.ClickException(str(exc)) from None
         except KeyboardInterrupt:
-            click.echo("codeseek: interrupted; the index keeps its last complete state", err=True)
+            click.echo("Error: interrupted; the index keeps its last complete state", err=True)
             ctx.exit(130)
+        except click.UsageError as exc:
+            raise one_line(exc, ctx.command_path) from None
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except Exception as exc:
             raise click.ClickException(f"internal error: {exc!r} (traceback in {crash_log()})") from None
+
+
+def one_line(exc: click.UsageError, command: str = "codeseek") -> click.ClickException:
+    """A usage mistake as one line (exit 1), with where to read how the command is used."""
+    where = exc.ctx.command_path if exc.ctx is not None else command
+    return click.ClickException(f"{exc.format_message().replace(chr(10), ' ')} (`{where} --help` says how)")
 
 
 def crash_log() -> Path:

@@ -184,3 +184,27 @@ def test_the_alias_table_names_every_language_and_kind() -> None:
     for spec in languages.registry().values():  # a file's extension names its language
         for extension in spec.extensions:
             assert aliases.language(extension.removeprefix(".")) == spec.name, extension
+
+
+# -- item 27: a usage mistake is one line and exit 1, like every other error ------------------------
+
+
+@pytest.mark.parametrize("args", [
+    ("chunks", "missing.py"), ("chunks",), ("find",), ("fnd", "x"), ("--bogus",), ("find", "x", "--top", "abc"),
+    ("find", "x", "--mode", "psychic"), ("index", "--bogus"), ("index", "no/such/folder"), ("hooks", "bogus"),
+    ("serve", "--port", "99999"), ("push", "--dtype", "f64"), ("web", "--port", "-1"), ("similar", "a", "b"),
+    ("status", "--json=yes"), ("mcp", "--repo", "no/such/folder"),
+])
+def test_a_usage_mistake_is_one_line_and_exit_1(make_repo: MakeRepo, typed, args: tuple[str, ...]) -> None:
+    root = make_repo({"a.py": "def retry():\n    return 1\n"})
+    line = typed.error(root, *args, words="Error: ")
+    assert line.startswith("Error: ") and "--help` says how" in line, line
+
+
+def test_every_error_line_begins_the_same_way(make_repo: MakeRepo, typed) -> None:
+    root = make_repo({"a.py": "def retry():\n    return 1\n"})
+    for args in (("status",), ("find", "retry", "--lang", "klingon"), ("find", "retry", "--backend", "nope"),
+                 ("chunks", "missing.py")):
+        assert typed.error(root, *args).startswith("Error: "), args
+    (reply,) = mcp_call(root, {"query": "retry", "kinds": ["fnord"]})
+    assert reply["isError"] and reply["content"][0]["text"].startswith("Error: unknown kind")
