@@ -166,7 +166,7 @@ def _run_update(opened: Opened, verbose: bool = False, **kwargs: Any) -> None:
     result = filling.index_all(opened.ws, opened.engine, progress=_progress(), rules=opened.rules, **kwargs)
     if verbose:
         for path, reason in result.skipped:
-            click.echo(f"skipped {path}: {reason}", err=True)
+            click.echo(f"skipped {output.quote_path(path)}: {reason}", err=True)
     click.echo(f"codeseek: {result.summary()}", err=True)
 
 
@@ -311,7 +311,7 @@ def chunks(paths: tuple[str, ...], as_json: bool) -> None:
     for path in paths:
         reason, file_chunks = chunk_one((Path(path).as_posix(), Path(path).read_bytes()), SkipRules())
         if reason:
-            click.echo(f"codeseek: skipped {path}: {reason}", err=True)
+            click.echo(f"codeseek: skipped {output.quote_path(path)}: {reason}", err=True)
         found.extend(file_chunks)
     click.echo(output.chunks_json(found) if as_json else output.chunks_human(found, color=sys.stdout.isatty()))
 

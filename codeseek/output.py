@@ -40,8 +40,26 @@ def render(hits: Sequence[Hit], fmt: str, query: str = "", color: bool = False) 
     if fmt == "vimgrep":
         return "\n".join(vimgrep_line(hit) for hit in hits)
     if fmt == "files":
-        return "\n".join(dict.fromkeys(hit.path for hit in hits))
+        return "\n".join(dict.fromkeys(quote_path(hit.path) for hit in hits))
     return human(hits, query, explain=fmt == "explain", color=color)
+
+
+ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", '"': '\\"', "\\": "\\\\"}
+
+
+def quote_path(path: str) -> str:
+    """A path as one line of text, as git prints it: a name holding a control character (a
+    newline would split a --vimgrep or --files line; an escape sequence would drive the
+    terminal), a quote or a backslash is shown in double quotes with C escapes (`"a\\nb.py"`);
+    every other name as it is. JSON output carries the name itself."""
+    if all(c.isprintable() and c not in ESCAPES for c in path):
+        return path
+    return '"' + "".join(ESCAPES.get(c) or (c if c.isprintable() else _escape(c)) for c in path) + '"'
+
+
+def _escape(c: str) -> str:
+    code = ord(c)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 COMMENT_STARTS = ("#", "//", "/*", "*", "--", ";")
@@ -62,7 +80,7 @@ def name_position(hit: Hit) -> tuple[int, int]:
 def vimgrep_line(hit: Hit) -> str:
     line, column = name_position(hit)
     text = hit.code.split("\n")[line - hit.start_line].strip()
-    return f"{hit.path}:{line}:{column}:{text}  [{hit.symbol} {hit.score:g}]"
+    return f"{quote_path(hit.path)}:{line}:{column}:{text}  [{hit.symbol} {hit.score:g}]"
 
 
 def human(hits: Sequence[Hit], query: str = "", explain: bool = False, color: bool = False) -> str:
@@ -72,7 +90,7 @@ def human(hits: Sequence[Hit], query: str = "", explain: bool = False, color: bo
     blocks = []
     for hit in hits:
         head = (
-            style(f"{hit.path}:{hit.start_line}-{hit.end_line}", fg="magenta", color=color)
+            style(f"{quote_path(hit.path)}:{hit.start_line}-{hit.end_line}", fg="magenta", color=color)
             + "  "
             + style(hit.symbol, fg="cyan", bold=True, color=color)
             + "  "
@@ -121,7 +139,7 @@ def _dedent(lines: list[str]) -> list[str]:
 
 def chunks_human(chunks: Sequence[Chunk], color: bool = False) -> str:
     return "\n".join(
-        style(f"{c.path}:{c.start_line}-{c.end_line}", fg="magenta", color=color)
+        style(f"{quote_path(c.path)}:{c.start_line}-{c.end_line}", fg="magenta", color=color)
         + f"  {c.kind:<10} "
         + style(c.symbol, fg="cyan", bold=True, color=color)
         + style(f"  ({c.language}, {len(c.text)} chars)", dim=True, color=color)

@@ -5,6 +5,7 @@ the words they answer with (issue 26: items 12, 13, 16, 26-30)."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -208,3 +209,23 @@ def test_every_error_line_begins_the_same_way(make_repo: MakeRepo, typed) -> Non
         assert typed.error(root, *args).startswith("Error: "), args
     (reply,) = mcp_call(root, {"query": "retry", "kinds": ["fnord"]})
     assert reply["isError"] and reply["content"][0]["text"].startswith("Error: unknown kind")
+
+
+# -- item 16: a file name with a newline keeps every line one line -------------------------------
+
+
+def test_a_file_name_with_a_newline_is_quoted_in_every_line_format(run, make_repo: MakeRepo) -> None:
+    root = make_repo({"plain.py": "def retry_plain():\n    return 1\n",
+                      "new\nline.py": "def retry_newline():\n    return 2\n",
+                      "esc\x1b[31m.py": "def retry_escape():\n    return 3\n"})
+    args = ("find", "retry", "--mode", "lexical", "-k", "3")
+    hits = json.loads(run(root, *args, "--json").stdout)
+    assert {hit["path"] for hit in hits} == {"plain.py", "new\nline.py", "esc\x1b[31m.py"}  # JSON: the names
+    vimgrep = run(root, *args, "--vimgrep").stdout.splitlines()
+    assert len(vimgrep) == 3 and all(re.match(r'^("[^"]*"|[^":]+):\d+:\d+:def retry_\w+\(\):', line) for line in vimgrep)
+    assert any(line.startswith('"new\\nline.py":1:5:def retry_newline') for line in vimgrep), vimgrep
+    assert any(line.startswith('"esc\\x1b[31m.py":1:5:') for line in vimgrep), vimgrep
+    assert set(run(root, *args, "--files").stdout.splitlines()) == {"plain.py", '"new\\nline.py"',
+                                                                     '"esc\\x1b[31m.py"'}
+    human = run(root, *args).stdout
+    assert '"new\\nline.py":1-2' in human and "\x1b" not in human
