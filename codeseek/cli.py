@@ -158,14 +158,17 @@ def _progress() -> Callable[[str, int, int], None]:
 def _run_update(opened: Opened, verbose: bool = False, **kwargs: Any) -> None:
     """A foreground update, vectors included, with progress on stderr."""
     from . import filling
-    from .index import exists
+    from .index import Store, exists
 
     if not exists(opened.ws.index_dir):
         click.echo(f"codeseek: embedding with {opened.engine.identity().describe()} "
                    f"({opened.engine.describe()})", err=True)
     result = filling.index_all(opened.ws, opened.engine, progress=_progress(), rules=opened.rules, **kwargs)
-    if verbose:
-        for path, reason in result.skipped:
+    if verbose:  # every file the index skips, whether this run or an earlier one found it
+        with Store(opened.ws.index_dir) as store:
+            held = store.chunks.skipped_files()
+        unnamed = [(path, reason) for path, reason in result.skipped if path not in dict(held)]
+        for path, reason in sorted(held + unnamed):
             click.echo(f"skipped {output.quote_path(path)}: {reason}", err=True)
     click.echo(f"codeseek: {result.summary()}", err=True)
 

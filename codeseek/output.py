@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from .lexical import code_terms
 from .results import Hit, Results
+from .words import count
 
 if TYPE_CHECKING:
     from .parsing import Chunk
@@ -163,11 +164,14 @@ def print_results(results: Results, fmt: str, index_dir: Path, query: str = "") 
 
     for note in results.notes:
         print(f"codeseek: {note}", file=sys.stderr)
-    if results.unembedded:
+    if results.unembedded:  # one line says what is missing, who fills it in, and how long it takes
         report = read_progress(index_dir)
         left = f", about {duration(report.eta_s)} left" if report is not None and report.eta_s is not None else ""
-        print(f"codeseek: meaning-based ranking is filling in ({results.unembedded:,} chunks still without "
-              f"vectors{left}): those are ranked by their words meanwhile", file=sys.stderr)
+        who = f", being embedded by {results.embedder}" if results.embedder else ""
+        one = results.unembedded == 1
+        print(f"codeseek: meaning-based ranking is filling in ({count(results.unembedded, 'chunk')} still without "
+              f"{'a vector' if one else 'vectors'}{who}{left}): {'it is' if one else 'those are'} ranked by their "
+              "words meanwhile", file=sys.stderr)
     color = fmt in ("human", "explain") and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     text = render(results.hits, fmt, query, color=color)
     if text:

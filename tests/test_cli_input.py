@@ -229,3 +229,77 @@ def test_a_file_name_with_a_newline_is_quoted_in_every_line_format(run, make_rep
                                                                      '"esc\\x1b[31m.py"'}
     human = run(root, *args).stdout
     assert '"new\\nline.py":1-2' in human and "\x1b" not in human
+
+
+# -- item 28: index -v and the summary agree with status; numbers written one way -------------------
+
+
+def test_the_summary_and_index_v_agree_with_status(run, make_repo: MakeRepo) -> None:
+    root = make_repo({"a.py": "def one():\n    return 1\n", "b.py": "def two():\n    return 2\n",
+                      "data.bin": "\0\0binary\0", "gen.py": "# @generated\ndef g():\n    return 3\n"})
+    first = run(root, "index", "-v").stderr
+    report = json.loads(run(root, "status", "--json").stdout)
+    assert (report["files"], report["skipped"]) == (2, 2)
+    assert "2 files indexed" in first and "2 skipped (1 binary, 1 generated)" in first, first
+    again = run(root, "index", "-v").stderr  # up to date: nothing indexed, the skipped files still listed
+    assert "skipped data.bin: binary" in again and "skipped gen.py: generated" in again, again
+    assert "0 files indexed" in again
+    (root / "a.py").write_text("def one():\n    return 11\n")
+    assert "1 file indexed" in run(root, "update").stderr
+
+
+def test_counts_are_written_one_way() -> None:
+    from codeseek.indexing import UpdateResult
+    from codeseek.words import count
+
+    assert (count(1, "file"), count(0, "file"), count(2294, "chunk")) == ("1 file", "0 files", "2,294 chunks")
+    assert count(1, "repository", "repositories") == "1 repository"
+    summary = UpdateResult(files_changed=2294, files_deleted=1200, chunks=12345, embedded=1001, reused=1000).summary()
+    assert summary.startswith("2,294 files indexed, 1,200 removed, 12,345 chunks, 1,001 embedded, 1,000 reused")
+
+
+# -- item 29: words ----------------------------------------------------------------------------------
+
+
+def test_status_speaks_english_and_its_json_has_fields(make_repo: MakeRepo, warm) -> None:
+    root = make_repo({"a.py": "def one():\n    return 1\n"})
+    assert codeseek(root, "find", "one", "--json").returncode == 0  # starts the warm process, embeds inline
+    text = codeseek(root, "status").stdout
+    assert "1 file (0 skipped), 1 chunk\n" in text and "serving 1 repository (" in text, text
+    assert "(1 vector)" in text and "1 files" not in text and "no commit" not in text
+    report = json.loads(codeseek(root, "status", "--json").stdout)
+    assert report["server"]["models"] and all(set(model) >= {"model", "dim", "engine"}
+                                              for model in report["server"]["models"]), report["server"]
+
+
+def test_a_folder_without_git_history_is_said_so(run, tmp_path: Path) -> None:
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain" / "a.py").write_text("def one():\n    return 1\n")
+    run(tmp_path / "plain", "index")
+    text = run(tmp_path / "plain", "status").stdout
+    assert "(no git commit): up to date" in text and "at no commit" not in text, text
+
+
+def test_a_first_search_says_once_that_vectors_are_filling_in(make_repo: MakeRepo) -> None:
+    root = make_repo({"a.py": "def one():\n    return 1\n", "b.py": "def two():\n    return 2\n"})
+    result = codeseek(root, "find", "one", "--mode", "lexical")
+    assert result.returncode == 0, result.stderr
+    about = [line for line in result.stderr.splitlines() if "chunks" in line and "indexed" not in line]
+    assert len(about) == 1, result.stderr
+    assert "2 chunks still without vectors, being embedded by a background worker (pid" in about[0], about
+
+
+# -- item 30: similar NAME with several definitions says which it used -------------------------------
+
+
+def test_similar_says_which_definition_of_a_name_it_used(run, make_repo: MakeRepo) -> None:
+    root = make_repo({"a.py": "def parse(text):\n    return text.split()\n",
+                      "b.py": "class Reader:\n    def parse(self, data):\n        return data.strip()\n",
+                      "c.py": "def split_words(line):\n    return line.split()\n"})
+    result = run(root, "similar", "parse", "--json")
+    assert isinstance(json.loads(result.stdout), list)  # the JSON stays one array of hits
+    note = [line for line in result.stderr.splitlines() if "definitions" in line]
+    assert note == ["codeseek: 'parse' has 2 definitions: showing code like a.py:1 (parse); the other: "
+                    "b.py:2 (Reader.parse); give PATH:LINE to choose another"], result.stderr
+    assert "definitions" not in run(root, "similar", "b.py:2", "--json").stderr
+    assert "definitions" not in run(root, "similar", "split_words").stderr

@@ -223,6 +223,12 @@ class Chunks:
         return self.db.unembedded()
 
     @guarded
+    def skipped_files(self) -> list[tuple[str, str]]:
+        """(path, reason) of every file the index holds as skipped, by path."""
+        return [(str(path), str(reason)) for path, reason in self.db.execute(
+            "SELECT path, skipped FROM files WHERE skipped IS NOT NULL ORDER BY path")]
+
+    @guarded
     def counts(self) -> Counts:
         def one(sql: str) -> int:
             return int(self.db.execute(sql).fetchone()[0])
