@@ -271,6 +271,7 @@
     code.innerHTML = codeLines(data.lines, 1, [data.start, data.end]);
     $("viewer").hidden = false;
     document.body.classList.add("viewing");
+    leaveTyping(); // the keys now move and close, and do so again once the file view closes
     const first = code.querySelector(`[data-line="${data.start}"]`);
     if (first) first.scrollIntoView({ block: "center" });
   }
@@ -278,6 +279,11 @@
   function closeFile() {
     $("viewer").hidden = true;
     document.body.classList.remove("viewing");
+  }
+
+  function leaveTyping() {
+    const active = document.activeElement;
+    if (active && active.matches("input, select")) active.blur();
   }
 
   // -- keys -----------------------------------------------------------------------------
@@ -289,6 +295,9 @@
     const viewing = !$("viewer").hidden;
     if (event.key === "Escape" && viewing) {
       closeFile();
+      event.preventDefault();
+    } else if (event.key === "Escape" && typing) {
+      leaveTyping(); // a search box would clear itself: Esc leaves the box and keeps the query
       event.preventDefault();
     } else if (event.key === "/" && !typing) {
       closeFile();
