@@ -58,8 +58,12 @@ class Group(click.Group):
             raise click.ClickException(f"internal error: {exc!r} (traceback in {crash_log()})") from None
 
 
-def one_line(exc: click.UsageError, command: str = "codeseek") -> click.ClickException:
-    """A usage mistake as one line (exit 1), with where to read how the command is used."""
+def one_line(exc: click.UsageError, command: str = "codeseek") -> click.ClickException | click.exceptions.Exit:
+    """A usage mistake as one line (exit 1), with where to read how the command is used; a
+    bare `codeseek` (or `codeseek hooks`) shows the help it asks for (exit 0)."""
+    if isinstance(exc, click.exceptions.NoArgsIsHelpError):
+        click.echo(exc.ctx.get_help() if exc.ctx is not None else "")
+        return click.exceptions.Exit(0)
     where = exc.ctx.command_path if exc.ctx is not None else command
     return click.ClickException(f"{exc.format_message().replace(chr(10), ' ')} (`{where} --help` says how)")
 

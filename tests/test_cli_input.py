@@ -202,6 +202,13 @@ def test_a_usage_mistake_is_one_line_and_exit_1(make_repo: MakeRepo, typed, args
     assert line.startswith("Error: ") and "--help` says how" in line, line
 
 
+def test_a_bare_command_shows_the_help_it_asks_for(make_repo: MakeRepo, typed) -> None:
+    root = make_repo({"a.py": "def retry():\n    return 1\n"})
+    for args in ((), ("hooks",)):
+        result = typed(root, *args)
+        assert result.exit_code == 0 and result.stdout.startswith(f"Usage: {' '.join(('codeseek', *args))} "), args
+
+
 def test_every_error_line_begins_the_same_way(make_repo: MakeRepo, typed) -> None:
     root = make_repo({"a.py": "def retry():\n    return 1\n"})
     for args in (("status",), ("find", "retry", "--lang", "klingon"), ("find", "retry", "--backend", "nope"),

@@ -177,8 +177,7 @@
       back.addEventListener("click", () => { state.view = null; search(); });
       summary.append(" ", back);
     }
-    const count = data.hits.length;
-    const what = count ? `${count} result${count === 1 ? "" : "s"} in ${files} file${files === 1 ? "" : "s"}` : "no matches";
+    const what = data.hits.length ? `${count(data.hits.length, "result")} in ${count(files, "file")}` : "no matches";
     summary.append(el("span", "muted", ` ${view.kind === "similar" ? "· " : ""}${what} · ${data.mode} · ${Math.round(data.took_ms)} ms`));
     for (const note of data.notes || []) summary.append(el("div", "note", note));
   }
@@ -324,12 +323,17 @@
     return seconds < 90 ? `${Math.round(seconds)} s` : `${Math.round(seconds / 60)} min`;
   }
 
+  function count(n, noun) {
+    // As the command line writes counts: "1 file", "2,294 files".
+    return `${n.toLocaleString("en-US")} ${noun}${n === 1 ? "" : "s"}`;
+  }
+
   function showStatus(s) {
     const parts = [];
-    parts.push(s.indexed_commit ? `at ${s.indexed_commit.slice(0, 10)}` : "no commit");
-    parts.push(`${(s.files || 0).toLocaleString()} files`, `${(s.chunks || 0).toLocaleString()} chunks`);
+    parts.push(s.indexed_commit ? `at ${s.indexed_commit.slice(0, 10)}` : "no git commit");
+    parts.push(count(s.files || 0, "file"), count(s.chunks || 0, "chunk"));
     if (!s.embedding) parts.push(`${(s.embedded || 0).toLocaleString()} with vectors`); // else the bar says
-    if (s.pending) parts.push(`${s.pending} changed files not indexed yet`);
+    if (s.pending) parts.push(`${count(s.pending, "changed file")} not indexed yet`);
     if (s.model) parts.push(s.model);
     $("status-text").textContent = parts.join(" · ");
     const e = s.embedding;
