@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import sys
-import tempfile
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,61 +18,11 @@ import click
 
 from . import __version__, access, client, config, options, output
 from .embedding import EngineChoice, EngineSettings
-from .errors import CodeseekError
-from .fsutil import private_dir
+from .failing import Group
 from .protocol import Filters, FindRequest, Mode, SimilarRequest, Source, Wait
 from .repo import Workspace, open_workspace, relative_location
 from .skipping import SkipRules
-
-
-class Group(click.Group):
-    """Turns expected errors into one line and a non-zero exit, never a traceback. Every error
-    line begins "Error: " (click's words), every notice "codeseek: "; a usage mistake is one
-    such line and exit 1 too, not click's usage block and exit 2."""
-
-    group_class = type  # `hooks` is one of these too
-
-    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
-                     **extra: Any) -> click.Context:
-        try:
-            return super().make_context(info_name, args, parent, **extra)
-        except click.UsageError as exc:
-            raise one_line(exc) from None
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except CodeseekError as exc:
-            raise click.ClickException(str(exc)) from None
-        except KeyboardInterrupt:
-            click.echo("Error: interrupted; the index keeps its last complete state", err=True)
-            ctx.exit(130)
-        except click.UsageError as exc:
-            raise one_line(exc, ctx.command_path) from None
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
-            raise
-        except Exception as exc:
-            raise click.ClickException(f"internal error: {exc!r} (traceback in {crash_log()})") from None
-
-
-def one_line(exc: click.UsageError, command: str = "codeseek") -> click.ClickException | click.exceptions.Exit:
-    """A usage mistake as one line (exit 1), with where to read how the command is used; a
-    bare `codeseek` (or `codeseek hooks`) shows the help it asks for (exit 0)."""
-    if isinstance(exc, click.exceptions.NoArgsIsHelpError):
-        click.echo(exc.ctx.get_help() if exc.ctx is not None else "")
-        return click.exceptions.Exit(0)
-    where = exc.ctx.command_path if exc.ctx is not None else command
-    return click.ClickException(f"{exc.format_message().replace(chr(10), ' ')} (`{where} --help` says how)")
-
-
-def crash_log() -> Path:
-    """The traceback, in a new file only this user can read, in a folder only this user can
-    enter (a fixed name in a shared temp folder could be a link to someone's file)."""
-    folder = private_dir(Path(tempfile.gettempdir()) / f"codeseek-{os.getuid()}")
-    fd, name = tempfile.mkstemp(prefix="crash-", suffix=".log", dir=folder)  # O_EXCL, mode 0600
-    with os.fdopen(fd, "w") as handle:
-        handle.write(traceback.format_exc())
-    return Path(name)
+from .words import count
 
 
 def engine_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -162,18 +109,14 @@ def _progress() -> Callable[[str, int, int], None]:
 def _run_update(opened: Opened, verbose: bool = False, **kwargs: Any) -> None:
     """A foreground update, vectors included, with progress on stderr."""
     from . import filling
-    from .index import Store, exists
+    from .index import exists
 
     if not exists(opened.ws.index_dir):
         click.echo(f"codeseek: embedding with {opened.engine.identity().describe()} "
                    f"({opened.engine.describe()})", err=True)
     result = filling.index_all(opened.ws, opened.engine, progress=_progress(), rules=opened.rules, **kwargs)
-    if verbose:  # every file the index skips, whether this run or an earlier one found it
-        with Store(opened.ws.index_dir) as store:
-            held = store.chunks.skipped_files()
-        unnamed = [(path, reason) for path, reason in result.skipped if path not in dict(held)]
-        for path, reason in sorted(held + unnamed):
-            click.echo(f"skipped {output.quote_path(path)}: {reason}", err=True)
+    for path, reason in filling.skipped_files(opened.ws, result) if verbose else ():
+        click.echo(f"skipped {output.quote_path(path)}: {reason}", err=True)
     click.echo(f"codeseek: {result.summary()}", err=True)
 
 
@@ -332,7 +275,7 @@ def push(ctx: click.Context, remote: str, dtype: str) -> None:
     """Publish this index's vectors to a git remote, for clones to pull (refs/codeseek/*)."""
     from . import sharing
     done = sharing.push(_open(ctx).ws, remote, dtype)
-    click.echo(f"codeseek: pushed {done.vectors} vectors ({done.bytes / 1e6:.1f} MB) to {remote} as {done.ref}",
+    click.echo(f"codeseek: pushed {count(done.vectors, 'vector')} ({done.bytes / 1e6:.1f} MB) to {remote} as {done.ref}",
                err=True)
 
 
@@ -345,7 +288,7 @@ def pull(ctx: click.Context, remote: str, model: str | None, dim: int | None) ->
     """Import the vectors a git remote holds for this index's model; only differences are embedded."""
     from . import sharing
     done = sharing.pull(_open(ctx).ws, remote, model, dim)
-    click.echo(f"codeseek: imported {done.imported} of {done.vectors} vectors from {remote} ({done.ref}); "
+    click.echo(f"codeseek: imported {done.imported:,} of {count(done.vectors, 'vector')} from {remote} ({done.ref}); "
                "the next update embeds only what differs", err=True)
 
 
@@ -403,8 +346,6 @@ def hooks_run(ctx: click.Context, hook: str) -> None:
     except Exception:  # noqa: BLE001 - not a repository any more, a broken config: nothing to do
         return
     hooks.run(opened.ws, hook, opened.engine, opened.rules, server=config.server_enabled(opened.cfg))
-
-
 
 
 from .web.command import web  # noqa: E402 - registered last: the web page's command lives in its own package

@@ -143,7 +143,7 @@ def chunks_human(chunks: Sequence[Chunk], color: bool = False) -> str:
         style(f"{quote_path(c.path)}:{c.start_line}-{c.end_line}", fg="magenta", color=color)
         + f"  {c.kind:<10} "
         + style(c.symbol, fg="cyan", bold=True, color=color)
-        + style(f"  ({c.language}, {len(c.text)} chars)", dim=True, color=color)
+        + style(f"  ({c.language}, {count(len(c.text), 'char')})", dim=True, color=color)
         for c in chunks
     )
 
