@@ -5,6 +5,7 @@ the words they answer with (issue 26: items 12, 13, 16, 26-30)."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from codeseek import __version__
 from codeseek import cli as cli_module
 from codeseek.parsing import chunk_file
 
-from .conftest import MakeRepo, codeseek, one_line_error
+from .conftest import EmbeddingServer, MakeRepo, codeseek, one_line_error
 
 
 class Typed:
@@ -109,12 +110,12 @@ def test_the_http_api_refuses_lone_surrogates_nuls_loose_booleans_and_unknown_fi
     assert [hit["path"] for hit in ok["hits"]] == ["lib/utils.go"]
 
 
-def mcp_call(root: Path, *arguments: dict[str, object]) -> list[dict[str, Any]]:
+def mcp_call(root: Path, *arguments: dict[str, object], env: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """The replies of `codeseek mcp` to a `find` call with each of these arguments."""
     lines = [json.dumps({"jsonrpc": "2.0", "id": i, "method": "tools/call",
                          "params": {"name": "find", "arguments": args}}) for i, args in enumerate(arguments)]
     result = subprocess.run([sys.executable, "-P", "-m", "codeseek", "mcp"], cwd=root, text=True, capture_output=True,
-                            input="\n".join(lines) + "\n", timeout=300)
+                            input="\n".join(lines) + "\n", timeout=300, env=env)
     assert "Traceback" not in result.stderr, result.stderr
     return [json.loads(line)["result"] for line in result.stdout.splitlines()]
 
@@ -122,7 +123,8 @@ def mcp_call(root: Path, *arguments: dict[str, object]) -> list[dict[str, Any]]:
 # -- item 26: filters take aliases and case, refuse what they do not know ---------------------------
 
 def found(run, root: Path, *args: str) -> set[tuple[str, str]]:
-    hits = json.loads(run(root, "find", "retry", "--mode", "lexical", "--json", "-k", "20", *args).stdout)
+    # Hybrid: this process embeds the few chunks itself (lexical would start a background worker).
+    hits = json.loads(run(root, "find", "retry", "--json", "-k", "20", *args).stdout)
     return {(hit["path"], hit["symbol"]) for hit in hits}
 
 
@@ -167,10 +169,12 @@ def test_an_unknown_filter_is_refused_with_what_is_known(make_repo: MakeRepo, ty
     typed.error(root, "similar", "retry_later", *args, words=words)
 
 
-def test_mcp_takes_the_same_filters(make_repo: MakeRepo) -> None:
+def test_mcp_takes_the_same_filters(make_repo: MakeRepo, server: EmbeddingServer) -> None:
     root = make_repo(FILTERED)
+    # The background worker a words-only search starts embeds through a small local server.
+    env = {**os.environ, "CODESEEK_BASE_URL": server.url}
     replies = mcp_call(root, {"query": "retry \ud800"}, {"query": "retry", "mode": "lexical", "languages": ["GOLANG"]},
-                       {"query": "retry", "languages": ["cobol"]})
+                       {"query": "retry", "languages": ["cobol"]}, env=env)
     assert replies[0]["isError"] is True and "UTF-8" in replies[0]["content"][0]["text"], replies[0]
     assert [hit["path"] for hit in replies[1]["structuredContent"]["hits"]] == ["lib/utils.go"]
     assert replies[2]["isError"] and "unknown language 'cobol'; known: bash" in replies[2]["content"][0]["text"]
@@ -225,7 +229,7 @@ def test_a_file_name_with_a_newline_is_quoted_in_every_line_format(run, make_rep
     root = make_repo({"plain.py": "def retry_plain():\n    return 1\n",
                       "new\nline.py": "def retry_newline():\n    return 2\n",
                       "esc\x1b[31m.py": "def retry_escape():\n    return 3\n"})
-    args = ("find", "retry", "--mode", "lexical", "-k", "3")
+    args = ("find", "retry", "-k", "3")
     hits = json.loads(run(root, *args, "--json").stdout)
     assert {hit["path"] for hit in hits} == {"plain.py", "new\nline.py", "esc\x1b[31m.py"}  # JSON: the names
     vimgrep = run(root, *args, "--vimgrep").stdout.splitlines()
@@ -287,9 +291,10 @@ def test_a_folder_without_git_history_is_said_so(run, tmp_path: Path) -> None:
     assert "(no git commit): up to date" in text and "at no commit" not in text, text
 
 
-def test_a_first_search_says_once_that_vectors_are_filling_in(make_repo: MakeRepo) -> None:
+def test_a_first_search_says_once_that_vectors_are_filling_in(make_repo: MakeRepo, server: EmbeddingServer) -> None:
     root = make_repo({"a.py": "def one():\n    return 1\n", "b.py": "def two():\n    return 2\n"})
-    result = codeseek(root, "find", "one", "--mode", "lexical")
+    # Words only: a background worker embeds, through a small local server (no model to load).
+    result = codeseek(root, "find", "one", "--mode", "lexical", env={**os.environ, "CODESEEK_BASE_URL": server.url})
     assert result.returncode == 0, result.stderr
     about = [line for line in result.stderr.splitlines() if "chunks" in line and "indexed" not in line]
     assert len(about) == 1, result.stderr
