@@ -268,11 +268,12 @@ def check_k(k: object) -> None:
 FILTER_SCHEMA: dict[str, Any] = {
     "k": {"type": "integer", "minimum": 1, "maximum": MAX_K, "description": "How many results (default 10)."},
     "paths": {"type": "array", "items": {"type": "string"}, "maxItems": MAX_LIST,
-              "description": "Path globs; a leading ! excludes; a folder matches everything below it."},
+              "description": "Path globs; a leading ! excludes; a name without a slash (utils.py) matches at any "
+                             "depth; a folder matches everything below it."},
     "languages": {"type": "array", "items": {"type": "string"}, "maxItems": MAX_LIST,
-                  "description": "Only these languages."},
+                  "description": f"Only these languages: {', '.join(aliases.LANGUAGES)} (or py, ts, golang...)."},
     "kinds": {"type": "array", "items": {"type": "string"}, "maxItems": MAX_LIST,
-              "description": "Only these kinds (function, class...)."},
+              "description": f"Only these kinds: {', '.join(map(str, aliases.KINDS))}."},
 }
 FIND_SCHEMA: dict[str, Any] = {
     "type": "object",
