@@ -121,8 +121,9 @@ def main() -> None:
                                           "print(json.dumps(client.running()))"], cwd=repo, env=env,
                                          capture_output=True, text=True, check=True).stdout)
         rss.append(ping["rss_bytes"])
+    models = ", ".join(m["model"] for m in ping["models"])
     print(f"warm process resident memory: {rss[0] / 2**20:.0f} MiB after one repository, {rss[1] / 2**20:.0f} MiB "
-          f"after a second ({ping['repositories']} repositories, models loaded: {ping['models']})")
+          f"after a second ({ping['repositories']} repositories, models loaded: {models})")
     subprocess.run(["codeseek", "serve", "--stop"], cwd=clone, env=env, capture_output=True)
 
 

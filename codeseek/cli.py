@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import sys
-import tempfile
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,42 +18,11 @@ import click
 
 from . import __version__, access, client, config, options, output
 from .embedding import EngineChoice, EngineSettings
-from .errors import CodeseekError
-from .fsutil import private_dir
+from .failing import Group
 from .protocol import Filters, FindRequest, Mode, SimilarRequest, Source, Wait
 from .repo import Workspace, open_workspace, relative_location
 from .skipping import SkipRules
-
-
-class Group(click.Group):
-    """Turns expected errors into one line and a non-zero exit, never a traceback."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except CodeseekError as exc:
-            raise click.ClickException(str(exc)) from None
-        except KeyboardInterrupt:
-            click.echo("codeseek: interrupted; the index keeps its last complete state", err=True)
-            ctx.exit(130)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
-            raise
-        except Exception as exc:
-            try:
-                kept = f"traceback in {crash_log()}"
-            except (CodeseekError, OSError) as refused:  # a crash-log folder that is a link, or not ours
-                kept = f"no traceback kept: {refused}"
-            raise click.ClickException(f"internal error: {exc!r} ({kept})") from None
-
-
-def crash_log() -> Path:
-    """The traceback, in a new file only this user can read, in a folder only this user can
-    enter (a fixed name in a shared temp folder could be a link to someone's file)."""
-    folder = private_dir(Path(tempfile.gettempdir()) / f"codeseek-{os.getuid()}")
-    fd, name = tempfile.mkstemp(prefix="crash-", suffix=".log", dir=folder)  # O_EXCL, mode 0600
-    with os.fdopen(fd, "w") as handle:
-        handle.write(traceback.format_exc())
-    return Path(name)
+from .words import count
 
 
 def engine_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -149,9 +115,8 @@ def _run_update(opened: Opened, verbose: bool = False, **kwargs: Any) -> None:
         click.echo(f"codeseek: embedding with {opened.engine.identity().describe()} "
                    f"({opened.engine.describe()})", err=True)
     result = filling.index_all(opened.ws, opened.engine, progress=_progress(), rules=opened.rules, **kwargs)
-    if verbose:
-        for path, reason in result.skipped:
-            click.echo(f"skipped {path}: {reason}", err=True)
+    for path, reason in filling.skipped_files(opened.ws, result) if verbose else ():
+        click.echo(f"skipped {output.quote_path(path)}: {reason}", err=True)
     click.echo(f"codeseek: {result.summary()}", err=True)
 
 
@@ -298,7 +263,7 @@ def chunks(paths: tuple[str, ...], as_json: bool) -> None:
     for path in paths:
         reason, file_chunks = chunk_one((Path(path).as_posix(), Path(path).read_bytes()), SkipRules())
         if reason:
-            click.echo(f"codeseek: skipped {path}: {reason}", err=True)
+            click.echo(f"codeseek: skipped {output.quote_path(path)}: {reason}", err=True)
         found.extend(file_chunks)
     click.echo(output.chunks_json(found) if as_json else output.chunks_human(found, color=sys.stdout.isatty()))
 
@@ -312,7 +277,7 @@ def push(ctx: click.Context, remote: str, dtype: str) -> None:
     """Publish this index's vectors to a git remote, for clones to pull (refs/codeseek/*)."""
     from . import sharing
     done = sharing.push(_open(ctx).ws, remote, dtype)
-    click.echo(f"codeseek: pushed {done.vectors} vectors ({done.bytes / 1e6:.1f} MB) to {remote} as {done.ref}",
+    click.echo(f"codeseek: pushed {count(done.vectors, 'vector')} ({done.bytes / 1e6:.1f} MB) to {remote} as {done.ref}",
                err=True)
 
 
@@ -325,7 +290,7 @@ def pull(ctx: click.Context, remote: str, model: str | None, dim: int | None) ->
     """Import the vectors a git remote holds for this index's model; only differences are embedded."""
     from . import sharing
     done = sharing.pull(_open(ctx).ws, remote, model, dim)
-    click.echo(f"codeseek: imported {done.imported} of {done.vectors} vectors from {remote} ({done.ref}); "
+    click.echo(f"codeseek: imported {done.imported:,} of {count(done.vectors, 'vector')} from {remote} ({done.ref}); "
                "the next update embeds only what differs", err=True)
 
 
@@ -383,8 +348,6 @@ def hooks_run(ctx: click.Context, hook: str) -> None:
     except Exception:  # noqa: BLE001 - not a repository any more, a broken config: nothing to do
         return
     hooks.run(opened.ws, hook, opened.engine, opened.rules, server=config.server_enabled(opened.cfg))
-
-
 
 
 from .web.command import web  # noqa: E402 - registered last: the web page's command lives in its own package

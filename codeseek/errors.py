@@ -18,7 +18,7 @@ class SegmentDamaged(CodeseekError):
     def __init__(self, directory: object, name: str, detail: str, count: int) -> None:
         super().__init__(
             f"the index in {directory} has a vector file that is damaged ({name}: {detail}); "
-            f"`codeseek index` embeds its {count} vectors again"
+            f"`codeseek index` embeds its {count:,} vectors again"
         )
         self.name = name
 

@@ -45,6 +45,14 @@ def index_all(ws: Workspace, engine: EngineChoice, *, progress: Progress | None 
     return result
 
 
+def skipped_files(ws: Workspace, result: indexing.UpdateResult) -> list[tuple[str, str]]:
+    """(path, reason) of every file the index skips, whether this update or an earlier one
+    found it (`index -v` on an index already up to date lists them too), by path."""
+    with Store(ws.index_dir) as store:
+        held = dict(store.chunks.skipped_files())
+    return sorted({**held, **{path: reason for path, reason in result.skipped if path not in held}}.items())
+
+
 def priority(chunk: Pending | StoredChunk, recent: set[str]) -> int:
     """Which chunks get their vectors first (lower first): the implementation's definitions,
     those of recently changed files earliest; then tests and examples; then module-level

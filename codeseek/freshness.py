@@ -61,6 +61,7 @@ class Freshness:
     filler: Who = Who.NOBODY
     embedded_here: int = 0
     note: str = ""  # a line for the user (the engine could not be reached...)
+    started: str = ""  # who this refresh started to embed the missing vectors ("a background worker (pid 12)")
 
     @property
     def changed(self) -> bool:
@@ -100,5 +101,4 @@ def refresh(ws: Workspace, engine: EngineChoice, rules: SkipRules, background: B
     if background.running() or read_progress(ws.index_dir) is not None:
         return Freshness(result, unembedded=pending, filler=background.who, embedded_here=embedded)
     who = background.start()
-    return Freshness(result, unembedded=pending, filler=background.who, embedded_here=embedded,
-                     note=f"{pending:,} chunks are being embedded by {who}")
+    return Freshness(result, unembedded=pending, filler=background.who, embedded_here=embedded, started=who)

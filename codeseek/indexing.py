@@ -29,6 +29,7 @@ from .parsing import Chunk, chunk_file
 from .protocol import Source
 from .repo import Workspace, list_files
 from .skipping import SkipRules
+from .words import count
 
 PARALLEL_MIN_FILES = 64
 T = TypeVar("T")
@@ -37,7 +38,8 @@ BATCH_BYTES = 64 << 20  # files read and chunked at a time: memory stays bounded
 
 @dataclass
 class UpdateResult:
-    files_changed: int = 0
+    files_changed: int = 0  # files whose state was written: indexed, or newly skipped
+    files_skipped: int = 0  # of files_changed, those skipped
     files_deleted: int = 0
     chunks: int = 0
     embedded: int = 0
@@ -54,18 +56,21 @@ class UpdateResult:
         return bool(self.files_changed or self.files_deleted)
 
     def summary(self) -> str:
+        """What this run did, in the words and numbers `status` uses (a skipped file is
+        counted as skipped, not as indexed)."""
         parts = [
-            f"{self.files_changed} files indexed",
-            f"{self.files_deleted} removed",
-            f"{self.chunks} chunks",
-            f"{self.embedded} embedded",
-            f"{self.reused} reused",
+            f"{count(self.files_changed - self.files_skipped, 'file')} indexed",
+            f"{self.files_deleted:,} removed",
+            count(self.chunks, "chunk"),
+            f"{self.embedded:,} embedded",
+            f"{self.reused:,} reused",
         ]
         if self.repaired:
-            parts.append(f"{self.repaired} vectors of damaged files embedded again")
+            parts.append(f"{count(self.repaired, 'vector')} of damaged files embedded again")
         if self.skipped:
             reasons = Counter(reason.split(":")[0] for _, reason in self.skipped)
-            parts.append(f"{len(self.skipped)} skipped (" + ", ".join(f"{n} {r}" for r, n in reasons.most_common()) + ")")
+            parts.append(f"{len(self.skipped):,} skipped (" + ", ".join(f"{n:,} {r}" for r, n in reasons.most_common())
+                         + ")")
         return ", ".join(parts) + f" in {sum(self.timings.values()):.1f}s"
 
 
@@ -281,6 +286,7 @@ def _entries_of(prepared: list[Prepared], change: changes.Change, result: Update
         blob = change.files[p.path]
         if p.skipped:
             result.skipped.append((p.path, p.skipped))
+            result.files_skipped += 1
             entries.append(FileEntry(p.path, blob, None, skipped=p.skipped))
             continue
         entries.append(FileEntry(p.path, blob, p.chunks[0].chunk.language if p.chunks else None, p.chunks))

@@ -85,7 +85,7 @@ def _call(searcher: Searcher, message_id: object, params: dict[str, Any]) -> dic
             results = searcher.similar(SimilarRequest.from_json(arguments))
     except CodeseekError as exc:
         return {"jsonrpc": "2.0", "id": message_id,
-                "result": {"content": [{"type": "text", "text": f"codeseek: {exc}"}], "isError": True}}
+                "result": {"content": [{"type": "text", "text": f"Error: {exc}"}], "isError": True}}
     answer = results.to_json()
     return {"jsonrpc": "2.0", "id": message_id,
             "result": {"content": [{"type": "text", "text": json.dumps(answer["hits"], indent=1)}],

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from .lexical import code_terms
 from .results import Hit, Results
+from .words import count
 
 if TYPE_CHECKING:
     from .parsing import Chunk
@@ -40,8 +41,26 @@ def render(hits: Sequence[Hit], fmt: str, query: str = "", color: bool = False) 
     if fmt == "vimgrep":
         return "\n".join(vimgrep_line(hit) for hit in hits)
     if fmt == "files":
-        return "\n".join(dict.fromkeys(hit.path for hit in hits))
+        return "\n".join(dict.fromkeys(quote_path(hit.path) for hit in hits))
     return human(hits, query, explain=fmt == "explain", color=color)
+
+
+ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", '"': '\\"', "\\": "\\\\"}
+
+
+def quote_path(path: str) -> str:
+    """A path as one line of text, as git prints it: a name holding a control character (a
+    newline would split a --vimgrep or --files line; an escape sequence would drive the
+    terminal), a quote or a backslash is shown in double quotes with C escapes (`"a\\nb.py"`);
+    every other name as it is. JSON output carries the name itself."""
+    if all(c.isprintable() and c not in ESCAPES for c in path):
+        return path
+    return '"' + "".join(ESCAPES.get(c) or (c if c.isprintable() else _escape(c)) for c in path) + '"'
+
+
+def _escape(c: str) -> str:
+    code = ord(c)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 COMMENT_STARTS = ("#", "//", "/*", "*", "--", ";")
@@ -62,7 +81,7 @@ def name_position(hit: Hit) -> tuple[int, int]:
 def vimgrep_line(hit: Hit) -> str:
     line, column = name_position(hit)
     text = hit.code.split("\n")[line - hit.start_line].strip()
-    return f"{hit.path}:{line}:{column}:{text}  [{hit.symbol} {hit.score:g}]"
+    return f"{quote_path(hit.path)}:{line}:{column}:{text}  [{hit.symbol} {hit.score:g}]"
 
 
 def human(hits: Sequence[Hit], query: str = "", explain: bool = False, color: bool = False) -> str:
@@ -72,7 +91,7 @@ def human(hits: Sequence[Hit], query: str = "", explain: bool = False, color: bo
     blocks = []
     for hit in hits:
         head = (
-            style(f"{hit.path}:{hit.start_line}-{hit.end_line}", fg="magenta", color=color)
+            style(f"{quote_path(hit.path)}:{hit.start_line}-{hit.end_line}", fg="magenta", color=color)
             + "  "
             + style(hit.symbol, fg="cyan", bold=True, color=color)
             + "  "
@@ -124,10 +143,10 @@ def _dedent(lines: list[str]) -> list[str]:
 
 def chunks_human(chunks: Sequence[Chunk], color: bool = False) -> str:
     return "\n".join(
-        style(f"{c.path}:{c.start_line}-{c.end_line}", fg="magenta", color=color)
+        style(f"{quote_path(c.path)}:{c.start_line}-{c.end_line}", fg="magenta", color=color)
         + f"  {c.kind:<10} "
         + style(c.symbol, fg="cyan", bold=True, color=color)
-        + style(f"  ({c.language}, {len(c.text)} chars)", dim=True, color=color)
+        + style(f"  ({c.language}, {count(len(c.text), 'char')})", dim=True, color=color)
         for c in chunks
     )
 
@@ -148,11 +167,14 @@ def print_results(results: Results, fmt: str, index_dir: Path, query: str = "") 
 
     for note in results.notes:
         print(f"codeseek: {note}", file=sys.stderr)
-    if results.unembedded:
+    if results.unembedded:  # one line says what is missing, who fills it in, and how long it takes
         report = read_progress(index_dir)
         left = f", about {duration(report.eta_s)} left" if report is not None and report.eta_s is not None else ""
-        print(f"codeseek: meaning-based ranking is filling in ({results.unembedded:,} chunks still without "
-              f"vectors{left}): those are ranked by their words meanwhile", file=sys.stderr)
+        who = f", being embedded by {results.embedder}" if results.embedder else ""
+        one = results.unembedded == 1
+        print(f"codeseek: meaning-based ranking is filling in ({count(results.unembedded, 'chunk')} still without "
+              f"{'a vector' if one else 'vectors'}{who}{left}): {'it is' if one else 'those are'} ranked by their "
+              "words meanwhile", file=sys.stderr)
     color = fmt in ("human", "explain") and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     text = render(results.hits, fmt, query, color=color)
     if text:

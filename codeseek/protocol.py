@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import math
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from fnmatch import fnmatchcase
 from typing import Any, Protocol, TypeVar
 
+from . import aliases
 from .errors import CodeseekError
 
 MAX_K = 1000
@@ -63,8 +65,10 @@ class Located(Protocol):
 
 @dataclass(frozen=True)
 class Filters:
-    """What to search. A path pattern with a leading `!` excludes; a pattern without
-    wildcards matches a folder and everything below it."""
+    """What to search. A path pattern with a leading `!` excludes; a name without a slash (a
+    file's or a folder's) matches at any depth, as in .gitignore; a folder matches everything
+    below it. Languages and kinds are taken in any case and by their usual aliases (`py`,
+    `c++`, `fn`): an unknown one is refused with the list, never answered "no matches"."""
 
     paths: tuple[str, ...] = ()
     languages: tuple[str, ...] = ()
@@ -74,6 +78,11 @@ class Filters:
     exclude: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        for pattern in self.paths:
+            check_glob(pattern)
+        object.__setattr__(self, "languages", _canonical(self.languages, "language", aliases.language,
+                                                         aliases.LANGUAGES))
+        object.__setattr__(self, "kinds", _canonical(self.kinds, "kind", aliases.kind, aliases.KINDS))
         object.__setattr__(self, "include", tuple(p for p in self.paths if not p.startswith("!")))
         object.__setattr__(self, "exclude", tuple(p[1:] for p in self.paths if p.startswith("!")))
 
@@ -95,11 +104,61 @@ class Filters:
                    _number(body, "min_score"))
 
 
+def _canonical(names: tuple[str, ...], what: str, lookup: Callable[[str], str | None],
+               known: dict[str, Any]) -> tuple[str, ...]:
+    out = []
+    for name in names:
+        found = lookup(checked_text(name, what))
+        if found is None:
+            raise BadRequest(f"unknown {what} {name[:40]!r}; known: {', '.join(map(str, known))}")
+        out.append(found)
+    return tuple(dict.fromkeys(out))
+
+
+def checked_text(text: str, what: str) -> str:
+    """Text that is whole UTF-8 (no lone surrogate: an undecodable byte on the command line
+    arrives as one) and holds no NUL; else refused, naming the field."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest(f"{what} is not valid UTF-8 text (a byte that is no character)") from None
+    if "\0" in text:
+        raise BadRequest(f"{what} holds a NUL character")
+    return text
+
+
+def check_glob(pattern: str) -> None:
+    """A path pattern that means something: not empty, and every `[` closed."""
+    checked_text(pattern, "a path pattern")
+    body = pattern.removeprefix("!")
+    if not body.strip("/").removeprefix("./"):
+        raise BadRequest(f"the path pattern {pattern!r} is empty")
+    i = 0
+    while i < len(body):
+        if body[i] == "[":
+            j = i + 1 + (body[i + 1: i + 2] == "!")
+            j += body[j: j + 1] == "]"  # a `]` first in the set is one of its characters
+            close = body.find("]", j)
+            if close < 0:
+                raise BadRequest(f"the path pattern {pattern[:80]!r} has a `[` that is never closed")
+            i = close
+        i += 1
+
+
 def path_matches(path: str, pattern: str) -> bool:
+    """Whether a repository path matches a pattern, as .gitignore would have it: a pattern
+    without a slash (but a trailing one) matches a file or folder name at any depth; a
+    leading slash anchors it at the root; a folder matches everything below it."""
     pattern = pattern.removeprefix("./")
+    anchored = pattern.startswith("/") or "/" in pattern.rstrip("/")
+    pattern = pattern.lstrip("/")
     if any(ch in pattern for ch in "*?["):
-        return fnmatchcase(path, pattern) or fnmatchcase(path, pattern.replace("**/", ""))
-    return path == pattern or path.startswith(pattern.rstrip("/") + "/")
+        return (fnmatchcase(path, pattern) or fnmatchcase(path, pattern.replace("**/", ""))
+                or not anchored and fnmatchcase(path.rpartition("/")[2], pattern))
+    name = pattern.rstrip("/")
+    if path == name or path.startswith(name + "/"):
+        return True
+    return not anchored and (f"/{name}/" in f"/{path}" or path.endswith(f"/{name}"))
 
 
 @dataclass(frozen=True)
@@ -113,6 +172,7 @@ class FindRequest:
     wait: Wait = Wait.AUTO
 
     def __post_init__(self) -> None:
+        checked_text(self.query, "the query")
         if not self.query.strip():
             raise BadRequest("the query is empty")
         if len(self.query) > MAX_QUERY:
@@ -142,6 +202,7 @@ class SimilarRequest:
     no_update: bool = False
 
     def __post_init__(self) -> None:
+        checked_text(self.where, "where")
         if not self.where.strip():
             raise BadRequest("where is empty: give PATH:LINE or a symbol name")
         path, _, line = self.where.rpartition(":")
@@ -161,7 +222,8 @@ class SimilarRequest:
 @dataclass(frozen=True)
 class RepoRef:
     """The repository a request is about, as absolute paths: a relative or empty one would be
-    resolved against the warm process's own working folder (its private runtime folder)."""
+    resolved against the warm process's own working folder (its private runtime folder). Checked
+    as text here; the service checks what they name."""
 
     root: str
     index_dir: str | None = None
@@ -176,7 +238,10 @@ class RepoRef:
 
 def _absolute(body: dict[str, Any], name: str) -> str:
     value = body.get(name)
-    if not isinstance(value, str) or not posixpath.isabs(value) or "\0" in value or len(value) > 4096:
+    if not isinstance(value, str):
+        raise BadRequest(f"repo.{name} must be an absolute path")
+    checked_text(value, f"repo.{name}")
+    if not posixpath.isabs(value) or len(value) > 4096:
         raise BadRequest(f"repo.{name} must be an absolute path")
     return value
 
@@ -194,6 +259,15 @@ class UpdateRequest:
         return cls(_choice(fields_, "source", Source, Source.WORKTREE))
 
 
+@dataclass(frozen=True)
+class StatusRequest:
+    check: bool = False  # read the whole index, and fail if any of it is damaged
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> StatusRequest:
+        return cls(_flag(body, "check"))
+
+
 def check_k(k: object) -> None:
     if type(k) is not int or not 1 <= k <= MAX_K:
         raise BadRequest(f"k must be a whole number from 1 to {MAX_K}")
@@ -203,11 +277,12 @@ def check_k(k: object) -> None:
 FILTER_SCHEMA: dict[str, Any] = {
     "k": {"type": "integer", "minimum": 1, "maximum": MAX_K, "description": "How many results (default 10)."},
     "paths": {"type": "array", "items": {"type": "string"}, "maxItems": MAX_LIST,
-              "description": "Path globs; a leading ! excludes; a folder matches everything below it."},
+              "description": "Path globs; a leading ! excludes; a name without a slash (utils.py) matches at any "
+                             "depth; a folder matches everything below it."},
     "languages": {"type": "array", "items": {"type": "string"}, "maxItems": MAX_LIST,
-                  "description": "Only these languages."},
+                  "description": f"Only these languages: {', '.join(aliases.LANGUAGES)} (or py, ts, golang...)."},
     "kinds": {"type": "array", "items": {"type": "string"}, "maxItems": MAX_LIST,
-              "description": "Only these kinds (function, class...)."},
+              "description": f"Only these kinds: {', '.join(map(str, aliases.KINDS))}."},
 }
 FIND_SCHEMA: dict[str, Any] = {
     "type": "object",

@@ -14,6 +14,7 @@ from .outcome import Outcome
 from .progress import Phase, Progress, duration
 from .progress import read as read_progress
 from .repo import Workspace
+from .words import count
 
 
 @dataclass(frozen=True)
@@ -51,10 +52,11 @@ class Status:
     def describe(self) -> str:
         """A short summary in words."""
         c = self.counts
-        commit = (self.indexed_commit or "")[:10] or "no commit"
-        behind = "up to date" if not self.pending_files else f"{len(self.pending_files):,} changed files not indexed yet"
-        lines = [f"index of {self.root} at {commit}: {behind}",
-                 f"{c.files:,} files ({c.skipped:,} skipped), {c.chunks:,} chunks"]
+        commit = f"at {self.indexed_commit[:10]}" if self.indexed_commit else "(no git commit)"
+        behind = ("up to date" if not self.pending_files
+                  else f"{count(len(self.pending_files), 'changed file')} not indexed yet")
+        lines = [f"index of {self.root} {commit}: {behind}",
+                 f"{count(c.files, 'file')} ({c.skipped:,} skipped), {count(c.chunks, 'chunk')}"]
         if self.embedding is not None and self.embedding.phase == Phase.LOADING:
             lines.append(f"embedded {self.embedded:,} of {c.chunks:,}; the model is loading "
                          f"(pid {self.embedding.pid})")
@@ -67,16 +69,18 @@ class Status:
             lines.append(f"embedded {self.embedded:,} of {c.chunks:,}; nobody is embedding the rest "
                          "(the next search starts it)")
         else:
-            lines.append(f"every chunk has its vector ({c.vectors:,} vectors)")
+            lines.append(f"every chunk has its vector ({count(c.vectors, 'vector')})")
         if self.model:
-            lines.append(f"model {self.model} ({self.dim} dims), computed by {self.engine or 'nothing yet'}")
+            lines.append(f"model {self.model} ({self.dim} dims), "
+                         + (f"computed by {self.engine}" if self.engine else "no vector computed yet"))
         if self.advice:
             lines.append(self.advice)
         size = f"{self.bytes / 1e6:.1f} MB on disk in {self.index_dir}"
         lines.append(size + (" (read-only)" if self.read_only else ""))
         if self.server:
-            lines.append(f"warm process: pid {self.server.get('pid')}, serving {self.server.get('repositories', 1)} "
-                         f"repositories ({self.server.get('address', '')})")
+            served = count(int(self.server.get("repositories", 1)), "repository", "repositories")
+            lines.append(f"warm process: pid {self.server.get('pid')}, serving {served} "
+                         f"({self.server.get('address', '')})")
         else:
             lines.append("warm process: none running (the next search starts one)")
         if self.background is not None:

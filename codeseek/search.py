@@ -15,9 +15,11 @@ from .index import Store, StoredChunk
 from .lexical import match_expression, match_expressions
 from .protocol import Filters, Mode, check_k
 from .results import Hit, Results
+from .words import count
 
 DEPTH = 50  # candidates taken from each ranker
 FILE_PASS_ADDS = 10  # a long query's best files by the file pass whose best chunk joins the candidates
+MAX_OTHERS = 5  # other definitions of a name `similar` lists
 
 Ranked = list[tuple[StoredChunk, float]]
 
@@ -87,13 +89,39 @@ def similar(store: Store, engine: EngineChoice, target: StoredChunk, k: int = 10
     return Results(_cosine_hits(ranked, k, filters), Mode.SEMANTIC, store.chunks.unembedded_count())
 
 
+def similar_to(store: Store, engine: EngineChoice, where: str, k: int = 10, filters: Filters | None = None) -> Results:
+    """`similar` for what the user gave (`PATH:LINE` or a name). A name with several
+    definitions uses the first (the shortest qualified name) and says which, with the others,
+    in a note: the answer stays one list of hits."""
+    found = candidates(store, where)
+    results = similar(store, engine, found[0], k, filters)
+    if len(found) == 1 or _is_location(where):
+        return results
+    shown = [f"{c.path}:{c.start_line} ({c.symbol})" for c in found[1:MAX_OTHERS + 1]]
+    more = f" and {len(found) - 1 - MAX_OTHERS:,} more" if len(found) - 1 > MAX_OTHERS else ""
+    note = (f"{where!r} has {count(len(found), 'definition')}: showing code like {found[0].path}:"
+            f"{found[0].start_line} ({found[0].symbol}); the {'other' if len(found) == 2 else 'others'}: "
+            f"{', '.join(shown)}{more}; give PATH:LINE to choose another")
+    return Results(results.hits, results.mode, results.unembedded, (*results.notes, note), results.embedder)
+
+
 def locate(store: Store, where: str) -> StoredChunk:
     """The chunk a user means by `PATH:LINE` or by a symbol name."""
+    return candidates(store, where)[0]
+
+
+def candidates(store: Store, where: str) -> list[StoredChunk]:
+    """The chunks `PATH:LINE` (innermost first) or a symbol name (shortest name first) may mean."""
     path, _, line = where.rpartition(":")
-    found = store.chunks.at(path, line=int(line)) if path and line.isdigit() else store.chunks.at("", symbol=where)
+    found = store.chunks.at(path, line=int(line)) if _is_location(where) else store.chunks.at("", symbol=where)
     if not found:
         raise CodeseekError(f"no indexed chunk at {where!r}: give PATH:LINE or a symbol name")
-    return found[0]
+    return found
+
+
+def _is_location(where: str) -> bool:
+    path, _, line = where.rpartition(":")
+    return bool(path) and line.isdigit()
 
 
 def _hits(ranked: list[ranking.Candidate], chunks: dict[int, StoredChunk], k: int, filters: Filters,

@@ -35,7 +35,7 @@ from typing import Any
 from . import __version__, client
 from .errors import CodeseekError
 from .fsutil import locked
-from .protocol import BadRequest, FindRequest, RepoRef, SimilarRequest, UpdateRequest
+from .protocol import BadRequest, FindRequest, RepoRef, SimilarRequest, StatusRequest, UpdateRequest
 from .repo import open_workspace
 from .service import Service
 
@@ -221,7 +221,7 @@ class Server:
         ws = _workspace(body)
         repo = self.service.repository(ws)
         if route == "/status":
-            return {**repo.status(check=bool(body.get("check"))).to_json(), "server": self.describe()}
+            return {**repo.status(check=StatusRequest.from_json(body).check).to_json(), "server": self.describe()}
         flags = _flags(body)
         request = body.get("request", {})
         if route == "/find":

@@ -148,8 +148,7 @@ class Repository:
         with self.lock:
             return self._fresh_search(
                 engine, rules, Wait.AUTO, request.no_update, True,
-                lambda store: search.similar(store, engine, search.locate(store, request.where), request.k,
-                                             request.filters))
+                lambda store: search.similar_to(store, engine, request.where, request.k, request.filters))
 
     def update(self, request: UpdateRequest, flags: dict[str, object]) -> indexing.UpdateResult:
         """Files and words now; vectors on this process's thread."""
@@ -182,9 +181,10 @@ class EmbeddingThread:
 
 
 def _noted(results: Results, done: freshness.Freshness) -> Results:
-    if not done.note:
+    if not done.note and not done.started:
         return results
-    return Results(results.hits, results.mode, results.unembedded, (*results.notes, done.note))
+    return Results(results.hits, results.mode, results.unembedded,
+                   (*results.notes, done.note) if done.note else results.notes, done.started or results.embedder)
 
 
 class Service:

@@ -79,10 +79,12 @@ class Web:
             raise
 
 
-def start_web(root: Path, log: Path, env: dict[str, str] | None = None) -> Web:
-    """`codeseek web --no-browser --port 0` in `root`, once it has printed its address."""
+def start_web(root: Path, log: Path, env: dict[str, str] | None = None, browser: bool = False) -> Web:
+    """`codeseek web --no-browser --port 0` in `root` (with `browser`: opening one), once it
+    has printed its address."""
     err = log.open("w")
-    proc = subprocess.Popen([sys.executable, "-P", "-m", "codeseek", "web", "--no-browser", "--port", "0"], cwd=root,
+    args = ["web", "--port", "0"] if browser else ["web", "--no-browser", "--port", "0"]
+    proc = subprocess.Popen([sys.executable, "-P", "-m", "codeseek", *args], cwd=root,
                             stdout=subprocess.PIPE, stderr=err, text=True, env=env)
     err.close()
     assert proc.stdout is not None
@@ -417,6 +419,92 @@ def test_ctrl_c_stops_it_with_one_line(site: Web, tmp_path: Path) -> None:
     assert web.stderr.read_text().strip().splitlines()[-1] == "codeseek: the web page stopped"
     web = start_web(site.root, tmp_path / "web2.log")
     assert web.stop(signal.SIGTERM) == 0
+
+
+def test_the_browser_is_never_given_the_token_on_its_command_line(site: Web, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every local user can read a process's arguments (`ps`): the browser opens a redirect
+    file that only this user can read, as Jupyter's does, and it goes when the page stops."""
+    log = tmp_path / "browser-args"
+    recorder = tmp_path / "browser"
+    recorder.write_text(f"#!/bin/sh\nprintf '%s\\n' \"$0\" \"$@\" > {log}.part && mv {log}.part {log}\n")
+    recorder.chmod(0o755)
+    monkeypatch.setenv("BROWSER", str(recorder))
+    web = start_web(site.root, tmp_path / "web.log", browser=True)
+    try:
+        wait_for(log.exists, 60)
+        args = log.read_text().splitlines()
+        assert web.token not in " ".join(args), args
+        opened = Path(urlsplit(args[-1]).path)
+        assert args[-1].startswith("file://") and opened.is_file(), args
+        assert os.stat(opened).st_mode & 0o777 == 0o600 and os.stat(opened.parent).st_mode & 0o777 == 0o700
+        assert web.url.replace("&", "&amp;") in opened.read_text()  # it sends the browser on, with the token
+    finally:
+        assert web.stop() == 0
+    assert not opened.exists()
+
+
+def test_a_narrow_screen_keeps_symbols_whole_and_similar_in_reach(site: Web, browser) -> None:  # noqa: ANN001
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        open_page(page, site)
+        search(page, "LRU cache get a key")
+        assert page.locator(".hit").count() > 3
+        for card in page.locator(".hit").all():
+            symbol = card.locator(".symbol").evaluate(
+                "s => [s.getBoundingClientRect().height, parseFloat(getComputedStyle(s).lineHeight)]")
+            assert symbol[0] < 2.5 * symbol[1], (card.locator(".symbol").inner_text(), symbol)  # not a letter a line
+            edges = card.evaluate("c => [c.getBoundingClientRect().right, "
+                                  "c.querySelector('button.similar').getBoundingClientRect().right]")
+            assert edges[1] <= edges[0] <= 390, edges  # "similar" is inside its card, on the screen
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "web-narrow.png"))
+    finally:
+        context.close()
+
+
+def test_esc_in_the_search_box_keeps_the_query(site: Web, page) -> None:
+    open_page(page, site)
+    search(page, QUERY)
+    page.locator("#q").press("Escape")
+    assert page.locator("#q").input_value() == QUERY
+    assert page.evaluate("document.activeElement.id") != "q"  # it leaves the box: the keys move again
+    assert symbols(page)[0] == "retry_with_backoff"
+    page.keyboard.press("j")
+    assert page.locator(".hit.selected").get_attribute("data-index") == "0"
+
+
+def test_after_the_file_view_closes_the_keys_move_the_selection(site: Web, page) -> None:
+    open_page(page, site)
+    search(page, QUERY)  # the cursor is in the search box
+    page.keyboard.press("Enter")  # opens the first hit
+    page.locator("#viewer").wait_for(state="visible")
+    page.keyboard.press("Escape")
+    page.locator("#viewer").wait_for(state="hidden")
+    page.keyboard.press("j")
+    page.keyboard.press("j")
+    page.keyboard.press("k")
+    assert page.locator("#q").input_value() == QUERY  # nothing typed into the box
+    assert page.locator(".hit.selected").get_attribute("data-index") == "1"
+
+
+def test_a_bad_glob_or_filter_is_an_error_on_the_page(site: Web, page) -> None:
+    open_page(page, site)
+    search(page, QUERY)
+    page.locator("#path").fill("net/[ab")
+    page.wait_for_function("() => !document.querySelector('#error').hidden", timeout=20_000)
+    assert "never closed" in page.locator("#error").inner_text()
+    page.locator("#path").fill("retry.py")  # a bare file name: that file, wherever it is
+    page.wait_for_function("() => document.querySelector('#error').hidden && "
+                           "[...document.querySelectorAll('.group-head')].length > 0", timeout=20_000)
+    assert {d + n for d, n in zip(page.locator(".group-head .dir").all_inner_texts(),
+                                  page.locator(".group-head .name").all_inner_texts(), strict=True)} == {"net/retry.py"}
+    status, _, text = site.request("POST", "/api/find", {"query": QUERY, "languages": ["klingon"]})
+    assert status == 400 and "unknown language 'klingon'; known: bash" in json.loads(text)["error"]
+    status, _, text = site.request("POST", "/api/find", {"query": QUERY, "languages": ["Py"], "k": 1})
+    assert status == 200 and json.loads(text)["hits"][0]["path"] == "net/retry.py"
 
 
 def test_git_is_what_decides_which_files_show(make_repo: MakeRepo) -> None:

@@ -11,7 +11,7 @@ import importlib.metadata
 import importlib.util
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 from ..errors import CodeseekError, ModelMismatch
 from .base import DEFAULT_MODEL, Embedder, ModelInfo, query_prompt
@@ -133,9 +133,9 @@ class Models:
                 self._loaded[key] = (LOADERS[backend](settings), threading.Lock())
             return self._loaded[key]
 
-    def loaded(self) -> list[str]:
-        return [f"{embedder.info.describe()} on {embedder.info.describe_engine()}"
-                for embedder, _ in self._loaded.values()]
+    def loaded(self) -> list[dict[str, object]]:
+        """Each loaded model's fields (model, dim, engine, engine_version), for `status --json`."""
+        return [asdict(embedder.info) for embedder, _ in self._loaded.values()]
 
 
 class EngineChoice:

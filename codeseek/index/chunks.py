@@ -223,17 +223,19 @@ class Chunks:
         return self.db.unembedded()
 
     @guarded
-    def counts(self) -> Counts:
-        def one(sql: str) -> int:
-            return int(self.db.execute(sql).fetchone()[0])
+    def skipped_files(self) -> list[tuple[str, str]]:
+        """(path, reason) of every file the index holds as skipped, by path."""
+        return [(str(path), str(reason)) for path, reason in self.db.execute(
+            "SELECT path, skipped FROM files WHERE skipped IS NOT NULL ORDER BY path")]
 
-        return Counts(
-            files=one("SELECT count(*) FROM files WHERE skipped IS NULL"),
-            skipped=one("SELECT count(*) FROM files WHERE skipped IS NOT NULL"),
-            chunks=one("SELECT count(*) FROM chunks"),
-            vectors=one("SELECT count(*) FROM vectors"),
-            segments=one("SELECT count(*) FROM segments"),
-        )
+    @guarded
+    def counts(self) -> Counts:
+        """Every count in one statement, so they describe one state of the index."""
+        files, skipped, chunks, vectors, segments = self.db.execute(
+            "SELECT (SELECT count(*) FROM files WHERE skipped IS NULL), "
+            "(SELECT count(*) FROM files WHERE skipped IS NOT NULL), (SELECT count(*) FROM chunks), "
+            "(SELECT count(*) FROM vectors), (SELECT count(*) FROM segments)").fetchone()
+        return Counts(files=files, skipped=skipped, chunks=chunks, vectors=vectors, segments=segments)
 
     @guarded
     def lexical(self, expression: str, limit: int) -> list[tuple[StoredChunk, float]]:

@@ -178,7 +178,7 @@ class Handler(BaseHTTPRequestHandler):
         except (TimeoutError, ConnectionError):
             self.close_connection = True
         except Exception:  # noqa: BLE001 - one request's bug must not end the server or reach the page
-            sys.stderr.write(f"codeseek web: internal error answering {self.command} {self.path[:200]}\n"
+            sys.stderr.write(f"Error: internal error answering {self.command} {self.path[:200]}\n"
                              f"{traceback.format_exc()}")
             sys.stderr.flush()
             self._refuse(500, "internal error (details in the terminal running codeseek web)")

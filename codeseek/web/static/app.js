@@ -177,8 +177,7 @@
       back.addEventListener("click", () => { state.view = null; search(); });
       summary.append(" ", back);
     }
-    const count = data.hits.length;
-    const what = count ? `${count} result${count === 1 ? "" : "s"} in ${files} file${files === 1 ? "" : "s"}` : "no matches";
+    const what = data.hits.length ? `${count(data.hits.length, "result")} in ${count(files, "file")}` : "no matches";
     summary.append(el("span", "muted", ` ${view.kind === "similar" ? "· " : ""}${what} · ${data.mode} · ${Math.round(data.took_ms)} ms`));
     for (const note of data.notes || []) summary.append(el("div", "note", note));
   }
@@ -274,6 +273,7 @@
     code.innerHTML = codeLines(data.lines, 1, [data.start, data.end]);
     $("viewer").hidden = false;
     document.body.classList.add("viewing");
+    leaveTyping(); // the keys now move and close, and do so again once the file view closes
     const first = code.querySelector(`[data-line="${data.start}"]`);
     if (first) first.scrollIntoView({ block: "center" });
   }
@@ -281,6 +281,11 @@
   function closeFile() {
     $("viewer").hidden = true;
     document.body.classList.remove("viewing");
+  }
+
+  function leaveTyping() {
+    const active = document.activeElement;
+    if (active && active.matches("input, select")) active.blur();
   }
 
   // -- keys -----------------------------------------------------------------------------
@@ -292,6 +297,9 @@
     const viewing = !$("viewer").hidden;
     if (event.key === "Escape" && viewing) {
       closeFile();
+      event.preventDefault();
+    } else if (event.key === "Escape" && typing) {
+      leaveTyping(); // a search box would clear itself: Esc leaves the box and keeps the query
       event.preventDefault();
     } else if (event.key === "/" && !typing) {
       closeFile();
@@ -318,12 +326,17 @@
     return seconds < 90 ? `${Math.round(seconds)} s` : `${Math.round(seconds / 60)} min`;
   }
 
+  function count(n, noun) {
+    // As the command line writes counts: "1 file", "2,294 files".
+    return `${n.toLocaleString("en-US")} ${noun}${n === 1 ? "" : "s"}`;
+  }
+
   function showStatus(s) {
     const parts = [];
-    parts.push(s.indexed_commit ? `at ${s.indexed_commit.slice(0, 10)}` : "no commit");
-    parts.push(`${(s.files || 0).toLocaleString()} files`, `${(s.chunks || 0).toLocaleString()} chunks`);
+    parts.push(s.indexed_commit ? `at ${s.indexed_commit.slice(0, 10)}` : "no git commit");
+    parts.push(count(s.files || 0, "file"), count(s.chunks || 0, "chunk"));
     if (!s.embedding) parts.push(`${(s.embedded || 0).toLocaleString()} with vectors`); // else the bar says
-    if (s.pending) parts.push(`${s.pending} changed files not indexed yet`);
+    if (s.pending) parts.push(`${count(s.pending, "changed file")} not indexed yet`);
     if (s.model) parts.push(s.model);
     $("status-text").textContent = parts.join(" · ");
     const e = s.embedding;
