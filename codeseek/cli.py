@@ -95,7 +95,7 @@ class Opened:
     cfg: config.Config
     engine: EngineChoice
     rules: SkipRules
-    flags: dict[str, object]  # flags and environment, for the warm process
+    flags: dict[str, object]  # what a request carries: flags and environment (config.request_engine)
 
 
 def _open(ctx: click.Context, flags: Flags | None = None, path: str | Path = ".") -> Opened:
@@ -103,8 +103,7 @@ def _open(ctx: click.Context, flags: Flags | None = None, path: str | Path = "."
     cfg = config.load(ws.root)
     flags = flags or Flags({})
     settings: EngineSettings = config.engine_settings(cfg, flags.values, flags.trust_remote_code)
-    chosen = {**config.environment(), **flags.values}
-    return Opened(ws, cfg, EngineChoice(settings), cfg.skip_rules(), chosen)
+    return Opened(ws, cfg, EngineChoice(settings), cfg.skip_rules(), config.request_engine(cfg, flags.values))
 
 
 def option_decorators(command: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

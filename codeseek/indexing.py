@@ -102,6 +102,38 @@ def chunk_each(items: list[tuple[str, bytes]], rules: SkipRules) -> list[tuple[s
     return [chunk_one(item, rules) for item in items]
 
 
+def _started(pid: int) -> str | None:
+    """When a process started (Linux: a pid reused by another process starts later), or None
+    when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rsplit(b")", 1)[1].split()[19].decode()
+    except (OSError, IndexError):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        return "alive"
+
+
+def exit_with(owner: int) -> None:
+    """A pool worker's initializer: the worker exits once the process that started the pool
+    is gone, however it ended (SIGKILL included), so no worker, nor the forkserver that waits
+    for its workers, outlives its work."""
+    import threading
+
+    started = _started(owner)
+
+    def watch() -> None:
+        while _started(owner) == started:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="codeseek-owner").start()
+
+
 class Chunker(Generic[T]):
     """Runs a function over batches of files in worker processes (tree-sitter holds the GIL),
     so that reading and writing one batch overlaps the work on the next."""
@@ -118,7 +150,8 @@ class Chunker(Generic[T]):
             return lambda: done
         if self._pool is None:
             # forkserver: forking a process that has loaded torch can deadlock its thread pools.
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("forkserver"))
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("forkserver"),
+                                             initializer=exit_with, initargs=(os.getpid(),))
         size = max(1, len(items) // (self.workers * 8))
         futures = [self._pool.submit(self.work, items[i : i + size]) for i in range(0, len(items), size)]
         return lambda: [prepared for future in futures for prepared in future.result()]
