@@ -191,7 +191,7 @@ def update(ctx: click.Context, source: str, verbose: bool, flags: Flags) -> None
     _run_update(_open(ctx, flags), verbose, source=Source(source))
 
 
-def _searcher(opened: Opened, flags: Flags) -> access.Searcher:
+def _searcher(opened: Opened, flags: Flags, words_only: bool = False) -> access.Searcher:
     """The warm process (started if none runs) unless none may run or flags it cannot honour
     (trust_remote_code) were given; else this process."""
     from .index import exists
@@ -199,7 +199,7 @@ def _searcher(opened: Opened, flags: Flags) -> access.Searcher:
     if not exists(opened.ws.index_dir):
         click.echo(f"codeseek: no index yet for {opened.ws.root}; indexing its words first", err=True)
         from . import indexing
-        result = indexing.update(opened.ws, opened.engine, rules=opened.rules)
+        result = indexing.update(opened.ws, opened.engine, rules=opened.rules, words_only=words_only)
         click.echo(f"codeseek: {result.summary()}", err=True)
     if flags.trust_remote_code:
         return access.Local(opened.ws, opened.flags)
@@ -229,7 +229,7 @@ def find(ctx: click.Context, query: str, fmt: str | None, mode: str | None, expl
     if wait_for == Wait.ALL:
         _run_update(opened)  # every vector first, with a progress bar
     fmt = fmt or "human"
-    results = _searcher(opened, flags).find(request)
+    results = _searcher(opened, flags, request.mode == Mode.LEXICAL).find(request)
     output.print_results(results, "explain" if explain and fmt == "human" else fmt, opened.ws.index_dir, query)
 
 

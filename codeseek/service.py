@@ -125,7 +125,7 @@ class Repository:
         if self._watch is not None:
             self._watch.clean()  # what changes from here on is seen by the next search
         with ThreadPoolExecutor(max_workers=1) as pool:
-            check = pool.submit(freshness.refresh, self.ws, engine, rules, background, wait=Wait.NONE)
+            check = pool.submit(freshness.refresh, self.ws, engine, rules, background, wait=Wait.NONE, inline=inline)
             try:
                 first: Results | None = run(self.store())
             except CodeseekError:

@@ -357,3 +357,20 @@ def test_a_model_that_cannot_be_loaded_still_answers_from_words(make_repo: MakeR
     assert json.loads(found.stdout)[0]["symbol"] == "retry_with_backoff"
     warning = [line for line in found.stderr.splitlines() if line.strip()]
     assert len(warning) == 1 and "cannot load model" in warning[0] and "words" in warning[0], found.stderr
+
+
+def test_a_first_words_search_needs_no_engine(make_repo: MakeRepo, server: EmbeddingServer) -> None:
+    root = make_repo()
+    dead = "http://127.0.0.1:9/v1"  # nothing listens there
+    for _ in range(2):
+        found = codeseek(root, "find", "retry with backoff", "--mode", "lexical", "--no-wait", "--base-url", dead,
+                         "--json", "-k", "1")
+        assert found.returncode == 0, found.stderr
+        assert json.loads(found.stdout)[0]["symbol"] == "retry_with_backoff"
+    # Once an engine answers, the words are indexed again under its model, and its vectors follow.
+    found = codeseek(root, "find", "retry with backoff", "--base-url", server.url, "--json", "-k", "1")
+    assert found.returncode == 0, found.stderr
+    assert json.loads(found.stdout)[0]["symbol"] == "retry_with_backoff"
+    with Store(open_workspace(root).index_dir) as store:
+        assert store.db.model_info().model == server.model
+        assert store.chunks.unembedded_count() == 0
