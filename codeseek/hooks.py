@@ -177,10 +177,13 @@ def _update(ws: Workspace, source: Source, engine: EngineChoice, rules: SkipRule
     if server:
         from . import __version__
 
-        client.start(__version__)
-        answer = client.call("/update", {"repo": {"root": str(ws.root), "index_dir": str(ws.index_dir)},
-                                         "engine": config.request_engine(config.load(ws.root), {}),
-                                         "request": UpdateRequest(source).to_json()})
+        try:
+            client.start(__version__)
+            answer = client.call("/update", {"repo": {"root": str(ws.root), "index_dir": str(ws.index_dir)},
+                                             "engine": config.request_engine(config.load(ws.root), {}),
+                                             "request": UpdateRequest(source).to_json()}, version=__version__)
+        except client.NewerServer:
+            answer = None  # a newer codeseek's warm process: this older one works alone
         if answer is not None:
             return str(answer["summary"])
     result = indexing.update(ws, engine, source=source, rules=rules)

@@ -48,7 +48,7 @@ WORKERS = 16  # requests served at once (most wait on a repository's lock or the
 BACKLOG = 256  # connections waiting to be accepted
 READ_TIMEOUT = 10.0  # seconds a client may take to send its whole request
 UNIX_CONNECTIONS = 64  # connections read at once on the user's own socket
-TCP_CONNECTIONS = 16  # and over TCP (`serve --port`): past this, new ones are closed at once
+TCP_CONNECTIONS = 16  # and over TCP (`serve --port`): past this, new ones wait in the backlog
 MAX_BODY = 1 << 20  # bytes of a request body
 ENGINE_FIELDS = ("backend", "model", "dim", "base_url", "api_key_env", "query_instruction", "device")
 
@@ -203,9 +203,11 @@ class _Pooled(socketserver.BaseServer):
         self.slots = threading.BoundedSemaphore(self.connections)
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        if not self.slots.acquire(blocking=False):
-            self.shutdown_request(request)  # full: this listener's clients wait their turn, no one else's
-            return
+        # Full: this listener's next clients wait in its backlog for a turn, no one else's.
+        while not self.slots.acquire(timeout=0.5):
+            if self.owner.stopping.is_set():
+                self.shutdown_request(request)
+                return
         threading.Thread(target=self._work, args=(request, client_address), daemon=True,
                          name="codeseek-connection").start()
 
