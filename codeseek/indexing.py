@@ -127,10 +127,10 @@ def exit_with(owner: int) -> None:
     for its workers, outlives its work."""
     import threading
 
-    started = _started(owner)
+    started = _started(owner)  # None: it is gone already (killed while this worker started)
 
     def watch() -> None:
-        while _started(owner) == started:
+        while started is not None and _started(owner) == started:
             time.sleep(1.0)
         os._exit(1)
 
