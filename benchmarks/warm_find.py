@@ -12,11 +12,16 @@
    warm process on the standard library's index.
 4. Two repositories searched in turn: the warm process's resident memory after the first and
    after the second, and the models it holds.
+5. A repeat search with the engine named in CODESEEK_BASE_URL (a local stand-in OpenAI-
+   compatible server, answering at once) beside a default one, interleaved: the quick path
+   takes both (issue #28: at most 1.3x). `--engine-env-only` measures this alone, with the
+   codeseek installed here, on a clone of this repository.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -79,11 +84,77 @@ def settle(clone: Path, env: dict[str, str]) -> None:
           f"({status['total']} chunks)")
 
 
+class StandIn:
+    """An OpenAI-compatible embedding server on 127.0.0.1 that answers at once with vectors
+    derived from each text's hash: the cost measured is codeseek's, not a model's."""
+
+    def __init__(self, dim: int = 64) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _json(self, body: object) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                self._json({"data": [{"id": "stand-in"}]})
+
+            def do_POST(self) -> None:
+                payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                size = payload.get("dimensions") or dim
+                data = [{"index": i, "embedding": [b / 255 - 0.5 for b in hashlib.shake_256(t.encode()).digest(size)]}
+                        for i, t in enumerate(payload["input"])]
+                self._json({"data": data, "model": payload["model"]})
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+
+def engine_in_environment(clone: Path, env: dict[str, str], workdir: Path) -> None:
+    """A repeat find with the engine named in CODESEEK_BASE_URL beside a default one."""
+    team = workdir / "team"
+    shutil.rmtree(team, ignore_errors=True)
+    subprocess.run(["git", "clone", "-q", str(clone), str(team)], check=True)
+    stand_in = StandIn()
+    team_env = {**env, "CODESEEK_BASE_URL": stand_in.url}
+    for repo, repo_env in ((clone, env), (team, team_env)):
+        subprocess.run(["codeseek", "find", "warm up", "--json"], cwd=repo, env=repo_env, check=True,
+                       capture_output=True)
+        settle(repo, repo_env)
+    default, named = [], []
+    for query in QUERIES:
+        default.append(timed(["codeseek", "find", query, "--json"], clone, env))
+        named.append(timed(["codeseek", "find", query, "--json"], team, team_env))
+    print(f"repeat `codeseek find --json`, default engine: {percentiles(default)}; engine in CODESEEK_BASE_URL "
+          f"(stand-in server): {percentiles(named)}; ratio of p50s "
+          f"{statistics.median(named) / statistics.median(default):.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "codeseek-warm")
     parser.add_argument("--stdlib", type=Path, help="a repository indexed by index_stdlib.py")
+    parser.add_argument("--engine-env-only", action="store_true", help="measure 5 alone, with this codeseek")
     args = parser.parse_args()
+    if args.engine_env_only:
+        shutil.rmtree(args.workdir, ignore_errors=True)
+        args.workdir.mkdir(parents=True)
+        clone = args.workdir / "clone"
+        subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+        env = {**os.environ, "CODESEEK_RUNTIME_DIR": str(args.workdir / "run")}
+        env.pop("CODESEEK_SERVER", None)
+        engine_in_environment(clone, env, args.workdir)
+        subprocess.run(["codeseek", "serve", "--stop"], cwd=clone, env=env, capture_output=True)
+        return
     clone, env = fresh_clone(args.workdir)
     settle(clone, env)
     python = str(args.workdir / "venv" / "bin" / "python3")
@@ -124,6 +195,7 @@ def main() -> None:
     models = ", ".join(m["model"] for m in ping["models"])
     print(f"warm process resident memory: {rss[0] / 2**20:.0f} MiB after one repository, {rss[1] / 2**20:.0f} MiB "
           f"after a second ({ping['repositories']} repositories, models loaded: {models})")
+    engine_in_environment(clone, env, args.workdir)
     subprocess.run(["codeseek", "serve", "--stop"], cwd=clone, env=env, capture_output=True)
 
 

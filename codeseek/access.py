@@ -28,33 +28,46 @@ class Searcher(Protocol):
 
 @dataclass
 class Warm:
-    """Through the user's warm process."""
+    """Through the user's warm process, of this version (where a newer codeseek's runs, this
+    older one searches in its own process rather than stop it)."""
 
     ws: Workspace
     flags: dict[str, object] = field(default_factory=dict)
+    alone: Local | None = None
 
-    def _ask(self, route: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _ask(self, route: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        """The answer; None where a newer version's warm process runs (then `self.alone` answers)."""
+        if self.alone is not None:
+            return None
         payload = {"repo": {"root": str(self.ws.root), "index_dir": str(self.ws.index_dir)},
                    "engine": self.flags, **body}
-        answer = client.call(route, payload)
-        if answer is None:  # it exited meanwhile (idle, killed): start another, once
-            client.start(__version__)
-            answer = client.call(route, payload)
+        answer = client.call(route, payload, version=__version__)
+        if answer is None:  # it exited meanwhile (idle, killed), or another version's runs: start ours, once
+            try:
+                client.start(__version__)
+            except client.NewerServer:
+                self.alone = Local(self.ws, self.flags)
+                return None
+            answer = client.call(route, payload, version=__version__)
         if answer is None:
             raise client.ServerError("the warm process stopped answering")
         return answer
 
     def find(self, request: FindRequest) -> Results:
-        return Results.from_json(self._ask("/find", {"request": request.to_json()}))
+        answer = self._ask("/find", {"request": request.to_json()})
+        return Results.from_json(answer) if answer is not None else self.alone.find(request)  # type: ignore[union-attr]
 
     def similar(self, request: SimilarRequest) -> Results:
-        return Results.from_json(self._ask("/similar", {"request": request.to_json()}))
+        answer = self._ask("/similar", {"request": request.to_json()})
+        return Results.from_json(answer) if answer is not None else self.alone.similar(request)  # type: ignore[union-attr]
 
     def update(self, request: UpdateRequest) -> dict[str, Any]:
-        return self._ask("/update", {"request": request.to_json()})
+        answer = self._ask("/update", {"request": request.to_json()})
+        return answer if answer is not None else self.alone.update(request)  # type: ignore[union-attr]
 
     def status(self, check: bool = False) -> dict[str, Any]:
-        return self._ask("/status", {"check": check})
+        answer = self._ask("/status", {"check": check})
+        return answer if answer is not None else self.alone.status(check)  # type: ignore[union-attr]
 
 
 @dataclass
@@ -112,8 +125,9 @@ def searcher(ws: Workspace, flags: dict[str, object], cfg: config.Config) -> tup
         return Local(ws, flags), False
     config.server_idle()  # a wrong value is named here, not by a warm process that fails to start
     try:
-        started = client.start(__version__)
+        return Warm(ws, flags), client.start(__version__)
     except RefusedPath as exc:  # a default runtime folder that is a link, or another user's
         print(f"codeseek: {exc}; searching in this process", file=sys.stderr)
-        return Local(ws, flags), False
-    return Warm(ws, flags), started
+    except client.NewerServer:  # a newer codeseek's warm process: this older one works alone
+        pass
+    return Local(ws, flags), False

@@ -65,7 +65,7 @@ class Opened:
     cfg: config.Config
     engine: EngineChoice
     rules: SkipRules
-    flags: dict[str, object]  # flags and environment, for the warm process
+    flags: dict[str, object]  # what a request carries: flags and environment (config.request_engine)
 
 
 def _open(ctx: click.Context, flags: Flags | None = None, path: str | Path = ".") -> Opened:
@@ -73,8 +73,7 @@ def _open(ctx: click.Context, flags: Flags | None = None, path: str | Path = "."
     cfg = config.load(ws.root)
     flags = flags or Flags({})
     settings: EngineSettings = config.engine_settings(cfg, flags.values, flags.trust_remote_code)
-    chosen = {**config.environment(), **flags.values}
-    return Opened(ws, cfg, EngineChoice(settings), cfg.skip_rules(), chosen)
+    return Opened(ws, cfg, EngineChoice(settings), cfg.skip_rules(), config.request_engine(cfg, flags.values))
 
 
 def option_decorators(command: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -163,7 +162,7 @@ def update(ctx: click.Context, source: str, verbose: bool, flags: Flags) -> None
     _run_update(_open(ctx, flags), verbose, source=Source(source))
 
 
-def _searcher(opened: Opened, flags: Flags) -> access.Searcher:
+def _searcher(opened: Opened, flags: Flags, words_only: bool = False) -> access.Searcher:
     """The warm process (started if none runs) unless none may run or flags it cannot honour
     (trust_remote_code) were given; else this process."""
     from .index import exists
@@ -171,7 +170,7 @@ def _searcher(opened: Opened, flags: Flags) -> access.Searcher:
     if not exists(opened.ws.index_dir):
         click.echo(f"codeseek: no index yet for {opened.ws.root}; indexing its words first", err=True)
         from . import indexing
-        result = indexing.update(opened.ws, opened.engine, rules=opened.rules)
+        result = indexing.update(opened.ws, opened.engine, rules=opened.rules, words_only=words_only)
         click.echo(f"codeseek: {result.summary()}", err=True)
     if flags.trust_remote_code:
         return access.Local(opened.ws, opened.flags)
@@ -201,7 +200,7 @@ def find(ctx: click.Context, query: str, fmt: str | None, mode: str | None, expl
     if wait_for == Wait.ALL:
         _run_update(opened)  # every vector first, with a progress bar
     fmt = fmt or "human"
-    results = _searcher(opened, flags).find(request)
+    results = _searcher(opened, flags, request.mode == Mode.LEXICAL).find(request)
     output.print_results(results, "explain" if explain and fmt == "human" else fmt, opened.ws.index_dir, query)
 
 

@@ -37,10 +37,27 @@ DEFAULT_IDLE_SECONDS = 1800
 START_SECONDS = 30.0  # how long a client waits for a server it started to answer
 TIMEOUT = 300.0  # a request's answer (an update of many changed files can take minutes)
 MAX_SOCKET_PATH = 100  # AF_UNIX paths are limited to about 108 bytes
+SERVER_ENV = ("CODESEEK_RUNTIME_DIR", "CODESEEK_SERVER_IDLE")  # the only settings the server takes from its start
 
 
 class ServerError(CodeseekError):
     """The warm process answered, with an error about the request."""
+
+
+class NewerServer(CodeseekError):
+    """A newer codeseek's warm process runs: this older client never stops it (two installed
+    versions would otherwise stop each other's process on every call), it searches alone."""
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """A version's order: its leading whole numbers (0.10.0 is after 0.9.1)."""
+    key = []
+    for part in version.split("."):
+        digits = "".join(ch for ch in part[:9] if ch.isdigit()) if part[:1].isdigit() else ""
+        if not digits:
+            break
+        key.append(int(digits))
+    return tuple(key)
 
 
 def runtime_dir() -> Path:
@@ -187,12 +204,14 @@ def _read_response(sock: socket.socket) -> tuple[int, dict[str, Any]]:
     return status, json.loads(body or b"{}")
 
 
-def connect(timeout: float = TIMEOUT) -> Connection | None:
+def connect(timeout: float = TIMEOUT, version: str | None = None) -> Connection | None:
     """A verified connection to the running server, or None when none runs (a stale address
-    left by a killed server, or something else listening there, counts as none)."""
+    left by a killed server, a pid reused by another process, or something else listening
+    there, counts as none); with `version`, None also when the server runs another version
+    (its version is in the address it wrote, and the kernel vouches for its pid)."""
     folder = runtime_dir()
     where = address(folder)
-    if where is None or not pid_alive(where.pid):
+    if where is None or not pid_alive(where.pid) or (version is not None and where.version != version):
         return None
     try:
         return Connection(where, folder, timeout)
@@ -200,9 +219,10 @@ def connect(timeout: float = TIMEOUT) -> Connection | None:
         return None
 
 
-def call(route: str, payload: dict[str, Any] | None = None, timeout: float = TIMEOUT) -> dict[str, Any] | None:
-    """The server's answer, or None when no server runs (the caller then works alone)."""
-    conn = connect(timeout)
+def call(route: str, payload: dict[str, Any] | None = None, timeout: float = TIMEOUT,
+         version: str | None = None) -> dict[str, Any] | None:
+    """The server's answer, or None when no server (of `version`, where given) runs."""
+    conn = connect(timeout, version)
     if conn is None:
         return None
     try:
@@ -224,38 +244,49 @@ def running() -> dict[str, Any] | None:
 def start(version: str) -> bool:
     """Start the server unless one runs (of this version), and wait until it answers. Ten
     clients at once start one: the first takes the spawn lock, the others wait for it and
-    find the server running. Returns whether a server was started."""
+    find the server running. An older version's server is replaced, once; a newer one's is
+    left alone (NewerServer). Returns whether a server was started."""
     import subprocess
 
     folder = runtime_folder()
     with locked(folder / SPAWN_LOCK):
         where = address(folder)
-        if where is not None and _is_server(where.pid):
-            # It runs (perhaps busy loading a model for other searches): wait for its answer.
+        if where is not None and _is_server(where, folder):
             if where.version == version:
                 return False
+            if version_key(where.version) > version_key(version):
+                raise NewerServer(f"a newer codeseek's warm process (version {where.version}) runs")
             call("/stop", {}, timeout=START_SECONDS)  # an older codeseek's server: replace it
             _wait_gone(where.pid)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+        # The server decides nothing with a client's settings from its own environment: it
+        # starts without them (each request carries its own).
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("GIT_") and (not k.startswith("CODESEEK_") or k in SERVER_ENV)}
         with os.fdopen(open_own(folder / LOG_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as log:
             proc = subprocess.Popen([sys.executable, "-P", "-m", "codeseek", "serve", "--detached"], cwd=folder,
                                     env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
         deadline = time.monotonic() + START_SECONDS
         while time.monotonic() < deadline:
-            if proc.poll() is not None and running() is None:
+            answering = call("/ping", timeout=5, version=version) is not None
+            if proc.poll() is not None and not answering:
                 raise CodeseekError(f"the warm process exited at start (exit {proc.returncode}); see {folder / LOG_NAME}")
-            if running() is not None:
+            if answering:
                 return True
             time.sleep(0.05)
         raise CodeseekError(f"the warm process did not answer within {START_SECONDS:.0f} s; see {folder / LOG_NAME}")
 
 
-def _is_server(pid: int) -> bool:
-    """Whether this pid is a codeseek warm process (not a process that reused a dead one's pid)."""
+def _is_server(where: Address, folder: Path) -> bool:
+    """Whether the recorded server answers at its address as the recorded pid (the kernel
+    says who is at the socket's other end): a process that reused a dead server's pid, even
+    one named codeseek, is not it."""
+    if not pid_alive(where.pid):
+        return False
     try:
-        return b"codeseek" in Path(f"/proc/{pid}/cmdline").read_bytes() and pid_alive(pid)
+        Connection(where, folder, timeout=START_SECONDS).close()
     except OSError:
-        return pid_alive(pid)
+        return False
+    return True
 
 
 def stop() -> int | None:

@@ -23,7 +23,7 @@ from .fsutil import MAX_SETTINGS_BYTES, read_small
 from .skipping import DEFAULT_EXCLUDES, SkipRules
 
 FORBIDDEN = {"trust_remote_code"}
-ENGINE_FIELDS = {f.name for f in fields(EngineSettings)} - FORBIDDEN
+ENGINE_FIELDS = {f.name for f in fields(EngineSettings)} - FORBIDDEN - {"api_key"}
 
 
 def _text(value: object) -> bool:
@@ -70,6 +70,7 @@ CHECKS: dict[str, tuple[Callable[[object], bool], str]] = {
     "editor_url": (_text, "a URL template with {path} and {line}"),
 }
 NUMERIC = frozenset({"dim", "max_file_bytes"})  # given as text, parsed as whole numbers
+API_KEY_ENV = "CODESEEK_API_KEY"  # the variable holding a server's key, unless api_key_env names another
 # Environment variables, and the setting each gives.
 ENVIRONMENT = {
     "CODESEEK_BACKEND": "backend",
@@ -173,8 +174,24 @@ def load(root: Path) -> Config:
 
 def engine_settings(cfg: Config, flags: dict[str, object], trust_remote_code: bool = False) -> EngineSettings:
     """Flags over environment over the config file."""
+    return request_settings(cfg, request_engine(cfg, flags), trust_remote_code)
+
+
+def request_engine(cfg: Config, flags: dict[str, object]) -> dict[str, object]:
+    """The engine settings a request carries to whichever process answers it: this caller's
+    flags over this caller's environment, checked here, and the API key its settings name
+    ("" for none). The config file is not included: the answering process reads it."""
     chosen = {k: v for k, v in {**environment(), **flags}.items() if v is not None}
-    return replace(cfg.engine, **chosen, trust_remote_code=trust_remote_code)
+    key_env = chosen.get("api_key_env") or cfg.engine.api_key_env or API_KEY_ENV
+    return {**chosen, "api_key": os.environ.get(str(key_env), "")}
+
+
+def request_settings(cfg: Config, chosen: dict[str, object], trust_remote_code: bool = False) -> EngineSettings:
+    """A request's engine: the settings it carries (`request_engine`) over the repository's
+    config file. The environment of the process that answers plays no part: the warm process
+    serves every client, each with its own settings."""
+    given = {k: v for k, v in chosen.items() if v is not None}
+    return replace(cfg.engine, **given, trust_remote_code=trust_remote_code)
 
 
 def _table(root: Path) -> tuple[dict[str, Any], Path | None]:

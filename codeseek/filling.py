@@ -78,8 +78,8 @@ def fill(
 ) -> int:
     """Embed every stored chunk that has no vector. One process at a time: with wait=False,
     another's work is left to it (returns 0); with wait=True, its progress is shown until
-    it is done, then what is left is embedded here. `stop` is asked between checkpoints
-    whether to leave the rest for later. Returns how many texts were embedded here."""
+    it is done, then what is left is embedded here. `stop` is asked after every batch
+    whether to leave the rest for later (what was embedded is kept). Returns how many texts were embedded here."""
     with store.embedding() as take:
         while not take():
             if not wait:
@@ -152,8 +152,8 @@ def _embed(store: Store, engine: EngineChoice, info: ModelInfo, first: dict[int,
                 progress("embed", done, len(keys))
             if len(pending_keys) >= CHECKPOINT_VECTORS or time.monotonic() - last_checkpoint >= CHECKPOINT_SECONDS:
                 checkpoint()
-                if stop and stop():
-                    break
+            if stop and stop():  # asked after every batch: what was embedded is saved below
+                break
     finally:
         checkpoint()
     return done

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import client, filling, indexing
+from . import client, config, filling, indexing
 from .embedding import EngineChoice
 from .errors import CodeseekError, RefusedPath
 from .fsutil import atomic_write, locked, open_own, own_folder, pid_alive
@@ -159,11 +159,16 @@ def run(ws: Workspace, hook: str, engine: EngineChoice, rules: SkipRules, server
                 (ws.index_dir / STARTING_NAME).unlink(missing_ok=True)  # the lock says it now
                 while request.exists():
                     request.unlink()
-                    summary = _update(ws, source, engine, rules, server, stop=request.exists)
+                    # A new request, or the repository deleted: stop at the next checkpoint.
+                    summary = _update(ws, source, engine, rules, server, stop=lambda: request.exists() or ws.gone())
+            if ws.gone():
+                return  # nothing left to work for, nor to report to
             if not request.exists():  # nothing asked for while the lock was being let go
                 break
         record(ws.index_dir, Outcome(hook, True, summary=summary))
     except BaseException as exc:  # noqa: BLE001 - a hook must never fail; this is its report
+        if ws.gone():
+            return
         record(ws.index_dir, Outcome(hook, False, error=f"{type(exc).__name__}: {exc}"), traceback.format_exc())
 
 
@@ -177,9 +182,12 @@ def _update(ws: Workspace, source: Source, engine: EngineChoice, rules: SkipRule
         try:
             client.start(__version__)
             answer = client.call("/update", {"repo": {"root": str(ws.root), "index_dir": str(ws.index_dir)},
-                                             "engine": {}, "request": UpdateRequest(source).to_json()})
+                                             "engine": config.request_engine(config.load(ws.root), {}),
+                                             "request": UpdateRequest(source).to_json()}, version=__version__)
         except RefusedPath:  # the warm process's folder is a link or another user's: the work is done here
             answer = None
+        except client.NewerServer:
+            answer = None  # a newer codeseek's warm process: this older one works alone
         if answer is not None:
             return str(answer["summary"])
     result = indexing.update(ws, engine, source=source, rules=rules)

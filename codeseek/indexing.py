@@ -21,7 +21,7 @@ from typing import Generic, TypeVar
 
 from . import changes
 from .embedding import EngineChoice, ModelInfo
-from .errors import CodeseekError
+from .errors import CodeseekError, EngineUnavailable
 from .fsutil import remove_own
 from .index import DB_FILES, SEGMENT_DIR, FileEntry, NewChunk, Store, exists
 from .index.segments import is_ours
@@ -109,6 +109,41 @@ def chunk_each(items: list[tuple[str, bytes]], rules: SkipRules) -> list[tuple[s
     return [chunk_one(item, rules) for item in items]
 
 
+PROVISIONAL = ModelInfo("", 0, "", "")  # the vector keys of words indexed before the engine said its model
+
+
+def _started(pid: int) -> str | None:
+    """When a process started (Linux: a pid reused by another process starts later), or None
+    when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rsplit(b")", 1)[1].split()[19].decode()
+    except (OSError, IndexError):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        return "alive"
+
+
+def exit_with(owner: int) -> None:
+    """A pool worker's initializer: the worker exits once the process that started the pool
+    is gone, however it ended (SIGKILL included), so no worker, nor the forkserver that waits
+    for its workers, outlives its work."""
+    import threading
+
+    started = _started(owner)  # None: it is gone already (killed while this worker started)
+
+    def watch() -> None:
+        while started is not None and _started(owner) == started:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="codeseek-owner").start()
+
+
 class Chunker(Generic[T]):
     """Runs a function over batches of files in worker processes (tree-sitter holds the GIL),
     so that reading and writing one batch overlaps the work on the next."""
@@ -125,7 +160,8 @@ class Chunker(Generic[T]):
             return lambda: done
         if self._pool is None:
             # forkserver: forking a process that has loaded torch can deadlock its thread pools.
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("forkserver"))
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("forkserver"),
+                                             initializer=exit_with, initargs=(os.getpid(),))
         size = max(1, len(items) // (self.workers * 8))
         futures = [self._pool.submit(self.work, items[i : i + size]) for i in range(0, len(items), size)]
         return lambda: [prepared for future in futures for prepared in future.result()]
@@ -166,6 +202,7 @@ def update(
     rules: SkipRules | None = None,
     wait: bool = True,
     verify: bool = False,
+    words_only: bool = False,
 ) -> UpdateResult:
     """Bring the files and words of the index at ws.index_dir up to date with the working
     tree, the staged content or HEAD, in one transaction. No vectors are embedded here.
@@ -173,21 +210,46 @@ def update(
     With wait=False, IndexBusy is raised at once if another process is updating. Vector
     files that changed since they were written are dropped (their vectors are embedded
     again); verify=True reads every file to find them, otherwise only files whose size or
-    time changed are read.
+    time changed are read. words_only: for a search that ranks by words alone, an engine
+    that cannot be reached to say which model a first index is for is no error: the words are
+    indexed under a provisional identity (no model recorded), and indexed again once it answers.
     """
     if not exists(ws.index_dir) and not list_files(ws):
         raise CodeseekError(f"no files to index in {ws.root}")
     with Store(ws.index_dir, create=True) as store:
         with store.writing(wait):
             repaired = store.repair(full=verify)
-            result = _refresh(ws, store, engine, source, scope, rules or SkipRules())
+            result = _refresh(ws, store, engine, source, scope, rules or SkipRules(), words_only)
             result.repaired = repaired
         result.pending = store.chunks.unembedded_count()
         return result
 
 
+def _identity(store: Store, engine: EngineChoice, words_only: bool) -> ModelInfo | None:
+    """The model the index's vectors are for: the one it records (the engine checked against
+    it), else the engine's; None where the engine cannot say and words will do. Words indexed
+    under a provisional identity are forgotten once the real one is known (their vector keys
+    name no model), so they are indexed again."""
+    info = store.db.model_info()
+    if info is not None:
+        engine.check_compatible(info)
+        return info
+    try:
+        info = engine.identity()
+    except EngineUnavailable:
+        if words_only:
+            return None
+        raise
+    provisional = store.chunks.file_blobs()
+    if provisional:
+        with store.db.transaction() as db:
+            store.chunks.remove(db, provisional)
+            store.db.set_meta({"indexed_commit": None, "dirty": None}, db)
+    return info
+
+
 def _refresh(ws: Workspace, store: Store, engine: EngineChoice, source: Source, scope: str | None,
-             rules: SkipRules) -> UpdateResult:
+             rules: SkipRules, words_only: bool = False) -> UpdateResult:
     """Changed files -> chunks -> the index's file state and words (no vectors). Call under
     `writing()`."""
     result = UpdateResult()
@@ -199,12 +261,9 @@ def _refresh(ws: Workspace, store: Store, engine: EngineChoice, source: Source, 
         result.timings[phase] = result.timings.get(phase, 0.0) + now - clock
         clock = now
 
+    found = _identity(store, engine, words_only)
+    info = found or PROVISIONAL
     meta = store.db.meta()
-    info = store.db.model_info()
-    if info is not None:
-        engine.check_compatible(info)
-    else:
-        info = engine.identity()
     old_scope = meta.get("scope", "")
     scope = old_scope if scope is None else scope
     sparse = ws.sparse_state()
@@ -225,7 +284,7 @@ def _refresh(ws: Workspace, store: Store, engine: EngineChoice, source: Source, 
     result.skipped.extend((path, "the file name is not valid UTF-8") for path in sorted(change.unnamed))
     lap("walk")
     result.indexed_commit = change.head
-    result.model = info.describe()
+    result.model = info.describe() if found else "no model yet (the engine could not be reached)"
     result.files_deleted = len(change.deleted)
     dirty = json.dumps(sorted(change.dirty))
     if not change.files and not change.deleted and not resparsed and (
@@ -242,17 +301,14 @@ def _refresh(ws: Workspace, store: Store, engine: EngineChoice, source: Source, 
                 result.reused += len(keys) - len(absent)
                 store.chunks.replace(db, entries, absent)
                 lap("store")
-            store.db.set_meta({
-                "indexed_commit": result.indexed_commit,
-                "dirty": dirty,
-                "scope": scope,
-                "sparse": sparse or None,
+            identity = {} if found is None else {
                 "model": info.model,
                 "dim": str(info.dim),
                 "engine": meta.get("engine", info.engine),
                 "engine_version": meta.get("engine_version", info.engine_version),
-                "updated_at": str(time.time()),
-            }, db)
+            }
+            store.db.set_meta({"indexed_commit": result.indexed_commit, "dirty": dirty, "scope": scope,
+                               "sparse": sparse or None, **identity, "updated_at": str(time.time())}, db)
     finally:
         chunker.close()
     lap("store")

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
-from . import client
+from . import __version__, client
 from .errors import CodeseekError
-from .fsutil import MAX_SETTINGS_BYTES, read_small
 from .options import quick_parse
 from .protocol import BadRequest, Filters, FindRequest, Mode, SimilarRequest, Wait
 
@@ -34,28 +32,31 @@ def main() -> None:
 
 def answer(argv: list[str]) -> int | None:
     """The exit code of a search the warm process answered; None where the full command line
-    must take over (other commands and options, no warm process, settings to check)."""
+    must take over (other commands and options, no warm process of this version, settings that
+are wrong: cli.py then says what is wrong)."""
     parsed = quick_parse(argv)
     if parsed is None or os.environ.get("CODESEEK_SERVER", "").strip().lower() in OFF:
         return None
-    if any(name.startswith("CODESEEK_") and name not in ("CODESEEK_RUNTIME_DIR", "CODESEEK_SERVER")
-           for name in os.environ):
-        return None  # engine settings or an index folder from the environment: checked by cli.py
     command, argument, options = parsed
     try:
+        from . import config
         from .repo import open_workspace, relative_location
 
         ws = open_workspace(".")
         request = _request(command, argument if command == "find" else relative_location(ws, argument), options)
+        # Settings from the environment and the config file, checked by config.py exactly as
+        # the full command line checks them; the request carries them to the warm process.
+        cfg = config.load(ws.root)
+        engine = config.request_engine(cfg, {})
     except CodeseekError:
         return None  # cli.py says what is wrong, in the same words
-    if _config_declines(ws.root):
+    if not config.server_enabled(cfg):
         return None
-    conn = client.connect()
+    conn = client.connect(version=__version__)  # another version's process: cli.py replaces it, or works alone
     if conn is None:
         return None
     route = "/find" if command == "find" else "/similar"
-    payload = {"repo": {"root": str(ws.root), "index_dir": str(ws.index_dir)}, "engine": {},
+    payload = {"repo": {"root": str(ws.root), "index_dir": str(ws.index_dir)}, "engine": engine,
                "request": request.to_json()}
     try:
         status, body = conn.request("POST", route, payload)
@@ -90,17 +91,3 @@ def _request(command: str, argument: str, options: dict[str, object]) -> FindReq
     if wait == Wait.ALL:
         raise BadRequest("--wait is answered by the full command line")  # it shows a progress bar
     return FindRequest(argument, k, mode, filters, bool(options.get("explain")), bool(options.get("no_update")), wait)
-
-
-def _config_declines(root: Path) -> bool:
-    """Whether the repository's config file may say `server = false` (then, or when it cannot
-    be read, the full command line decides). Files that do not mention it are not parsed."""
-    for name in (".codeseek.toml", "pyproject.toml"):
-        try:
-            raw = read_small(root / name, MAX_SETTINGS_BYTES)
-        except (OSError, CodeseekError):
-            return True  # not a small regular file: cli.py says so
-        text = (raw or b"").decode("utf-8", "replace")
-        if "server" in text and ("codeseek" in text or name == ".codeseek.toml"):
-            return True
-    return False

@@ -86,6 +86,10 @@ class Workspace:
         """Whether a git command succeeds (its output unread)."""
         return subprocess.run(["git", *args], cwd=self.root, capture_output=True, env=clean_env()).returncode == 0
 
+    def gone(self) -> bool:
+        """Whether the repository or its index folder was deleted: work for it stops."""
+        return not (self.root.is_dir() and self.index_dir.is_dir())
+
     def holds_index(self, path: str) -> bool:
         """Whether a repository path lies inside the index directory (never indexed)."""
         if not self.index_dir.is_relative_to(self.root):

@@ -10,11 +10,15 @@ Host (no DNS rebinding), must carry no Origin (no web page may drive it) and mus
     POST /similar  {"repo": ..., "engine": ..., "request": SimilarRequest}
     POST /update   {"repo": ..., "engine": ..., "request": UpdateRequest}
     POST /status   {"repo": ..., "check": bool}
-    GET  /ping     the server: pid, version, repositories, models, memory
+    GET  /ping     the server: pid, version, repositories, models, memory (over TCP without
+                   the token: only that it is alive, and the answer to a challenge)
     POST /stop     exit now
 
-Connections are served by a bounded pool of threads, each read with a timeout, so an idle or
-slow client holds one thread for a few seconds and never the server.
+Each listener reads its connections on threads of its own, at most so many at once (fewer
+for TCP, where any local user may connect), and a request must arrive whole within a total
+deadline, however slowly its bytes come. Only a request read whole (and, over TCP, carrying
+the token) reaches the shared pool of workers that search: idle or slow clients never hold a
+worker, and TCP clients never take the Unix socket's connections.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import hmac
 import json
 import os
 import signal
+import socket
 import socketserver
 import sys
 import threading
@@ -41,7 +46,9 @@ from .service import Service
 
 WORKERS = 16  # requests served at once (most wait on a repository's lock or the model)
 BACKLOG = 256  # connections waiting to be accepted
-READ_TIMEOUT = 10.0  # seconds a client may take to send its request
+READ_TIMEOUT = 10.0  # seconds a client may take to send its whole request
+UNIX_CONNECTIONS = 64  # connections read at once on the user's own socket
+TCP_CONNECTIONS = 16  # and over TCP (`serve --port`): past this, new ones wait in the backlog
 MAX_BODY = 1 << 20  # bytes of a request body
 ENGINE_FIELDS = ("backend", "model", "dim", "base_url", "api_key_env", "query_instruction", "device")
 
@@ -79,10 +86,14 @@ def _flags(body: dict[str, Any]) -> dict[str, object]:
     raw = body.get("engine") or {}
     if not isinstance(raw, dict):
         raise BadRequest("engine must be an object of settings")
-    unknown = [k for k in raw if k not in ENGINE_FIELDS]
+    unknown = [k for k in raw if k not in (*ENGINE_FIELDS, "api_key")]
     if unknown:
         raise BadRequest(f"engine: unknown setting {str(unknown[0])[:40]!r}")
-    return {k: check(k, v, "engine") for k, v in raw.items() if v is not None}
+    key = raw.get("api_key", "")
+    if not isinstance(key, str) or len(key) > 4096 or not key.isprintable():
+        raise BadRequest("engine: api_key must be a line of text")
+    # No key sent is no key: this process's own environment never lends one.
+    return {**{k: check(k, v, "engine") for k, v in raw.items() if v is not None and k != "api_key"}, "api_key": key}
 
 
 def _workspace(body: dict[str, Any]):  # noqa: ANN202 - a Workspace
@@ -124,6 +135,17 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
         self.close_connection = True
 
+    def setup(self) -> None:
+        super().setup()
+        self.server.owner.reading(self.connection)
+
+    def _trusted(self) -> bool:
+        """Whether this is the user: on the Unix socket (only they can connect), or with the token."""
+        if not self.server.tcp:
+            return True
+        token = self.headers.get("Authorization", "").removeprefix("Bearer ").encode()
+        return hmac.compare_digest(token, self.server.owner.secret)
+
     def _check(self) -> None:
         """Only this user, only from codeseek's own clients."""
         if self.headers.get("Origin") is not None:
@@ -134,27 +156,28 @@ class Handler(BaseHTTPRequestHandler):
         if self.headers.get("Host") not in (f"127.0.0.1:{port}", f"localhost:{port}"):
             raise Refused(403, "the Host header does not name this server")
         if self.path == "/ping" and self.command == "GET":
-            return  # answers the challenge: proves the server, reveals nothing
-        token = self.headers.get("Authorization", "").removeprefix("Bearer ").encode()
-        if not hmac.compare_digest(token, self.server.owner.secret):
+            return  # answers the challenge: proves the server, reveals nothing else without the token
+        if not self._trusted():
             raise Refused(401, "a valid token is needed")
 
     def _serve(self) -> None:
+        owner = self.server.owner
         try:
             self._check()
             body = read_json(self)
+            owner.read(self.connection)  # read whole: the deadline no longer applies
             body = {} if body is None else body
             if self.command == "GET" and self.path == "/ping":
                 challenge = self.headers.get("X-Codeseek-Challenge", "")
-                extra = {"proof": client.proof(self.server.owner.secret, challenge)} if challenge else {}
-                self._answer(200, {**self.server.owner.describe(), **extra})
+                extra = {"proof": client.proof(owner.secret, challenge)} if challenge else {}
+                self._answer(200, {**(owner.describe() if self._trusted() else {"alive": True}), **extra})
                 return
             if self.command != "POST":
                 raise Refused(405, "use POST")
-            with self.server.owner.service.answering():
+            with owner.service.answering():
                 if not isinstance(body, dict):
                     raise BadRequest("the request must be a JSON object")
-                answer = self.server.owner.handle(self.path, body)
+                answer = owner.pool.submit(owner.handle, self.path, body).result()
             self._answer(200, answer)
         except Refused as exc:
             self._answer(exc.status, {"error": str(exc)})
@@ -171,15 +194,27 @@ class Handler(BaseHTTPRequestHandler):
 
 
 class _Pooled(socketserver.BaseServer):
-    """Connections handed to a bounded pool of threads (threads are reused, so torch sets up
-    its per-thread state once, not on every query)."""
+    """Each connection read and answered on a thread of its own, at most `connections` at
+    once for this listener; the search itself runs on the server's shared pool of workers
+    (threads that are reused, so torch sets up its per-thread state once, not per query)."""
 
     request_queue_size = BACKLOG
     owner: Server
     tcp = False
+    connections = UNIX_CONNECTIONS
+
+    def server_activate(self) -> None:
+        super().server_activate()  # type: ignore[misc]
+        self.slots = threading.BoundedSemaphore(self.connections)
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        self.owner.pool.submit(self._work, request, client_address)
+        # Full: this listener's next clients wait in its backlog for a turn, no one else's.
+        while not self.slots.acquire(timeout=0.5):
+            if self.owner.stopping.is_set():
+                self.shutdown_request(request)
+                return
+        threading.Thread(target=self._work, args=(request, client_address), daemon=True,
+                         name="codeseek-connection").start()
 
     def _work(self, request: Any, client_address: Any) -> None:
         try:
@@ -187,7 +222,9 @@ class _Pooled(socketserver.BaseServer):
         except Exception:  # noqa: BLE001,S110 - a broken connection is the client's business
             pass
         finally:
+            self.owner.read(request)
             self.shutdown_request(request)
+            self.slots.release()
 
 
 class _UnixServer(_Pooled, socketserver.UnixStreamServer):
@@ -197,6 +234,7 @@ class _UnixServer(_Pooled, socketserver.UnixStreamServer):
 class _TcpServer(_Pooled, socketserver.TCPServer):
     allow_reuse_address = True
     tcp = True
+    connections = TCP_CONNECTIONS
 
 
 class Server:
@@ -210,6 +248,32 @@ class Server:
         self.listeners: list[_Pooled] = []
         self.pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="codeseek-request")
         self.stopping = threading.Event()
+        self._deadlines: dict[socket.socket, float] = {}  # connections whose request is still arriving
+        self._deadlines_lock = threading.Lock()
+
+    def reading(self, conn: socket.socket) -> None:
+        """A connection's request must arrive whole within READ_TIMEOUT from now."""
+        with self._deadlines_lock:
+            self._deadlines[conn] = time.monotonic() + READ_TIMEOUT
+
+    def read(self, conn: socket.socket) -> None:
+        with self._deadlines_lock:
+            self._deadlines.pop(conn, None)
+
+    def _cut_off(self) -> None:
+        """Until stopped: end the connections whose request did not arrive in time (a client
+        sending a byte now and then is cut off like an idle one)."""
+        while not self.stopping.wait(0.2):
+            now = time.monotonic()
+            with self._deadlines_lock:
+                late = [conn for conn, deadline in self._deadlines.items() if deadline <= now]
+                for conn in late:
+                    del self._deadlines[conn]
+            for conn in late:
+                try:
+                    conn.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
     def describe(self) -> dict[str, Any]:
         return {**self.service.describe(), "version": __version__, "address": str(self.folder / client.SOCKET_NAME)}
@@ -252,6 +316,7 @@ class Server:
         client.write_address(self.folder, where)
         threads = [threading.Thread(target=ls.serve_forever, kwargs={"poll_interval": 0.5}, daemon=True)
                    for ls in self.listeners]
+        threads.append(threading.Thread(target=self._cut_off, daemon=True, name="codeseek-deadlines"))
         for thread in threads:
             thread.start()
         try:

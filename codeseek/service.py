@@ -42,11 +42,12 @@ class Repository:
         self._watch: Watch | None = None  # made once the index exists
 
     def settings(self, flags: dict[str, object]) -> tuple[EngineChoice, indexing.SkipRules]:
-        """The engine this request asks for (its flags and environment over the repository's
-        config file, read once a request), loaded once for every repository that uses it,
-        and the skip rules."""
+        """The engine this request asks for (the settings it carries, from its caller's flags
+        and environment, over the repository's config file, read once a request; never this
+        process's environment), loaded once for every repository that uses it, and the skip
+        rules."""
         cfg = config.load(self.ws.root)
-        return EngineChoice(config.engine_settings(cfg, flags), models=self.models), cfg.skip_rules()
+        return EngineChoice(config.request_settings(cfg, flags), models=self.models), cfg.skip_rules()
 
     def store(self) -> Store:
         """The open index, reopened when another process replaced it (`index --rebuild`)."""
@@ -67,6 +68,7 @@ class Repository:
             self._store = None
         if self._watch is not None:
             self._watch.close()
+            self._watch = None
 
     def _unchanged(self, wait: Wait) -> bool:
         """Whether no file, HEAD or git index changed since the last full check, and no vector
@@ -93,7 +95,7 @@ class Repository:
         def work() -> None:
             try:
                 with Store(self.ws.index_dir) as store:
-                    filling.fill(self.ws, store, engine, wait=False, batch=BACKGROUND_BATCH)
+                    filling.fill(self.ws, store, engine, wait=False, batch=BACKGROUND_BATCH, stop=self.ws.gone)
             except Exception as exc:  # noqa: BLE001 - reported like a hook's failure, never raised
                 outcome.record(self.ws.index_dir, outcome.Outcome("server", False, error=f"{type(exc).__name__}: {exc}"),
                                traceback.format_exc())
@@ -123,7 +125,7 @@ class Repository:
         if self._watch is not None:
             self._watch.clean()  # what changes from here on is seen by the next search
         with ThreadPoolExecutor(max_workers=1) as pool:
-            check = pool.submit(freshness.refresh, self.ws, engine, rules, background, wait=Wait.NONE)
+            check = pool.submit(freshness.refresh, self.ws, engine, rules, background, wait=Wait.NONE, inline=inline)
             try:
                 first: Results | None = run(self.store())
             except CodeseekError:
@@ -212,14 +214,19 @@ class Service:
                 self.last_request = time.monotonic()
 
     def repository(self, ws: Workspace) -> Repository:
+        """The repository kept for this index folder; one index folder named by another root
+        replaces the one kept, whose index and watches are closed (once its request is done)."""
         with self.lock:
             self.last_request = time.monotonic()
             self.requests += 1
-            repo = self.repositories.get(ws.index_dir)
+            replaced = repo = self.repositories.get(ws.index_dir)
             if repo is None or repo.ws != ws:
                 repo = self.repositories[ws.index_dir] = Repository(ws, self.models)
             repo.last_request = time.monotonic()
-            return repo
+        if replaced is not None and replaced is not repo:
+            with replaced.lock:
+                replaced.close()
+        return repo
 
     @property
     def busy(self) -> bool:
@@ -228,7 +235,7 @@ class Service:
     def forget_gone(self) -> list[Path]:
         """Drop repositories whose folder was deleted: nothing is kept for them."""
         gone = [key for key, repo in list(self.repositories.items())
-                if not repo.busy and not (repo.ws.root.is_dir() and repo.ws.index_dir.is_dir())]
+                if not repo.busy and repo.ws.gone()]
         with self.lock:
             for key in gone:
                 self.repositories.pop(key).close()

@@ -182,8 +182,10 @@ def test_a_pulled_artifact_never_chooses_where_code_is_sent(
         (b / "local_secrets.py").write_text("API_TOKEN = 'sk-very-secret'\n\ndef token():\n    return API_TOKEN\n")
         found = cli(b, monkeypatch, "find", "op_1_2", "--json", "-k", "1", ok=False)
         assert attacker.requests == []  # the stranger's server received nothing
-        # This clone has no engine for that model of its own: it says so, and sends nothing anywhere.
-        assert found.exit_code == 1 and "cannot load model 'tiny-embedder'" in found.output
+        # This clone has no engine for that model of its own: it says so, sends nothing anywhere,
+        # and words answer.
+        assert found.exit_code == 0 and "cannot load model 'tiny-embedder'" in found.stderr
+        assert json.loads(found.stdout)[0]["symbol"] == "op_1_2"
         report = status(b, monkeypatch)
         assert report["engine"] is None and report["model"] == "tiny-embedder"
     finally:

@@ -7,11 +7,10 @@ to embed never pays the load time.
 
 from __future__ import annotations
 
-import importlib.metadata
 import importlib.util
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 
 from ..errors import CodeseekError, ModelMismatch
 from .base import DEFAULT_MODEL, Embedder, ModelInfo, query_prompt
@@ -33,6 +32,7 @@ class EngineSettings:
     query_instruction: str | None = None
     device: str | None = None
     trust_remote_code: bool = False  # only ever set from the command line
+    api_key: str | None = field(default=None, repr=False)  # a request's own key ("": none); None: the environment's
 
 
 def _load_local(s: EngineSettings) -> Embedder:
@@ -74,7 +74,8 @@ def _load_http(s: EngineSettings) -> Embedder:
     if not s.base_url:
         raise CodeseekError("the http backend needs a server: --base-url or CODESEEK_BASE_URL")
     return HttpEmbedder(
-        s.base_url, s.model, dim=s.dim, api_key_env=s.api_key_env, query_instruction=s.query_instruction
+        s.base_url, s.model, dim=s.dim, api_key_env=s.api_key_env, api_key=s.api_key,
+        query_instruction=s.query_instruction,
     )
 
 
@@ -183,6 +184,8 @@ class EngineChoice:
         model = s.model or DEFAULT_MODEL
         if (self._embedder is None and resolve_backend(s)[0] == "sentence-transformers"
                 and model in BUNDLED and s.dim in (None, DEFAULT_DIM)):
+            import importlib.metadata  # here, not above: the quick path imports this package
+
             version = importlib.metadata.version("sentence-transformers")
             return ModelInfo(model, DEFAULT_DIM, "sentence-transformers", version)
         return self.embedder().info

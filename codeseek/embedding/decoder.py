@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..errors import CodeseekError
+from ..errors import CodeseekError, EngineUnavailable
 from .base import Embedder, ModelInfo, in_input_order, length_batches, output_dim, query_prompt
 
 CPU_MAX_TOKENS = 8192  # the model allows 32k; on a CPU a longer chunk takes minutes
@@ -76,8 +76,8 @@ class DecoderEmbedder(Embedder):
             self.model = transformers.AutoModel.from_pretrained(
                 model, dtype=torch_dtype, attn_implementation="sdpa", trust_remote_code=trust_remote_code
             ).to(device)
-        except OSError as exc:
-            raise CodeseekError(f"cannot load model {model!r}: {str(exc).splitlines()[0]}") from None
+        except OSError as exc:  # not on this machine: words can still answer a search
+            raise EngineUnavailable(f"cannot load model {model!r}: {str(exc).splitlines()[0]}") from None
         self.model.eval()
         if self.cuda:
             fuse_rms_norms(self.model)

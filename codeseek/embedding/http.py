@@ -112,6 +112,7 @@ class HttpEmbedder(Embedder):
         *,
         dim: int | None = None,
         api_key_env: str | None = None,
+        api_key: str | None = None,
         query_instruction: str | None = None,
         max_tokens: int = 8192,
         batch_tokens: int = 16384,
@@ -122,7 +123,8 @@ class HttpEmbedder(Embedder):
         backoff: float = 0.5,
     ) -> None:
         urls = [base_url] if isinstance(base_url, str) else list(base_url)
-        key = os.environ.get(api_key_env or "CODESEEK_API_KEY")
+        # A request's own key where it carries one (a warm process uses none of its own).
+        key = api_key if api_key is not None else os.environ.get(api_key_env or "CODESEEK_API_KEY")
         headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {key}"} if key else {})}
         self.servers = [Server(url, headers, timeout, retries, backoff) for url in urls]
         self.base_url = self.servers[0].base_url

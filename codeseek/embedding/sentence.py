@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import CodeseekError
+from ..errors import CodeseekError, EngineUnavailable
 from .base import DEFAULT_MODEL, Embedder, ModelInfo, output_dim
 from .bundled import BUNDLED, apply_delta, base_path
 
@@ -43,8 +43,8 @@ class SentenceTransformerEmbedder(Embedder):
             self._model = sentence_transformers.SentenceTransformer(
                 path, device=device or "cpu", trust_remote_code=trust_remote_code
             )
-        except OSError as exc:
-            raise CodeseekError(f"cannot load model {model!r}: {str(exc).splitlines()[0]}") from None
+        except OSError as exc:  # not on this machine: words can still answer a search
+            raise EngineUnavailable(f"cannot load model {model!r}: {str(exc).splitlines()[0]}") from None
         if bundled is not None:
             if bundled.delta is not None:
                 apply_delta(self._model, bundled.delta, Path(path) / "model.safetensors")

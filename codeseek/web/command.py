@@ -90,7 +90,7 @@ def _start(ctx: click.Context, port: int) -> tuple[WebServer, access.Searcher]:
 
     ws = open_workspace(".", (ctx.obj or {}).get("index_dir"))
     cfg = config.load(ws.root)
-    searcher, started = access.searcher(ws, config.environment(), cfg)
+    searcher, started = access.searcher(ws, config.request_engine(cfg, {}), cfg)
     if started:
         click.echo("codeseek: started the warm process: it keeps the model and index loaded", err=True)
     if not exists(ws.index_dir):
