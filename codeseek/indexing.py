@@ -19,10 +19,13 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+import numpy as np
+
 from . import changes
-from .embedding import EngineChoice, ModelInfo
+from .embedding import Embedder, EngineChoice, ModelInfo, static_tier
 from .errors import CodeseekError
-from .index import DB_NAME, SEGMENT_DIR, FileEntry, NewChunk, Store, exists
+from .index import DB_NAME, SEGMENT_DIR, STATIC_MODEL, FileEntry, NewChunk, Store, exists
+from .index.fingerprint import STATIC_DIR
 from .parsing import Chunk, chunk_file
 from .protocol import Source
 from .repo import Workspace, list_files
@@ -31,6 +34,7 @@ from .skipping import SkipRules
 PARALLEL_MIN_FILES = 64
 T = TypeVar("T")
 BATCH_BYTES = 64 << 20  # files read and chunked at a time: memory stays bounded
+STATIC_BATCH = 65_536  # static vectors a segment: a batch of files' worth, or a backfill's step
 
 
 @dataclass
@@ -143,6 +147,7 @@ def remove_index(ws: Workspace) -> None:
     for name in (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm"):
         (ws.index_dir / name).unlink(missing_ok=True)
     shutil.rmtree(ws.index_dir / SEGMENT_DIR, ignore_errors=True)
+    shutil.rmtree(ws.index_dir / STATIC_DIR, ignore_errors=True)
 
 
 def update(
@@ -211,9 +216,14 @@ def _refresh(ws: Workspace, store: Store, engine: EngineChoice, source: Source, 
     result.model = info.describe()
     result.files_deleted = len(change.deleted)
     dirty = json.dumps(sorted(change.dirty))
-    if not change.files and not change.deleted and (
+    tier = static_tier(info.model)
+    # The static vectors are of another static model, or some chunks may lack one: all again.
+    static_stale = tier is not None and meta.get(STATIC_MODEL) != tier.info.model
+    if not change.files and not change.deleted and not static_stale and (
             meta.get("indexed_commit"), meta.get("dirty", "[]"), meta.get("scope", "")) == (change.head, dirty, scope):
         return result  # nothing to write: the common case for a search's freshness check
+    if static_stale:
+        store.static.clear()
     chunker = Chunker(functools.partial(prepare, rules=rules, info=info))
     try:
         with store.db.transaction() as db:
@@ -225,7 +235,16 @@ def _refresh(ws: Workspace, store: Store, engine: EngineChoice, source: Source, 
                 result.reused += len(keys) - len(absent)
                 store.chunks.replace(db, entries, absent)
                 lap("store")
+                if tier is not None:
+                    _add_static(store, db, tier, {new.key: new.chunk.embedding_text() for e in entries
+                                                  for new in e.chunks})
+                    lap("static")
+            if static_stale and tier is not None:
+                for texts in _lacking_static(store):
+                    _add_static(store, db, tier, texts)
+                lap("static")
             store.db.set_meta({
+                STATIC_MODEL: tier.info.model if tier is not None else None,
                 "indexed_commit": result.indexed_commit,
                 "dirty": dirty,
                 "scope": scope,
@@ -238,7 +257,29 @@ def _refresh(ws: Workspace, store: Store, engine: EngineChoice, source: Source, 
     finally:
         chunker.close()
     lap("store")
+    if tier is not None:
+        store.static.compact()
+        lap("static")
     return result
+
+
+def _add_static(store: Store, db: object, tier: Embedder, texts: dict[int, str]) -> None:
+    """Static vectors for the keys among these (key -> text) that have none, stored in the
+    caller's transaction: every chunk has one as soon as its words are indexed."""
+    keys = sorted(store.static.missing(texts))
+    for start in range(0, len(keys), STATIC_BATCH):
+        part = keys[start : start + STATIC_BATCH]
+        vectors = tier.embed_documents([texts[k] for k in part])
+        known = np.flatnonzero(np.abs(vectors).sum(axis=1) > 0)  # a text of unknown tokens only: none
+        store.static.add_in(db, [part[i] for i in known], vectors[known])  # type: ignore[arg-type]
+
+
+def _lacking_static(store: Store) -> Iterator[dict[int, str]]:
+    """(key -> text) of the chunks without a static vector, a batch at a time."""
+    ids = store.chunks.without_static()
+    for start in range(0, len(ids), STATIC_BATCH):
+        chunks = store.chunks.by_ids(ids[start : start + STATIC_BATCH])
+        yield {c.vector_key: c.embedding_text() for c in chunks.values()}
 
 
 def _entries(ws: Workspace, change: changes.Change, chunker: Chunker[Prepared],

@@ -148,8 +148,11 @@ def print_results(results: Results, fmt: str, index_dir: Path, query: str = "") 
     if results.unembedded:
         report = read_progress(index_dir)
         left = f", about {duration(report.eta_s)} left" if report is not None and report.eta_s is not None else ""
+        meanwhile = "the static tier's vectors and their words" if "static" in results.vectors else "their words"
         print(f"codeseek: meaning-based ranking is filling in ({results.unembedded:,} chunks still without "
-              f"vectors{left}): those are ranked by their words meanwhile", file=sys.stderr)
+              f"vectors{left}): those are ranked by {meanwhile} meanwhile", file=sys.stderr)
+    if fmt == "explain":
+        print(f"codeseek: meaning from {results.vectors or 'no vectors (words alone)'}", file=sys.stderr)
     color = fmt in ("human", "explain") and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     text = render(results.hits, fmt, query, color=color)
     if text:

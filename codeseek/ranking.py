@@ -75,6 +75,13 @@ class Signals:
     # one, rather than BM25 over any one at once. Kernel-sized index: lexical find p50 139 ->
     # 14 ms, p99 1.3 s -> 82 ms; its effect on ranking is in benchmarks/README.md.
     all_words_first: float = 1.0
+    # The static tier (see "The static tier" below). static_tier 0: never read it (the
+    # transformer alone, as before it existed); static_only 1: read nothing else (the
+    # transformer's vectors are ignored); static_blend: the static meaning's share for a chunk
+    # that has both vectors (0: the transformer's alone).
+    static_tier: float = 1.0
+    static_only: float = 0.0
+    static_blend: float = 0.0
 
 
 DEFAULT = Signals()
@@ -120,6 +127,7 @@ class Candidate:
     symbol: str
     cosine: float | None = None  # None: no vector yet
     terms: tuple[str, str, str] = ("", "", "")  # indexed terms: symbol, path, body
+    static_cosine: float | None = None  # in the static tier's space; None: not read, or no vector
     meaning: float = 0.0
     words: float = 0.0
     matched: list[str] = field(default_factory=list)
@@ -129,6 +137,7 @@ class Candidate:
     coherence: float = 0.0
     score: float = 0.0
     spread: float = 1.0
+    meaning_from: str = ""  # the space(s) its meaning came from
 
     def __post_init__(self) -> None:
         self.kind = Kind(self.kind)
@@ -138,6 +147,10 @@ class Candidate:
         why: dict[str, object] = {"meaning": round(self.meaning, 3), "words": round(self.words, 3)}
         if self.cosine is not None:
             why["cosine"] = round(self.cosine, 3)
+        if self.static_cosine is not None:
+            why["static_cosine"] = round(self.static_cosine, 3)
+        if self.meaning_from:
+            why["vectors"] = self.meaning_from
         if self.matched:
             why["matched"] = self.matched
         if self.name_match:
@@ -157,7 +170,7 @@ def idf(counts: dict[str, int], total: int, term: str) -> float:
 
 
 def rank(query: Query, candidates: list[Candidate], counts: dict[str, int], total: int, floor: float | None,
-         mode: Mode, limit: int, signals: Signals = DEFAULT) -> list[Candidate]:
+         mode: Mode, limit: int, signals: Signals = DEFAULT, static_floor: float | None = None) -> list[Candidate]:
     """Candidates best first (the first `limit` spread over files), each with its score and
     the reasons for it."""
     weights = {t: idf(counts, total, t) for t in query.terms}
@@ -168,10 +181,10 @@ def rank(query: Query, candidates: list[Candidate], counts: dict[str, int], tota
         words_share = 1.0
     else:
         words_share = signals.words_name if query.is_name else signals.words_sentence
+    meanings = Meanings.of(candidates, floor, static_floor)
     for c in candidates:
-        c.matched, c.factors, c.name_match, c.meaning = [], {}, "", 0.0  # derived here, afresh
-        if c.cosine is not None and floor is not None and floor < 1.0:
-            c.meaning = max(0.0, c.cosine - floor) / (1.0 - floor)
+        c.matched, c.factors, c.name_match = [], {}, ""  # derived here, afresh
+        c.meaning, c.meaning_from = meanings.of_candidate(c, signals.static_blend)
         symbol_terms, path_terms, body_terms = (f" {t} " for t in c.terms)
         got = 0.0
         for term, weight in weights.items():
@@ -253,3 +266,52 @@ def _spread(candidates: list[Candidate], signals: Signals, limit: int) -> list[C
         out.append(c)
     rest = sorted((candidates[i] for _, i, _ in heap), key=lambda c: -c.score)
     return out + rest
+
+
+# --- The static tier (issue 29) ----------------------------------------------------------
+# A chunk may have a vector in the transformer's space, in the static tier's, or both (the
+# static one comes with its words; the transformer's fills in behind). Each space is put on
+# its own scale, above its own background, exactly as the transformer's alone was. A chunk
+# with only a static vector must then compete fairly with one that has the transformer's:
+# the two scales are tied by the candidates that have both (the static meaning is multiplied
+# by the ratio of the spaces' mean meanings over them), so neither space wins by its spread.
+
+
+def above(cosine: float | None, floor: float | None) -> float | None:
+    """A cosine as a share of the room above the background of its space (None: none)."""
+    if cosine is None or floor is None or floor >= 1.0:
+        return None
+    return max(0.0, cosine - floor) / (1.0 - floor)
+
+
+@dataclass(frozen=True)
+class Meanings:
+    """Both spaces' backgrounds, and the factor that puts the static scale on the transformer's."""
+
+    floor: float | None
+    static_floor: float | None
+    tie: float
+
+    @classmethod
+    def of(cls, candidates: list[Candidate], floor: float | None, static_floor: float | None) -> Meanings:
+        both = [(above(c.cosine, floor), above(c.static_cosine, static_floor)) for c in candidates]
+        pairs = [(t, s) for t, s in both if t is not None and s is not None]
+        static_sum = sum(s for _, s in pairs)
+        tie = sum(t for t, _ in pairs) / static_sum if pairs and static_sum > 0 else 1.0
+        return cls(floor, static_floor, tie)
+
+    def of_candidate(self, c: Candidate, blend: float) -> tuple[float, str]:
+        """(meaning, which space it came from)."""
+        transformer = above(c.cosine, self.floor)
+        static = above(c.static_cosine, self.static_floor)
+        if transformer is None:
+            return (min(1.0, static * self.tie), "static") if static is not None else (0.0, "")
+        if static is None or blend <= 0.0:
+            return transformer, "transformer"
+        return (1.0 - blend) * transformer + blend * min(1.0, static * self.tie), "both"
+
+
+def spaces_used(transformer: bool, static: bool) -> str:
+    """How a search's results say which vectors gave meaning."""
+    return {(True, True): "transformer and static", (True, False): "transformer",
+            (False, True): "static"}.get((transformer, static), "")

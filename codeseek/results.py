@@ -35,12 +35,13 @@ class Results:
     mode: Mode
     unembedded: int = 0  # chunks without a vector yet: found by the lexical ranker only
     notes: tuple[str, ...] = ()  # what the user should know about these results (one line each)
+    vectors: str = ""  # the vector spaces meaning came from: "transformer", "static", both, or "" (words only)
 
     def to_json(self) -> dict[str, Any]:
         return {"hits": [h.to_json() for h in self.hits], "mode": str(self.mode), "unembedded": self.unembedded,
-                "notes": list(self.notes)}
+                "notes": list(self.notes), "vectors": self.vectors}
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> Results:
         return cls([Hit(**hit) for hit in body["hits"]], Mode(body["mode"]), int(body["unembedded"]),
-                   tuple(body.get("notes", ())))
+                   tuple(body.get("notes", ())), str(body.get("vectors", "")))

@@ -11,6 +11,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from . import config, filling, freshness, indexing, outcome, report, search
@@ -184,7 +185,7 @@ class EmbeddingThread:
 def _noted(results: Results, done: freshness.Freshness) -> Results:
     if not done.note:
         return results
-    return Results(results.hits, results.mode, results.unembedded, (*results.notes, done.note))
+    return replace(results, notes=(*results.notes, done.note))
 
 
 class Service:

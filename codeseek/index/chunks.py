@@ -198,6 +198,18 @@ class Chunks:
         return [Pending(i, p, Kind(k), s, v) for i, p, k, s, v in self.db.rows_in(sql, ids)]
 
     @guarded
+    def without_static(self) -> list[int]:
+        """Ids of chunks whose key has no static vector (one chunk a key)."""
+        return [i for (i,) in self.db.execute(
+            "SELECT min(id) FROM chunks WHERE vector_key NOT IN (SELECT key FROM static_vectors) GROUP BY vector_key")]
+
+    @guarded
+    def static_count(self) -> int:
+        """Chunks whose static vector is stored."""
+        return self.db.execute(
+            "SELECT count(*) FROM chunks WHERE vector_key IN (SELECT key FROM static_vectors)").fetchone()[0]
+
+    @guarded
     def by_ids(self, ids: Sequence[int]) -> dict[int, StoredChunk]:
         sql = f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE id IN ({{marks}})"
         return {row[0]: StoredChunk.from_row(row) for row in self.db.rows_in(sql, ids)}

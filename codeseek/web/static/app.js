@@ -179,7 +179,7 @@
     }
     const count = data.hits.length;
     const what = count ? `${count} result${count === 1 ? "" : "s"} in ${files} file${files === 1 ? "" : "s"}` : "no matches";
-    summary.append(el("span", "muted", ` ${view.kind === "similar" ? "· " : ""}${what} · ${data.mode} · ${Math.round(data.took_ms)} ms`));
+    summary.append(el("span", "muted", ` ${view.kind === "similar" ? "· " : ""}${what} · ${data.mode}${data.vectors ? ` (${data.vectors} vectors)` : ""} · ${Math.round(data.took_ms)} ms`));
     for (const note of data.notes || []) summary.append(el("div", "note", note));
   }
 
@@ -322,6 +322,7 @@
     if (!s.embedding) parts.push(`${(s.embedded || 0).toLocaleString()} with vectors`); // else the bar says
     if (s.pending) parts.push(`${s.pending} changed files not indexed yet`);
     if (s.model) parts.push(s.model);
+    if (s.static_model) parts.push(`static tier: ${(s.static_chunks || 0).toLocaleString()} chunks`);
     $("status-text").textContent = parts.join(" · ");
     const e = s.embedding;
     $("embedding").hidden = !e;
