@@ -123,3 +123,20 @@ def test_static_vectors_are_pushed_and_pulled_with_the_models(
     tier = static_tier(CODE_MODEL)
     assert tier is not None and tier.info.model == STATIC_MODEL
     assert git(b, "status", "--porcelain") == ""
+
+
+def test_past_the_transformer_limit_the_static_tier_is_the_whole_answer(
+        make_repo: MakeRepo, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = make_repo()
+    (root / ".codeseek.toml").write_text("transformer_limit = 5\n")  # the sample has 18 chunks
+    found = codeseek(root, "find", "sleep longer after each failed attempt", "--json", "-k", "1")
+    assert found.returncode == 0, found.stderr
+    assert json.loads(found.stdout)[0]["symbol"] == "retry_with_backoff"
+    assert "static tier's vectors" in found.stderr and "being embedded" not in found.stderr
+    report = json.loads(codeseek(root, "status", "--json").stdout)
+    assert report["embedded"] == 0 and report["static_chunks"] == report["chunks"] and report["embedding"] is None
+    assert codeseek(root, "index").returncode == 0  # asked for, everything is embedded
+    assert json.loads(codeseek(root, "status", "--json").stdout)["unembedded"] == 0
+    (root / ".codeseek.toml").write_text("transformer_limit = -1\n")
+    refused = codeseek(root, "find", "retry")
+    assert refused.returncode == 1 and "transformer_limit = -1 is not a whole number" in refused.stderr

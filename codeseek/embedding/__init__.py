@@ -34,6 +34,10 @@ class EngineSettings:
     api_key_env: str | None = None
     query_instruction: str | None = None
     device: str | None = None
+    # Above this many chunks, a model with a static tier leaves the rest of its vectors to
+    # `codeseek index`: searches rank by the static tier and words (README: where the static
+    # tier is the whole answer). 0: always; None: never.
+    transformer_limit: int | None = 250_000
     trust_remote_code: bool = False  # only ever set from the command line
 
 
