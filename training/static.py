@@ -109,12 +109,19 @@ def featurize(args: argparse.Namespace) -> None:
     np.savez(WORKDIR / "teacher.npz", **out)
 
 
-def distilled(dims: int | None):  # noqa: ANN201 - a model2vec StaticModel
-    """model2vec's distillation of the teacher (offline: the loaded objects, never a hub id)."""
+def distilled(dims: int):  # noqa: ANN201 - a model2vec StaticModel
+    """model2vec's distillation of the teacher (offline: the loaded objects, never a hub id),
+    kept in WORKDIR: every token through the teacher takes minutes."""
+    from model2vec import StaticModel
     from model2vec.distill import distill_from_model
 
+    kept = WORKDIR / f"m2v-distill-{dims}"
+    if (kept / "model.safetensors").exists():
+        return StaticModel.from_pretrained(str(kept))
     model = teacher()._model
-    return distill_from_model(model[0].auto_model, model.tokenizer, pca_dims=dims)
+    made = distill_from_model(model[0].auto_model, model.tokenizer, pca_dims=dims)
+    made.save_pretrained(str(kept))
+    return made
 
 
 def token_ids(tokenizer, texts: list[str], unk: int | None) -> list[list[int]]:  # noqa: ANN001
@@ -173,7 +180,7 @@ def build(args: argparse.Namespace) -> None:
     texts = json.loads((WORKDIR / "featurized.json").read_text())
     teacher_vecs = np.load(WORKDIR / "teacher.npz")
     began = time.time()
-    model = distilled(None if args.method == "tokenlearn" else args.dims)
+    model = distilled(args.dims)
     print(f"distilled in {time.time() - began:.0f}s: {model.embedding.shape}", flush=True)
     tokenizer = model.tokenizer
     unk = tokenizer.token_to_id("[UNK]")
@@ -186,6 +193,10 @@ def build(args: argparse.Namespace) -> None:
         every = [ids["code"][i] for i in train_pairs] + [ids["query"][i] for i in train_pairs] + ids["chunk"]
         goal = np.concatenate([teacher_vecs["code"][train_pairs], teacher_vecs["query"][train_pairs],
                                teacher_vecs["chunk"]])
+        # The distilled table lives in its own PCA basis: a least-squares map onto the teacher's
+        # space is the starting point, then every row is trained.
+        start = mean_vectors(table, every)
+        table = table @ np.linalg.lstsq(start, goal, rcond=None)[0]
         began = time.time()
         table = tokenlearn(table, every, goal, args.epochs, args.lr)
         print(f"trained in {time.time() - began:.0f}s", flush=True)

@@ -31,6 +31,7 @@ FORMAT = "codeseek-static/1"
 # (a longer mean drifts to the file's common words), and tokenizing more costs time.
 MAX_TOKENS = 512
 BATCH = 256  # texts tokenized at a time: tokenizers runs a batch on every core
+CHARS_PER_TOKEN = 8  # more than any text's tokens take: no token within max_length is lost
 
 
 @dataclass(frozen=True)
@@ -135,32 +136,29 @@ def _unknown_id(tokenizer: object) -> int | None:
 
 
 def pool(model: StaticModel, texts: list[str]) -> np.ndarray:
-    """Each text's summed token rows (unnormalised; a text with no known token is zeros)."""
+    """Each text's summed token rows (unnormalised; a text with no known token is zeros).
+
+    A chunk repeats its tokens (`self`, `(`, its names), so each distinct (text, token) pair
+    is read from the table once and weighted by its count: a third of the rows to gather."""
     table = model.table
+    vocab = len(table)
     out = np.zeros((len(texts), table.shape[1]), dtype=np.float32)
     for start in range(0, len(texts), BATCH):
-        encodings = model.tokenizer.encode_batch(texts[start : start + BATCH], add_special_tokens=False)  # type: ignore[attr-defined]
-        ids = [np.asarray(e.ids, dtype=np.int64) for e in encodings]
-        lengths = np.fromiter((len(i) for i in ids), dtype=np.int64, count=len(ids))
-        if not lengths.sum():
+        # Cut first, as model2vec does: the tokenizer would read a whole long file, then truncate.
+        batch = [text[: model.max_length * CHARS_PER_TOKEN] for text in texts[start : start + BATCH]]
+        encodings = model.tokenizer.encode_batch(batch, add_special_tokens=False)  # type: ignore[attr-defined]
+        lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
+        if not lengths.any():
             continue
-        flat = np.concatenate(ids)
-        flat = flat[flat < len(table)]  # a tokenizer with more ids than rows: the rest count as unknown
-        offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-        filled = lengths > 0
-        if len(flat) != lengths.sum():
-            sums = np.stack([table[i[i < len(table)]].sum(0) for i in ids])
-        else:
-            sums = np.add.reduceat(table[flat], offsets[filled], axis=0)
-            sums = _spread_rows(sums, filled)
-        out[start : start + len(texts[start : start + BATCH])] = sums
+        ids = np.concatenate([np.asarray(e.ids, dtype=np.int64) for e in encodings])
+        owner = np.repeat(np.arange(len(encodings), dtype=np.int64), lengths)
+        known = ids < vocab  # a tokenizer with more ids than rows: the rest count as unknown
+        pairs, counts = np.unique(owner[known] * vocab + ids[known], return_counts=True)
+        rows = table[pairs % vocab] * counts[:, None].astype(np.float32)
+        texts_of = pairs // vocab
+        firsts = np.flatnonzero(np.r_[True, texts_of[1:] != texts_of[:-1]])
+        out[start + texts_of[firsts]] = np.add.reduceat(rows, firsts, axis=0)
     return out
-
-
-def _spread_rows(sums: np.ndarray, filled: np.ndarray) -> np.ndarray:
-    full = np.zeros((len(filled), sums.shape[1]), dtype=np.float32)
-    full[filled] = sums
-    return full
 
 
 class StaticEmbedder(Embedder):
