@@ -108,3 +108,20 @@ def test_explain_says_why(make_repo: MakeRepo, run) -> None:
     assert why["name"] == "exact" and "loadconfig" in why["matched"] and 0 <= why["meaning"] <= 1
     human = run(root, "find", "retry with backoff", "--explain", "-k", "1").stdout
     assert "why: meaning" in human and "words" in human
+
+
+def test_a_chunk_with_only_a_static_vector_competes_on_the_transformers_scale() -> None:
+    """Static cosines run higher and flatter than the transformer's: each space is put above
+    its own background, and the static scale is tied to the transformer's by the chunks that
+    have both, so a half-filled index ranks a static-only chunk by what it would be worth."""
+    from codeseek.ranking import Meanings
+
+    both = [Candidate(i, "src/a.py", "function", f"f{i}", 0.3 + 0.02 * i, static_cosine=0.7 + 0.005 * i)
+            for i in range(20)]
+    alone = Candidate(99, "src/b.py", "function", "g", None, static_cosine=0.7 + 0.005 * 19)
+    meanings = Meanings.of([*both, alone], floor=0.3, static_floor=0.7)
+    best_with_both, _ = meanings.of_candidate(both[-1], blend=0.0)
+    meaning, space = meanings.of_candidate(alone, blend=0.0)
+    assert space == "static" and meaning == pytest.approx(best_with_both)
+    assert meanings.of_candidate(both[-1], blend=0.0)[1] == "transformer"
+    assert meanings.of_candidate(Candidate(7, "c.py", "function", "h"), blend=0.0) == (0.0, "")
