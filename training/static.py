@@ -178,7 +178,7 @@ def mrr(queries: np.ndarray, codes: np.ndarray) -> float:
 
 def build(args: argparse.Namespace) -> None:
     texts = json.loads((WORKDIR / "featurized.json").read_text())
-    teacher_vecs = np.load(WORKDIR / "teacher.npz")
+    teacher_vecs = np.load(WORKDIR / "teacher.npz") if (WORKDIR / "teacher.npz").exists() else None
     began = time.time()
     model = distilled(args.dims)
     print(f"distilled in {time.time() - began:.0f}s: {model.embedding.shape}", flush=True)
@@ -200,10 +200,15 @@ def build(args: argparse.Namespace) -> None:
         began = time.time()
         table = tokenlearn(table, every, goal, args.epochs, args.lr)
         print(f"trained in {time.time() - began:.0f}s", flush=True)
+    # The vocabulary code uses: every token of every text gathered (all languages), the rest
+    # dropped from a text like an unknown token.
     used = np.zeros(len(table), dtype=bool)
-    for rows in ids.values():
-        for row in rows:
+    gathered = json.loads((WORKDIR / "texts.json").read_text())
+    for kind in ("code", "query", "chunk"):
+        for row in token_ids(tokenizer, gathered[kind], unk):
             used[row] = True
+    if args.coverage:
+        print(f"token occurrences kept in {args.coverage}: {coverage(tokenizer, unk, used, args.coverage):.4f}")
     if args.dims and table.shape[1] > args.dims:
         # PCA over the rows of the tokens the corpus uses: the directions code varies along.
         rows = table[used]
@@ -218,10 +223,22 @@ def build(args: argparse.Namespace) -> None:
     restored[used] = quantized.astype(np.float32) * scales[:, None]
     q = mean_vectors(restored, [ids["query"][i] for i in valid_pairs])
     c = mean_vectors(restored, [ids["code"][i] for i in valid_pairs])
-    tq, tc = teacher_vecs["query"][valid_pairs], teacher_vecs["code"][valid_pairs]
-    print(f"held-aside pairs {len(valid_pairs)}: MRR@10 static {mrr(q, c):.3f}, teacher {mrr(tq, tc):.3f}; "
+    taught = (f", teacher {mrr(teacher_vecs['query'][valid_pairs], teacher_vecs['code'][valid_pairs]):.3f}"
+              if teacher_vecs is not None else "")
+    print(f"held-aside pairs {len(valid_pairs)}: MRR@10 static {mrr(q, c):.3f}{taught}; "
           f"vocabulary {int(used.sum())} of {len(used)} tokens, {kept.shape[1]} dims", flush=True)
     write(args.out, quantized, scales, mapping, tokenizer, args.method)
+
+
+def coverage(tokenizer, unk: int | None, used: np.ndarray, root: Path) -> float:  # noqa: ANN001
+    """The share of token occurrences in a folder's code files that the pruned vocabulary keeps
+    (read only to report it: nothing from there shapes the model)."""
+    from codeseek import languages
+
+    texts = [p.read_text(errors="replace") for p in sorted(root.rglob("*"))
+             if p.is_file() and languages.for_path(p.name) is not None]
+    ids = np.concatenate([np.asarray(row, dtype=np.int64) for row in token_ids(tokenizer, texts, unk) if row])
+    return float(used[ids].mean())
 
 
 def write(out: Path, table: np.ndarray, scales: np.ndarray, mapping: np.ndarray, tokenizer, method: str) -> None:  # noqa: ANN001
@@ -255,6 +272,7 @@ def main() -> None:
     make.add_argument("--epochs", type=int, default=3)
     make.add_argument("--lr", type=float, default=1e-3)
     make.add_argument("--out", type=Path, required=True)
+    make.add_argument("--coverage", type=Path, help="report the share of this folder's tokens the vocabulary keeps")
     args = parser.parse_args()
     {"featurize": featurize, "build": build}[args.step](args)
 
