@@ -149,7 +149,10 @@ def static_tier(model: str) -> Embedder | None:
         return None
     from .static import StaticEmbedder
 
-    return StaticEmbedder(STATIC_BUNDLED[bundled.static], bundled.static)
+    tier = StaticEmbedder(STATIC_BUNDLED[bundled.static], bundled.static)
+    # Named with its digest: static vectors stored by another build of it are computed again.
+    tier.info = replace(tier.info, model=f"{bundled.static}@{tier.model.digest}")
+    return tier
 
 
 # The bundled models' dimension, so a first index is keyed before the model loads (seconds

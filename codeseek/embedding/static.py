@@ -18,6 +18,7 @@ sum: the count cancels).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,7 @@ class StaticModel:
     tokenizer: object  # tokenizers.Tokenizer, truncating at max_length, no padding
     max_length: int
     format: str
+    digest: str  # of its table file: a static model is identified by its values, not its name alone
 
 
 def layout(folder: Path) -> tuple[Path, str] | None:
@@ -116,7 +118,8 @@ def load(folder: Path) -> StaticModel:
     tokenizer.enable_truncation(max_length)
     tokenizer.no_padding()
     # float16 in memory (half of the warm process's share); rows are summed in float32.
-    return StaticModel(np.ascontiguousarray(table, dtype=np.float16), tokenizer, max_length, kind)
+    digest = hashlib.sha256((inner / "model.safetensors").read_bytes()).hexdigest()[:12]
+    return StaticModel(np.ascontiguousarray(table, dtype=np.float16), tokenizer, max_length, kind, digest)
 
 
 def _by_token(rows: np.ndarray, mapping: np.ndarray | None, vocab: int) -> np.ndarray:
