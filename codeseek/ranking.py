@@ -82,9 +82,6 @@ class Signals:
     static_tier: float = 1.0
     static_only: float = 0.0
     static_blend: float = 0.0
-    # The static scale's factor where no candidate has both vectors to tie it by (a first
-    # search): static cosines sit high above a high background, so their room is wider.
-    static_scale: float = 1.0
 
 
 DEFAULT = Signals()
@@ -184,7 +181,7 @@ def rank(query: Query, candidates: list[Candidate], counts: dict[str, int], tota
         words_share = 1.0
     else:
         words_share = signals.words_name if query.is_name else signals.words_sentence
-    meanings = Meanings.of(candidates, floor, static_floor, signals.static_scale)
+    meanings = Meanings.of(candidates, floor, static_floor)
     for c in candidates:
         c.matched, c.factors, c.name_match = [], {}, ""  # derived here, afresh
         c.meaning, c.meaning_from = meanings.of_candidate(c, signals.static_blend)
@@ -296,12 +293,11 @@ class Meanings:
     tie: float
 
     @classmethod
-    def of(cls, candidates: list[Candidate], floor: float | None, static_floor: float | None,
-           untied: float = 1.0) -> Meanings:
+    def of(cls, candidates: list[Candidate], floor: float | None, static_floor: float | None) -> Meanings:
         both = [(above(c.cosine, floor), above(c.static_cosine, static_floor)) for c in candidates]
         pairs = [(t, s) for t, s in both if t is not None and s is not None]
         static_sum = sum(s for _, s in pairs)
-        tie = sum(t for t, _ in pairs) / static_sum if pairs and static_sum > 0 else untied
+        tie = sum(t for t, _ in pairs) / static_sum if pairs and static_sum > 0 else 1.0
         return cls(floor, static_floor, tie)
 
     def of_candidate(self, c: Candidate, blend: float) -> tuple[float, str]:
