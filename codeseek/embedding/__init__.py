@@ -35,9 +35,9 @@ class EngineSettings:
     query_instruction: str | None = None
     device: str | None = None
     # Above this many chunks, a model with a static tier leaves the rest of its vectors to
-    # `codeseek index`: searches rank by the static tier and words (README: where the static
-    # tier is the whole answer). 0: always; None: never.
-    transformer_limit: int | None = 250_000
+    # `codeseek index`: searches rank by the static tier and words. 0: always; None (the
+    # default: the distilled tier ranks little above words alone, benchmarks/README.md): never.
+    transformer_limit: int | None = None
     trust_remote_code: bool = False  # only ever set from the command line
 
 
