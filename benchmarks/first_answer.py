@@ -53,6 +53,9 @@ def main() -> None:
     print(f"first `codeseek find` (no index): {first_s:.1f} s = {first_s / chunks_s:.2f}x chunks; "
           f"first hit {top['path']}:{top['start_line']} {top['symbol']}")
     print("  " + first.stderr.strip().replace("\n", "\n  "))
+    after = report.status(ws)
+    print(f"  static vectors after the first find: {after.static_chunks:,} of {after.counts.chunks:,} chunks "
+          f"({after.static_model or 'no static tier'})")
     if args.first_only:
         subprocess.run([*CODESEEK, "serve", "--stop"], cwd=root, check=True)
         return

@@ -287,9 +287,17 @@ class Run:
                     indexing.remove_index(ws)
                 engine = EngineChoice(embedder=model_embedder)
                 began = time.perf_counter()
-                filling.index_all(ws, engine)
+                updated = indexing.update(ws, engine)
+                words = time.perf_counter() - began
+                with Store(ws.index_dir) as store:
+                    filling.fill(ws, store, engine)
                 suffix = f"@{model}" if several else ""
-                self.index_times[label][f"codeseek{suffix}"] = time.perf_counter() - began
+                times = self.index_times[label]
+                static = updated.timings.get("static", 0.0)
+                # Words alone, words with the static tier, and everything (the transformer's vectors too).
+                times[f"words{suffix}"] = words - static
+                times[f"static+words{suffix}"] = words
+                times[f"codeseek{suffix}"] = time.perf_counter() - began
                 for system in self.systems:
                     if system.startswith("codeseek"):
                         searchers[system + suffix], close = codeseek_searcher(ws.index_dir, engine, system)

@@ -34,6 +34,10 @@ def _positive(value: object) -> bool:
     return type(value) is int and 0 < value < 1 << 31
 
 
+def _count(value: object) -> bool:
+    return type(value) is int and value >= 0
+
+
 def _url(value: object) -> bool:
     if not _text(value):
         return False
@@ -67,9 +71,10 @@ CHECKS: dict[str, tuple[Callable[[object], bool], str]] = {
     "exclude": (_patterns, "a list of path patterns"),
     "include": (_patterns, "a list of path patterns"),
     "server": (_boolean, "true or false"),
+    "transformer_limit": (_count, "a whole number of chunks (0: the static tier alone)"),
     "editor_url": (_text, "a URL template with {path} and {line}"),
 }
-NUMERIC = frozenset({"dim", "max_file_bytes"})  # given as text, parsed as whole numbers
+NUMERIC = frozenset({"dim", "max_file_bytes", "transformer_limit"})  # given as text, parsed as whole numbers
 API_KEY_ENV = "CODESEEK_API_KEY"  # the variable holding a server's key, unless api_key_env names another
 # Environment variables, and the setting each gives.
 ENVIRONMENT = {
@@ -77,6 +82,7 @@ ENVIRONMENT = {
     "CODESEEK_MODEL": "model",
     "CODESEEK_DIM": "dim",
     "CODESEEK_BASE_URL": "base_url",
+    "CODESEEK_TRANSFORMER_LIMIT": "transformer_limit",
 }
 
 

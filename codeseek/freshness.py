@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from . import filling, indexing
-from .embedding import EngineChoice
+from .embedding import EngineChoice, static_tier
 from .errors import EngineUnavailable, IndexBusy, IndexReadOnly
 from .index import Store, exists
 from .progress import read as read_progress
@@ -62,6 +62,7 @@ class Freshness:
     embedded_here: int = 0
     note: str = ""  # a line for the user (the engine could not be reached...)
     started: str = ""  # who this refresh started to embed the missing vectors ("a background worker (pid 12)")
+    static_only: bool = False  # past transformer_limit: the static tier ranks, nobody embeds the rest
 
     @property
     def changed(self) -> bool:
@@ -86,6 +87,8 @@ def refresh(ws: Workspace, engine: EngineChoice, rules: SkipRules, background: B
     pending = result.pending
     if not pending or wait == Wait.NONE:
         return Freshness(result, unembedded=pending)
+    if wait != Wait.ALL and static_is_enough(ws, engine):
+        return Freshness(result, unembedded=pending, static_only=True)
     embedded = 0
     if inline and (wait == Wait.ALL or (pending <= filling.INLINE_LIMIT and not background.running())):
         try:
@@ -102,3 +105,17 @@ def refresh(ws: Workspace, engine: EngineChoice, rules: SkipRules, background: B
         return Freshness(result, unembedded=pending, filler=background.who, embedded_here=embedded)
     who = background.start()
     return Freshness(result, unembedded=pending, filler=background.who, embedded_here=embedded, started=who)
+
+
+def static_is_enough(ws: Workspace, engine: EngineChoice) -> bool:
+    """Whether this repository is past the size whose transformer vectors are filled in
+    behind a search (`transformer_limit`), and has a static tier to rank by instead:
+    `codeseek index` still embeds it all when asked."""
+    limit = engine.settings.transformer_limit
+    if limit is None:
+        return False
+    with Store(ws.index_dir) as store:
+        info = store.db.model_info()
+        if info is None or static_tier(info.model) is None or not store.static.count():
+            return False
+        return store.chunks.term_counts([])[1] > limit

@@ -19,11 +19,14 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+import numpy as np
+
 from . import changes
-from .embedding import EngineChoice, ModelInfo
+from .embedding import Embedder, EngineChoice, ModelInfo, static_tier
 from .errors import CodeseekError, EngineUnavailable
 from .fsutil import remove_own
-from .index import DB_FILES, SEGMENT_DIR, FileEntry, NewChunk, Store, exists
+from .index import DB_FILES, SEGMENT_DIR, STATIC_MODEL, FileEntry, NewChunk, Store, exists
+from .index.fingerprint import STATIC_DIR
 from .index.segments import is_ours
 from .parsing import Chunk, chunk_file
 from .protocol import Source
@@ -34,6 +37,7 @@ from .words import count
 PARALLEL_MIN_FILES = 64
 T = TypeVar("T")
 BATCH_BYTES = 64 << 20  # files read and chunked at a time: memory stays bounded
+STATIC_BATCH = 65_536  # static vectors a segment: a batch of files' worth, or a backfill's step
 
 
 @dataclass
@@ -187,10 +191,11 @@ def remove_index(ws: Workspace) -> None:
     if not os.path.lexists(ws.index_dir):
         return
     remove_own(ws.index_dir, DB_FILES)
-    vectors = ws.index_dir / SEGMENT_DIR
-    remove_own(vectors, is_ours)
-    with contextlib.suppress(OSError):
-        os.rmdir(vectors)  # left where something not codeseek's is inside
+    for vectors in (ws.index_dir / SEGMENT_DIR, ws.index_dir / STATIC_DIR):
+        if os.path.lexists(vectors):
+            remove_own(vectors, is_ours)
+        with contextlib.suppress(OSError):
+            os.rmdir(vectors)  # left where something not codeseek's is inside
 
 
 def update(
@@ -287,9 +292,14 @@ def _refresh(ws: Workspace, store: Store, engine: EngineChoice, source: Source, 
     result.model = info.describe() if found else "no model yet (the engine could not be reached)"
     result.files_deleted = len(change.deleted)
     dirty = json.dumps(sorted(change.dirty))
-    if not change.files and not change.deleted and not resparsed and (
+    tier = static_tier(info.model)
+    # The static vectors are of another static model, or some chunks may lack one: all again.
+    static_stale = tier is not None and meta.get(STATIC_MODEL) != tier.info.model
+    if not change.files and not change.deleted and not resparsed and not static_stale and (
             meta.get("indexed_commit"), meta.get("dirty", "[]"), meta.get("scope", "")) == (change.head, dirty, scope):
         return result  # nothing to write: the common case for a search's freshness check
+    if static_stale:
+        store.static.clear()
     chunker = Chunker(functools.partial(prepare, rules=rules, info=info))
     try:
         with store.db.transaction() as db:
@@ -301,18 +311,49 @@ def _refresh(ws: Workspace, store: Store, engine: EngineChoice, source: Source, 
                 result.reused += len(keys) - len(absent)
                 store.chunks.replace(db, entries, absent)
                 lap("store")
+                if tier is not None:
+                    _add_static(store, db, tier, {new.key: new.chunk.embedding_text() for e in entries
+                                                  for new in e.chunks})
+                    lap("static")
+            if static_stale and tier is not None:
+                for texts in _lacking_static(store):
+                    _add_static(store, db, tier, texts)
+                lap("static")
             identity = {} if found is None else {
                 "model": info.model,
                 "dim": str(info.dim),
                 "engine": meta.get("engine", info.engine),
                 "engine_version": meta.get("engine_version", info.engine_version),
             }
-            store.db.set_meta({"indexed_commit": result.indexed_commit, "dirty": dirty, "scope": scope,
+            store.db.set_meta({STATIC_MODEL: tier.info.model if tier is not None else None,
+                               "indexed_commit": result.indexed_commit, "dirty": dirty, "scope": scope,
                                "sparse": sparse or None, **identity, "updated_at": str(time.time())}, db)
     finally:
         chunker.close()
     lap("store")
+    if tier is not None:
+        store.static.compact()
+        lap("static")
     return result
+
+
+def _add_static(store: Store, db: object, tier: Embedder, texts: dict[int, str]) -> None:
+    """Static vectors for the keys among these (key -> text) that have none, stored in the
+    caller's transaction: every chunk has one as soon as its words are indexed."""
+    keys = sorted(store.static.missing(texts))
+    for start in range(0, len(keys), STATIC_BATCH):
+        part = keys[start : start + STATIC_BATCH]
+        vectors = tier.embed_documents([texts[k] for k in part])
+        known = np.flatnonzero(np.abs(vectors).sum(axis=1) > 0)  # a text of unknown tokens only: none
+        store.static.add_in(db, [part[i] for i in known], vectors[known])  # type: ignore[arg-type]
+
+
+def _lacking_static(store: Store) -> Iterator[dict[int, str]]:
+    """(key -> text) of the chunks without a static vector, a batch at a time."""
+    ids = store.chunks.without_static()
+    for start in range(0, len(ids), STATIC_BATCH):
+        chunks = store.chunks.by_ids(ids[start : start + STATIC_BATCH])
+        yield {c.vector_key: c.embedding_text() for c in chunks.values()}
 
 
 def _entries(ws: Workspace, change: changes.Change, chunker: Chunker[Prepared],

@@ -8,6 +8,7 @@ An identifier is indexed whole and in its words: `parseHTTPResponse` gives
 
 from __future__ import annotations
 
+import math
 import re
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[0-9]+")
@@ -73,3 +74,9 @@ def match_expressions(query: str) -> list[str]:
         stages.append(" OR ".join(f"({a} AND {b})" for i, a in enumerate(terms) for b in terms[i + 1 :]))
     stages.append(" OR ".join(terms))
     return stages
+
+
+def idf(counts: dict[str, int], total: int, term: str) -> float:
+    """BM25's inverse document frequency of a term held by counts[term] of `total` chunks."""
+    n = counts.get(term, 0)
+    return math.log(1 + (total - n + 0.5) / (n + 0.5))

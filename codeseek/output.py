@@ -172,9 +172,12 @@ def print_results(results: Results, fmt: str, index_dir: Path, query: str = "") 
         left = f", about {duration(report.eta_s)} left" if report is not None and report.eta_s is not None else ""
         who = f", being embedded by {results.embedder}" if results.embedder else ""
         one = results.unembedded == 1
+        meanwhile = "the static tier's vectors and their words" if "static" in results.vectors else "their words"
         print(f"codeseek: meaning-based ranking is filling in ({count(results.unembedded, 'chunk')} still without "
-              f"{'a vector' if one else 'vectors'}{who}{left}): {'it is' if one else 'those are'} ranked by their "
-              "words meanwhile", file=sys.stderr)
+              f"{'a vector' if one else 'vectors'}{who}{left}): {'it is' if one else 'those are'} ranked by "
+              f"{meanwhile} meanwhile", file=sys.stderr)
+    if fmt == "explain":
+        print(f"codeseek: meaning from {results.vectors or 'no vectors (words alone)'}", file=sys.stderr)
     color = fmt in ("human", "explain") and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     text = render(results.hits, fmt, query, color=color)
     if text:

@@ -42,12 +42,12 @@ cost 0.016 NDCG (a described function is often its file's third).
 from __future__ import annotations
 
 import heapq
-import math
 from dataclasses import dataclass, field
 
 from . import evidence
 from .kinds import Kind, Role, legacy_part, newest_versions, role_of_path
-from .lexical import name_key
+from .lexical import idf, name_key
+from .meanings import Meanings
 from .protocol import Mode
 from .query import Query
 
@@ -95,6 +95,13 @@ class Signals:
     # one, rather than BM25 over any one at once. Kernel-sized index: lexical find p50 139 ->
     # 14 ms, p99 1.3 s -> 82 ms; its effect on ranking is in benchmarks/README.md.
     all_words_first: float = 1.0
+    # The static tier (see "The static tier" below). static_tier 0: never read it (the
+    # transformer alone, as before it existed); static_only 1: read nothing else (the
+    # transformer's vectors are ignored); static_blend: the static meaning's share for a chunk
+    # that has both vectors (0: the transformer's alone).
+    static_tier: float = 1.0
+    static_only: float = 0.0
+    static_blend: float = 0.0
 
     # -- issue 27: developer questions, names and long queries. Each is off at its neutral value
     # (a factor of 1, a bonus of 0); figures: benchmarks/README.md ("Developer questions, names
@@ -165,6 +172,7 @@ class Candidate:
     symbol: str
     cosine: float | None = None  # None: no vector yet
     terms: tuple[str, str, str] = ("", "", "")  # indexed terms: symbol, path, body
+    static_cosine: float | None = None  # in the static tier's space; None: not read, or no vector
     meaning: float = 0.0
     words: float = 0.0
     matched: list[str] = field(default_factory=list)
@@ -178,6 +186,7 @@ class Candidate:
     end_line: int = 0
     shape: str = ""  # primary (interface, trait, abstract class), stub (overload, prototype): shape_of
     bonuses: dict[str, float] = field(default_factory=dict)  # issue 27's additive signals, by name
+    meaning_from: str = ""  # the space(s) its meaning came from
 
     def __post_init__(self) -> None:
         self.kind = Kind(self.kind)
@@ -187,6 +196,10 @@ class Candidate:
         why: dict[str, object] = {"meaning": round(self.meaning, 3), "words": round(self.words, 3)}
         if self.cosine is not None:
             why["cosine"] = round(self.cosine, 3)
+        if self.static_cosine is not None:
+            why["static_cosine"] = round(self.static_cosine, 3)
+        if self.meaning_from:
+            why["vectors"] = self.meaning_from
         if self.matched:
             why["matched"] = self.matched
         if self.name_match:
@@ -202,13 +215,9 @@ class Candidate:
         return why
 
 
-def idf(counts: dict[str, int], total: int, term: str) -> float:
-    n = counts.get(term, 0)
-    return math.log(1 + (total - n + 0.5) / (n + 0.5))
-
-
 def rank(query: Query, candidates: list[Candidate], counts: dict[str, int], total: int, floor: float | None,
-         mode: Mode, limit: int, signals: Signals = DEFAULT, files: dict[str, float] | None = None) -> list[Candidate]:
+         mode: Mode, limit: int, signals: Signals = DEFAULT, files: dict[str, float] | None = None,
+         static_floor: float | None = None) -> list[Candidate]:
     """Candidates best first (the first `limit` spread over files), each with its score and
     the reasons for it. `files`: a long query's file-level word shares (search.py's file pass)."""
     weights = {t: idf(counts, total, t) for t in query.terms}
@@ -223,10 +232,10 @@ def rank(query: Query, candidates: list[Candidate], counts: dict[str, int], tota
     implemented = {name_key(c.symbol) for c in candidates if c.kind.is_named and c.shape != "stub"}
     named = {name_key(n) for n in query.mentioned}
     file_shares: dict[str, float] = {}
+    meanings = Meanings.of(candidates, floor, static_floor)
     for c in candidates:
-        c.matched, c.factors, c.name_match, c.meaning, c.bonuses = [], {}, "", 0.0, {}  # derived here, afresh
-        if c.cosine is not None and floor is not None and floor < 1.0:
-            c.meaning = max(0.0, c.cosine - floor) / (1.0 - floor)
+        c.matched, c.factors, c.name_match, c.bonuses = [], {}, "", {}  # derived here, afresh
+        c.meaning, c.meaning_from = meanings.of_candidate(c, signals.static_blend)
         symbol_terms, path_terms, body_terms = (f" {t} " for t in c.terms)
         got = 0.0
         for term, weight in weights.items():

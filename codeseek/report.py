@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from . import changes
-from .index import Counts, Store
+from .index import STATIC_MODEL, Counts, Store
 from .outcome import Outcome
 from .progress import Phase, Progress, duration
 from .progress import read as read_progress
@@ -39,6 +39,8 @@ class Status:
     checked: bool = False  # the whole index was read and found whole
     server: dict[str, Any] | None = None  # the warm process, if one serves this repository
     advice: str | None = None  # a better default model exists, and how to switch
+    static_model: str | None = None  # the static tier's model, if the index has one
+    static_chunks: int = 0  # chunks with a static vector
 
     def to_json(self) -> dict[str, Any]:
         out = {k: v for k, v in asdict(self).items() if k not in ("counts", "embedding", "background", "checked")}
@@ -73,6 +75,10 @@ class Status:
         if self.model:
             lines.append(f"model {self.model} ({self.dim} dims), "
                          + (f"computed by {self.engine}" if self.engine else "no vector computed yet"))
+        if self.static_model:
+            every = "every chunk" if self.static_chunks == c.chunks else f"{self.static_chunks:,} of {c.chunks:,} chunks"
+            until = "until every chunk has the model's vector" if self.unembedded else "not needed now: every chunk has the model's"
+            lines.append(f"static tier {self.static_model}: {every} ({until})")
         if self.advice:
             lines.append(self.advice)
         size = f"{self.bytes / 1e6:.1f} MB on disk in {self.index_dir}"
@@ -127,6 +133,8 @@ def status(ws: Workspace, background: Outcome | None = None, check: bool = False
             checked=check,
             server=server,
             advice=better_model(meta.get("model")),
+            static_model=printable(meta.get(STATIC_MODEL)),
+            static_chunks=store.chunks.embedded_count(static=True) if meta.get(STATIC_MODEL) else 0,
         )
 
 

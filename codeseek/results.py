@@ -36,12 +36,13 @@ class Results:
     unembedded: int = 0  # chunks without a vector yet: found by the lexical ranker only
     notes: tuple[str, ...] = ()  # what the user should know about these results (one line each)
     embedder: str = ""  # who this search started to embed the missing vectors, if it started one
+    vectors: str = ""  # the vector spaces meaning came from: "transformer", "static", both, or "" (words only)
 
     def to_json(self) -> dict[str, Any]:
         return {"hits": [h.to_json() for h in self.hits], "mode": str(self.mode), "unembedded": self.unembedded,
-                "notes": list(self.notes), "embedder": self.embedder}
+                "notes": list(self.notes), "embedder": self.embedder, "vectors": self.vectors}
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> Results:
         return cls([Hit(**hit) for hit in body["hits"]], Mode(body["mode"]), int(body["unembedded"]),
-                   tuple(body.get("notes", ())), str(body.get("embedder", "")))
+                   tuple(body.get("notes", ())), str(body.get("embedder", "")), str(body.get("vectors", "")))

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 
-from . import evidence, ranking
-from .embedding import EngineChoice, ModelInfo
+from . import evidence, meanings, ranking
+from .embedding import Embedder, EngineChoice, ModelInfo, static_tier
 from .errors import CodeseekError, EngineUnavailable
 from .index import Store, StoredChunk
-from .lexical import match_expression, match_expressions
+from .index.segments import Vectors
+from .lexical import idf, match_expression, match_expressions
 from .protocol import Filters, Mode, check_k
 from .results import Hit, Results
 from .words import count
@@ -41,40 +43,80 @@ def find(
     check_k(k)
     if mode != Mode.LEXICAL and engine is None:
         raise CodeseekError(f"{mode} search needs an embedding engine")
-    if mode == Mode.HYBRID and store.vectors.count() == 0:
-        mode = Mode.LEXICAL  # no vector yet (a first index filling in): words alone, and no model to load
     filters = filters or Filters()
     parsed = ranking.Query.parse(query)
     depth = max(DEPTH, k * 3)
     # Read before the pool starts: the connection is shared, and a query waiting for it would
     # serialise the overlap below.
     info = store.db.model_info() if engine is not None and mode != Mode.LEXICAL else None
+    spaces = _spaces(store, info, mode, signals)
+    if mode == Mode.HYBRID and not spaces.transformer and spaces.tier is None:
+        mode = Mode.LEXICAL  # no vector yet (a first index filling in): words alone, and no model to load
     notes: tuple[str, ...] = ()
     counts, total = store.chunks.term_counts(parsed.terms) if parsed.terms else ({}, 0)
     with ThreadPoolExecutor(max_workers=1) as pool:
         # SQLite (BM25, names) runs in the pool while torch embeds the query: both release the GIL.
         worded = (pool.submit(_by_words, store, parsed, depth, filters, signals, (counts, total))
                   if mode != Mode.SEMANTIC else None)
+        static_vector = spaces.tier.embed_queries([query])[0] if spaces.tier is not None else None
         try:
-            vector = _query_vector(engine, info, query) if engine is not None and info is not None else None
+            vector = (_query_vector(engine, info, query)
+                      if engine is not None and info is not None and mode != Mode.LEXICAL and spaces.transformer
+                      else None)
         except EngineUnavailable as exc:
-            if mode == Mode.SEMANTIC:
+            if mode == Mode.SEMANTIC and static_vector is None:
                 raise
-            vector, mode, notes = None, Mode.LEXICAL, (f"{exc}: ranked by words alone",)
-        dense = _dense(store, vector, depth, filters.accepts) if vector is not None else []
+            vector = None
+            if static_vector is None:
+                mode, notes = Mode.LEXICAL, (f"{exc}: ranked by words alone",)
+            else:
+                notes = (f"{exc}: ranked by the static tier and words",)
+        dense = _dense(store, store.vectors, vector, depth, filters.accepts) if vector is not None else []
+        static_dense = (_dense(store, store.static, static_vector, depth, filters.accepts)
+                        if static_vector is not None else [])
         words, files = worded.result() if worded is not None else ([], {})
-    chunks = {c.id: c for c, _ in dense} | {c.id: c for c in words}
+    chunks = {c.id: c for c, _ in dense} | {c.id: c for c, _ in static_dense} | {c.id: c for c in words}
     cosines = {c.id: score for c, score in dense}
     if vector is not None:
-        _exact_cosines(store, vector, [c for c in chunks.values() if c.id not in cosines], cosines)
+        _exact_cosines(store.vectors, vector, [c for c in chunks.values() if c.id not in cosines], cosines)
+    static_cosines = {c.id: score for c, score in static_dense}
+    if static_vector is not None:
+        _exact_cosines(store.static, static_vector, [c for c in chunks.values() if c.id not in static_cosines],
+                       static_cosines)
     terms = store.chunks.indexed_terms(list(chunks))
     candidates = [ranking.Candidate(c.id, c.path, c.kind, c.symbol, cosines.get(c.id), terms.get(c.id, ("", "", "")),
-                                    start_line=c.start_line, end_line=c.end_line,
-                                    shape=evidence.shape_of(c.kind, c.content, c.path, c.context))
+                                    static_cosine=static_cosines.get(c.id), start_line=c.start_line,
+                                    end_line=c.end_line, shape=evidence.shape_of(c.kind, c.content, c.path, c.context))
                   for c in chunks.values()]
     floor = dense[-1][1] if dense else None
-    ranked = ranking.rank(parsed, candidates, counts, total, floor, mode, limit=k * 2, signals=signals, files=files)
-    return Results(_hits(ranked, chunks, k, filters, explain), mode, store.chunks.unembedded_count(), notes)
+    static_floor = static_dense[-1][1] if static_dense else None
+    ranked = ranking.rank(parsed, candidates, counts, total, floor, mode, limit=k * 2, signals=signals, files=files,
+                          static_floor=static_floor)
+    used = meanings.spaces_used(vector is not None, static_vector is not None)
+    return Results(_hits(ranked, chunks, k, filters, explain), mode, store.chunks.unembedded_count(), notes,
+                   vectors=used)
+
+
+@dataclass(frozen=True)
+class Spaces:
+    """Which vector spaces a search reads: the transformer's, and the static tier (loaded) if
+    its vectors are there and the transformer's do not cover every chunk (or the ranking
+    blends both)."""
+
+    transformer: bool
+    tier: Embedder | None
+
+
+def _spaces(store: Store, info: ModelInfo | None, mode: Mode, signals: ranking.Signals) -> Spaces:
+    if info is None:
+        return Spaces(False, None)
+    transformer = store.vectors.count() > 0 or mode == Mode.SEMANTIC
+    if not signals.static_tier or store.static.count() == 0:
+        return Spaces(transformer, None)
+    tier = static_tier(info.model)
+    missing = not transformer or store.chunks.unembedded_count() > 0
+    return Spaces(transformer and not signals.static_only,
+                  tier if missing or signals.static_blend > 0 or signals.static_only else None)
 
 
 def similar(store: Store, engine: EngineChoice, target: StoredChunk, k: int = 10,
@@ -82,11 +124,15 @@ def similar(store: Store, engine: EngineChoice, target: StoredChunk, k: int = 10
     """The chunks nearest in meaning to an existing one: duplicates and prior art."""
     filters = filters or Filters()
     check_k(k)
-    vectors = store.vectors.get([target.vector_key])
+    # The transformer's space once every chunk has its vector there; the static tier's before.
+    space = store.vectors if store.chunks.unembedded_count() == 0 or store.static.count() == 0 else store.static
+    vectors = space.get([target.vector_key])
     if target.vector_key not in vectors:
         raise CodeseekError(f"{target.path}:{target.start_line} has no vector yet: `codeseek index` embeds it")
-    ranked = _dense(store, vectors[target.vector_key], k + 1, lambda c: c.id != target.id and filters.accepts(c))
-    return Results(_cosine_hits(ranked, k, filters), Mode.SEMANTIC, store.chunks.unembedded_count())
+    ranked = _dense(store, space, vectors[target.vector_key], k + 1,
+                    lambda c: c.id != target.id and filters.accepts(c))
+    used = meanings.spaces_used(space is store.vectors, space is store.static)
+    return Results(_cosine_hits(ranked, k, filters), Mode.SEMANTIC, store.chunks.unembedded_count(), vectors=used)
 
 
 def similar_to(store: Store, engine: EngineChoice, where: str, k: int = 10, filters: Filters | None = None) -> Results:
@@ -143,9 +189,9 @@ def _cosine_hits(ranked: Ranked, k: int, filters: Filters) -> list[Hit]:
     return _hits(candidates, {c.id: c for c, _ in ranked}, k, filters, explain=False)
 
 
-def _exact_cosines(store: Store, vector: np.ndarray, chunks: list[StoredChunk], into: dict[int, float]) -> None:
+def _exact_cosines(space: Vectors, vector: np.ndarray, chunks: list[StoredChunk], into: dict[int, float]) -> None:
     """Cosines of candidates the dense search did not reach (found by words or name)."""
-    vectors = store.vectors.get([c.vector_key for c in chunks])
+    vectors = space.get([c.vector_key for c in chunks])
     for c in chunks:
         if c.vector_key in vectors:
             into[c.id] = float(vectors[c.vector_key] @ vector)
@@ -157,13 +203,14 @@ def _query_vector(engine: EngineChoice, info: ModelInfo, query: str) -> np.ndarr
         return embedder.embed_queries([query])[0]
 
 
-def _dense(store: Store, vector: np.ndarray, depth: int, accept: Callable[[StoredChunk], bool]) -> Ranked:
-    total = store.vectors.count()
+def _dense(store: Store, space: Vectors, vector: np.ndarray, depth: int,
+           accept: Callable[[StoredChunk], bool]) -> Ranked:
+    total = space.count()
     fetch = min(total, depth * 2 + 10)
     while True:
         # Vectors no chunk uses any more (kept for branch switches), and chunks the filters
         # reject, are over-fetched past: at worst the search becomes exhaustive.
-        scored = store.vectors.search(vector, fetch)
+        scored = space.search(vector, fetch)
         by_key = store.chunks.for_keys([key for key, _ in scored])
         ranked = [(c, score) for key, score in scored for c in by_key.get(key, []) if accept(c)]
         if len(ranked) >= depth or fetch >= total:
@@ -213,7 +260,7 @@ def _file_pass(store: Store, text: str, counted: tuple[dict[str, int], int], dep
     expression = match_expression(text)
     if not expression:
         return {}, {}
-    weights = {t: ranking.idf(*counted, t) for t in text.split()}
+    weights = {t: idf(*counted, t) for t in text.split()}
     held: dict[str, set[str]] = {}
     firsts: dict[str, StoredChunk] = {}
     rows = [c for c, _ in store.chunks.lexical(expression, depth * 8) if filters.accepts(c)]

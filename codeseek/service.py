@@ -11,6 +11,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from . import config, filling, freshness, indexing, outcome, report, search
@@ -37,6 +38,7 @@ class Repository:
         self.lock = threading.Lock()
         self.last_request = time.monotonic()
         self.embedding: threading.Thread | None = None
+        self.static_only = False  # past transformer_limit: missing vectors are not waited for
         self._store: Store | None = None
         self._inode = 0
         self._watch: Watch | None = None  # made once the index exists
@@ -80,7 +82,7 @@ class Repository:
             self._watch = Watch(self.ws)
         if self._watch.changed():
             return False
-        return wait == Wait.NONE or self.busy or not self.store().chunks.unembedded_count()
+        return wait == Wait.NONE or self.busy or self.static_only or not self.store().chunks.unembedded_count()
 
     @property
     def busy(self) -> bool:
@@ -135,6 +137,7 @@ class Repository:
         if done.result is not None and done.unembedded and not self.busy and wait != Wait.NONE:
             done = freshness.refresh(self.ws, engine, rules, background, wait=wait, inline=inline)
             changed = changed or done.changed
+            self.static_only = done.static_only
         return _noted(first if first is not None and not changed else run(self.store()), done)
 
     def find(self, request: FindRequest, flags: dict[str, object]) -> Results:
@@ -185,8 +188,8 @@ class EmbeddingThread:
 def _noted(results: Results, done: freshness.Freshness) -> Results:
     if not done.note and not done.started:
         return results
-    return Results(results.hits, results.mode, results.unembedded,
-                   (*results.notes, done.note) if done.note else results.notes, done.started or results.embedder)
+    return replace(results, notes=(*results.notes, done.note) if done.note else results.notes,
+                   embedder=done.started or results.embedder)
 
 
 class Service:

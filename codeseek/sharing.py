@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import PurePosixPath
 
 import numpy as np
@@ -27,7 +27,8 @@ import numpy as np
 from . import indexing
 from .embedding import ModelInfo
 from .errors import CodeseekError
-from .index import Store, exists
+from .index import STATIC_MODEL, Store, exists
+from .index.segments import Vectors
 from .repo import Workspace
 
 FORMAT = "codeseek-vectors/1"
@@ -60,6 +61,10 @@ class Manifest:
     commit: str | None  # the indexed commit the vectors belong to
     engine: str  # how the publisher computed them: informative only, never used
     created: float
+    # The static tier's vectors, under keys among the model's (absent from older artifacts).
+    static_model: str | None = None
+    static_dim: int = 0
+    static_count: int = 0
 
     def sizes(self) -> dict[str, int]:
         """The exact size of every other blob, from the counts alone."""
@@ -67,6 +72,9 @@ class Manifest:
         sizes = {"keys.bin": 8 * self.count, "vectors.bin": width * self.dim * self.count}
         if self.dtype == "int8":
             sizes["scales.bin"] = 4 * self.count
+        if self.static_model is not None:
+            sizes |= {f"static_{name}": size for name, size in replace(
+                self, dim=self.static_dim, count=self.static_count, static_model=None).sizes().items()}
         return sizes
 
 
@@ -126,17 +134,27 @@ def push(ws: Workspace, remote: str, dtype: str = "int8") -> Pushed:
             raise CodeseekError("the index has no vectors yet: run `codeseek index` first")
         refs = store.chunks.refs()
         vectors = store.vectors.get(sorted({ref.vector_key for ref in refs}))
-        commit = store.db.meta().get("indexed_commit")
+        meta = store.db.meta()
+        commit = meta.get("indexed_commit")
+        static_model = meta.get(STATIC_MODEL)
+        static = store.static.get(sorted(vectors)) if static_model else {}
     keys = sorted(vectors)
     chunk_lines = [json.dumps([r.path, r.start_line, r.end_line, r.symbol, r.kind, r.vector_key])
                    for r in refs if r.vector_key in vectors]
+    static_keys = sorted(static)
+    static_dim = len(static[static_keys[0]]) if static_keys else 0
     manifest = Manifest(FORMAT, info.model, info.dim, dtype, len(keys), len(chunk_lines), commit,
-                        info.describe_engine(), time.time())
+                        info.describe_engine(), time.time(), static_model if static_keys else None, static_dim,
+                        len(static_keys))
     blobs = {
         "keys.bin": np.array(keys, dtype="<i8").tobytes(),
         **encode(np.stack([vectors[k] for k in keys]) if keys else np.zeros((0, info.dim), np.float32), dtype),
         "chunks.jsonl": "\n".join(chunk_lines).encode(),
     }
+    if static_keys:
+        blobs["static_keys.bin"] = np.array(static_keys, dtype="<i8").tobytes()
+        blobs |= {f"static_{name}": data for name, data in encode(np.stack([static[k] for k in static_keys]),
+                                                                   dtype).items()}
     blobs["manifest.json"] = json.dumps(asdict(manifest), indent=1).encode()
     tree = "".join(
         f"100644 blob {ws.git_bytes('hash-object', '-w', '--stdin', data=data).decode().strip()}\t{name}\n"
@@ -203,9 +221,26 @@ def pull(ws: Workspace, remote: str, model: str | None = None, dim: int | None =
     keys = np.frombuffer(blobs["keys.bin"], dtype="<i8")
     try:
         vectors = decode(blobs, manifest)
+        static = _static_of(blobs, manifest)
     except ValueError as exc:
         raise BadArtifact(ref, str(exc)) from None
-    return Pulled(ref, manifest.count, _import(ws, manifest, keys, vectors), manifest.commit)
+    return Pulled(ref, manifest.count, _import(ws, manifest, keys, vectors, static), manifest.commit)
+
+
+def _static_of(blobs: dict[str, bytes], manifest: Manifest) -> tuple[np.ndarray, np.ndarray] | None:
+    """The artifact's static vectors and their keys, if it has them and they are of the static
+    model this codeseek pairs with the artifact's model (else they are left: computed here)."""
+    from .embedding import static_tier
+
+    tier = static_tier(manifest.model)
+    if manifest.static_model is None or tier is None or tier.info.model != manifest.static_model:
+        return None
+    if manifest.static_dim != tier.info.dim:
+        raise ValueError(f"static vectors of {manifest.static_dim} dims, not {tier.info.dim}")
+    inner = replace(manifest, dim=manifest.static_dim, count=manifest.static_count, static_model=None)
+    return (np.frombuffer(blobs["static_keys.bin"], dtype="<i8"),
+            decode({name.removeprefix("static_"): data for name, data in blobs.items() if name.startswith("static_")},
+                   inner))
 
 
 def _local_identity(ws: Workspace) -> ModelInfo | None:
@@ -235,7 +270,12 @@ def read_artifact(ws: Workspace, ref: str) -> tuple[Manifest, dict[str, bytes]]:
     if "chunks.jsonl" not in entries or entries["chunks.jsonl"][1] > chunk_limit:
         raise BadArtifact(ref, "its chunk list is missing or larger than its count allows")
     blobs = {name: _blob(ws, entries[name][0]) for name in (*expected, "chunks.jsonl")}
-    _check_chunks(ref, manifest, blobs["chunks.jsonl"], set(np.frombuffer(blobs["keys.bin"], dtype="<i8").tolist()))
+    keys = set(np.frombuffer(blobs["keys.bin"], dtype="<i8").tolist())
+    _check_chunks(ref, manifest, blobs["chunks.jsonl"], keys)
+    if manifest.static_model is not None:
+        static_keys = set(np.frombuffer(blobs["static_keys.bin"], dtype="<i8").tolist())
+        if len(static_keys) != manifest.static_count or not static_keys <= keys:
+            raise BadArtifact(ref, "its static vectors' keys are not among its vectors' keys")
     return manifest, blobs
 
 
@@ -246,7 +286,9 @@ def _blob(ws: Workspace, sha: str) -> bytes:
 def _manifest(ref: str, data: bytes) -> Manifest:
     try:
         raw = json.loads(data)
-        manifest = Manifest(**{name: raw[name] for name in Manifest.__dataclass_fields__})
+        optional = {"static_model", "static_dim", "static_count"}
+        manifest = Manifest(**{name: raw[name] for name in Manifest.__dataclass_fields__
+                               if name not in optional or name in raw})
     except (ValueError, KeyError, TypeError):
         raise BadArtifact(ref, "its manifest is not codeseek's") from None
     checks = [
@@ -260,11 +302,21 @@ def _manifest(ref: str, data: bytes) -> Manifest:
         (manifest.dtype in DTYPES, f"vector type {manifest.dtype!r} is unknown"),
         (type(manifest.count) is int and 0 <= manifest.count <= MAX_COUNT, f"{manifest.count!r} vectors is absurd"),
         (type(manifest.chunks) is int and 0 <= manifest.chunks <= MAX_COUNT, f"{manifest.chunks!r} chunks is absurd"),
+        (_static_fields_ok(manifest), "its static tier's fields are of the wrong kind"),
     ]
     for ok, why in checks:
         if not ok:
             raise BadArtifact(ref, why)
     return manifest
+
+
+def _static_fields_ok(manifest: Manifest) -> bool:
+    if manifest.static_model is None:
+        return True
+    return (isinstance(manifest.static_model, str) and 0 < len(manifest.static_model) <= 512
+            and manifest.static_model.isprintable() and type(manifest.static_dim) is int
+            and 0 < manifest.static_dim <= MAX_DIM and type(manifest.static_count) is int
+            and 0 <= manifest.static_count <= manifest.count)
 
 
 def _check_chunks(ref: str, manifest: Manifest, data: bytes, keys: set[int]) -> None:
@@ -291,21 +343,34 @@ def _inside(path: object) -> bool:
     return not PurePosixPath(path).is_absolute() and ".." not in parts and "." not in parts and ".git" not in parts
 
 
-def _import(ws: Workspace, manifest: Manifest, keys: np.ndarray, vectors: np.ndarray) -> int:
+def _import(ws: Workspace, manifest: Manifest, keys: np.ndarray, vectors: np.ndarray,
+            static: tuple[np.ndarray, np.ndarray] | None) -> int:
     """Add the vectors the local index lacks, as new segments (each a checkpoint). A new index
-    records the model and dimension, and no engine: its user's own settings choose one."""
+    records the model and dimension, and no engine: its user's own settings choose one. Static
+    vectors join an index whose static tier is of the same model (or that has no chunks yet);
+    returns how many of the model's vectors were new."""
     new = not exists(ws.index_dir)
     try:
         with Store(ws.index_dir, create=True) as store, store.writing():
             if store.db.model_info() is None:
                 store.db.set_meta({"model": manifest.model, "dim": str(manifest.dim)})
-            missing = store.vectors.missing(keys.tolist())
-            chosen = np.array([i for i, k in enumerate(keys.tolist()) if k in missing], dtype=np.int64)
-            for start in range(0, len(chosen), IMPORT_BATCH):
-                part = chosen[start : start + IMPORT_BATCH]
-                store.vectors.add(keys[part].tolist(), vectors[part])
-        return len(chosen)
+            added = _add_missing(store.vectors, keys, vectors)
+            fresh = store.chunks.counts().chunks == 0
+            if static is not None and (fresh or store.db.meta().get(STATIC_MODEL) == manifest.static_model):
+                _add_missing(store.static, *static)
+                store.db.set_meta({STATIC_MODEL: manifest.static_model})
+        return added
     except BaseException:
         if new:
             indexing.remove_index(ws)  # nothing half-made is left behind
         raise
+
+
+def _add_missing(space: Vectors, keys: np.ndarray, vectors: np.ndarray) -> int:
+    """Add the vectors a space lacks, a segment per batch; returns how many."""
+    missing = space.missing(keys.tolist())
+    chosen = np.array([i for i, k in enumerate(keys.tolist()) if k in missing], dtype=np.int64)
+    for start in range(0, len(chosen), IMPORT_BATCH):
+        part = chosen[start : start + IMPORT_BATCH]
+        space.add(keys[part].tolist(), vectors[part])
+    return len(chosen)

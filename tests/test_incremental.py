@@ -315,13 +315,15 @@ def test_an_index_with_split_definitions_is_chunked_again_once(
                       "short.py": "def short(y):\n    return y\n"})
     update(root)
     # Turned back by hand into an index of schema 5, before truncation, with the long
-    # definition in parts (later steps' tables gone, so migrations 6-8 run on it).
+    # definition in parts (later steps' tables gone, so migrations 6-9 run on it).
     old = sqlite3.connect(root / ".git" / "codeseek" / "index.db")
     old.executescript("""
         ALTER TABLE chunks ADD COLUMN signature TEXT NOT NULL DEFAULT '';
         ALTER TABLE chunks ADD COLUMN part INTEGER NOT NULL DEFAULT 0;
         UPDATE chunks SET part = 1 WHERE path = 'long.py' AND kind = 'function';
         DROP TABLE term_docs;
+        DROP TABLE static_segments;
+        DROP TABLE static_vectors;
         PRAGMA user_version = 5;
     """)
     old.close()

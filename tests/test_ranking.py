@@ -256,3 +256,20 @@ def test_an_issue_with_a_traceback_finds_the_file_and_function_it_names(make_rep
     # Three thousand characters of it still find candidates (its rarest terms, not all of them).
     long = ISSUE + "\n".join(f"More context {n}: the refresh of the session token fails." for n in range(60))
     assert len(long) > 3000 and find(long)[0][0] == "app/session.py"
+
+
+def test_a_chunk_with_only_a_static_vector_competes_on_the_transformers_scale() -> None:
+    """Static cosines run higher and flatter than the transformer's: each space is put above
+    its own background, and the static scale is tied to the transformer's by the chunks that
+    have both, so a half-filled index ranks a static-only chunk by what it would be worth."""
+    from codeseek.meanings import Meanings
+
+    both = [Candidate(i, "src/a.py", "function", f"f{i}", 0.3 + 0.02 * i, static_cosine=0.7 + 0.005 * i)
+            for i in range(20)]
+    alone = Candidate(99, "src/b.py", "function", "g", None, static_cosine=0.7 + 0.005 * 19)
+    meanings = Meanings.of([*both, alone], floor=0.3, static_floor=0.7)
+    best_with_both, _ = meanings.of_candidate(both[-1], blend=0.0)
+    meaning, space = meanings.of_candidate(alone, blend=0.0)
+    assert space == "static" and meaning == pytest.approx(best_with_both)
+    assert meanings.of_candidate(both[-1], blend=0.0)[1] == "transformer"
+    assert meanings.of_candidate(Candidate(7, "c.py", "function", "h"), blend=0.0) == (0.0, "")

@@ -118,12 +118,14 @@ def test_similar_command(run, make_repo: MakeRepo) -> None:
     assert hits and all(h["symbol"] != "LruCache.get" for h in hits)
 
 
-def test_pending_embeddings_are_served_lexically_and_said(run, make_repo: MakeRepo, engine: EngineChoice) -> None:
+def test_pending_embeddings_are_served_by_the_static_tier_and_said(run, make_repo: MakeRepo,
+                                                                   engine: EngineChoice) -> None:
     root = make_repo()
     indexing.update(open_workspace(root), engine)
     result = run(root, "find", "LoadConfig", "--no-update", "--json", "-k", "1")
     assert json.loads(result.stdout)[0]["symbol"] == "LoadConfig"
-    assert "18 chunks still without vectors" in result.stderr and "ranked by their words" in result.stderr
+    assert "18 chunks still without vectors" in result.stderr
+    assert "ranked by the static tier's vectors and their words" in result.stderr
     assert report.status(open_workspace(root)).unembedded > 0
     run(root, "update")
     assert "without vectors" not in run(root, "find", "LoadConfig", "--no-update").stderr

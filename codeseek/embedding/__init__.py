@@ -7,16 +7,19 @@ to embed never pays the load time.
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
 import importlib.util
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 
 from ..errors import CodeseekError, ModelMismatch
 from .base import DEFAULT_MODEL, Embedder, ModelInfo, query_prompt
-from .bundled import BUNDLED
+from .bundled import BUNDLED, MODELS_DIR
 
-__all__ = ["BACKENDS", "EngineSettings", "EngineChoice", "Embedder", "ModelInfo", "DEFAULT_MODEL"]
+__all__ = ["BACKENDS", "EngineSettings", "EngineChoice", "Embedder", "ModelInfo", "DEFAULT_MODEL", "static_tier"]
 
 
 @dataclass(frozen=True)
@@ -31,14 +34,22 @@ class EngineSettings:
     api_key_env: str | None = None
     query_instruction: str | None = None
     device: str | None = None
+    # Above this many chunks, a model with a static tier leaves the rest of its vectors to
+    # `codeseek index`: searches rank by the static tier and words. 0: always; None (the
+    # default: the distilled tier ranks little above words alone, benchmarks/README.md): never.
+    transformer_limit: int | None = None
     trust_remote_code: bool = False  # only ever set from the command line
     api_key: str | None = field(default=None, repr=False)  # a request's own key ("": none); None: the environment's
 
 
 def _load_local(s: EngineSettings) -> Embedder:
-    from .sentence import SentenceTransformerEmbedder
+    from . import static
 
     model = s.model or DEFAULT_MODEL
+    if static.is_static(model):  # a model2vec or StaticEmbedding folder: no transformer to run
+        return static.StaticEmbedder(Path(model), model, dim=s.dim, query_prompt=query_prompt(model, s.query_instruction))
+    from .sentence import SentenceTransformerEmbedder
+
     return SentenceTransformerEmbedder(
         model,
         device=s.device,
@@ -46,6 +57,17 @@ def _load_local(s: EngineSettings) -> Embedder:
         query_prompt=query_prompt(model, s.query_instruction),
         trust_remote_code=s.trust_remote_code,
     )
+
+
+def _load_static(s: EngineSettings) -> Embedder:
+    from .static import StaticEmbedder, is_static
+
+    model = s.model or BUNDLED[DEFAULT_MODEL].static or ""
+    if model in STATIC_BUNDLED:
+        return StaticEmbedder(STATIC_BUNDLED[model], model, dim=s.dim)
+    if not is_static(model):
+        raise CodeseekError(f"{model!r} is not a static model's folder (model.safetensors and tokenizer.json)")
+    return StaticEmbedder(Path(model), model, dim=s.dim, query_prompt=query_prompt(model, s.query_instruction))
 
 
 def _load_transformers(s: EngineSettings) -> Embedder:
@@ -81,6 +103,7 @@ def _load_http(s: EngineSettings) -> Embedder:
 
 LOADERS: dict[str, Callable[[EngineSettings], Embedder]] = {
     "sentence-transformers": _load_local,
+    "static": _load_static,
     "transformers": _load_transformers,
     "vllm": _load_vllm,
     "http": _load_http,
@@ -112,6 +135,26 @@ def resolve_backend(settings: EngineSettings) -> tuple[str, str]:
     if settings.base_url:
         return "http", f"a server is configured at {settings.base_url}"
     return "sentence-transformers", "no CUDA GPU with vllm and no server configured: the offline CPU model"
+
+
+# The static models that ship in the package, by name.
+STATIC_BUNDLED = {b.static: MODELS_DIR / b.static for b in BUNDLED.values() if b.static}
+
+
+@functools.cache
+def static_tier(model: str) -> Embedder | None:
+    """The static model distilled from `model`, loaded once: the tier that gives every chunk
+    a vector as its words are indexed (None: `model` has none). It belongs to that model:
+    its vectors are stored under the same keys, beside that model's, and shared with them."""
+    bundled = BUNDLED.get(model)
+    if bundled is None or bundled.static is None:
+        return None
+    from .static import StaticEmbedder
+
+    tier = StaticEmbedder(STATIC_BUNDLED[bundled.static], bundled.static)
+    # Named with its digest: static vectors stored by another build of it are computed again.
+    tier.info = replace(tier.info, model=f"{bundled.static}@{tier.model.digest}")
+    return tier
 
 
 # The bundled models' dimension, so a first index is keyed before the model loads (seconds

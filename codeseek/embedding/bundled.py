@@ -20,6 +20,7 @@ from ..errors import CodeseekError
 
 MINILM = "all-MiniLM-L6-v2"
 CODE_MODEL = "codeseek-code-minilm-l6-v1"
+STATIC_MODEL = "codeseek-code-static-v1"  # distilled from CODE_MODEL (training/static.py)
 DELTA_FORMAT = "codeseek-delta/1"
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 
@@ -30,12 +31,13 @@ class Bundled:
     delta: Path | None  # float16 differences from the base model, or None: the base itself
     tokens: int  # the input length it was trained on (longer inputs are truncated)
     about: str
+    static: str | None = None  # the static model distilled from it (its tier of first vectors), if any
 
 
 BUNDLED = {
     MINILM: Bundled(MINILM, None, 128, "general English sentences"),
     CODE_MODEL: Bundled(CODE_MODEL, MODELS_DIR / f"{CODE_MODEL}.safetensors", 128,
-                        "all-MiniLM-L6-v2 fine-tuned on descriptions and code in 16 languages"),
+                        "all-MiniLM-L6-v2 fine-tuned on descriptions and code in 16 languages", STATIC_MODEL),
 }
 
 

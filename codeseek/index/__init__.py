@@ -24,13 +24,16 @@ from ..fsutil import open_own, own_folder, try_lock
 from .chunks import ChunkRef, Chunks, Counts, FileEntry, NewChunk, StoredChunk, vector_key
 from .database import DB_NAME, UNEMBEDDED, Database, guarded
 from .fingerprint import SEGMENT_DIR
-from .segments import Vectors
+from .segments import STATIC, Vectors
 
-__all__ = ["DB_FILES", "DB_NAME", "SEGMENT_DIR", "UNEMBEDDED", "ChunkRef", "Counts", "FileEntry", "NewChunk", "Store",
+__all__ = ["DB_FILES", "DB_NAME", "SEGMENT_DIR", "STATIC_MODEL", "UNEMBEDDED", "ChunkRef", "Counts", "FileEntry", "NewChunk",
+           "Store",
            "StoredChunk",
            "exists", "vector_key"]
 
 LOCK_NAME = "lock"
+# The meta key naming the static model every chunk has a static vector of (absent: some lack one).
+STATIC_MODEL = "static_model"
 EMBED_LOCK_NAME = "embed.lock"  # held by the one process filling in vectors
 
 
@@ -53,9 +56,10 @@ def exists(directory: Path) -> bool:
 
 
 class Store:
-    """One index folder, open: its database (`db`), chunks and words (`chunks`), vectors
-    (`vectors`). The folder and its vectors folder must be real folders, not links; another
-    user's index is opened read-only (searched, never written)."""
+    """One index folder, open: its database (`db`), chunks and words (`chunks`), the
+    transformer's vectors (`vectors`) and the static tier's (`static`). The folder and its
+    vectors folders must be real folders, not links; another user's index is opened read-only
+    (searched, never written)."""
 
     def __init__(self, directory: Path, *, create: bool = False) -> None:
         self.directory = Path(directory)
@@ -75,6 +79,7 @@ class Store:
         self.db = Database(self.directory, create=create, readonly=not mine)
         self.chunks = Chunks(self.db)
         self.vectors = Vectors(self.db)
+        self.static = Vectors(self.db, STATIC)
 
     @property
     def readonly(self) -> bool:
@@ -82,6 +87,7 @@ class Store:
 
     def close(self) -> None:
         self.vectors.close()
+        self.static.close()
         self.db.close()
 
     def __enter__(self) -> Store:
@@ -108,6 +114,7 @@ class Store:
             elif not try_lock(handle):
                 raise IndexBusy("another codeseek process is updating this index")
             self.vectors.remove_orphans()
+            self.static.remove_orphans()
             yield
 
     @contextmanager
@@ -132,11 +139,15 @@ class Store:
         if problems != ["ok"]:
             raise IndexCorrupt(self.directory, "; ".join(problems[:3]))
         self.vectors.verify()
+        self.static.verify()
 
     @guarded
     def repair(self, full: bool) -> int:
         """Drop segments whose files changed since they were written (their vectors are
-        embedded again). Call under `writing()`. Returns how many vectors were dropped."""
+        embedded again; the static tier's are computed again by the update). Call under
+        `writing()`. Returns how many of the transformer's vectors were dropped."""
+        if self.static.drop(self.static.damaged(full)):
+            self.db.set_meta({STATIC_MODEL: None})
         return self.vectors.drop(self.vectors.damaged(full))
 
     def size_on_disk(self) -> int:

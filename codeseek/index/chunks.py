@@ -198,6 +198,12 @@ class Chunks:
         return [Pending(i, p, Kind(k), s, v) for i, p, k, s, v in self.db.rows_in(sql, ids)]
 
     @guarded
+    def without_static(self) -> list[int]:
+        """Ids of chunks whose key has no static vector (one chunk a key)."""
+        return [i for (i,) in self.db.execute(
+            "SELECT min(id) FROM chunks WHERE vector_key NOT IN (SELECT key FROM static_vectors) GROUP BY vector_key")]
+
+    @guarded
     def by_ids(self, ids: Sequence[int]) -> dict[int, StoredChunk]:
         sql = f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE id IN ({{marks}})"
         return {row[0]: StoredChunk.from_row(row) for row in self.db.rows_in(sql, ids)}
@@ -213,10 +219,10 @@ class Chunks:
             return exact == 0
 
     @guarded
-    def embedded_count(self) -> int:
-        """Chunks whose vector is stored (of `counts().chunks`)."""
-        return self.db.execute(
-            "SELECT count(*) FROM chunks WHERE vector_key IN (SELECT key FROM vectors)").fetchone()[0]
+    def embedded_count(self, static: bool = False) -> int:
+        """Chunks whose vector is stored (of `counts().chunks`): the transformer's, or the static tier's."""
+        table = "static_vectors" if static else "vectors"
+        return self.db.execute(f"SELECT count(*) FROM chunks WHERE vector_key IN (SELECT key FROM {table})").fetchone()[0]
 
     def unembedded_count(self) -> int:
         """Chunks without a vector, from the kept count: no scan, however large the index."""
@@ -276,13 +282,7 @@ class Chunks:
         for the tail: a repository has a hundred times fewer of them."""
         found: list[StoredChunk] = []
         for name in dict.fromkeys(n.strip("/") for n in names if n.strip("/")):
-            tail = name.rsplit("/", 1)[-1]
-            pattern = "%/" + tail.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            paths = [p for (p,) in self.db.execute(
-                "SELECT path FROM files WHERE skipped IS NULL AND (path IN (?, ?) OR path LIKE ? ESCAPE '\\') LIMIT 50",
-                (name, tail, pattern))
-                if p == name or p.endswith("/" + name) or name.endswith("/" + p) or "/" not in name]
-            for path in paths:
+            for path in _named_paths(self.db, name):
                 rows = self.db.execute(f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE path = ? LIMIT ?", (path, limit))
                 found.extend(StoredChunk.from_row(row) for row in rows)
         return found
@@ -329,6 +329,17 @@ class Chunks:
             )
         return [StoredChunk.from_row(row) for row in rows]
 
+
+
+def _named_paths(db: Database, name: str) -> list[str]:
+    """Indexed files a query's file name (`context.go`, `pkg/x/y.py`) means: the path itself, or
+    one ending in it, or (for a path with folders) one it ends in."""
+    tail = name.rsplit("/", 1)[-1]
+    pattern = "%/" + tail.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    rows = db.execute(
+        "SELECT path FROM files WHERE skipped IS NULL AND (path IN (?, ?) OR path LIKE ? ESCAPE '\\') LIMIT 50",
+        (name, tail, pattern))
+    return [p for (p,) in rows if p == name or p.endswith("/" + name) or name.endswith("/" + p) or "/" not in name]
 
 def _count_terms(db: sqlite3.Connection, counts: Counter[str], sign: int) -> None:
     """Add (sign 1) or take away (-1) chunks' terms, and their number (the term "")."""

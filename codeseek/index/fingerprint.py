@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SEGMENT_DIR = "vectors"  # the folder of segment files, inside the index folder
+STATIC_DIR = "static"  # the static tier's segment files
 
 
 @dataclass(frozen=True)

@@ -134,3 +134,15 @@ def m008_term_document_counts(db: sqlite3.Connection, directory: Path) -> None:
         INSERT INTO term_docs(term, doc) SELECT term, doc FROM chunks_vocab;
         INSERT INTO term_docs(term, doc) SELECT '', count(*) FROM chunks;
     """)
+
+
+@migration
+def m009_static_tier(db: sqlite3.Connection, directory: Path) -> None:
+    """The static tier's vectors: a second space under the same keys, with segment files of
+    its own (index/segments.py's STATIC). An index made before has none: its next update
+    computes them (indexing.py), in seconds."""
+    run_sql(db, """
+        CREATE TABLE static_segments(name TEXT PRIMARY KEY, count INTEGER NOT NULL,
+                                     bytes INTEGER, mtime_ns INTEGER, digest TEXT);
+        CREATE TABLE static_vectors(key INTEGER PRIMARY KEY, segment TEXT NOT NULL, seen REAL NOT NULL);
+    """)

@@ -22,6 +22,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,7 @@ from usearch.index import Index
 from ..errors import DiskFull, SegmentDamaged
 from ..fsutil import remove_own
 from .database import Database, guarded
-from .fingerprint import SEGMENT_DIR, Fingerprint
+from .fingerprint import SEGMENT_DIR, STATIC_DIR, Fingerprint
 
 MAX_SEGMENTS = 8
 # A merged segment holds at most this many vectors: merging stays bounded in memory (about 2 KB
@@ -58,12 +59,29 @@ def as_usearch(keys: Iterable[int]) -> np.ndarray:
     return np.fromiter(keys, dtype=np.int64).view(np.uint64)
 
 
-class Vectors:
-    """The index's vectors: add, search, fetch, verify, merge."""
+@dataclass(frozen=True)
+class Space:
+    """Where one vector space lives: its two tables and its folder of segment files. The
+    transformer's vectors are the index's main space (chunks without one are counted); the
+    static tier's are a second space under the same keys (embedding/tiers.py)."""
 
-    def __init__(self, db: Database) -> None:
+    vectors: str
+    segments: str
+    folder: str
+    counted: bool  # whether adding or dropping its vectors changes the count of chunks without one
+
+
+MAIN = Space("vectors", "segments", SEGMENT_DIR, counted=True)
+STATIC = Space("static_vectors", "static_segments", STATIC_DIR, counted=False)
+
+
+class Vectors:
+    """The vectors of one space of the index: add, search, fetch, verify, merge."""
+
+    def __init__(self, db: Database, space: Space = MAIN) -> None:
         self.db = db
-        self.folder = db.directory / SEGMENT_DIR
+        self.space = space
+        self.folder = db.directory / space.folder
         self._open: dict[str, Index] = {}
 
     def close(self) -> None:
@@ -71,21 +89,21 @@ class Vectors:
 
     @guarded
     def names(self) -> list[str]:
-        return [r[0] for r in self.db.execute("SELECT name FROM segments ORDER BY count DESC")]
+        return [r[0] for r in self.db.execute(f"SELECT name FROM {self.space.segments} ORDER BY count DESC")]
 
     @guarded
     def count(self) -> int:
-        return self.db.execute("SELECT coalesce(sum(count), 0) FROM segments").fetchone()[0]
+        return self.db.execute(f"SELECT coalesce(sum(count), 0) FROM {self.space.segments}").fetchone()[0]
 
     @guarded
     def keys(self) -> list[int]:
         """Every stored vector's key."""
-        return [key for (key,) in self.db.execute("SELECT key FROM vectors")]
+        return [key for (key,) in self.db.execute(f"SELECT key FROM {self.space.vectors}")]
 
     @guarded
     def missing(self, keys: Iterable[int]) -> set[int]:
         wanted = set(keys)
-        return wanted - {key for (key,) in self.db.rows_in("SELECT key FROM vectors WHERE key IN ({marks})", wanted)}
+        return wanted - {key for (key,) in self.db.rows_in(f"SELECT key FROM {self.space.vectors} WHERE key IN ({{marks}})", wanted)}
 
     @guarded
     def add(self, keys: Sequence[int], vectors: np.ndarray) -> None:
@@ -93,23 +111,42 @@ class Vectors:
         Call under the writer lock."""
         if not len(keys):
             return
-        name, fingerprint = write_segment(self.folder, [(list(keys), vectors)])
-        now = time.time()
+        written = write_segment(self.folder, [(list(keys), vectors)])
         with self.db.transaction() as db:
-            new = self.missing(keys)
-            _list_segment(db, name, len(keys), fingerprint)
-            db.executemany("INSERT OR IGNORE INTO vectors(key, segment, seen) VALUES (?, ?, ?)",
-                           ((k, name, now) for k in keys))
+            self._list(db, keys, *written)
+
+    @guarded
+    def add_in(self, db: sqlite3.Connection, keys: Sequence[int], vectors: np.ndarray) -> None:
+        """Persist new vectors as one segment listed by the caller's transaction (an update
+        stores a batch's static vectors with its words). Call under the writer lock."""
+        if len(keys):
+            self._list(db, keys, *write_segment(self.folder, [(list(keys), vectors)]))
+
+    def _list(self, db: sqlite3.Connection, keys: Sequence[int], name: str, fingerprint: Fingerprint) -> None:
+        new = self.missing(keys) if self.space.counted else set()
+        _list_segment(db, self.space.segments, name, len(keys), fingerprint)
+        db.executemany(f"INSERT OR IGNORE INTO {self.space.vectors}(key, segment, seen) VALUES (?, ?, ?)",
+                       ((k, name, time.time()) for k in keys))
+        if self.space.counted:
             self.db.add_unembedded(-self._users(new), db)
 
+    @guarded
+    def clear(self) -> None:
+        """Forget every vector (of the static tier, whose model changed). Under the writer lock."""
+        names = self.names()
+        with self.db.transaction() as db:
+            db.execute(f"DELETE FROM {self.space.vectors}")
+            db.execute(f"DELETE FROM {self.space.segments}")
+        self._forget(names)
+
     def damage(self, name: str, full: bool) -> str | None:
-        return damage(self.db, self.folder, name, full)
+        return damage(self.db, self.folder, name, full, self.space.segments)
 
     def _segment(self, name: str) -> Index:
         """A segment, memory-mapped once its file is verified."""
         index = self._open.get(name)
         if index is None:
-            count = self.db.execute("SELECT count FROM segments WHERE name = ?", (name,)).fetchone()
+            count = self.db.execute(f"SELECT count FROM {self.space.segments} WHERE name = ?", (name,)).fetchone()
             problem = self.damage(name, full=True)
             if problem is None:
                 try:
@@ -149,10 +186,11 @@ class Vectors:
             return 0
         marks = ",".join("?" * len(names))
         with self.db.transaction() as db:
-            keys = [k for (k,) in db.execute(f"SELECT key FROM vectors WHERE segment IN ({marks})", list(names))]
-            db.execute(f"DELETE FROM vectors WHERE segment IN ({marks})", list(names))
-            db.execute(f"DELETE FROM segments WHERE name IN ({marks})", list(names))
-            self.db.add_unembedded(self._users(keys), db)
+            keys = [k for (k,) in db.execute(f"SELECT key FROM {self.space.vectors} WHERE segment IN ({marks})", list(names))]
+            db.execute(f"DELETE FROM {self.space.vectors} WHERE segment IN ({marks})", list(names))
+            db.execute(f"DELETE FROM {self.space.segments} WHERE name IN ({marks})", list(names))
+            if self.space.counted:
+                self.db.add_unembedded(self._users(keys), db)
         self._forget(names)
         return len(keys)
 
@@ -165,6 +203,8 @@ class Vectors:
     def remove_orphans(self) -> None:
         """Segment files no transaction listed (a writer died between write and commit): only
         regular files named as codeseek names them, in the vectors folder itself."""
+        if not self.folder.is_dir():
+            return
         listed = set(self.names())
         remove_own(self.folder, lambda name: is_ours(name) and name not in listed)
 
@@ -197,7 +237,7 @@ class Vectors:
     def get(self, keys: Sequence[int]) -> dict[int, np.ndarray]:
         """Stored vectors by key (float32), for exact scoring and for merging segments."""
         by_segment: dict[str, list[int]] = {}
-        for key, segment in self.db.rows_in("SELECT key, segment FROM vectors WHERE key IN ({marks})", keys):
+        for key, segment in self.db.rows_in(f"SELECT key, segment FROM {self.space.vectors} WHERE key IN ({{marks}})", keys):
             by_segment.setdefault(segment, []).append(key)
         out: dict[int, np.ndarray] = {}
         for segment, seg_keys in by_segment.items():
@@ -211,45 +251,46 @@ class Vectors:
     def compact(self, force: bool = False, now: float | None = None) -> bool:
         """Merge segments once there are too many; drop vectors unused for GC_AFTER_SECONDS.
         Call under the writer lock."""
-        names = _to_merge(self.db.execute("SELECT name, count FROM segments ORDER BY count DESC").fetchall(), force)
+        names = _to_merge(self.db.execute(f"SELECT name, count FROM {self.space.segments} ORDER BY count DESC").fetchall(), force)
         if not names:
             return False
         marks = ",".join("?" * len(names))
         cutoff = (now or time.time()) - GC_AFTER_SECONDS
         keep, drop = [], []
         for key, seen, used in self.db.execute(
-            f"SELECT key, seen, EXISTS(SELECT 1 FROM chunks WHERE vector_key = key) FROM vectors "
+            f"SELECT key, seen, EXISTS(SELECT 1 FROM chunks WHERE vector_key = key) FROM {self.space.vectors} "
             f"WHERE segment IN ({marks})",
             names,
         ):
             (keep if used or seen >= cutoff else drop).append(key)
-        pieces = (self._merge(keep[i : i + MAX_SEGMENT_VECTORS]) for i in range(0, len(keep), MAX_SEGMENT_VECTORS))
+        pieces = (_merge(self, keep[i : i + MAX_SEGMENT_VECTORS]) for i in range(0, len(keep), MAX_SEGMENT_VECTORS))
         written = [piece for piece in pieces if piece is not None]
         with self.db.transaction() as db:
-            db.execute(f"DELETE FROM segments WHERE name IN ({marks})", names)
-            db.executemany("DELETE FROM vectors WHERE key = ?", ((k,) for k in drop))
+            db.execute(f"DELETE FROM {self.space.segments} WHERE name IN ({marks})", names)
+            db.executemany(f"DELETE FROM {self.space.vectors} WHERE key = ?", ((k,) for k in drop))
             for name, fingerprint, keys in written:
-                _list_segment(db, name, len(keys), fingerprint)
-                db.executemany("UPDATE vectors SET segment = ? WHERE key = ?", ((name, k) for k in keys))
+                _list_segment(db, self.space.segments, name, len(keys), fingerprint)
+                db.executemany(f"UPDATE {self.space.vectors} SET segment = ? WHERE key = ?", ((name, k) for k in keys))
         self._forget(names)
         return True
 
-    def _merge(self, keys: list[int]) -> tuple[str, Fingerprint, list[int]] | None:
-        """One new segment of these stored vectors, read a batch at a time (None: none is left)."""
-        kept: list[int] = []
 
-        def batches() -> Iterator[tuple[list[int], np.ndarray]]:
-            for start in range(0, len(keys), MERGE_BATCH):
-                found = self.get(keys[start : start + MERGE_BATCH])
-                if found:
-                    kept.extend(found)
-                    yield list(found), np.stack(list(found.values()))
+def _merge(space: Vectors, keys: list[int]) -> tuple[str, Fingerprint, list[int]] | None:
+    """One new segment of these stored vectors, read a batch at a time (None: none is left)."""
+    kept: list[int] = []
 
-        try:
-            name, fingerprint = write_segment(self.folder, batches())
-        except ValueError:
-            return None
-        return name, fingerprint, kept
+    def batches() -> Iterator[tuple[list[int], np.ndarray]]:
+        for start in range(0, len(keys), MERGE_BATCH):
+            found = space.get(keys[start : start + MERGE_BATCH])
+            if found:
+                kept.extend(found)
+                yield list(found), np.stack(list(found.values()))
+
+    try:
+        name, fingerprint = write_segment(space.folder, batches())
+    except ValueError:
+        return None
+    return name, fingerprint, kept
 
 
 def _to_merge(rows: list[tuple[str, int]], force: bool) -> list[str]:
@@ -267,8 +308,8 @@ def _to_merge(rows: list[tuple[str, int]], force: bool) -> list[str]:
     return [n for n, _ in merge]
 
 
-def _list_segment(db: sqlite3.Connection, name: str, count: int, fingerprint: Fingerprint) -> None:
-    db.execute("INSERT INTO segments(name, count, bytes, mtime_ns, digest) VALUES (?, ?, ?, ?, ?)",
+def _list_segment(db: sqlite3.Connection, table: str, name: str, count: int, fingerprint: Fingerprint) -> None:
+    db.execute(f"INSERT INTO {table}(name, count, bytes, mtime_ns, digest) VALUES (?, ?, ?, ?, ?)",
                (name, count, fingerprint.bytes, fingerprint.mtime_ns, fingerprint.digest))
 
 
@@ -281,6 +322,7 @@ def write_segment(folder: Path, batches: Iterable[tuple[Sequence[int], np.ndarra
         index.add(as_usearch(keys), np.ascontiguousarray(vectors, dtype=np.float32))
     if index is None:
         raise ValueError("a segment needs vectors")
+    folder.mkdir(exist_ok=True)  # the static tier's folder is made on first use
     name = f"seg-{uuid.uuid4().hex}.usearch"
     final = folder / name
     temp = final.with_suffix(".tmp")
@@ -316,10 +358,10 @@ def no_room(folder: Path, size: int) -> bool:
     return False
 
 
-def damage(db: Database, folder: Path, name: str, full: bool) -> str | None:
+def damage(db: Database, folder: Path, name: str, full: bool, table: str = MAIN.segments) -> str | None:
     """Why a segment file is not the one that was written, or None. Without `full`, a file
     whose size and time are as recorded is trusted without reading it."""
-    row = db.execute("SELECT bytes, mtime_ns, digest FROM segments WHERE name = ?", (name,)).fetchone()
+    row = db.execute(f"SELECT bytes, mtime_ns, digest FROM {table} WHERE name = ?", (name,)).fetchone()
     path = folder / name
     if row is None or row[2] is None:
         return "not recorded"

@@ -33,7 +33,8 @@ MAX_FILE_BYTES = 2_000_000  # larger files are not shown (the index skips files 
 FILES_SECONDS = 2.0  # how long the list of files is trusted before git is asked again
 STATUS_SECONDS = 5.0  # how long the full status is reused (it asks git what changed)
 STATUS_FIELDS = ("indexed_commit", "head", "scope", "files", "skipped", "chunks", "vectors", "embedded", "total",
-                 "unembedded", "pending", "model", "dim", "engine", "updated_at", "read_only", "advice")
+                 "unembedded", "pending", "model", "dim", "engine", "updated_at", "read_only", "advice",
+                 "static_model", "static_chunks")
 
 
 class NotFound(CodeseekError):

@@ -178,7 +178,7 @@
       summary.append(" ", back);
     }
     const what = data.hits.length ? `${count(data.hits.length, "result")} in ${count(files, "file")}` : "no matches";
-    summary.append(el("span", "muted", ` ${view.kind === "similar" ? "· " : ""}${what} · ${data.mode} · ${Math.round(data.took_ms)} ms`));
+    summary.append(el("span", "muted", ` ${view.kind === "similar" ? "· " : ""}${what} · ${data.mode}${data.vectors ? ` (${data.vectors} vectors)` : ""} · ${Math.round(data.took_ms)} ms`));
     for (const note of data.notes || []) summary.append(el("div", "note", note));
   }
 
@@ -338,6 +338,7 @@
     if (!s.embedding) parts.push(`${(s.embedded || 0).toLocaleString()} with vectors`); // else the bar says
     if (s.pending) parts.push(`${count(s.pending, "changed file")} not indexed yet`);
     if (s.model) parts.push(s.model);
+    if (s.static_model) parts.push(`static tier: ${(s.static_chunks || 0).toLocaleString()} chunks`);
     $("status-text").textContent = parts.join(" · ");
     const e = s.embedding;
     $("embedding").hidden = !e;

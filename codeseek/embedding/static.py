@@ -1,0 +1,187 @@
+"""Static models: a table of token vectors, averaged. No transformer and no torch, only numpy
+and `tokenizers`: a chunk's vector costs its tokenization and a few row additions, so every
+chunk of the standard library has one in seconds.
+
+Three folder formats load:
+- codeseek's own (`config.json` says `codeseek-static/1`): int8 rows, a float32 scale each, and
+  a map from token id to row (tokens the training corpus never used map to -1: dropped);
+  training/static.py makes it;
+- model2vec's (`model.safetensors` with `embeddings`, optional `weights` and `mapping`);
+- sentence-transformers' StaticEmbedding (`0_StaticEmbedding/` or the module's own folder,
+  `embedding.weight`).
+
+Each becomes one table indexed by token id (float16: 15 MB for a BERT vocabulary at 256
+dims), with model2vec's per-token weights folded in and the unknown token zeroed (model2vec
+drops it). A text's vector is the mean of its tokens' rows, normalised (so the mean is a
+sum: the count cancels).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import CodeseekError
+from .base import Embedder, ModelInfo, output_dim
+
+FORMAT = "codeseek-static/1"
+# Static models have no position limit; a chunk's first 512 tokens hold nearly all of it
+# (a longer mean drifts to the file's common words), and tokenizing more costs time.
+MAX_TOKENS = 512
+BATCH = 256  # texts tokenized at a time: tokenizers runs a batch on every core
+CHARS_PER_TOKEN = 8  # more than any text's tokens take: no token within max_length is lost
+
+
+@dataclass(frozen=True)
+class StaticModel:
+    """A static model, loaded: the table by token id (float16), and its tokenizer."""
+
+    table: np.ndarray
+    tokenizer: object  # tokenizers.Tokenizer, truncating at max_length, no padding
+    max_length: int
+    format: str
+    digest: str  # of its table file: a static model is identified by its values, not its name alone
+
+
+def layout(folder: Path) -> tuple[Path, str] | None:
+    """(the folder holding model.safetensors and tokenizer.json, its format), if this is a
+    static model's folder."""
+    for inner in (folder, folder / "0_StaticEmbedding"):
+        if (inner / "model.safetensors").is_file() and (inner / "tokenizer.json").is_file():
+            config = _config(inner) if inner == folder else {}
+            if config.get("format") == FORMAT:
+                return inner, FORMAT
+            if inner != folder or (folder / "modules.json").is_file() and _names(inner) == {"embedding.weight"}:
+                return inner, "sentence-transformers"
+            if "embeddings" in _names(inner):
+                return inner, "model2vec"
+    return None
+
+
+def is_static(model: str) -> bool:
+    """Whether `model` names a static model's folder on this machine."""
+    path = Path(model)
+    return path.is_dir() and layout(path) is not None
+
+
+def _config(folder: Path) -> dict[str, object]:
+    try:
+        data = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _names(folder: Path) -> set[str]:
+    from safetensors import safe_open
+
+    with safe_open(str(folder / "model.safetensors"), framework="numpy") as handle:
+        return set(handle.keys())
+
+
+def load(folder: Path) -> StaticModel:
+    """A static model's folder, read into one table by token id (see the module's docstring)."""
+    found = layout(folder)
+    if found is None:
+        raise CodeseekError(f"{folder} is not a static model (model.safetensors and tokenizer.json)")
+    inner, kind = found
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+    from tokenizers import Tokenizer
+
+    try:
+        tensors = load_file(str(inner / "model.safetensors"))
+        tokenizer = Tokenizer.from_file(str(inner / "tokenizer.json"))
+    except (OSError, SafetensorError, ValueError, Exception) as exc:  # tokenizers raises bare Exception
+        raise CodeseekError(f"cannot load the static model in {folder}: {exc}") from None
+    vocab = tokenizer.get_vocab_size()
+    config = _config(inner if kind != "sentence-transformers" else folder)
+    if kind == FORMAT:
+        rows = tensors["embeddings"].astype(np.float32) * tensors["scales"].astype(np.float32)[:, None]
+        table = _by_token(rows, tensors["mapping"], vocab)
+    elif kind == "model2vec":
+        rows = tensors["embeddings"].astype(np.float32)
+        table = _by_token(rows, tensors.get("mapping"), vocab)
+        if "weights" in tensors:
+            table *= tensors["weights"].astype(np.float32)[: len(table), None]
+    else:
+        table = _by_token(tensors["embedding.weight"].astype(np.float32), None, vocab)
+    unknown = _unknown_id(tokenizer)
+    if unknown is not None and unknown < len(table):
+        table[unknown] = 0.0
+    length = config.get("max_length")
+    max_length = length if isinstance(length, int) and 0 < length <= MAX_TOKENS else MAX_TOKENS
+    tokenizer.enable_truncation(max_length)
+    tokenizer.no_padding()
+    # float16 in memory (half of the warm process's share); rows are summed in float32.
+    digest = hashlib.sha256((inner / "model.safetensors").read_bytes()).hexdigest()[:12]
+    return StaticModel(np.ascontiguousarray(table, dtype=np.float16), tokenizer, max_length, kind, digest)
+
+
+def _by_token(rows: np.ndarray, mapping: np.ndarray | None, vocab: int) -> np.ndarray:
+    """One row per token id; ids mapped to -1 (pruned) or past the table get zeros."""
+    if rows.ndim != 2:
+        raise CodeseekError("a static model's table must have two dimensions")
+    ids = np.arange(max(vocab, len(rows) if mapping is None else 0))
+    index = np.asarray(mapping, dtype=np.int64) if mapping is not None else ids
+    table = np.zeros((len(index), rows.shape[1]), dtype=np.float32)
+    valid = (index >= 0) & (index < len(rows))
+    table[valid] = rows[index[valid]]
+    return table
+
+
+def _unknown_id(tokenizer: object) -> int | None:
+    model = json.loads(tokenizer.to_str()).get("model", {})  # type: ignore[attr-defined]
+    token = model.get("unk_token")
+    return tokenizer.token_to_id(token) if isinstance(token, str) else None  # type: ignore[attr-defined]
+
+
+def pool(model: StaticModel, texts: list[str]) -> np.ndarray:
+    """Each text's summed token rows (unnormalised; a text with no known token is zeros).
+
+    A chunk repeats its tokens (`self`, `(`, its names), so each distinct (text, token) pair
+    is read from the table once and weighted by its count: a third of the rows to gather."""
+    table = model.table
+    vocab = len(table)
+    out = np.zeros((len(texts), table.shape[1]), dtype=np.float32)
+    for start in range(0, len(texts), BATCH):
+        # Cut first, as model2vec does: the tokenizer would read a whole long file, then truncate.
+        batch = [text[: model.max_length * CHARS_PER_TOKEN] for text in texts[start : start + BATCH]]
+        encodings = model.tokenizer.encode_batch(batch, add_special_tokens=False)  # type: ignore[attr-defined]
+        lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
+        if not lengths.any():
+            continue
+        ids = np.concatenate([np.asarray(e.ids, dtype=np.int64) for e in encodings])
+        owner = np.repeat(np.arange(len(encodings), dtype=np.int64), lengths)
+        known = ids < vocab  # a tokenizer with more ids than rows: the rest count as unknown
+        pairs, counts = np.unique(owner[known] * vocab + ids[known], return_counts=True)
+        rows = table[pairs % vocab].astype(np.float32) * counts[:, None].astype(np.float32)
+        texts_of = pairs // vocab
+        firsts = np.flatnonzero(np.r_[True, texts_of[1:] != texts_of[:-1]])
+        out[start + texts_of[firsts]] = np.add.reduceat(rows, firsts, axis=0)
+    return out
+
+
+class StaticEmbedder(Embedder):
+    """A static model as an engine: the whole model (`--backend static`, or a model2vec
+    folder through `--backend local`), or an index's static tier (embedding/tiers.py)."""
+
+    batch_hint = 4096
+
+    def __init__(self, folder: Path, name: str | None = None, *, dim: int | None = None,
+                 query_prompt: str = "") -> None:
+        self.model = load(Path(folder))
+        label = name or str(folder)
+        self.max_tokens = self.model.max_length
+        self.query_prefix = query_prompt
+        import tokenizers
+
+        self.info = ModelInfo(label, output_dim(label, self.model.table.shape[1], dim), "static",
+                              f"tokenizers {tokenizers.__version__}")
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        return pool(self.model, texts)

@@ -1,0 +1,142 @@
+"""The static tier: every chunk has a vector as soon as its words are indexed, meaning ranks
+before any transformer vector exists, the vectors travel with the model's through push and
+pull, and any model2vec or sentence-transformers static model runs as an engine."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+from tokenizers import Tokenizer, models, pre_tokenizers
+
+from codeseek import indexing, search
+from codeseek.embedding import EngineChoice, EngineSettings, static_tier
+from codeseek.embedding.bundled import CODE_MODEL, STATIC_MODEL
+from codeseek.embedding.static import StaticEmbedder
+from codeseek.index import STATIC_MODEL as STATIC_KEY
+from codeseek.index import Store
+from codeseek.repo import open_workspace
+
+from .conftest import EmbeddingServer, MakeRepo, codeseek, git
+from .test_sharing import cli, clone
+
+WORDS = ["retry", "backoff", "sleep", "failure", "attempt", "slug", "title", "lowercase", "cache", "capacity",
+         "config", "yaml", "file", "user", "fetch", "http", "server", "rate", "limit", "wait"]
+
+
+def tiny_static_model(folder: Path, layout: str) -> Path:
+    """A static model of a few words, in model2vec's layout or sentence-transformers'
+    StaticEmbedding one (whose unbounded length once crashed `--backend local`). Related
+    words share a direction, so a question finds code by meaning, not only by its words."""
+    vocab = {"[UNK]": 0, **{w: i + 1 for i, w in enumerate(WORDS)}}
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    rng = np.random.default_rng(7)
+    topics = rng.normal(size=(4, 32)).astype(np.float32)
+    table = rng.normal(scale=0.3, size=(len(vocab), 32)).astype(np.float32)
+    for i in range(len(WORDS)):
+        table[i + 1] += topics[i // 5]  # five words a topic: retrying, slugs, caches and configs, ...
+    inner = folder / "0_StaticEmbedding" if layout == "sentence-transformers" else folder
+    inner.mkdir(parents=True)
+    tokenizer.save(str(inner / "tokenizer.json"))
+    if layout == "sentence-transformers":
+        save_file({"embedding.weight": table}, str(inner / "model.safetensors"))
+        modules = [{"idx": 0, "name": "0", "path": "0_StaticEmbedding",
+                    "type": "sentence_transformers.models.StaticEmbedding"}]
+        (folder / "modules.json").write_text(json.dumps(modules))
+    else:
+        save_file({"embeddings": table}, str(folder / "model.safetensors"))
+        (folder / "config.json").write_text(json.dumps({"model_type": "model2vec", "normalize": True}))
+    return folder
+
+
+@pytest.mark.parametrize("layout", ["model2vec", "sentence-transformers"])
+def test_a_static_model_indexes_and_searches_through_the_local_backend(
+        make_repo: MakeRepo, tmp_path: Path, layout: str) -> None:
+    model = tiny_static_model(tmp_path / "model", layout)
+    root = make_repo()
+    indexed = codeseek(root, "index", "--backend", "local", "--model", str(model))
+    assert indexed.returncode == 0, indexed.stderr
+    found = codeseek(root, "find", "sleep after a failure", "--mode", "semantic", "--json", "-k", "1")
+    assert found.returncode == 0, found.stderr
+    assert json.loads(found.stdout)[0]["symbol"] == "retry_with_backoff"
+    report = json.loads(codeseek(root, "status", "--json").stdout)
+    assert report["unembedded"] == 0 and report["engine"].startswith("static")
+
+
+def test_a_static_model_pools_as_model2vec_does(tmp_path: Path) -> None:
+    """The mean of the text's known tokens' rows, normalised; unknown tokens dropped, the
+    length bounded."""
+    model = tiny_static_model(tmp_path / "model", "model2vec")
+    engine = StaticEmbedder(model)
+    table = engine.model.table.astype(np.float32)
+    got = engine.embed_documents(["retry backoff nonsense", "", "nothing known here"])
+    want = table[1] + table[2]
+    assert np.allclose(got[0], want / np.linalg.norm(want), atol=1e-6)
+    assert not got[1].any() and not got[2].any()
+    assert engine.max_tokens == 512
+
+
+def test_a_fresh_index_has_a_static_vector_for_every_chunk_and_meaning_before_the_model(
+        make_repo: MakeRepo) -> None:
+    root = make_repo()
+    ws = open_workspace(root)
+    engine = EngineChoice(EngineSettings())
+    indexing.update(ws, engine)
+    with Store(ws.index_dir) as store:
+        keys = {c.vector_key for c in store.chunks.by_ids(range(1, 1000)).values()}
+        assert store.vectors.count() == 0 and len(keys) > 5
+        assert not store.static.missing(keys)
+        assert store.db.meta()[STATIC_KEY].startswith(STATIC_MODEL + "@")
+        results = search.find(store, engine, "sleep longer after each failed attempt", 3, explain=True)
+    assert results.vectors == "static" and not engine.loaded  # no transformer was loaded
+    assert results.hits[0].symbol == "retry_with_backoff"
+    assert results.hits[0].why is not None and results.hits[0].why["vectors"] == "static"
+
+
+def test_static_vectors_are_pushed_and_pulled_with_the_models(
+        make_repo: MakeRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    server = EmbeddingServer(model=CODE_MODEL)  # stands in for the code model; its static tier is the real one
+    try:
+        source = make_repo(name="source")
+        bare = tmp_path / "remote.git"
+        subprocess.run(["git", "clone", "-q", "--bare", str(source), str(bare)], check=True)
+        a = clone(bare, tmp_path, "a")
+        cli(a, monkeypatch, "index", "--base-url", server.url)
+        cli(a, monkeypatch, "push")
+        b = clone(bare, tmp_path, "b")
+        cli(b, monkeypatch, "pull")
+    finally:
+        server.close()
+    with Store(open_workspace(a).index_dir) as store:
+        keys = sorted(store.static.keys())
+        pushed = store.static.get(keys)
+    with Store(open_workspace(b).index_dir) as store:
+        pulled = store.static.get(keys)
+        assert store.db.meta()[STATIC_KEY].startswith(STATIC_MODEL + "@")
+    assert len(keys) > 5 and set(pulled) == set(keys)
+    assert all(float(pushed[k] @ pulled[k]) > 0.999 for k in keys)  # int8 in transit
+    tier = static_tier(CODE_MODEL)
+    assert tier is not None and tier.info.model.startswith(STATIC_MODEL + "@")
+    assert git(b, "status", "--porcelain") == ""
+
+
+def test_past_the_transformer_limit_the_static_tier_is_the_whole_answer(
+        make_repo: MakeRepo, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = make_repo()
+    (root / ".codeseek.toml").write_text("transformer_limit = 5\n")  # the sample has 18 chunks
+    found = codeseek(root, "find", "sleep longer after each failed attempt", "--json", "-k", "1")
+    assert found.returncode == 0, found.stderr
+    assert json.loads(found.stdout)[0]["symbol"] == "retry_with_backoff"
+    assert "static tier's vectors" in found.stderr and "being embedded" not in found.stderr
+    report = json.loads(codeseek(root, "status", "--json").stdout)
+    assert report["embedded"] == 0 and report["static_chunks"] == report["chunks"] and report["embedding"] is None
+    assert codeseek(root, "index").returncode == 0  # asked for, everything is embedded
+    assert json.loads(codeseek(root, "status", "--json").stdout)["unembedded"] == 0
+    (root / ".codeseek.toml").write_text("transformer_limit = -1\n")
+    refused = codeseek(root, "find", "retry")
+    assert refused.returncode == 1 and "transformer_limit = -1 is not a whole number" in refused.stderr
