@@ -434,10 +434,12 @@ def info_nce(
 
 @dataclass
 class Validation:
-    """valid.jsonl tokenized: queries (always the `query` field, what users type) and the pool of
-    distinct codes they are searched in."""
+    """valid.jsonl tokenized: queries (always the `query` field, what users type), the same rows
+    asked as questions (styles.question, seeded: what --query-field styles adds), and the pool
+    of distinct codes they are searched in."""
 
     query_ids: list[Ids]
+    question_ids: list[Ids]
     code_ids: list[Ids]
     targets: list[int]  # index into code_ids of each query's code
 
@@ -446,6 +448,7 @@ def load_validation(path: Path, tokenizer: PreTrainedTokenizerBase, limit: int |
     rows = read_jsonl(path)
     if limit is not None and limit < len(rows):
         rows = [rows[i] for i in sorted(random.Random(seed).sample(range(len(rows)), limit))]
+    rng = random.Random(seed)
     pool: dict[str, int] = {}
     codes: list[str] = []
     targets: list[int] = []
@@ -457,18 +460,16 @@ def load_validation(path: Path, tokenizer: PreTrainedTokenizerBase, limit: int |
         targets.append(pool[key])
     return Validation(
         query_ids=tokenize(tokenizer, [row["query"] for row in rows], QUERY_TOKENS),
+        question_ids=tokenize(tokenizer, [styles.question(row, rng) for row in rows], QUERY_TOKENS),
         code_ids=tokenize(tokenizer, codes, 128),  # 128: what codeseek embeds, whatever training used
         targets=targets,
     )
 
 
-def evaluate(model: nn.Module, valid: Validation, pad_id: int) -> dict[str, float]:
-    """Dense retrieval query -> code over the whole validation pool: MRR@10, Recall@1, Recall@10."""
-    started = time.perf_counter()
-    q = encode(model, valid.query_ids, pad_id)
-    c = encode(model, valid.code_ids, pad_id)
+def rank_scores(q: torch.Tensor, c: torch.Tensor, targets: Sequence[int]) -> dict[str, float]:
+    """MRR@10, Recall@1 and Recall@10 of each query's code among all codes."""
     scores = q @ c.t()
-    target = torch.tensor(valid.targets)
+    target = torch.tensor(targets)
     correct = scores[torch.arange(len(target)), target].unsqueeze(1)
     ranks = (scores > correct).sum(dim=1) + 1  # ties count in the answer's favour
     reciprocal = torch.where(ranks <= 10, 1.0 / ranks.float(), torch.zeros(()))
@@ -476,10 +477,19 @@ def evaluate(model: nn.Module, valid: Validation, pad_id: int) -> dict[str, floa
         "mrr10": round(float(reciprocal.mean()), 4),
         "r1": round(float((ranks == 1).float().mean()), 4),
         "r10": round(float((ranks <= 10).float().mean()), 4),
-        "queries": len(target),
-        "pool": len(valid.code_ids),
-        "seconds": round(time.perf_counter() - started, 1),
     }
+
+
+def evaluate(model: nn.Module, valid: Validation, pad_id: int) -> dict[str, Any]:
+    """Dense retrieval query -> code over the whole validation pool: MRR@10, Recall@1, Recall@10
+    of the doc sentences, and (under `questions`) of the same rows asked as questions."""
+    started = time.perf_counter()
+    c = encode(model, valid.code_ids, pad_id)
+    scores: dict[str, Any] = rank_scores(encode(model, valid.query_ids, pad_id), c, valid.targets)
+    scores["questions"] = rank_scores(encode(model, valid.question_ids, pad_id), c, valid.targets)
+    scores.update(queries=len(valid.targets), pool=len(valid.code_ids),
+                  seconds=round(time.perf_counter() - started, 1))
+    return scores
 
 
 # ---------------------------------------------------------------- training
@@ -682,8 +692,9 @@ def export(
 
 # Options that do not change what is trained, so a resumed run may set them anew; every other
 # option is the checkpoint's.
-RUNTIME_OPTIONS = frozenset({"valid", "valid_limit", "threads", "eval_every", "skip_eval", "skip_check", "log_every",
-                             "log", "export", "name", "checkpoint_dir", "checkpoint_every", "resume", "stop_after"})
+RUNTIME_OPTIONS = frozenset({"valid", "valid_limit", "threads", "eval_every", "skip_eval", "base_eval", "skip_check",
+                             "log_every", "log", "export", "name", "checkpoint_dir", "checkpoint_every", "resume",
+                             "stop_after"})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -727,6 +738,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--eval-every", type=int, default=None, help="also evaluate every N steps")
     p.add_argument("--skip-eval", action="store_true", help="no validation (throughput runs)")
+    p.add_argument("--base-eval", action=argparse.BooleanOptionalAction, default=True,
+                   help="validate the base model before training (--no-base-eval: ablations that share it)")
     p.add_argument("--skip-check", action="store_true", help="skip the sentence-transformers equivalence check")
     p.add_argument("--log-every", type=int, default=10)
     p.add_argument("--log", type=Path, default=None, help="append the summary line to this JSONL file")
@@ -808,7 +821,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.mined is not None:
         pairs.mined = sampling.read_mined(args.mined, train_digest, len(pairs.rows))
     valid = None if args.skip_eval else load_validation(args.valid, tokenizer, args.valid_limit, args.seed)
-    before = state["extra"].get("before") if state else (evaluate(model, valid, pad_id) if valid else None)
+    before = state["extra"].get("before") if state else (evaluate(model, valid, pad_id) if valid and args.base_eval
+                                                         else None)
     if before and state is None:
         print(f"eval base: {json.dumps(before)}", flush=True)
 
