@@ -821,9 +821,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.mined is not None:
         pairs.mined = sampling.read_mined(args.mined, train_digest, len(pairs.rows))
     valid = None if args.skip_eval else load_validation(args.valid, tokenizer, args.valid_limit, args.seed)
-    before = state["extra"].get("before") if state else (evaluate(model, valid, pad_id) if valid and args.base_eval
-                                                         else None)
-    if before and state is None:
+    if state is not None:
+        before = state["extra"].get("before")
+    elif before := (evaluate(model, valid, pad_id) if valid and args.base_eval else None):
         print(f"eval base: {json.dumps(before)}", flush=True)
 
     if args.adapter == "lora":
