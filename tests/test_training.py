@@ -105,8 +105,9 @@ def test_language_balance_and_query_styles(modules) -> None:
     import sampling
     import styles
 
-    quotas = sampling.language_quotas(["python"] * 900 + ["lua"] * 100, 0.5)
+    quotas = sampling.language_quotas(["python"] * 900 + ["lua"] * 100, 0.5, 4)
     assert quotas == {"lua": 250, "python": 750}  # sqrt(100) : sqrt(900) of 1,000 pairs
+    assert sampling.language_quotas(["python"] * 900 + ["lua"] * 100, 0.0, 4) == {"lua": 400, "python": 500}
     assert styles.identifier_words("ABCPolyBase.has_samewindow") == "abc poly base has samewindow"
     assert styles.file_words("src/http/index.js") == "http"
     row = {"query": "Returns the element on top of the stack.", "symbol": "Stack.top", "kind": "method",
