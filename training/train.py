@@ -31,18 +31,23 @@ import hashlib  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import random  # noqa: E402
+import signal  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from collections import deque  # noqa: E402
 from collections.abc import Iterator, Sequence  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
+from dataclasses import asdict, dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
+import checkpoint  # noqa: E402
 import delta  # noqa: E402
 import numpy as np  # noqa: E402
+import sampling  # noqa: E402
+import styles  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from checkpoint import DataPosition  # noqa: E402
 from torch import nn  # noqa: E402
 from transformers import AutoModel, AutoTokenizer, PreTrainedTokenizerBase  # noqa: E402
 from transformers.utils import logging as hf_logging  # noqa: E402
@@ -147,15 +152,18 @@ def tokenize(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_token
 
 
 @torch.no_grad()
-def encode(model: nn.Module, ids: Sequence[Ids], pad_id: int, batch_size: int = EVAL_BATCH) -> torch.Tensor:
-    """Vectors in eval mode, float32, batches of similar length (least padding), input order kept."""
+def encode(
+    model: nn.Module, ids: Sequence[Ids], pad_id: int, batch_size: int = EVAL_BATCH, bf16: bool = False
+) -> torch.Tensor:
+    """Vectors in eval mode, float32 (bf16: computed under autocast), batches of similar length
+    (least padding), input order kept."""
     was_training = model.training
     model.eval()
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
     out = torch.empty((len(ids), model.config.hidden_size))
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
-        out[rows] = embed_ids(model, [ids[i] for i in rows], pad_id)
+        out[rows] = embed_ids(model, [ids[i] for i in rows], pad_id, bf16)
     model.train(was_training)
     return out
 
@@ -198,6 +206,7 @@ class Pairs:
     max_tokens: int
     by_file: dict[tuple[str, str], list[int]] = field(default_factory=dict)
     by_package: dict[str, list[int]] = field(default_factory=dict)
+    mined: sampling.Mined | None = None  # --mined: each row's nearest wrong definitions
     _code_ids: dict[int, Ids] = field(default_factory=dict)
 
     def code_ids(self, i: int) -> Ids:
@@ -218,7 +227,10 @@ def digest(text: str) -> str:
 
 def choose_queries(rows: Sequence[dict[str, Any]], field_name: str, seed: int) -> list[str]:
     """The description each pair trains with. mixed: the summary (first paragraph) for a seeded
-    half, so the model sees both the short sentences users type and fuller descriptions."""
+    half, so the model sees both the short sentences users type and fuller descriptions.
+    styles: a seeded mix of sentence, paragraph, identifier words and questions (styles.py)."""
+    if field_name == "styles":
+        return styles.choose_styles(rows, seed)
     if field_name in ("query", "summary"):
         return [row.get(field_name) or row["query"] for row in rows]
     rng = random.Random(seed)
@@ -257,12 +269,22 @@ def load_pairs(
     return pairs
 
 
-def make_batches(pairs: Pairs, batch_size: int, rng: np.random.Generator) -> list[list[int]]:
+def epoch_order(pairs: Pairs, rng: np.random.Generator, balance: float | None) -> list[int]:
+    """The epoch's rows: a seeded shuffle of the training rows, or a language-balanced draw."""
+    if balance is None:
+        return [pairs.train[int(i)] for i in rng.permutation(len(pairs.train))]
+    languages = [str(pairs.rows[i].get("language", "")) for i in pairs.train]
+    return sampling.balanced_order(pairs.train, languages, balance, rng)
+
+
+def make_batches(
+    pairs: Pairs, batch_size: int, rng: np.random.Generator, balance: float | None = None
+) -> list[list[int]]:
     """A seeded shuffle cut into batches where no code and no query appears twice.
 
     A pair that would repeat one waits at the front of the queue for the next batch; a last
     incomplete batch is dropped (its pairs come back shuffled in the next epoch)."""
-    queue = deque(pairs.train[int(i)] for i in rng.permutation(len(pairs.train)))
+    queue = deque(epoch_order(pairs, rng, balance))
     batches: list[list[int]] = []
     while queue:
         batch: list[int] = []
@@ -303,15 +325,19 @@ def pick_negative(pairs: Pairs, i: int, mode: str, rng: np.random.Generator) -> 
 
 
 def batch_negatives(pairs: Pairs, batch: Sequence[int], mode: str, rng: np.random.Generator) -> list[int]:
-    """One hard negative per pair, shared by every query in the batch; those whose code is a
-    positive of this batch (it would be some query's answer) or repeats are dropped."""
+    """One hard negative per pair (and a mined one with --mined), shared by every query in the
+    batch; those whose code is a positive of this batch (it would be some query's answer) or
+    repeats are dropped."""
     seen = {pairs.code_keys[i] for i in batch}
     out: list[int] = []
     for i in batch:
-        j = pick_negative(pairs, i, mode, rng)
-        if j is not None and pairs.code_keys[j] not in seen:
-            seen.add(pairs.code_keys[j])
-            out.append(j)
+        picks = [pick_negative(pairs, i, mode, rng)]
+        if pairs.mined is not None:
+            picks.append(pairs.mined.pick(i, rng))
+        for j in picks:
+            if j is not None and pairs.code_keys[j] not in seen:
+                seen.add(pairs.code_keys[j])
+                out.append(j)
     return out
 
 
@@ -408,10 +434,12 @@ def info_nce(
 
 @dataclass
 class Validation:
-    """valid.jsonl tokenized: queries (always the `query` field, what users type) and the pool of
-    distinct codes they are searched in."""
+    """valid.jsonl tokenized: queries (always the `query` field, what users type), the same rows
+    asked as questions (styles.question, seeded: what --query-field styles adds), and the pool
+    of distinct codes they are searched in."""
 
     query_ids: list[Ids]
+    question_ids: list[Ids]
     code_ids: list[Ids]
     targets: list[int]  # index into code_ids of each query's code
 
@@ -420,6 +448,7 @@ def load_validation(path: Path, tokenizer: PreTrainedTokenizerBase, limit: int |
     rows = read_jsonl(path)
     if limit is not None and limit < len(rows):
         rows = [rows[i] for i in sorted(random.Random(seed).sample(range(len(rows)), limit))]
+    rng = random.Random(seed)
     pool: dict[str, int] = {}
     codes: list[str] = []
     targets: list[int] = []
@@ -431,18 +460,16 @@ def load_validation(path: Path, tokenizer: PreTrainedTokenizerBase, limit: int |
         targets.append(pool[key])
     return Validation(
         query_ids=tokenize(tokenizer, [row["query"] for row in rows], QUERY_TOKENS),
+        question_ids=tokenize(tokenizer, [styles.question(row, rng) for row in rows], QUERY_TOKENS),
         code_ids=tokenize(tokenizer, codes, 128),  # 128: what codeseek embeds, whatever training used
         targets=targets,
     )
 
 
-def evaluate(model: nn.Module, valid: Validation, pad_id: int) -> dict[str, float]:
-    """Dense retrieval query -> code over the whole validation pool: MRR@10, Recall@1, Recall@10."""
-    started = time.perf_counter()
-    q = encode(model, valid.query_ids, pad_id)
-    c = encode(model, valid.code_ids, pad_id)
+def rank_scores(q: torch.Tensor, c: torch.Tensor, targets: Sequence[int]) -> dict[str, float]:
+    """MRR@10, Recall@1 and Recall@10 of each query's code among all codes."""
     scores = q @ c.t()
-    target = torch.tensor(valid.targets)
+    target = torch.tensor(targets)
     correct = scores[torch.arange(len(target)), target].unsqueeze(1)
     ranks = (scores > correct).sum(dim=1) + 1  # ties count in the answer's favour
     reciprocal = torch.where(ranks <= 10, 1.0 / ranks.float(), torch.zeros(()))
@@ -450,10 +477,19 @@ def evaluate(model: nn.Module, valid: Validation, pad_id: int) -> dict[str, floa
         "mrr10": round(float(reciprocal.mean()), 4),
         "r1": round(float((ranks == 1).float().mean()), 4),
         "r10": round(float((ranks <= 10).float().mean()), 4),
-        "queries": len(target),
-        "pool": len(valid.code_ids),
-        "seconds": round(time.perf_counter() - started, 1),
     }
+
+
+def evaluate(model: nn.Module, valid: Validation, pad_id: int) -> dict[str, Any]:
+    """Dense retrieval query -> code over the whole validation pool: MRR@10, Recall@1, Recall@10
+    of the doc sentences, and (under `questions`) of the same rows asked as questions."""
+    started = time.perf_counter()
+    c = encode(model, valid.code_ids, pad_id)
+    scores: dict[str, Any] = rank_scores(encode(model, valid.query_ids, pad_id), c, valid.targets)
+    scores["questions"] = rank_scores(encode(model, valid.question_ids, pad_id), c, valid.targets)
+    scores.update(queries=len(valid.targets), pool=len(valid.code_ids),
+                  seconds=round(time.perf_counter() - started, 1))
+    return scores
 
 
 # ---------------------------------------------------------------- training
@@ -492,68 +528,142 @@ def train_step(
     return info_nce(q, c[: len(batch)], c[len(batch) :], args.scale, args.symmetric)
 
 
-def epochs_of_batches(pairs: Pairs, args: argparse.Namespace) -> Iterator[tuple[int, list[int], list[int]]]:
-    """(epoch, batch, its hard negatives) in a fixed order: every epoch reshuffles with its own seed."""
-    for epoch in range(args.epochs):
-        rng = np.random.default_rng([args.seed, epoch])
-        for batch in make_batches(pairs, args.batch_size, rng):
-            yield epoch, batch, batch_negatives(pairs, batch, args.negatives, rng)
+def batch_stream(
+    pairs: Pairs, args: argparse.Namespace, start: DataPosition | None
+) -> Iterator[tuple[int, list[int], list[int], DataPosition]]:
+    """(epoch, batch, its hard negatives, the position after it) in a fixed order: every epoch
+    reshuffles with its own seed; a resumed run continues the saved epoch's batches and generator."""
+    for epoch in range(start.epoch if start else 0, args.epochs):
+        if start is not None and epoch == start.epoch:
+            batches, done = start.batches.tolist(), start.done
+            rng = np.random.default_rng()
+            rng.bit_generator.state = start.rng_state
+        else:
+            rng = np.random.default_rng([args.seed, epoch])
+            batches, done = make_batches(pairs, args.batch_size, rng, args.balance), 0
+        saved = np.asarray(batches, dtype=np.int64)
+        for index in range(done, len(batches)):
+            negatives = batch_negatives(pairs, batches[index], args.negatives, rng)
+            yield epoch, batches[index], negatives, DataPosition(epoch, index + 1, saved, rng.bit_generator.state)
+
+
+class StopRequest:
+    """SIGTERM or SIGINT asks the loop to checkpoint after the current step and stop; a second
+    one stops at once (the last checkpoint stays whole: it is replaced atomically)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        if self.requested:
+            raise SystemExit(128 + signum)
+        self.requested = True
+        print(f"signal {signum}: stopping after this step", flush=True)
+
+    def close(self) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+@dataclass
+class Outcome:
+    progress: Progress
+    history: list[dict[str, Any]]
+    total: int
+    finished: bool  # the schedule's last step is done
+    stopped: bool  # by SIGTERM or SIGINT (then no evaluation or export follows)
 
 
 def train(
-    model: nn.Module, pairs: Pairs, valid: Validation | None, args: argparse.Namespace, pad_id: int
-) -> tuple[Progress, list[dict[str, Any]]]:
-    per_epoch = len(make_batches(pairs, args.batch_size, np.random.default_rng([args.seed, 0])))
-    total = per_epoch * args.epochs
-    if args.max_steps:
-        total = min(total, args.max_steps)
-    if total == 0:
-        raise SystemExit(f"no full batch of {args.batch_size} in {len(pairs.train)} pairs")
-    warmup = max(1, round(0.05 * total))
+    model: nn.Module,
+    pairs: Pairs,
+    valid: Validation | None,
+    args: argparse.Namespace,
+    pad_id: int,
+    state: dict[str, Any] | None,
+    extra: dict[str, Any],
+) -> Outcome:
+    """The training loop, from the start or from a checkpoint's state; writes a checkpoint into
+    --checkpoint-dir every --checkpoint-every seconds, when stopped, and at the end."""
+    if state is None:
+        per_epoch = len(make_batches(pairs, args.batch_size, np.random.default_rng([args.seed, 0]), args.balance))
+        total = per_epoch * args.epochs
+        if args.max_steps:
+            total = min(total, args.max_steps)
+        if total == 0:
+            raise SystemExit(f"no full batch of {args.batch_size} in {len(pairs.train)} pairs")
+        extra.update(per_epoch=per_epoch, total_steps=total, warmup=max(1, round(0.05 * total)), history=[])
+    total, warmup = extra["total_steps"], extra["warmup"]
     optimizer = make_optimizer(model, args.lr, args.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: linear_schedule(s, total, warmup))
     trainable = [p for p in model.parameters() if p.requires_grad]
-    progress = Progress()
-    history: list[dict[str, Any]] = []
-    print(f"training: {len(pairs.train)} pairs, {per_epoch} batches/epoch, {total} steps, warm-up {warmup}", flush=True)
+    progress, position = Progress(), None
+    history: list[dict[str, Any]] = extra["history"]
+    if state is not None:
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        progress, position = Progress(**state["progress"]), state["position"]
+        checkpoint.restore_random_states(state["random"])
+        print(f"resumed at step {progress.steps}/{total} (epoch {position.epoch}, batch {position.done})", flush=True)
+    print(f"training: {len(pairs.train)} pairs, {extra['per_epoch']} batches/epoch, {total} steps, "
+          f"warm-up {warmup}", flush=True)
+
+    def save(position: DataPosition) -> None:
+        extra["done"] = progress.steps >= total
+        checkpoint.save(args.checkpoint_dir, model=model, optimizer=optimizer, scheduler=scheduler,
+                        position=position, progress=asdict(progress), options=options_of(args), extra=extra)
+        print(f"checkpoint at step {progress.steps}: {args.checkpoint_dir / checkpoint.FILE}", flush=True)
+
     model.train()
-    window = time.perf_counter()
+    stop = StopRequest()
+    saved_at = window = time.perf_counter()
     window_pairs = 0
-    for step, (epoch, batch, negatives) in enumerate(epochs_of_batches(pairs, args)):
-        if step >= total or (args.stop_after and step >= args.stop_after):
-            break
-        started, cpu = time.perf_counter(), time.process_time()
-        loss = train_step(model, pairs, batch, negatives, args, pad_id)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-        optimizer.step()
-        scheduler.step()
-        progress.step_seconds.append(time.perf_counter() - started)
-        progress.step_pairs.append(len(batch))
-        progress.seconds += progress.step_seconds[-1]
-        progress.cpu_seconds += time.process_time() - cpu
-        progress.steps += 1
-        progress.pairs += len(batch)
-        progress.candidates += len(batch) + len(negatives)
-        progress.losses.append(loss.detach().item())
-        window_pairs += len(batch)
-        if progress.steps % args.log_every == 0 or progress.steps == total:
-            now = time.perf_counter()
-            recent = progress.losses[-args.log_every :]
-            print(
-                f"step {progress.steps}/{total} epoch {epoch} loss {sum(recent) / len(recent):.4f} "
-                f"lr {scheduler.get_last_lr()[0]:.2e} {window_pairs / (now - window):.1f} pairs/s "
-                f"{progress.steps / progress.seconds:.3f} steps/s elapsed {progress.seconds:.0f}s",
-                flush=True,
-            )
-            window, window_pairs = now, 0
-        if valid is not None and args.eval_every and progress.steps % args.eval_every == 0 and progress.steps < total:
-            scores = evaluate(model, valid, pad_id)
-            history.append({"step": progress.steps, **scores})
-            print(f"eval step {progress.steps}: {json.dumps(scores)}", flush=True)
-            window = time.perf_counter()
-    return progress, history
+    try:
+        for epoch, batch, negatives, after in batch_stream(pairs, args, position):
+            if progress.steps >= total or (args.stop_after and progress.steps >= args.stop_after):
+                break
+            started, cpu = time.perf_counter(), time.process_time()
+            loss = train_step(model, pairs, batch, negatives, args, pad_id)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+            optimizer.step()
+            scheduler.step()
+            progress.step_seconds.append(time.perf_counter() - started)
+            progress.step_pairs.append(len(batch))
+            progress.seconds += progress.step_seconds[-1]
+            progress.cpu_seconds += time.process_time() - cpu
+            progress.steps += 1
+            progress.pairs += len(batch)
+            progress.candidates += len(batch) + len(negatives)
+            progress.losses.append(loss.detach().item())
+            window_pairs += len(batch)
+            if progress.steps % args.log_every == 0 or progress.steps == total:
+                now = time.perf_counter()
+                recent = progress.losses[-args.log_every :]
+                print(
+                    f"step {progress.steps}/{total} epoch {epoch} loss {sum(recent) / len(recent):.4f} "
+                    f"lr {scheduler.get_last_lr()[0]:.2e} {window_pairs / (now - window):.1f} pairs/s "
+                    f"{progress.steps / progress.seconds:.3f} steps/s elapsed {progress.seconds:.0f}s",
+                    flush=True,
+                )
+                window, window_pairs = now, 0
+            if valid is not None and args.eval_every and progress.steps % args.eval_every == 0 and progress.steps < total:
+                scores = evaluate(model, valid, pad_id)
+                history.append({"step": progress.steps, **scores})
+                print(f"eval step {progress.steps}: {json.dumps(scores)}", flush=True)
+                window = time.perf_counter()
+            last = progress.steps == total or progress.steps == args.stop_after
+            if args.checkpoint_dir and (stop.requested or last
+                                        or time.perf_counter() - saved_at >= args.checkpoint_every):
+                save(after)
+                saved_at = time.perf_counter()
+            if stop.requested:
+                break
+    finally:
+        stop.close()
+    return Outcome(progress, history, total, progress.steps >= total, stop.requested)
 
 
 # ---------------------------------------------------------------- export
@@ -580,7 +690,14 @@ def export(
 # ---------------------------------------------------------------- command line
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+# Options that do not change what is trained, so a resumed run may set them anew; every other
+# option is the checkpoint's.
+RUNTIME_OPTIONS = frozenset({"valid", "valid_limit", "threads", "eval_every", "skip_eval", "base_eval", "skip_check",
+                             "log_every", "log", "export", "name", "checkpoint_dir", "checkpoint_every", "resume",
+                             "stop_after"})
+
+
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--train", type=Path, default=DEFAULT_DATA / "pairs.jsonl")
     p.add_argument("--valid", type=Path, default=DEFAULT_DATA / "valid.jsonl")
@@ -607,7 +724,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--stop-after", type=int, default=None,
                    help="stop after N steps of the unchanged schedule: a shortened rerun whose logged "
                         "losses must equal the full run's")
-    p.add_argument("--query-field", choices=("query", "summary", "mixed"), default="query")
+    p.add_argument("--query-field", choices=("query", "summary", "mixed", "styles"), default="query",
+                   help="what a pair trains with; styles: a seeded mix of doc sentence, paragraph, identifier "
+                        "words and questions (styles.py)")
+    p.add_argument("--balance", type=float, default=None, metavar="ALPHA",
+                   help="draw each language in proportion to its count**ALPHA (0.5: small languages up, large down)")
+    p.add_argument("--mined", type=Path, default=None,
+                   help="a training/mine.py file: one more hard negative per pair, mined by an earlier model")
     p.add_argument("--group", type=int, default=16,
                    help="forward each side in length-sorted groups of N texts (0: the whole batch at once)")
     p.add_argument("--bf16", action="store_true", help="torch.autocast to bfloat16 on the CPU")
@@ -615,24 +738,71 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--eval-every", type=int, default=None, help="also evaluate every N steps")
     p.add_argument("--skip-eval", action="store_true", help="no validation (throughput runs)")
+    p.add_argument("--base-eval", action=argparse.BooleanOptionalAction, default=True,
+                   help="validate the base model before training (--no-base-eval: ablations that share it)")
     p.add_argument("--skip-check", action="store_true", help="skip the sentence-transformers equivalence check")
     p.add_argument("--log-every", type=int, default=10)
     p.add_argument("--log", type=Path, default=None, help="append the summary line to this JSONL file")
     p.add_argument("--export", type=Path, default=None, help="write the delta safetensors file here")
     p.add_argument("--name", default="", help="a label for this run in the log")
-    args = p.parse_args(argv)
+    p.add_argument("--checkpoint-dir", type=Path, default=None,
+                   help="write checkpoint.pt here (every --checkpoint-every seconds, on SIGTERM/SIGINT, at the end)")
+    p.add_argument("--checkpoint-every", type=float, default=300.0, help="seconds between checkpoints")
+    p.add_argument("--resume", type=Path, default=None,
+                   help="continue the run checkpointed in this folder, with its options (runtime ones may change)")
+    return p
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = build_parser()
+    args = complete(p, p.parse_args(argv))
+    if args.resume is not None:
+        args.checkpoint_dir = args.resume
+    return args
+
+
+def complete(p: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
+    """Defaults that depend on other options, and combinations that cannot work."""
     if args.lr is None:
         args.lr = 2e-4 if args.adapter == "lora" else 2e-5
     if args.lora_alpha is None:
         args.lora_alpha = 2.0 * args.rank
     if args.adapter == "full" and not args.freeze_embeddings and args.export:
         p.error("--no-freeze-embeddings makes the delta over 25 MB: it cannot be exported")
+    if args.balance is not None and not 0 <= args.balance <= 1:
+        p.error("--balance takes an exponent between 0 and 1")
+    return args
+
+
+def options_of(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+
+
+def resumed_options(args: argparse.Namespace, saved: dict[str, Any]) -> argparse.Namespace:
+    """The checkpoint's training options with this command's runtime ones; a training option
+    given on this command line that differs from the checkpoint's is refused, not ignored."""
+    p = build_parser()
+    defaults = options_of(complete(p, p.parse_args([])))
+    given = options_of(args)
+    for key, value in saved.items():
+        if key in RUNTIME_OPTIONS or key not in given:
+            continue
+        if given[key] != defaults[key] and given[key] != value:
+            raise SystemExit(f"--{key.replace('_', '-')} {given[key]} differs from the checkpoint's ({value}); "
+                             "a resumed run keeps its training options")
+        setattr(args, key, Path(value) if key in ("train", "mined") and value is not None else value)
     return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
+    state = None
+    if args.resume is not None:
+        state = checkpoint.load(args.resume)
+        args = resumed_options(args, state["options"])
+    elif args.checkpoint_dir and (args.checkpoint_dir / checkpoint.FILE).exists():
+        raise SystemExit(f"{args.checkpoint_dir} holds a checkpoint already: continue it with --resume")
     set_threads(args.threads)
     seed_everything(args.seed)
     model_path = args.model or default_model_path()
@@ -643,30 +813,48 @@ def main(argv: Sequence[str] | None = None) -> int:
     if gap is not None:
         print(f"equivalence with SentenceTransformer.encode: max |diff| {gap:.2e}", flush=True)
 
+    train_digest = checkpoint.file_digest(args.train) if (args.checkpoint_dir or args.mined) else None
+    if state is not None and state["extra"]["train_digest"] != train_digest:
+        raise SystemExit(f"{args.train} is not the training file this run started with (its digest differs)")
     pairs = load_pairs(args.train, tokenizer, query_field=args.query_field, max_tokens=args.max_tokens,
                        limit=args.pairs, seed=args.seed)
+    if args.mined is not None:
+        pairs.mined = sampling.read_mined(args.mined, train_digest, len(pairs.rows))
     valid = None if args.skip_eval else load_validation(args.valid, tokenizer, args.valid_limit, args.seed)
-    before = evaluate(model, valid, pad_id) if valid else None
-    if before:
+    if state is not None:
+        before = state["extra"].get("before")
+    elif before := (evaluate(model, valid, pad_id) if valid and args.base_eval else None):
         print(f"eval base: {json.dumps(before)}", flush=True)
 
     if args.adapter == "lora":
         add_lora(model, args.rank, args.lora_alpha)
     elif args.freeze_embeddings:
         freeze_embeddings(model)
+    if state is not None:
+        model.load_state_dict(state["model"])
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    progress, history = train(model, pairs, valid, args, pad_id)
-    after = evaluate(model, valid, pad_id) if valid else None
+    extra = state["extra"] if state else {"train_digest": train_digest, "train_pairs": len(pairs.train),
+                                          "before": before, "sessions": []}
+    resumed_from = state["progress"]["steps"] if state else 0
+    extra["sessions"].append({"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "from_step": resumed_from})
+    outcome = train(model, pairs, valid, args, pad_id, state, extra)
+    progress, history = outcome.progress, outcome.history
+    interrupted = outcome.stopped and not outcome.finished
+    after = evaluate(model, valid, pad_id) if valid and not interrupted else None
     if after:
         print(f"eval trained: {json.dumps(after)}", flush=True)
-    exported = export(model, model_path, tokenizer, args, pairs) if args.export else None
+    exported = export(model, model_path, tokenizer, args, pairs) if args.export and not interrupted else None
 
     summary = {
         "name": args.name,
-        "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "options": options_of(args),
         "train_pairs": len(pairs.train),
         "trainable_params": trainable,
         "steps": progress.steps,
+        "total_steps": outcome.total,
+        "finished": outcome.finished,
+        "resumed_from_step": resumed_from,
+        "sessions": extra["sessions"],
         "train_seconds": round(progress.seconds, 1),
         "steps_per_s": round(progress.steps / max(progress.seconds, 1e-9), 4),
         "pairs_per_s": round(progress.pairs / max(progress.seconds, 1e-9), 2),
