@@ -35,6 +35,13 @@ class EngineSettings:
     trust_remote_code: bool = False  # only ever set from the command line
 
 
+def _load_onnx(s: EngineSettings) -> Embedder:
+    from .onnxrt import OnnxEmbedder
+
+    model = s.model or DEFAULT_MODEL
+    return OnnxEmbedder(model, dim=s.dim, query_prompt=query_prompt(model, s.query_instruction))
+
+
 def _load_local(s: EngineSettings) -> Embedder:
     from .sentence import SentenceTransformerEmbedder
 
@@ -79,13 +86,23 @@ def _load_http(s: EngineSettings) -> Embedder:
 
 
 LOADERS: dict[str, Callable[[EngineSettings], Embedder]] = {
+    "onnxruntime": _load_onnx,
     "sentence-transformers": _load_local,
     "transformers": _load_transformers,
     "vllm": _load_vllm,
     "http": _load_http,
 }
-ALIASES = {"local": "sentence-transformers", "cpu": "sentence-transformers", "torch": "transformers", "openai": "http"}
-BACKENDS = (*LOADERS, *ALIASES)
+ALIASES = {"onnx": "onnxruntime", "torch": "transformers", "openai": "http"}
+# The CPU engine for the model: ONNX Runtime for a model shipped as ONNX, else sentence-transformers.
+LOCAL = ("local", "cpu")
+BACKENDS = (*LOADERS, *ALIASES, *LOCAL)
+
+
+def local_backend(model: str | None) -> str:
+    """ONNX Runtime for a model that ships as ONNX (no torch), sentence-transformers on torch
+    for any other (all-MiniLM-L6-v2, a model folder or id)."""
+    bundled = BUNDLED.get(model or DEFAULT_MODEL)
+    return "onnxruntime" if bundled is not None and bundled.onnx is not None else "sentence-transformers"
 
 
 def gpu_with_vllm() -> bool:
@@ -100,6 +117,8 @@ def gpu_with_vllm() -> bool:
 def resolve_backend(settings: EngineSettings) -> tuple[str, str]:
     """The backend to use, and why (shown to the user)."""
     backend = ALIASES.get(settings.backend, settings.backend)
+    if backend in LOCAL:
+        return local_backend(settings.model), "as configured"
     if backend != "auto":
         if backend not in LOADERS:
             raise CodeseekError(
@@ -110,8 +129,10 @@ def resolve_backend(settings: EngineSettings) -> tuple[str, str]:
         return "vllm", "a CUDA GPU and vllm are present"
     if settings.base_url:
         return "http", f"a server is configured at {settings.base_url}"
-    return "sentence-transformers", "no CUDA GPU with vllm and no server configured: the offline CPU model"
+    return local_backend(settings.model), "no CUDA GPU with vllm and no server configured: the offline CPU model"
 
+
+LOCAL_ENGINES = ("onnxruntime", "sentence-transformers")
 
 # The bundled models' dimension, so a first index is keyed before the model loads (seconds
 # on a CPU). tests/test_engines.py checks it against the loaded models.
@@ -169,7 +190,9 @@ class EngineChoice:
                 "or drop the option to use the index's model"
             )
         backend, base_url = s.backend, s.base_url
-        if backend == "auto" and not base_url and stored.engine in LOADERS:
+        # An index embedded on a CPU by either local engine takes whichever runs its model here
+        # (an index of the torch engine's days keeps its vectors and loses torch).
+        if backend == "auto" and not base_url and stored.engine in LOADERS and stored.engine not in LOCAL_ENGINES:
             # Recorded by this machine's own earlier runs (an imported index records none).
             backend = stored.engine
             if stored.engine == "http":
@@ -181,10 +204,14 @@ class EngineChoice:
         """What the vectors will be, loading the model only where that cannot be known otherwise."""
         s = self.settings
         model = s.model or DEFAULT_MODEL
-        if (self._embedder is None and resolve_backend(s)[0] == "sentence-transformers"
-                and model in BUNDLED and s.dim in (None, DEFAULT_DIM)):
-            version = importlib.metadata.version("sentence-transformers")
-            return ModelInfo(model, DEFAULT_DIM, "sentence-transformers", version)
+        backend = resolve_backend(s)[0]
+        if self._embedder is None and backend in LOCAL_ENGINES and model in BUNDLED and s.dim in (None, DEFAULT_DIM):
+            package = "onnxruntime" if backend == "onnxruntime" else "sentence-transformers"
+            try:
+                version = importlib.metadata.version(package)
+            except importlib.metadata.PackageNotFoundError:
+                return self.embedder().info  # loading says which package to install
+            return ModelInfo(model, DEFAULT_DIM, backend, version)
         return self.embedder().info
 
     def embedder(self) -> Embedder:
