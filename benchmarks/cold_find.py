@@ -7,16 +7,20 @@ On a copy of a small repository (default: this one), indexed with every vector:
    the model and answers (what the first search of the day costs);
 2. `CODESEEK_SERVER=0 codeseek find`: the search, the model's load and the query's embedding
    in the calling process;
-each end to end, median and worst of N runs, with the peak resident memory of case 2.
+each end to end, median and worst of N runs, with the peak resident memory of case 2;
+3. the warm process's resident memory once a second clone is searched and fully embedded by it
+   (two repositories, one model).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -58,8 +62,23 @@ def main() -> None:
     for _ in range(args.runs):
         subprocess.run([*codeseek, "serve", "--stop"], cwd=repo, env=env, capture_output=True)
         cold.append(timed([*codeseek, "find", QUERY, "--json"], repo, env)[0])
-    subprocess.run([*codeseek, "serve", "--stop"], cwd=repo, env=env, capture_output=True)
     print(f"repeat search, nothing running (starts the warm process): {summary(cold)}")
+    other = work / "other"
+    subprocess.run(["git", "clone", "-q", str(repo), str(other)], check=True)
+    subprocess.run([*codeseek, "find", QUERY, "--json"], cwd=other, env=env, check=True, capture_output=True)
+    while True:  # the warm process embeds the second repository behind the search
+        status = json.loads(subprocess.run([*codeseek, "status", "--json"], cwd=other, env=env, capture_output=True,
+                                           text=True, check=True).stdout)
+        if status["embedded"] == status["total"] and status["embedding"] is None:
+            break
+        time.sleep(2)
+    subprocess.run([*codeseek, "find", QUERY, "--json"], cwd=other, env=env, check=True, capture_output=True)
+    ping = json.loads(subprocess.run([sys.executable, "-c", "import json; from codeseek import client; "
+                                      "print(json.dumps(client.running()))"], cwd=other, env=env,
+                                     capture_output=True, text=True, check=True).stdout)
+    print(f"warm process resident memory with {ping['repositories']} repositories searched: "
+          f"{ping['rss_bytes'] / 2**20:.0f} MiB (models loaded: {ping['models']})")
+    subprocess.run([*codeseek, "serve", "--stop"], cwd=repo, env=env, capture_output=True)
     alone = [timed([*codeseek, "find", QUERY, "--json"], repo, {**env, "CODESEEK_SERVER": "0"})
              for _ in range(args.runs)]
     print(f"CODESEEK_SERVER=0 search: {summary([ms for ms, _ in alone])}; "
