@@ -2,9 +2,11 @@
 
     python benchmarks/embed_throughput.py [--chunks N] [--cpu-variants] [--qwen4b-random]
 
-- sentence-transformers: the offline CPU default (all-MiniLM-L6-v2).
-- http: the OpenAI-compatible client against a server on 127.0.0.1 that runs the same
-  MiniLM, so the difference from the line above is the client's and the wire's cost.
+- the CPU default, codeseek's code model on ONNX Runtime (int8), beside the torch engine it
+  replaced in float32 and under bf16 autocast (where the CPU has bf16): chunks/s, each one's
+  cosine to torch float32, and one query's embedding time (p50, p95).
+- http: the OpenAI-compatible client against a server on 127.0.0.1 that runs the CPU
+  default, so the difference from its line above is the client's and the wire's cost.
 - vllm: Qwen3-Embedding-4B, where vllm and a CUDA GPU exist.
 - --cpu-variants: the CPU default's context (256 or 128 tokens), batch size and int8
   dynamic quantization, each with its vectors' cosine to the default's.
@@ -31,7 +33,7 @@ import numpy as np
 from codeseek.embedding import gpu_with_vllm
 from codeseek.embedding.base import Embedder
 from codeseek.embedding.http import HttpEmbedder
-from codeseek.embedding.sentence import SentenceTransformerEmbedder
+from codeseek.embedding.onnxrt import OnnxEmbedder
 from codeseek.parsing import chunk_file
 
 DENSE_BF16_PEAK = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "4090": 165e12, "3060": 51e12}
@@ -47,12 +49,50 @@ def stdlib_texts(count: int) -> list[str]:
     return texts[:count]
 
 
-def measure(name: str, embed: Callable[[Sequence[str]], np.ndarray], texts: list[str], tokens: int) -> None:
+def measure(name: str, embed: Callable[[Sequence[str]], np.ndarray], texts: list[str], tokens: int) -> np.ndarray:
     embed(texts[:8])  # warm up
     began = time.perf_counter()
-    embed(texts)
+    vectors = embed(texts)
     took = time.perf_counter() - began
-    print(f"{name:<34} {len(texts) / took:8.1f} chunks/s {tokens / took:10.0f} tokens/s")
+    print(f"{name:<34} {len(texts) / took:8.1f} chunks/s {tokens / took:10.0f} tokens/s", end="")
+    return vectors
+
+
+def query_latency(embedder: Embedder, queries: list[str]) -> str:
+    """One query at a time, as a search embeds it."""
+    embedder.embed_queries(queries[:3])  # warm up
+    took = []
+    for query in queries:
+        began = time.perf_counter()
+        embedder.embed_queries([query])
+        took.append((time.perf_counter() - began) * 1000)
+    took.sort()
+    return f"query p50 {took[len(took) // 2]:.1f} ms, p95 {took[int(len(took) * 0.95)]:.1f} ms"
+
+
+def cpu_engines(texts: list[str], tokens: int) -> OnnxEmbedder:
+    """The CPU default beside the torch engine it replaced, on the same chunks and questions."""
+    import tomllib
+
+    from codeseek.embedding.sentence import SentenceTransformerEmbedder, cpu_has_bf16
+
+    with open(Path(__file__).with_name("questions.toml"), "rb") as handle:
+        queries = [q["query"] for q in tomllib.load(handle)["question"]]
+    torch_engine = SentenceTransformerEmbedder()
+    reference = None
+    for precision in ("float32", "bf16") if cpu_has_bf16() else ("float32",):
+        torch_engine._bf16 = precision == "bf16"
+        vectors = measure(f"torch {precision} (sentence-transformers)", torch_engine.embed_documents, texts, tokens)
+        reference = vectors if reference is None else reference
+        cos = np.sum(reference * vectors, axis=1)
+        print(f"  cosine to torch float32 mean {cos.mean():.5f} min {cos.min():.5f}; "
+              f"{query_latency(torch_engine, queries)}", flush=True)
+    onnx = OnnxEmbedder()
+    vectors = measure("onnxruntime int8 (the default)", onnx.embed_documents, texts, tokens)
+    cos = np.sum(reference * vectors, axis=1)
+    print(f"  cosine to torch float32 mean {cos.mean():.5f} min {cos.min():.5f}; {query_latency(onnx, queries)}",
+          flush=True)
+    return onnx
 
 
 def serve(embedder: Embedder) -> ThreadingHTTPServer:
@@ -114,6 +154,8 @@ def cpu_variants(texts: list[str]) -> None:
     """Chunks/s of the CPU default under each setting, and how far its vectors move."""
     import torch
 
+    from codeseek.embedding.sentence import SentenceTransformerEmbedder
+
     reference = SentenceTransformerEmbedder()
     reference._model.max_seq_length = 256  # the model's config; the defaults before this work
     base = reference.embed_documents(texts)
@@ -140,7 +182,7 @@ def precisions(texts: list[str]) -> None:
     import torch
 
     from codeseek.embedding.bundled import BUNDLED
-    from codeseek.embedding.sentence import cpu_has_bf16
+    from codeseek.embedding.sentence import SentenceTransformerEmbedder, cpu_has_bf16
 
     print(f"bf16 in hardware (amx_bf16 or avx512_bf16): {cpu_has_bf16()}; "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")
@@ -174,14 +216,14 @@ def main() -> None:
         cpu_variants(stdlib_texts(args.chunks))
         return
 
-    local = SentenceTransformerEmbedder()
     texts = stdlib_texts(args.chunks)
-    tokens = sum(min(len(ids), local.max_tokens) for ids in local._model.tokenizer(texts)["input_ids"])
+    tokens = sum(len(ids) for ids in OnnxEmbedder().tokens.encode(texts))
     print(f"{len(texts)} stdlib chunks, {tokens} MiniLM tokens (mean {tokens / len(texts):.0f})")
-    measure("sentence-transformers (CPU MiniLM)", local.embed_documents, texts, tokens)
+    local = cpu_engines(texts, tokens)
     httpd = serve(local)
     client = HttpEmbedder(f"http://127.0.0.1:{httpd.server_address[1]}/v1", concurrency=2)
-    measure("http -> local MiniLM server", client.embed_documents, texts, tokens)
+    measure("http -> local CPU default server", client.embed_documents, texts, tokens)
+    print()
     httpd.shutdown()
     if gpu_with_vllm():
         from codeseek.embedding.vllm import VllmEmbedder
@@ -189,6 +231,7 @@ def main() -> None:
         qwen = VllmEmbedder()
         qwen_tokens = sum(len(qwen.token_ids(t)) for t in texts)
         measure("vllm Qwen3-Embedding-4B", qwen.embed_documents, texts, qwen_tokens)
+        print()
     else:
         print("vllm: skipped (needs vllm and a CUDA GPU)")
     if args.qwen4b_random:

@@ -45,9 +45,8 @@ from queries import Case, Corpus, Target
 from tasks import KINDS, FileScore, Issue, Question, file_score, issue_tree, issues, questions
 
 from codeseek import filling, indexing, ranking, search
-from codeseek.embedding import DEFAULT_MODEL, EngineChoice
+from codeseek.embedding import DEFAULT_MODEL, LOADERS, EngineChoice, EngineSettings, local_backend
 from codeseek.embedding.base import Embedder
-from codeseek.embedding.sentence import SentenceTransformerEmbedder
 from codeseek.index import Store
 from codeseek.repo import open_workspace
 from codeseek.skipping import SkipRules
@@ -65,7 +64,9 @@ class CachedEmbedder(Embedder):
         self.inner, self.info, self.max_tokens = inner, inner.info, inner.max_tokens
         self.db = sqlite3.connect(path)
         self.db.execute("CREATE TABLE IF NOT EXISTS v(key BLOB PRIMARY KEY, vec BLOB)")
-        self.salt = f"{inner.info.model}\0{inner.max_tokens}\0".encode()
+        # The torch engine's keys predate engines in the key: other engines' vectors differ a little.
+        engine = "" if inner.info.engine == "sentence-transformers" else f"{inner.info.engine}\0"
+        self.salt = f"{inner.info.model}\0{inner.max_tokens}\0{engine}".encode()
 
     def _key(self, text: str, role: str) -> bytes:
         prefix = b"query\0" if role == "query" else b""  # documents' keys predate queries'
@@ -282,7 +283,7 @@ class Run:
         several = len(self.embedders) > 1
         if any(s.startswith("codeseek") for s in self.systems):
             for model, model_embedder in self.embedders.items():
-                ws = open_workspace(root, self.workdir / "indexes" / f"{label}-{model.replace('/', '_')}")
+                ws = open_workspace(root, self.workdir / "indexes" / f"{label}-{model.replace('/', '_').replace(':', '@')}")
                 if self.fresh:
                     indexing.remove_index(ws)
                 engine = EngineChoice(embedder=model_embedder)
@@ -421,13 +422,15 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true", help="embed everything anew (for index times)")
     parser.add_argument("--models", nargs="*", default=[DEFAULT_MODEL],
                         help="codeseek's systems run once per model (named system@model); the baselines use the "
-                             "first model")
+                             "first model. MODEL:ENGINE names the engine (onnxruntime, sentence-transformers), "
+                             "else codeseek's choice for the model")
     parser.add_argument("--cases", type=Path, help="write every case's ranks to this JSON file")
     args = parser.parse_args()
 
     embedders: dict[str, Embedder] = {}
     for name in args.models:
-        inner = SentenceTransformerEmbedder(name)
+        model, _, backend = name.partition(":")
+        inner = LOADERS[backend or local_backend(model)](EngineSettings(model=model))
         embedders[name] = inner if args.fresh else CachedEmbedder(inner, args.workdir / "vectors.sqlite")
     run = Run(args.systems, embedders, args.workdir, args.fresh)
     for corpus in CORPORA:

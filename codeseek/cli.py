@@ -29,7 +29,8 @@ def engine_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """The flags that choose an embedding engine, declared once for every command. Their
     environment variables are read (and checked) by config.py."""
 
-    @click.option("--backend", help="Embedding engine: auto (default), vllm, http, transformers, local.")
+    @click.option("--backend", help="Embedding engine: auto (default), vllm, http, transformers, local (onnxruntime for the "
+                  "bundled model, sentence-transformers for others).")
     @click.option("--model", help="Model name or path (default: the index's model).")
     @click.option("--dim", type=click.IntRange(1), help="Output dimension (Matryoshka).")
     @click.option("--base-url", help="OpenAI-compatible server(s), e.g. http://127.0.0.1:8000/v1 (comma-separated).")

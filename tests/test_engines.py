@@ -119,7 +119,11 @@ def test_http_backend_end_to_end_through_the_cli(
 
 def test_auto_choice_without_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("codeseek.embedding.gpu_with_vllm", lambda: False)  # this machine has no GPU
-    assert resolve_backend(EngineSettings())[0] == "sentence-transformers"
+    assert resolve_backend(EngineSettings())[0] == "onnxruntime"  # the shipped model needs no torch
+    assert resolve_backend(EngineSettings(backend="local"))[0] == "onnxruntime"
+    for other in ("all-MiniLM-L6-v2", "/some/sentence-transformers/model"):  # no ONNX file: torch
+        assert resolve_backend(EngineSettings(model=other))[0] == "sentence-transformers"
+        assert resolve_backend(EngineSettings(backend="cpu", model=other))[0] == "sentence-transformers"
     assert resolve_backend(EngineSettings(base_url="http://127.0.0.1:1/v1"))[0] == "http"
     monkeypatch.setattr("codeseek.embedding.gpu_with_vllm", lambda: True)  # as on a CUDA machine with vllm
     assert resolve_backend(EngineSettings(base_url="http://127.0.0.1:1/v1")) == (
@@ -169,6 +173,7 @@ def tiny_qwen3(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.mark.torch
 def test_qwen3_last_token_pooling_padding_and_eot(tiny_qwen3: Path) -> None:
     import torch
 
@@ -187,6 +192,7 @@ def test_qwen3_last_token_pooling_padding_and_eot(tiny_qwen3: Path) -> None:
         assert np.allclose(batch[i], single, atol=1e-4)  # padding in a batch changes nothing
 
 
+@pytest.mark.torch
 def test_qwen3_right_truncation_keeps_the_start_and_the_eot(tiny_qwen3: Path) -> None:
     from codeseek.embedding.decoder import DecoderEmbedder
 
@@ -197,6 +203,7 @@ def test_qwen3_right_truncation_keeps_the_start_and_the_eot(tiny_qwen3: Path) ->
     assert len(ids) == 32 and ids[:31] == full[:31] and ids[-1] == embedder.eos_id
 
 
+@pytest.mark.torch
 def test_qwen3_matryoshka_truncates_then_normalises(tiny_qwen3: Path) -> None:
     from codeseek.embedding.decoder import DecoderEmbedder
 
@@ -207,6 +214,7 @@ def test_qwen3_matryoshka_truncates_then_normalises(tiny_qwen3: Path) -> None:
     assert np.allclose(small.embed_documents(texts), normalise(full.embed_documents(texts)[:, :16]), atol=1e-5)
 
 
+@pytest.mark.torch
 def test_qwen3_queries_get_the_instruction(tiny_qwen3: Path) -> None:
     from codeseek.embedding.decoder import DecoderEmbedder
 
@@ -252,6 +260,7 @@ def vllm_stand_in(monkeypatch: pytest.MonkeyPatch, tiny_qwen3: Path):
     return calls
 
 
+@pytest.mark.torch
 def test_vllm_adapter_calls(vllm_stand_in) -> None:
     from codeseek.embedding.vllm import MAX_MODEL_LEN, VllmEmbedder
 
@@ -276,6 +285,7 @@ def test_vllm_adapter_calls(vllm_stand_in) -> None:
     assert np.allclose(vectors[2], again[0])
 
 
+@pytest.mark.torch
 def test_vllm_full_dimension_sends_no_dimensions(vllm_stand_in) -> None:
     from codeseek.embedding.vllm import VllmEmbedder
 
@@ -294,6 +304,7 @@ def test_vllm_on_a_real_gpu() -> None:
     assert docs.shape == (2, 256) and (docs @ query[0]).argmax() == 0
 
 
+@pytest.mark.torch
 def test_qwen3_batches_stay_within_the_token_budget_and_rows_keep_their_order(tiny_qwen3: Path) -> None:
     from codeseek.embedding.decoder import DecoderEmbedder
 
@@ -311,6 +322,7 @@ def test_qwen3_batches_stay_within_the_token_budget_and_rows_keep_their_order(ti
     assert np.allclose(together[:6], alone, atol=1e-5)
 
 
+@pytest.mark.torch
 def test_fused_rms_norms_compute_what_the_model_did(tiny_qwen3: Path) -> None:
     import torch
     from transformers import AutoModel

@@ -13,7 +13,6 @@ import pytest
 
 from codeseek.embedding import DEFAULT_MODEL
 from codeseek.embedding.bundled import BUNDLED, CODE_MODEL, MINILM, apply_delta, base_path
-from codeseek.embedding.sentence import SentenceTransformerEmbedder
 from codeseek.errors import CodeseekError
 
 from .conftest import MakeRepo, codeseek
@@ -29,8 +28,11 @@ def test_the_code_model_is_the_default_and_ships_small() -> None:
     assert delta is not None and delta.stat().st_size <= 25_000_000
 
 
-def test_the_code_model_loads_offline_from_its_differences(shared_engine) -> None:
-    code = shared_engine.embedder()
+@pytest.mark.torch
+def test_the_code_model_loads_offline_from_its_differences() -> None:
+    from codeseek.embedding.sentence import SentenceTransformerEmbedder
+
+    code = SentenceTransformerEmbedder(CODE_MODEL)
     assert code.info.model == CODE_MODEL and code.info.dim == 384 and code.max_tokens == 128
     base = SentenceTransformerEmbedder(MINILM)
     ours, theirs = code.embed_documents(TEXTS), base.embed_documents(TEXTS)
@@ -40,6 +42,7 @@ def test_the_code_model_loads_offline_from_its_differences(shared_engine) -> Non
     assert np.allclose(ours, again, atol=1e-6)  # and the same way every time
 
 
+@pytest.mark.torch
 def test_differences_for_other_weights_are_refused(tmp_path: Path) -> None:
     from safetensors.torch import load_file, save_file
     from sentence_transformers import SentenceTransformer
@@ -57,6 +60,7 @@ def test_differences_for_other_weights_are_refused(tmp_path: Path) -> None:
         apply_delta(model, delta, other / "model.safetensors")
 
 
+@pytest.mark.torch
 def test_an_index_of_the_old_default_keeps_working_and_status_says_how_to_switch(make_repo: MakeRepo) -> None:
     root = make_repo()
     assert codeseek(root, "index", "--model", MINILM).returncode == 0

