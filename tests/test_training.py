@@ -13,6 +13,7 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="training needs torch")
 transformers = pytest.importorskip("transformers", reason="training needs transformers")
+pytestmark = pytest.mark.torch
 
 TRAINING = Path(__file__).resolve().parents[1] / "training"
 LANGUAGES = {"python": 6, "go": 3, "lua": 1}  # files per package: an unbalanced corpus
