@@ -66,7 +66,7 @@ class DecoderEmbedder(Embedder):
             import torch
             import transformers
         except ImportError as exc:
-            raise CodeseekError(f"the transformers backend needs torch: `pip install 'codeseek[torch]'` ({exc})") from None
+            raise EngineUnavailable(f"the transformers backend needs torch: `pip install 'codeseek[torch]'` ({exc})") from None
         self._torch = torch
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.cuda = device.startswith("cuda")

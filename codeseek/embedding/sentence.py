@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import CodeseekError, EngineUnavailable
+from ..errors import EngineUnavailable
 from .base import DEFAULT_MODEL, Embedder, ModelInfo, output_dim
 from .bundled import BUNDLED, apply_delta, base_path
 
@@ -28,7 +28,9 @@ class SentenceTransformerEmbedder(Embedder):
     ) -> None:
         bundled = BUNDLED.get(model)
         if not torch_installed():
-            raise CodeseekError(f"{model} on torch needs the torch extra: `pip install 'codeseek[torch]'`")
+            # Unavailable here, as a model that cannot be loaded is: words still answer a search.
+            raise EngineUnavailable(f"cannot load model {model!r}: it runs on torch, which is not installed "
+                                    "(`pip install 'codeseek[torch]'`)")
         path = base_path() if bundled is not None else model
         if os.path.isdir(path):
             # A local model needs no hub; without this, loading probes the network first.
@@ -37,7 +39,8 @@ class SentenceTransformerEmbedder(Embedder):
         try:
             import sentence_transformers
         except ImportError as exc:
-            raise CodeseekError(f"cannot import sentence-transformers ({exc}): `pip install 'codeseek[torch]'`") from None
+            raise EngineUnavailable(f"cannot load model {model!r}: sentence-transformers cannot be imported ({exc}): "
+                                    "`pip install 'codeseek[torch]'`") from None
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # codeseek reports progress itself
