@@ -27,6 +27,7 @@ import numpy as np
 
 from ..errors import CodeseekError
 from .base import Embedder, ModelInfo, output_dim
+from .tokens import Tokens
 
 FORMAT = "codeseek-static/1"
 # Static models have no position limit; a chunk's first 512 tokens hold nearly all of it
@@ -41,7 +42,7 @@ class StaticModel:
     """A static model, loaded: the table by token id (float16), and its tokenizer."""
 
     table: np.ndarray
-    tokenizer: object  # tokenizers.Tokenizer, truncating at max_length, no padding
+    tokenizer: Tokens  # truncating at max_length, no padding
     max_length: int
     format: str
     digest: str  # of its table file: a static model is identified by its values, not its name alone
@@ -91,15 +92,16 @@ def load(folder: Path) -> StaticModel:
     inner, kind = found
     from safetensors import SafetensorError
     from safetensors.numpy import load_file
-    from tokenizers import Tokenizer
 
+    config = _config(inner if kind != "sentence-transformers" else folder)
+    length = config.get("max_length")
+    max_length = length if isinstance(length, int) and 0 < length <= MAX_TOKENS else MAX_TOKENS
     try:
         tensors = load_file(str(inner / "model.safetensors"))
-        tokenizer = Tokenizer.from_file(str(inner / "tokenizer.json"))
-    except (OSError, SafetensorError, ValueError, Exception) as exc:  # tokenizers raises bare Exception
+        tokenizer = Tokens(inner / "tokenizer.json", max_length)
+    except (OSError, SafetensorError, ValueError, CodeseekError) as exc:
         raise CodeseekError(f"cannot load the static model in {folder}: {exc}") from None
-    vocab = tokenizer.get_vocab_size()
-    config = _config(inner if kind != "sentence-transformers" else folder)
+    vocab = tokenizer.vocab_size()
     if kind == FORMAT:
         rows = tensors["embeddings"].astype(np.float32) * tensors["scales"].astype(np.float32)[:, None]
         table = _by_token(rows, tensors["mapping"], vocab)
@@ -110,13 +112,9 @@ def load(folder: Path) -> StaticModel:
             table *= tensors["weights"].astype(np.float32)[: len(table), None]
     else:
         table = _by_token(tensors["embedding.weight"].astype(np.float32), None, vocab)
-    unknown = _unknown_id(tokenizer)
+    unknown = tokenizer.unknown_id()
     if unknown is not None and unknown < len(table):
         table[unknown] = 0.0
-    length = config.get("max_length")
-    max_length = length if isinstance(length, int) and 0 < length <= MAX_TOKENS else MAX_TOKENS
-    tokenizer.enable_truncation(max_length)
-    tokenizer.no_padding()
     # float16 in memory (half of the warm process's share); rows are summed in float32.
     digest = hashlib.sha256((inner / "model.safetensors").read_bytes()).hexdigest()[:12]
     return StaticModel(np.ascontiguousarray(table, dtype=np.float16), tokenizer, max_length, kind, digest)
@@ -134,12 +132,6 @@ def _by_token(rows: np.ndarray, mapping: np.ndarray | None, vocab: int) -> np.nd
     return table
 
 
-def _unknown_id(tokenizer: object) -> int | None:
-    model = json.loads(tokenizer.to_str()).get("model", {})  # type: ignore[attr-defined]
-    token = model.get("unk_token")
-    return tokenizer.token_to_id(token) if isinstance(token, str) else None  # type: ignore[attr-defined]
-
-
 def pool(model: StaticModel, texts: list[str]) -> np.ndarray:
     """Each text's summed token rows (unnormalised; a text with no known token is zeros).
 
@@ -151,11 +143,11 @@ def pool(model: StaticModel, texts: list[str]) -> np.ndarray:
     for start in range(0, len(texts), BATCH):
         # Cut first, as model2vec does: the tokenizer would read a whole long file, then truncate.
         batch = [text[: model.max_length * CHARS_PER_TOKEN] for text in texts[start : start + BATCH]]
-        encodings = model.tokenizer.encode_batch(batch, add_special_tokens=False)  # type: ignore[attr-defined]
-        lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
+        encodings = model.tokenizer.encode(batch, special=False)
+        lengths = np.fromiter((len(e) for e in encodings), dtype=np.int64, count=len(encodings))
         if not lengths.any():
             continue
-        ids = np.concatenate([np.asarray(e.ids, dtype=np.int64) for e in encodings])
+        ids = np.concatenate([np.asarray(e, dtype=np.int64) for e in encodings])
         owner = np.repeat(np.arange(len(encodings), dtype=np.int64), lengths)
         known = ids < vocab  # a tokenizer with more ids than rows: the rest count as unknown
         pairs, counts = np.unique(owner[known] * vocab + ids[known], return_counts=True)

@@ -9,6 +9,7 @@ those ids (tests/test_onnx_engine.py compares them).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,6 +32,14 @@ class Tokens:
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(max_length=max_tokens)
         self.max_tokens = max_tokens
+
+    def vocab_size(self) -> int:
+        return self._tokenizer.get_vocab_size()
+
+    def unknown_id(self) -> int | None:
+        """The id of the tokenizer's unknown token, if its model names one."""
+        token = json.loads(self._tokenizer.to_str()).get("model", {}).get("unk_token")
+        return self._tokenizer.token_to_id(token) if isinstance(token, str) else None
 
     def encode(self, texts: Sequence[str], *, special: bool = True) -> list[list[int]]:
         """Token ids of each text, truncated, with [CLS] and [SEP] unless `special` is False."""
