@@ -39,10 +39,12 @@ from codeseek.parsing import chunk_file
 DENSE_BF16_PEAK = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "4090": 165e12, "3060": 51e12}
 
 
-def stdlib_texts(count: int) -> list[str]:
+def stdlib_texts(count: int, every: int = 7) -> list[str]:
+    """What codeseek embeds for the standard library's code: every `every`-th file's chunks, in
+    order (training/export_onnx.py takes every 5th, so its sample mostly differs from this one)."""
     root = Path(sysconfig.get_paths()["stdlib"])
     texts: list[str] = []
-    for path in sorted(root.rglob("*.py"))[::7]:
+    for path in sorted(root.rglob("*.py"))[::every]:
         texts.extend(c.embedding_text() for c in chunk_file(path.name, path.read_bytes()))
         if len(texts) >= count:
             break

@@ -18,7 +18,6 @@ import argparse
 import os
 import shutil
 import sys
-import sysconfig
 import time
 import tomllib
 from collections.abc import Callable
@@ -29,24 +28,14 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from embed_throughput import stdlib_texts  # noqa: E402
 
 from codeseek.embedding.bundled import BUNDLED, CODE_MODEL  # noqa: E402
 from codeseek.embedding.onnxrt import OnnxEmbedder  # noqa: E402
-from codeseek.parsing import chunk_file  # noqa: E402
 
 MAX_BYTES = 30_000_000
-
-
-def stdlib_chunks(count: int) -> list[str]:
-    """What codeseek embeds for the standard library's code: every 5th file's chunks, in order
-    (benchmarks/embed_throughput.py takes every 7th, so the two samples mostly differ)."""
-    root = Path(sysconfig.get_paths()["stdlib"])
-    texts: list[str] = []
-    for path in sorted(root.rglob("*.py"))[::5]:
-        texts.extend(c.embedding_text() for c in chunk_file(path.name, path.read_bytes()))
-        if len(texts) >= count:
-            break
-    return texts[:count]
 
 
 def questions() -> list[str]:
@@ -253,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     from codeseek.embedding.sentence import SentenceTransformerEmbedder
 
     args.work.mkdir(parents=True, exist_ok=True)
-    chunks, queries = stdlib_chunks(args.chunks), questions()
+    chunks, queries = stdlib_texts(args.chunks, every=5), questions()
     tokens = sum(len(r) for r in OnnxEmbedder(CODE_MODEL).tokens.encode(chunks)) if BUNDLED[CODE_MODEL].onnx and \
         BUNDLED[CODE_MODEL].onnx.exists() else None
     print(f"{len(chunks)} standard-library chunks{f' ({tokens} tokens)' if tokens else ''}, {len(queries)} questions; "
