@@ -134,9 +134,12 @@ class Repository:
                 first = None  # the index as it was cannot answer (a chunk without its vector): after the check
             done = check.result()
         changed = done.changed
-        if done.result is not None and done.unembedded and not self.busy and wait != Wait.NONE:
+        # Another process holds the index (a first index being written, a commit's update): a
+        # search in that process would wait for it, so the warm answer waits too, never staler.
+        waited = done.skipped == freshness.Skipped.BUSY and wait != Wait.NONE
+        if waited or (done.result is not None and done.unembedded and not self.busy and wait != Wait.NONE):
             done = freshness.refresh(self.ws, engine, rules, background, wait=wait, inline=inline)
-            changed = changed or done.changed
+            changed = changed or waited or done.changed
             self.static_only = done.static_only
         return _noted(first if first is not None and not changed else run(self.store()), done)
 

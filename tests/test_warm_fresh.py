@@ -10,12 +10,15 @@ import random
 import shutil
 import sys
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from codeseek.embedding import Embedder, ModelInfo, Models
+from codeseek.index import Store
 from codeseek.protocol import FindRequest, Mode, Wait
 from codeseek.repo import open_workspace
 from codeseek.service import Repository
@@ -102,6 +105,25 @@ def test_the_warm_process_sees_a_rewritten_file_in_an_untracked_tree(make_repo: 
     hit = json.loads(found.stdout)[0]
     assert (hit["symbol"], hit["start_line"]) == ("second_symbol_here", 3), hit
 
+
+
+def test_a_warm_search_waits_for_another_process_writing_the_index(make_repo: MakeRepo, warm) -> None:
+    """As a search in its own process would (ten first searches at once: one writes the first
+    index, the others wait for it), never answering from the index as it is meanwhile."""
+    root = make_repo()
+    found = codeseek(root, "find", "retry", "--mode", "lexical", "--json", "-k", "1")
+    assert found.returncode == 0 and warm.running() is not None, found.stderr
+    (root / "later.py").write_text("def written_while_locked():\n    return 1\n")
+    with ThreadPoolExecutor(1) as pool:
+        with Store(open_workspace(root).index_dir) as store, store.writing():
+            pending = pool.submit(codeseek, root, "find", "written_while_locked", "--mode", "lexical", "--json",
+                                  "-k", "1")
+            time.sleep(1.5)
+            waited = not pending.done()  # waiting for this writer, not answering without the new file
+        found = pending.result()
+    assert waited, found.stderr
+    assert json.loads(found.stdout)[0]["symbol"] == "written_while_locked", found.stderr
+    assert "another update is running" not in found.stderr
 
 # -- the randomised comparison ------------------------------------------------------------------
 
