@@ -35,7 +35,7 @@ def settled(root: Path, index_dir: Path | None = None) -> dict:
     index_dir = index_dir or root / ".git" / "codeseek"
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
-        time.sleep(0.5)
+        time.sleep(0.1)
         if (index_dir / hooks.REQUEST_NAME).exists() or not (index_dir / "index.db").exists():
             continue
         with open(index_dir / hooks.WORKER_LOCK, "a+") as lock:
