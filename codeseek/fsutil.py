@@ -65,7 +65,9 @@ def locked(path: Path, wait: bool = True) -> Iterator[bool]:
 
 
 def pid_alive(pid: int) -> bool:
-    """Whether a process with this id exists (it may belong to another user)."""
+    """Whether a process with this id exists (it may belong to another user) and has not
+    exited: a zombie (exited, its parent has not collected it yet) holds no socket or lock
+    and never answers, so waiting for it to go would wait for its parent instead."""
     if pid <= 0:
         return False
     try:
@@ -73,10 +75,20 @@ def pid_alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        return not _zombie(pid)
     except OverflowError:
         return False
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Whether Linux's /proc says the process has exited and waits to be collected (state Z);
+    False where there is no /proc."""
+    try:
+        stat_line = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat_line.rpartition(")")[2].split()[:1] == ["Z"]
 
 
 def private_dir(path: Path) -> Path:

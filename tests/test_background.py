@@ -88,7 +88,9 @@ def test_killing_the_worker_at_random_moments_loses_at_most_a_checkpoint(make_re
     pid = worker_pid(first.stderr)
     kills = 0
     while kills < 3 and alive(pid):
-        time.sleep(rng.uniform(2.0, 8.0))
+        wait_until = time.monotonic() + rng.uniform(2.0, 8.0)  # or until the worker is done: then nothing to kill
+        while alive(pid) and time.monotonic() < wait_until:
+            time.sleep(0.05)
         if alive(pid):
             os.kill(pid, signal.SIGKILL)
             kills += 1

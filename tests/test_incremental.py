@@ -7,7 +7,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -289,7 +288,10 @@ def test_kill_9_at_random_moments_never_breaks_the_index(make_repo: MakeRepo, up
         proc = subprocess.Popen(
             [sys.executable, "-P", "-m", "codeseek", "update"], cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        time.sleep(rng.uniform(1.0, 9.0))
+        try:  # a kill once the update has finished would hit nothing: stop waiting then
+            proc.wait(timeout=rng.uniform(1.0, 9.0))
+        except subprocess.TimeoutExpired:
+            pass
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         with Store(root / ".git" / "codeseek") as store:  # still opens and answers

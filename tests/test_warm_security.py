@@ -22,7 +22,7 @@ import pytest
 from codeseek import __version__, client
 from codeseek import server as server_module
 from codeseek.embedding import DEFAULT_MODEL
-from codeseek.fsutil import private_dir
+from codeseek.fsutil import pid_alive, private_dir
 from codeseek.index import Store
 from codeseek.repo import open_workspace
 from codeseek.service import Service
@@ -182,6 +182,20 @@ def test_a_reused_pid_named_codeseek_is_not_taken_for_the_warm_process(make_repo
     finally:
         impostor.kill()
         impostor.wait()
+
+
+def test_an_exited_process_not_yet_collected_is_not_alive() -> None:
+    """A warm process that exited but whose parent has not collected it (a zombie) is gone:
+    stopping or replacing it waits no longer for it."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        wait_for(lambda: not alive(child.pid), 30)  # exited, and still in the process table
+        assert Path(f"/proc/{child.pid}").exists()
+        assert not pid_alive(child.pid)
+        assert pid_alive(os.getpid())
+    finally:
+        child.wait()
+    assert not pid_alive(child.pid)
 
 
 # -- item 5: slow clients never starve a search -------------------------------------------------
