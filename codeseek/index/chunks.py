@@ -68,9 +68,6 @@ class FileEntry:
     chunks: Sequence[NewChunk] = ()
     skipped: str | None = None
 
-    def term_docs(self) -> Counter[str]:
-        return term_docs(new.terms for new in self.chunks)
-
 
 @dataclass(frozen=True)
 class StoredChunk:
@@ -167,20 +164,23 @@ class Chunks:
         transaction. `missing`: the keys among theirs that have no vector."""
         self.remove(db, [e.path for e in entries])
         self.db.add_unembedded(sum(new.key in missing for e in entries for new in e.chunks), db)
-        _count_terms(db, sum((e.term_docs() for e in entries), Counter()), 1)
-        for e in entries:
-            db.execute("INSERT INTO files(path, blob, language, chunks, skipped) VALUES (?, ?, ?, ?, ?)",
-                       (e.path, e.blob, e.language, len(e.chunks), e.skipped))
-            for new in e.chunks:
-                c = new.chunk
-                cursor = db.execute(
-                    "INSERT INTO chunks(path, language, kind, symbol, start_line, end_line, vector_key, content,"
-                    " context, name_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (c.path, c.language, str(c.kind), c.symbol, c.start_line, c.end_line, new.key, c.text,
-                     c.context, name_key(c.symbol) if c.kind.is_named else ""),
-                )
-                db.execute("INSERT INTO chunks_fts(rowid, symbol, path, body) VALUES (?, ?, ?, ?)",
-                           (cursor.lastrowid, *new.terms))
+        # One Counter for the batch: summing one a file copied the growing total each time
+        # (4.5 s of a 20,000-chunk first index).
+        _count_terms(db, term_docs(new.terms for e in entries for new in e.chunks), 1)
+        db.executemany("INSERT INTO files(path, blob, language, chunks, skipped) VALUES (?, ?, ?, ?, ?)",
+                       ((e.path, e.blob, e.language, len(e.chunks), e.skipped) for e in entries))
+        # The ids SQLite would give one insert at a time (max + 1, ...: the table has no
+        # AUTOINCREMENT), named here so that chunks and their words go in as two executemany.
+        first = db.execute("SELECT coalesce(max(id), 0) + 1 FROM chunks").fetchone()[0]
+        news = [new for e in entries for new in e.chunks]
+        db.executemany(
+            "INSERT INTO chunks(id, path, language, kind, symbol, start_line, end_line, vector_key, content, context,"
+            " name_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            ((first + i, c.path, c.language, str(c.kind), c.symbol, c.start_line, c.end_line, new.key, c.text,
+              c.context, name_key(c.symbol) if c.kind.is_named else "")
+             for i, new in enumerate(news) for c in (new.chunk,)))
+        db.executemany("INSERT INTO chunks_fts(rowid, symbol, path, body) VALUES (?, ?, ?, ?)",
+                       ((first + i, *new.terms) for i, new in enumerate(news)))
 
     @guarded
     def unembedded(self) -> list[StoredChunk]:
