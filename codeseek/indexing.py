@@ -22,7 +22,7 @@ from typing import Generic, TypeVar
 import numpy as np
 
 from . import changes
-from .embedding import Embedder, EngineChoice, ModelInfo, static_tier
+from .embedding import EngineChoice, ModelInfo, static_tier
 from .errors import CodeseekError, EngineUnavailable
 from .fsutil import remove_own
 from .index import DB_FILES, SEGMENT_DIR, STATIC_MODEL, FileEntry, NewChunk, Store, exists
@@ -92,21 +92,31 @@ def chunk_one(item: tuple[str, bytes], rules: SkipRules) -> tuple[str | None, li
 
 @dataclass(frozen=True)
 class Prepared:
-    """One file made ready to store (in a worker process): its chunks, or why it is skipped."""
+    """One file made ready to store (in a worker process): its chunks, or why it is skipped,
+    and its chunks' static vectors (one row each, in order) where the model has a static tier."""
 
     path: str
     skipped: str | None
     chunks: list[NewChunk]
+    static: np.ndarray | None = None
 
 
 def prepare(items: list[tuple[str, bytes]], rules: SkipRules, info: ModelInfo) -> list[Prepared]:
-    """Chunk files and compute their chunks' keys and terms: the CPU work of an update, done in
-    worker processes so that the main process only writes."""
-    out = []
+    """Chunk files and compute their chunks' keys, terms and static vectors: the CPU work of an
+    update, done in worker processes so that the main process only writes. (Static vectors
+    made in the main process after chunking were half of a first index's time; a text's vector
+    does not depend on the texts embedded beside it, so they are the same.)"""
+    files = []
     for item in items:
         reason, chunks = chunk_one(item, rules)
-        out.append(Prepared(item[0], reason, [NewChunk.of(chunk, info) for chunk in chunks]))
-    return out
+        files.append((item[0], reason, [NewChunk.of(chunk, info) for chunk in chunks]))
+    tier = static_tier(info.model)
+    if tier is None:
+        return [Prepared(path, reason, news) for path, reason, news in files]
+    vectors = tier.embed_documents([new.chunk.embedding_text() for _, _, news in files for new in news])
+    ends = np.cumsum([len(news) for _, _, news in files])
+    return [Prepared(path, reason, news, vectors[end - len(news) : end])
+            for (path, reason, news), end in zip(files, ends, strict=True)]
 
 
 def chunk_each(items: list[tuple[str, bytes]], rules: SkipRules) -> list[tuple[str | None, list[Chunk]]]:
@@ -304,7 +314,7 @@ def _refresh(ws: Workspace, store: Store, engine: EngineChoice, source: Source, 
     try:
         with store.db.transaction() as db:
             store.chunks.remove(db, change.deleted)
-            for entries in _entries(ws, change, chunker, result):
+            for entries, static in _entries(ws, change, chunker, result):
                 lap("parse")
                 keys = {new.key for e in entries for new in e.chunks}
                 absent = store.vectors.missing(keys)
@@ -312,12 +322,12 @@ def _refresh(ws: Workspace, store: Store, engine: EngineChoice, source: Source, 
                 store.chunks.replace(db, entries, absent)
                 lap("store")
                 if tier is not None:
-                    _add_static(store, db, tier, {new.key: new.chunk.embedding_text() for e in entries
-                                                  for new in e.chunks})
+                    _add_static(store, db, static)
                     lap("static")
             if static_stale and tier is not None:
                 for texts in _lacking_static(store):
-                    _add_static(store, db, tier, texts)
+                    keys = list(texts)
+                    _add_static(store, db, dict(zip(keys, tier.embed_documents([texts[k] for k in keys]), strict=True)))
                 lap("static")
             identity = {} if found is None else {
                 "model": info.model,
@@ -337,13 +347,13 @@ def _refresh(ws: Workspace, store: Store, engine: EngineChoice, source: Source, 
     return result
 
 
-def _add_static(store: Store, db: object, tier: Embedder, texts: dict[int, str]) -> None:
-    """Static vectors for the keys among these (key -> text) that have none, stored in the
-    caller's transaction: every chunk has one as soon as its words are indexed."""
-    keys = sorted(store.static.missing(texts))
+def _add_static(store: Store, db: object, static: dict[int, np.ndarray]) -> None:
+    """The static vectors (key -> vector) of keys that have none, stored in the caller's
+    transaction: every chunk has one as soon as its words are indexed."""
+    keys = sorted(store.static.missing(static))
     for start in range(0, len(keys), STATIC_BATCH):
         part = keys[start : start + STATIC_BATCH]
-        vectors = tier.embed_documents([texts[k] for k in part])
+        vectors = np.stack([static[k] for k in part])
         known = np.flatnonzero(np.abs(vectors).sum(axis=1) > 0)  # a text of unknown tokens only: none
         store.static.add_in(db, [part[i] for i in known], vectors[known])  # type: ignore[arg-type]
 
@@ -357,9 +367,10 @@ def _lacking_static(store: Store) -> Iterator[dict[int, str]]:
 
 
 def _entries(ws: Workspace, change: changes.Change, chunker: Chunker[Prepared],
-             result: UpdateResult) -> Iterator[list[FileEntry]]:
-    """The changed files' new state, a batch at a time (at most BATCH_BYTES read at once),
-    the next batch being prepared while the caller writes this one."""
+             result: UpdateResult) -> Iterator[tuple[list[FileEntry], dict[int, np.ndarray]]]:
+    """The changed files' new state and their chunks' static vectors by key, a batch at a time
+    (at most BATCH_BYTES read at once), the next batch being prepared while the caller writes
+    this one."""
     waiting: deque[Callable[[], list[Prepared]]] = deque()
     batch: list[tuple[str, bytes]] = []
     size = 0
@@ -377,9 +388,13 @@ def _entries(ws: Workspace, change: changes.Change, chunker: Chunker[Prepared],
         yield _entries_of(waiting.popleft()(), change, result)
 
 
-def _entries_of(prepared: list[Prepared], change: changes.Change, result: UpdateResult) -> list[FileEntry]:
+def _entries_of(prepared: list[Prepared], change: changes.Change,
+                result: UpdateResult) -> tuple[list[FileEntry], dict[int, np.ndarray]]:
     entries: list[FileEntry] = []
+    static: dict[int, np.ndarray] = {}
     for p in prepared:
+        if p.static is not None:
+            static.update(zip((new.key for new in p.chunks), p.static, strict=True))
         blob = change.files[p.path]
         if p.skipped:
             result.skipped.append((p.path, p.skipped))
@@ -389,4 +404,4 @@ def _entries_of(prepared: list[Prepared], change: changes.Change, result: Update
         entries.append(FileEntry(p.path, blob, p.chunks[0].chunk.language if p.chunks else None, p.chunks))
         result.chunks += len(p.chunks)
     result.files_changed += len(entries)
-    return entries
+    return entries, static
