@@ -167,18 +167,18 @@ class Chunker(Generic[T]):
         self.workers = workers or os.cpu_count() or 1
         self._pool: ProcessPoolExecutor | None = None
 
-    def submit(self, items: list[tuple[str, bytes]]) -> Callable[[], list[T]]:
-        """Start preparing these files; returns how to wait for the result (in input order)."""
+    def submit(self, items: list[tuple[str, bytes]]) -> list[Callable[[], list[T]]]:
+        """Start preparing these files; returns how to wait for each part of the result, in
+        input order (the caller may write one part while the workers prepare the next)."""
         if len(items) < PARALLEL_MIN_FILES or self.workers == 1:
             done = self.work(items)
-            return lambda: done
+            return [lambda: done]
         if self._pool is None:
             # forkserver: forking a process that has loaded torch can deadlock its thread pools.
             self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("forkserver"),
                                              initializer=exit_with, initargs=(os.getpid(),))
         size = max(1, len(items) // (self.workers * 8))
-        futures = [self._pool.submit(self.work, items[i : i + size]) for i in range(0, len(items), size)]
-        return lambda: [prepared for future in futures for prepared in future.result()]
+        return [self._pool.submit(self.work, items[i : i + size]).result for i in range(0, len(items), size)]
 
     def close(self) -> None:
         if self._pool is not None:
@@ -190,7 +190,7 @@ def chunk_many(items: list[tuple[str, bytes]], rules: SkipRules | None = None,
     """(skip reason, chunks) of many files, in worker processes, in input order."""
     chunker = Chunker(functools.partial(chunk_each, rules=rules or SkipRules()), workers)
     try:
-        return chunker.submit(items)()
+        return [chunked for part in chunker.submit(items) for chunked in part()]
     finally:
         chunker.close()
 
@@ -314,15 +314,20 @@ def _refresh(ws: Workspace, store: Store, engine: EngineChoice, source: Source, 
     try:
         with store.db.transaction() as db:
             store.chunks.remove(db, change.deleted)
-            for entries, static in _entries(ws, change, chunker, result):
+            static: dict[int, np.ndarray] = {}
+            seen: set[int] = set()  # keys of this batch counted as reused or not
+            for entries, vectors, last in _entries(ws, change, chunker, result):
                 lap("parse")
-                keys = {new.key for e in entries for new in e.chunks}
+                keys = {new.key for e in entries for new in e.chunks} - seen
+                seen |= keys
                 absent = store.vectors.missing(keys)
                 result.reused += len(keys) - len(absent)
                 store.chunks.replace(db, entries, absent)
                 lap("store")
-                if tier is not None:
+                static.update(vectors)
+                if last and tier is not None:  # one segment a batch, however many parts it came in
                     _add_static(store, db, static)
+                    static, seen = {}, set()
                     lap("static")
             if static_stale and tier is not None:
                 for texts in _lacking_static(store):
@@ -367,11 +372,12 @@ def _lacking_static(store: Store) -> Iterator[dict[int, str]]:
 
 
 def _entries(ws: Workspace, change: changes.Change, chunker: Chunker[Prepared],
-             result: UpdateResult) -> Iterator[tuple[list[FileEntry], dict[int, np.ndarray]]]:
+             result: UpdateResult) -> Iterator[tuple[list[FileEntry], dict[int, np.ndarray], bool]]:
     """The changed files' new state and their chunks' static vectors by key, a batch at a time
-    (at most BATCH_BYTES read at once), the next batch being prepared while the caller writes
-    this one."""
-    waiting: deque[Callable[[], list[Prepared]]] = deque()
+    (at most BATCH_BYTES read at once), each batch in parts as its workers finish them, and
+    whether a part is its batch's last. The caller writes one part while the workers prepare
+    the next: a first index's words are stored while its files are still being chunked."""
+    waiting: deque[list[Callable[[], list[Prepared]]]] = deque()
     batch: list[tuple[str, bytes]] = []
     size = 0
     for item in changes.read(ws, change, sorted(change.files)):
@@ -381,11 +387,17 @@ def _entries(ws: Workspace, change: changes.Change, chunker: Chunker[Prepared],
             waiting.append(chunker.submit(batch))
             batch, size = [], 0
             if len(waiting) > 1:
-                yield _entries_of(waiting.popleft()(), change, result)
+                yield from _parts(waiting.popleft(), change, result)
     if batch:
         waiting.append(chunker.submit(batch))
     while waiting:
-        yield _entries_of(waiting.popleft()(), change, result)
+        yield from _parts(waiting.popleft(), change, result)
+
+
+def _parts(parts: list[Callable[[], list[Prepared]]], change: changes.Change,
+           result: UpdateResult) -> Iterator[tuple[list[FileEntry], dict[int, np.ndarray], bool]]:
+    for i, part in enumerate(parts):
+        yield (*_entries_of(part(), change, result), i == len(parts) - 1)
 
 
 def _entries_of(prepared: list[Prepared], change: changes.Change,
