@@ -315,19 +315,23 @@ def _refresh(ws: Workspace, store: Store, engine: EngineChoice, source: Source, 
         with store.db.transaction() as db:
             store.chunks.remove(db, change.deleted)
             static: dict[int, np.ndarray] = {}
+            terms: Counter[str] = Counter()  # the batch's, stored once
             seen: set[int] = set()  # keys of this batch counted as reused or not
             for entries, vectors, last in _entries(ws, change, chunker, result):
                 lap("parse")
-                keys = {new.key for e in entries for new in e.chunks} - seen
-                seen |= keys
+                keys = {new.key for e in entries for new in e.chunks}
                 absent = store.vectors.missing(keys)
-                result.reused += len(keys) - len(absent)
-                store.chunks.replace(db, entries, absent)
-                lap("store")
+                result.reused += len(keys - seen - absent)
+                seen |= keys
+                store.chunks.replace(db, entries, absent, terms)
                 static.update(vectors)
+                if last:
+                    store.chunks.add_terms(db, terms)
+                    terms, seen = Counter(), set()
+                lap("store")
                 if last and tier is not None:  # one segment a batch, however many parts it came in
                     _add_static(store, db, static)
-                    static, seen = {}, set()
+                    static = {}
                     lap("static")
             if static_stale and tier is not None:
                 for texts in _lacking_static(store):
