@@ -113,7 +113,10 @@ def prepare(items: list[tuple[str, bytes]], rules: SkipRules, info: ModelInfo) -
     tier = static_tier(info.model)
     if tier is None:
         return [Prepared(path, reason, news) for path, reason, news in files]
+    # float16, as the segment stores them (the same rounding as USearch's): half the memory a
+    # batch's vectors hold until its segment is written.
     vectors = tier.embed_documents([new.chunk.embedding_text() for _, _, news in files for new in news])
+    vectors = vectors.astype(np.float16)
     ends = np.cumsum([len(news) for _, _, news in files])
     return [Prepared(path, reason, news, vectors[end - len(news) : end])
             for (path, reason, news), end in zip(files, ends, strict=True)]
