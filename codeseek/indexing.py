@@ -26,6 +26,7 @@ from .embedding import EngineChoice, ModelInfo, static_tier
 from .errors import CodeseekError, EngineUnavailable
 from .fsutil import remove_own
 from .index import DB_FILES, SEGMENT_DIR, STATIC_MODEL, FileEntry, NewChunk, Store, exists
+from .index.chunks import term_docs
 from .index.fingerprint import STATIC_DIR
 from .index.segments import is_ours
 from .parsing import Chunk, chunk_file
@@ -99,27 +100,29 @@ class Prepared:
     skipped: str | None
     chunks: list[NewChunk]
     static: np.ndarray | None = None
+    terms: Counter[str] | None = None  # how many of its chunks hold each term
 
 
 def prepare(items: list[tuple[str, bytes]], rules: SkipRules, info: ModelInfo) -> list[Prepared]:
-    """Chunk files and compute their chunks' keys, terms and static vectors: the CPU work of an
-    update, done in worker processes so that the main process only writes. (Static vectors
+    """Chunk files and compute their chunks' keys, terms (and their counts) and static vectors:
+    the CPU work of an update, done in worker processes so that the main process only writes. (Static vectors
     made in the main process after chunking were half of a first index's time; a text's vector
     does not depend on the texts embedded beside it, so they are the same.)"""
     files = []
     for item in items:
         reason, chunks = chunk_one(item, rules)
         files.append((item[0], reason, [NewChunk.of(chunk, info) for chunk in chunks]))
+    counts = [term_docs(new.terms for new in news) for _, _, news in files]
     tier = static_tier(info.model)
     if tier is None:
-        return [Prepared(path, reason, news) for path, reason, news in files]
+        return [Prepared(path, reason, news, terms=terms) for (path, reason, news), terms in zip(files, counts, strict=True)]
     # float16, as the segment stores them (the same rounding as USearch's): half the memory a
     # batch's vectors hold until its segment is written.
     vectors = tier.embed_documents([new.chunk.embedding_text() for _, _, news in files for new in news])
     vectors = vectors.astype(np.float16)
     ends = np.cumsum([len(news) for _, _, news in files])
-    return [Prepared(path, reason, news, vectors[end - len(news) : end])
-            for (path, reason, news), end in zip(files, ends, strict=True)]
+    return [Prepared(path, reason, news, vectors[end - len(news) : end], terms)
+            for (path, reason, news), end, terms in zip(files, ends, counts, strict=True)]
 
 
 def chunk_each(items: list[tuple[str, bytes]], rules: SkipRules) -> list[tuple[str | None, list[Chunk]]]:
@@ -420,7 +423,8 @@ def _entries_of(prepared: list[Prepared], change: changes.Change,
             result.files_skipped += 1
             entries.append(FileEntry(p.path, blob, None, skipped=p.skipped))
             continue
-        entries.append(FileEntry(p.path, blob, p.chunks[0].chunk.language if p.chunks else None, p.chunks))
+        entries.append(FileEntry(p.path, blob, p.chunks[0].chunk.language if p.chunks else None, p.chunks,
+                                 terms=p.terms))
         result.chunks += len(p.chunks)
     result.files_changed += len(entries)
     return entries, static
