@@ -60,20 +60,27 @@ def stdlib_arguments(
     for name, explained in (switches or {}).items():
         parser.add_argument(name, action="store_true", help=explained)
     parser.add_argument("--limit", type=int, help="only the first N files")
+    parser.add_argument("--no-tests", action="store_true",
+                        help="leave out the test folders (test/, tests/, idle_test/): about a third of the chunks")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "codeseek-bench")
     if rounds is not None:
         parser.add_argument("--rounds", type=int, default=rounds)
     args = parser.parse_args()
-    return args, stdlib_repo(args.workdir, args.limit)
+    return args, stdlib_repo(args.workdir, args.limit, tests=not args.no_tests)
 
 
-def stdlib_repo(workdir: Path, limit: int | None) -> Path:
-    """A git repository holding the stdlib's .py files (the first `limit` of them, if given)."""
-    root = workdir / f"stdlib-{limit or 'all'}"
+TEST_FOLDERS = frozenset({"test", "tests", "idle_test"})
+
+
+def stdlib_repo(workdir: Path, limit: int | None, tests: bool = True) -> Path:
+    """A git repository holding the stdlib's .py files (the first `limit` of them, if given;
+    without the test folders' files if `tests` is False)."""
+    root = workdir / f"stdlib-{limit or 'all'}{'' if tests else '-notests'}"
     if (root / ".git").exists():
         return root
     source = Path(sysconfig.get_paths()["stdlib"])
-    files = sorted(p for p in source.rglob("*.py") if "site-packages" not in p.parts and "__pycache__" not in p.parts)
+    files = sorted(p for p in source.rglob("*.py") if "site-packages" not in p.parts and "__pycache__" not in p.parts
+                   and (tests or not TEST_FOLDERS & set(p.relative_to(source).parts)))
     for path in files[:limit]:
         target = root / path.relative_to(source)
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -22,10 +22,11 @@ from typing import Generic, TypeVar
 import numpy as np
 
 from . import changes
-from .embedding import Embedder, EngineChoice, ModelInfo, static_tier
+from .embedding import EngineChoice, ModelInfo, static_tier
 from .errors import CodeseekError, EngineUnavailable
 from .fsutil import remove_own
 from .index import DB_FILES, SEGMENT_DIR, STATIC_MODEL, FileEntry, NewChunk, Store, exists
+from .index.chunks import term_docs
 from .index.fingerprint import STATIC_DIR
 from .index.segments import is_ours
 from .parsing import Chunk, chunk_file
@@ -92,21 +93,36 @@ def chunk_one(item: tuple[str, bytes], rules: SkipRules) -> tuple[str | None, li
 
 @dataclass(frozen=True)
 class Prepared:
-    """One file made ready to store (in a worker process): its chunks, or why it is skipped."""
+    """One file made ready to store (in a worker process): its chunks, or why it is skipped,
+    and its chunks' static vectors (one row each, in order) where the model has a static tier."""
 
     path: str
     skipped: str | None
     chunks: list[NewChunk]
+    static: np.ndarray | None = None
+    terms: Counter[str] | None = None  # how many of its chunks hold each term
 
 
 def prepare(items: list[tuple[str, bytes]], rules: SkipRules, info: ModelInfo) -> list[Prepared]:
-    """Chunk files and compute their chunks' keys and terms: the CPU work of an update, done in
-    worker processes so that the main process only writes."""
-    out = []
+    """Chunk files and compute their chunks' keys, terms (and their counts) and static vectors:
+    the CPU work of an update, done in worker processes so that the main process only writes. (Static vectors
+    made in the main process after chunking were half of a first index's time; a text's vector
+    does not depend on the texts embedded beside it, so they are the same.)"""
+    files = []
     for item in items:
         reason, chunks = chunk_one(item, rules)
-        out.append(Prepared(item[0], reason, [NewChunk.of(chunk, info) for chunk in chunks]))
-    return out
+        files.append((item[0], reason, [NewChunk.of(chunk, info) for chunk in chunks]))
+    counts = [term_docs(new.terms for new in news) for _, _, news in files]
+    tier = static_tier(info.model)
+    if tier is None:
+        return [Prepared(path, reason, news, terms=terms) for (path, reason, news), terms in zip(files, counts, strict=True)]
+    # float16, as the segment stores them (the same rounding as USearch's): half the memory a
+    # batch's vectors hold until its segment is written.
+    vectors = tier.embed_documents([new.chunk.embedding_text() for _, _, news in files for new in news])
+    vectors = vectors.astype(np.float16)
+    ends = np.cumsum([len(news) for _, _, news in files])
+    return [Prepared(path, reason, news, vectors[end - len(news) : end], terms)
+            for (path, reason, news), end, terms in zip(files, ends, counts, strict=True)]
 
 
 def chunk_each(items: list[tuple[str, bytes]], rules: SkipRules) -> list[tuple[str | None, list[Chunk]]]:
@@ -157,18 +173,18 @@ class Chunker(Generic[T]):
         self.workers = workers or os.cpu_count() or 1
         self._pool: ProcessPoolExecutor | None = None
 
-    def submit(self, items: list[tuple[str, bytes]]) -> Callable[[], list[T]]:
-        """Start preparing these files; returns how to wait for the result (in input order)."""
+    def submit(self, items: list[tuple[str, bytes]]) -> list[Callable[[], list[T]]]:
+        """Start preparing these files; returns how to wait for each part of the result, in
+        input order (the caller may write one part while the workers prepare the next)."""
         if len(items) < PARALLEL_MIN_FILES or self.workers == 1:
             done = self.work(items)
-            return lambda: done
+            return [lambda: done]
         if self._pool is None:
             # forkserver: forking a process that has loaded torch can deadlock its thread pools.
             self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("forkserver"),
                                              initializer=exit_with, initargs=(os.getpid(),))
         size = max(1, len(items) // (self.workers * 8))
-        futures = [self._pool.submit(self.work, items[i : i + size]) for i in range(0, len(items), size)]
-        return lambda: [prepared for future in futures for prepared in future.result()]
+        return [self._pool.submit(self.work, items[i : i + size]).result for i in range(0, len(items), size)]
 
     def close(self) -> None:
         if self._pool is not None:
@@ -180,7 +196,7 @@ def chunk_many(items: list[tuple[str, bytes]], rules: SkipRules | None = None,
     """(skip reason, chunks) of many files, in worker processes, in input order."""
     chunker = Chunker(functools.partial(chunk_each, rules=rules or SkipRules()), workers)
     try:
-        return chunker.submit(items)()
+        return [chunked for part in chunker.submit(items) for chunked in part()]
     finally:
         chunker.close()
 
@@ -304,20 +320,29 @@ def _refresh(ws: Workspace, store: Store, engine: EngineChoice, source: Source, 
     try:
         with store.db.transaction() as db:
             store.chunks.remove(db, change.deleted)
-            for entries in _entries(ws, change, chunker, result):
+            static: dict[int, np.ndarray] = {}
+            terms: Counter[str] = Counter()  # the batch's, stored once
+            seen: set[int] = set()  # keys of this batch counted as reused or not
+            for entries, vectors, last in _entries(ws, change, chunker, result):
                 lap("parse")
                 keys = {new.key for e in entries for new in e.chunks}
                 absent = store.vectors.missing(keys)
-                result.reused += len(keys) - len(absent)
-                store.chunks.replace(db, entries, absent)
+                result.reused += len(keys - seen - absent)
+                seen |= keys
+                store.chunks.replace(db, entries, absent, terms)
+                static.update(vectors)
+                if last:
+                    store.chunks.add_terms(db, terms)
+                    terms, seen = Counter(), set()
                 lap("store")
-                if tier is not None:
-                    _add_static(store, db, tier, {new.key: new.chunk.embedding_text() for e in entries
-                                                  for new in e.chunks})
+                if last and tier is not None:  # one segment a batch, however many parts it came in
+                    _add_static(store, db, static)
+                    static = {}
                     lap("static")
             if static_stale and tier is not None:
                 for texts in _lacking_static(store):
-                    _add_static(store, db, tier, texts)
+                    keys = list(texts)
+                    _add_static(store, db, dict(zip(keys, tier.embed_documents([texts[k] for k in keys]), strict=True)))
                 lap("static")
             identity = {} if found is None else {
                 "model": info.model,
@@ -337,13 +362,13 @@ def _refresh(ws: Workspace, store: Store, engine: EngineChoice, source: Source, 
     return result
 
 
-def _add_static(store: Store, db: object, tier: Embedder, texts: dict[int, str]) -> None:
-    """Static vectors for the keys among these (key -> text) that have none, stored in the
-    caller's transaction: every chunk has one as soon as its words are indexed."""
-    keys = sorted(store.static.missing(texts))
+def _add_static(store: Store, db: object, static: dict[int, np.ndarray]) -> None:
+    """The static vectors (key -> vector) of keys that have none, stored in the caller's
+    transaction: every chunk has one as soon as its words are indexed."""
+    keys = sorted(store.static.missing(static))
     for start in range(0, len(keys), STATIC_BATCH):
         part = keys[start : start + STATIC_BATCH]
-        vectors = tier.embed_documents([texts[k] for k in part])
+        vectors = np.stack([static[k] for k in part])
         known = np.flatnonzero(np.abs(vectors).sum(axis=1) > 0)  # a text of unknown tokens only: none
         store.static.add_in(db, [part[i] for i in known], vectors[known])  # type: ignore[arg-type]
 
@@ -357,10 +382,12 @@ def _lacking_static(store: Store) -> Iterator[dict[int, str]]:
 
 
 def _entries(ws: Workspace, change: changes.Change, chunker: Chunker[Prepared],
-             result: UpdateResult) -> Iterator[list[FileEntry]]:
-    """The changed files' new state, a batch at a time (at most BATCH_BYTES read at once),
-    the next batch being prepared while the caller writes this one."""
-    waiting: deque[Callable[[], list[Prepared]]] = deque()
+             result: UpdateResult) -> Iterator[tuple[list[FileEntry], dict[int, np.ndarray], bool]]:
+    """The changed files' new state and their chunks' static vectors by key, a batch at a time
+    (at most BATCH_BYTES read at once), each batch in parts as its workers finish them, and
+    whether a part is its batch's last. The caller writes one part while the workers prepare
+    the next: a first index's words are stored while its files are still being chunked."""
+    waiting: deque[list[Callable[[], list[Prepared]]]] = deque()
     batch: list[tuple[str, bytes]] = []
     size = 0
     for item in changes.read(ws, change, sorted(change.files)):
@@ -370,23 +397,34 @@ def _entries(ws: Workspace, change: changes.Change, chunker: Chunker[Prepared],
             waiting.append(chunker.submit(batch))
             batch, size = [], 0
             if len(waiting) > 1:
-                yield _entries_of(waiting.popleft()(), change, result)
+                yield from _parts(waiting.popleft(), change, result)
     if batch:
         waiting.append(chunker.submit(batch))
     while waiting:
-        yield _entries_of(waiting.popleft()(), change, result)
+        yield from _parts(waiting.popleft(), change, result)
 
 
-def _entries_of(prepared: list[Prepared], change: changes.Change, result: UpdateResult) -> list[FileEntry]:
+def _parts(parts: list[Callable[[], list[Prepared]]], change: changes.Change,
+           result: UpdateResult) -> Iterator[tuple[list[FileEntry], dict[int, np.ndarray], bool]]:
+    for i, part in enumerate(parts):
+        yield (*_entries_of(part(), change, result), i == len(parts) - 1)
+
+
+def _entries_of(prepared: list[Prepared], change: changes.Change,
+                result: UpdateResult) -> tuple[list[FileEntry], dict[int, np.ndarray]]:
     entries: list[FileEntry] = []
+    static: dict[int, np.ndarray] = {}
     for p in prepared:
+        if p.static is not None:
+            static.update(zip((new.key for new in p.chunks), p.static, strict=True))
         blob = change.files[p.path]
         if p.skipped:
             result.skipped.append((p.path, p.skipped))
             result.files_skipped += 1
             entries.append(FileEntry(p.path, blob, None, skipped=p.skipped))
             continue
-        entries.append(FileEntry(p.path, blob, p.chunks[0].chunk.language if p.chunks else None, p.chunks))
+        entries.append(FileEntry(p.path, blob, p.chunks[0].chunk.language if p.chunks else None, p.chunks,
+                                 terms=p.terms))
         result.chunks += len(p.chunks)
     result.files_changed += len(entries)
-    return entries
+    return entries, static

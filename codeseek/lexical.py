@@ -8,6 +8,7 @@ An identifier is indexed whole and in its words: `parseHTTPResponse` gives
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 
@@ -35,14 +36,18 @@ def name_key(name: str) -> str:
 
 
 def code_terms(text: str) -> str:
-    out: list[str] = []
-    for identifier in IDENTIFIER.findall(text):
-        whole = identifier.lower()
-        out.append(whole)
-        words = [w.lower() for piece in identifier.split("_") for w in WORD.findall(piece)]
-        if len(words) > 1:
-            out.extend(words)
-    return " ".join(out)
+    """The text's identifiers (and numbers), each whole and then in its words."""
+    return " ".join(map(_identifier_terms, IDENTIFIER.findall(text)))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _identifier_terms(identifier: str) -> str:
+    """One identifier's terms. Cached: code repeats its names (the standard library has 26
+    occurrences of each of its distinct identifiers), and splitting each again was most of
+    an index's word time (0.9 s of the stdlib's files, 0.4 s cached)."""
+    whole = identifier.lower()
+    words = [w.lower() for piece in identifier.split("_") for w in WORD.findall(piece)]
+    return " ".join([whole, *words]) if len(words) > 1 else whole
 
 
 # Terms whose pairs are tried before any single term matches (past this many, the pairs are

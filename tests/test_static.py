@@ -98,6 +98,25 @@ def test_a_fresh_index_has_a_static_vector_for_every_chunk_and_meaning_before_th
     assert results.hits[0].why is not None and results.hits[0].why["vectors"] == "static"
 
 
+def test_static_vectors_made_in_the_worker_processes_are_the_tiers_own(make_repo: MakeRepo) -> None:
+    """Enough files that chunking (and the static vectors with it) runs in worker processes:
+    each chunk's stored vector is the one the tier gives its text here."""
+    files = {f"pkg/mod{i}.py": f"def handler_{i}(request):\n    return retry_{i}(request, attempts={i})\n"
+             for i in range(indexing.PARALLEL_MIN_FILES + 6)}
+    root = make_repo(files)
+    ws = open_workspace(root)
+    indexing.update(ws, EngineChoice(EngineSettings()))
+    tier = static_tier(CODE_MODEL)
+    assert tier is not None
+    with Store(ws.index_dir) as store:
+        chunks = list(store.chunks.by_ids(range(1, 1000)).values())
+        stored = store.static.get([c.vector_key for c in chunks])
+    want = tier.embed_documents([c.embedding_text() for c in chunks])
+    assert len(chunks) >= len(files) and set(stored) == {c.vector_key for c in chunks}
+    got = np.stack([stored[c.vector_key] for c in chunks])
+    assert np.allclose(got, want.astype(np.float16).astype(np.float32), atol=1e-3)
+
+
 def test_static_vectors_are_pushed_and_pulled_with_the_models(
         make_repo: MakeRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     server = EmbeddingServer(model=CODE_MODEL)  # stands in for the code model; its static tier is the real one
