@@ -1,20 +1,31 @@
 """The `codeseek` command's entry point, and its quick path: a plain `find` or `similar` that
-the running warm process answers is parsed, sent and printed here without importing click,
-the index, the parser, numpy or torch (Python's start and these imports are most of a warm
-search's time). Anything else, or no warm process, goes to the full command line (cli.py).
+the warm process answers is parsed, sent and printed here without importing click, the index,
+the parser, numpy or torch (Python's start and these imports are most of a warm search's
+time). Where none runs and the repository has an index, this path starts it and asks it: the
+first search of the day skips the full command line's imports too (0.15-0.2 s, while the
+warm process starts). Anything else goes to the full command line (cli.py).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 from . import __version__, client
 from .errors import CodeseekError
 from .options import quick_parse
 from .protocol import BadRequest, Filters, FindRequest, Mode, SimilarRequest, Wait
 
+STARTED = ("codeseek: started the warm process: it loads the model once (seconds), and later searches answer "
+           "at once (`codeseek serve --stop` ends it)")
+
 OFF = ("0", "false", "no", "off")
+# The index's database and its writers' lock (index/database.py's DB_NAME, index/__init__.py's
+# LOCK_NAME), named here because importing the index package costs 0.14 s (tests/test_warm.py
+# checks that they agree).
+INDEX_FILE = "index.db"
+WRITERS_LOCK = "lock"
 
 
 def main() -> None:
@@ -52,7 +63,7 @@ are wrong: cli.py then says what is wrong)."""
         return None  # cli.py says what is wrong, in the same words
     if not config.server_enabled(cfg):
         return None
-    conn = client.connect(version=__version__)  # another version's process: cli.py replaces it, or works alone
+    conn = client.connect(version=__version__) or _started(ws.index_dir)
     if conn is None:
         return None
     route = "/find" if command == "find" else "/similar"
@@ -75,6 +86,46 @@ are wrong: cli.py then says what is wrong)."""
     print_results(Results.from_json(body), "explain" if explain and fmt == "human" else fmt, ws.index_dir,
                   argument if command == "find" else "")
     return 0
+
+
+def _started(index_dir: Path) -> client.Connection | None:
+    """A connection to the warm process this call started (or found started by another
+    search meanwhile), as the full command line would start it; None where cli.py must take
+    over: no index yet, or one being written (it indexes the words first, or waits, and says
+    so: a first index half made would answer from part of the files), CODESEEK_SERVER_IDLE wrong
+    (it says what is wrong), a runtime folder refused (it says so and searches alone), a newer
+    version's process running (it searches alone), or one that failed to start (it says why)."""
+    from . import config
+
+    if not (index_dir / INDEX_FILE).exists() or _being_written(index_dir):
+        return None
+    try:
+        config.server_idle()
+        if client.start(__version__):
+            print(STARTED, file=sys.stderr)
+    except CodeseekError:
+        return None
+    return client.connect(version=__version__)
+
+
+def _being_written(index_dir: Path) -> bool:
+    """Whether another process holds the index's writers' lock now (a shared lock, taken and
+    let go at once, is refused while a writer holds it)."""
+    import fcntl
+
+    try:
+        fd = os.open(index_dir / WRITERS_LOCK, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True  # not ours to read, or a link: cli.py says what is wrong
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # lets go of the lock
+    return False
 
 
 def _request(command: str, argument: str, options: dict[str, object]) -> FindRequest | SimilarRequest:

