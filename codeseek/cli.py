@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from . import __version__, access, client, config, options, output, quick
+from . import __version__, access, client, config, options, output
 from .embedding import EngineChoice, EngineSettings
 from .failing import Group
 from .protocol import Filters, FindRequest, Mode, SimilarRequest, Source, Wait
@@ -177,7 +177,7 @@ def _searcher(opened: Opened, flags: Flags, words_only: bool = False) -> access.
         return access.Local(opened.ws, opened.flags)
     searcher, started = access.searcher(opened.ws, opened.flags, opened.cfg)
     if started:
-        click.echo(quick.STARTED, err=True)
+        click.echo(client.STARTED, err=True)
     elif isinstance(searcher, access.Local) and sys.stderr.isatty():
         click.echo("codeseek: searching in this process, model included (no warm process: CODESEEK_SERVER=0)",
                    err=True)

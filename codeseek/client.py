@@ -27,6 +27,10 @@ from typing import Any
 from .errors import CodeseekError, RefusedPath
 from .fsutil import locked, open_own, pid_alive, private_dir
 
+# What a search says when it started the warm process (quick.py and cli.py both may).
+STARTED = ("codeseek: started the warm process: it loads the model once (seconds), and later searches answer "
+           "at once (`codeseek serve --stop` ends it)")
+
 SOCKET_NAME = "server.sock"
 INFO_NAME = "server.json"
 KEY_NAME = "server.key"

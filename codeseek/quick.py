@@ -17,9 +17,6 @@ from .errors import CodeseekError
 from .options import quick_parse
 from .protocol import BadRequest, Filters, FindRequest, Mode, SimilarRequest, Wait
 
-STARTED = ("codeseek: started the warm process: it loads the model once (seconds), and later searches answer "
-           "at once (`codeseek serve --stop` ends it)")
-
 OFF = ("0", "false", "no", "off")
 # The index's database and its writers' lock (index/database.py's DB_NAME, index/__init__.py's
 # LOCK_NAME), named here because importing the index package costs 0.14 s (tests/test_warm.py
@@ -102,7 +99,7 @@ def _started(index_dir: Path) -> client.Connection | None:
     try:
         config.server_idle()
         if client.start(__version__):
-            print(STARTED, file=sys.stderr)
+            print(client.STARTED, file=sys.stderr)
     except CodeseekError:
         return None
     return client.connect(version=__version__)
