@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from codeseek import languages
-from codeseek.indexing import chunk_many
+from codeseek.chunking import chunk_many
 from codeseek.parsing import chunk_file
 from codeseek.skipping import SkipRules
 

@@ -142,7 +142,7 @@ def first(root: Path) -> None:
     indexing.remove_index(ws)
     chunker = [sys.executable, "-c", (
         "import pathlib\n"
-        "from codeseek.indexing import chunk_many\n"
+        "from codeseek.chunking import chunk_many\n"
         "from codeseek.repo import list_files, open_workspace\n"
         "files = [(p, pathlib.Path(p).read_bytes()) for p in list_files(open_workspace('.'))]\n"
         "chunks = sum(len(c) for _, c in chunk_many(files))\n"

@@ -257,7 +257,7 @@ def status(ctx: click.Context, as_json: bool, check: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of chunks.")
 def chunks(paths: tuple[str, ...], as_json: bool) -> None:
     """Show the chunks files yield: what codeseek would index (skipped files are named on stderr)."""
-    from .indexing import chunk_one
+    from .chunking import chunk_one
     found = []
     for path in paths:
         reason, file_chunks = chunk_one((Path(path).as_posix(), Path(path).read_bytes()), SkipRules())

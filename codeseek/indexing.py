@@ -10,33 +10,27 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import multiprocessing
 import os
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
 
 import numpy as np
 
 from . import changes
+from .chunking import Chunker, Prepared, prepare
 from .embedding import EngineChoice, ModelInfo, static_tier
 from .errors import CodeseekError, EngineUnavailable
 from .fsutil import remove_own
-from .index import DB_FILES, SEGMENT_DIR, STATIC_MODEL, FileEntry, NewChunk, Store, exists
-from .index.chunks import term_docs
+from .index import DB_FILES, SEGMENT_DIR, STATIC_MODEL, FileEntry, Store, exists
 from .index.fingerprint import STATIC_DIR
 from .index.segments import is_ours
-from .parsing import Chunk, chunk_file
 from .protocol import Source
 from .repo import Workspace, list_files
 from .skipping import SkipRules
 from .words import count
 
-PARALLEL_MIN_FILES = 64
-T = TypeVar("T")
 BATCH_BYTES = 64 << 20  # files read and chunked at a time: memory stays bounded
 STATIC_BATCH = 65_536  # static vectors a segment: a batch of files' worth, or a backfill's step
 
@@ -79,126 +73,7 @@ class UpdateResult:
         return ", ".join(parts) + f" in {sum(self.timings.values()):.1f}s"
 
 
-def chunk_one(item: tuple[str, bytes], rules: SkipRules) -> tuple[str | None, list[Chunk]]:
-    """(skip reason, chunks) for one file; never raises, so one bad file stops nothing."""
-    path, data = item
-    reason = rules.reason(path, data)
-    if reason:
-        return reason, []
-    try:
-        return None, chunk_file(path, data)
-    except Exception as exc:  # a grammar bug or absurd nesting must not stop the run
-        return f"parse error: {type(exc).__name__}: {exc}", []
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """One file made ready to store (in a worker process): its chunks, or why it is skipped,
-    and its chunks' static vectors (one row each, in order) where the model has a static tier."""
-
-    path: str
-    skipped: str | None
-    chunks: list[NewChunk]
-    static: np.ndarray | None = None
-    terms: Counter[str] | None = None  # how many of its chunks hold each term
-
-
-def prepare(items: list[tuple[str, bytes]], rules: SkipRules, info: ModelInfo) -> list[Prepared]:
-    """Chunk files and compute their chunks' keys, terms (and their counts) and static vectors:
-    the CPU work of an update, done in worker processes so that the main process only writes. (Static vectors
-    made in the main process after chunking were half of a first index's time; a text's vector
-    does not depend on the texts embedded beside it, so they are the same.)"""
-    files = []
-    for item in items:
-        reason, chunks = chunk_one(item, rules)
-        files.append((item[0], reason, [NewChunk.of(chunk, info) for chunk in chunks]))
-    counts = [term_docs(new.terms for new in news) for _, _, news in files]
-    tier = static_tier(info.model)
-    if tier is None:
-        return [Prepared(path, reason, news, terms=terms) for (path, reason, news), terms in zip(files, counts, strict=True)]
-    # float16, as the segment stores them (the same rounding as USearch's): half the memory a
-    # batch's vectors hold until its segment is written.
-    vectors = tier.embed_documents([new.chunk.embedding_text() for _, _, news in files for new in news])
-    vectors = vectors.astype(np.float16)
-    ends = np.cumsum([len(news) for _, _, news in files])
-    return [Prepared(path, reason, news, vectors[end - len(news) : end], terms)
-            for (path, reason, news), end, terms in zip(files, ends, counts, strict=True)]
-
-
-def chunk_each(items: list[tuple[str, bytes]], rules: SkipRules) -> list[tuple[str | None, list[Chunk]]]:
-    return [chunk_one(item, rules) for item in items]
-
-
 PROVISIONAL = ModelInfo("", 0, "", "")  # the vector keys of words indexed before the engine said its model
-
-
-def _started(pid: int) -> str | None:
-    """When a process started (Linux: a pid reused by another process starts later), or None
-    when it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            return handle.read().rsplit(b")", 1)[1].split()[19].decode()
-    except (OSError, IndexError):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            pass
-        return "alive"
-
-
-def exit_with(owner: int) -> None:
-    """A pool worker's initializer: the worker exits once the process that started the pool
-    is gone, however it ended (SIGKILL included), so no worker, nor the forkserver that waits
-    for its workers, outlives its work."""
-    import threading
-
-    started = _started(owner)  # None: it is gone already (killed while this worker started)
-
-    def watch() -> None:
-        while started is not None and _started(owner) == started:
-            time.sleep(1.0)
-        os._exit(1)
-
-    threading.Thread(target=watch, daemon=True, name="codeseek-owner").start()
-
-
-class Chunker(Generic[T]):
-    """Runs a function over batches of files in worker processes (tree-sitter holds the GIL),
-    so that reading and writing one batch overlaps the work on the next."""
-
-    def __init__(self, work: Callable[[list[tuple[str, bytes]]], list[T]], workers: int | None = None) -> None:
-        self.work = work
-        self.workers = workers or os.cpu_count() or 1
-        self._pool: ProcessPoolExecutor | None = None
-
-    def submit(self, items: list[tuple[str, bytes]]) -> list[Callable[[], list[T]]]:
-        """Start preparing these files; returns how to wait for each part of the result, in
-        input order (the caller may write one part while the workers prepare the next)."""
-        if len(items) < PARALLEL_MIN_FILES or self.workers == 1:
-            done = self.work(items)
-            return [lambda: done]
-        if self._pool is None:
-            # forkserver: forking a process that has loaded torch can deadlock its thread pools.
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("forkserver"),
-                                             initializer=exit_with, initargs=(os.getpid(),))
-        size = max(1, len(items) // (self.workers * 8))
-        return [self._pool.submit(self.work, items[i : i + size]).result for i in range(0, len(items), size)]
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
-
-
-def chunk_many(items: list[tuple[str, bytes]], rules: SkipRules | None = None,
-               workers: int | None = None) -> list[tuple[str | None, list[Chunk]]]:
-    """(skip reason, chunks) of many files, in worker processes, in input order."""
-    chunker = Chunker(functools.partial(chunk_each, rules=rules or SkipRules()), workers)
-    try:
-        return [chunked for part in chunker.submit(items) for chunked in part()]
-    finally:
-        chunker.close()
 
 
 def remove_index(ws: Workspace) -> None:

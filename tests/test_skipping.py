@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 from codeseek import cli as cli_module
 from codeseek import config
+from codeseek.chunking import chunk_many, chunk_one
 from codeseek.errors import CodeseekError
-from codeseek.indexing import chunk_many, chunk_one
 from codeseek.parsing import MAX_NESTING, chunk_file
 from codeseek.skipping import SkipRules
 
@@ -65,7 +65,7 @@ def test_a_file_that_breaks_the_parser_is_skipped_not_fatal(monkeypatch: pytest.
     def explode(*args: object) -> None:
         raise RecursionError("maximum recursion depth exceeded")
 
-    monkeypatch.setattr("codeseek.indexing.chunk_file", explode)
+    monkeypatch.setattr("codeseek.chunking.chunk_file", explode)
     results = chunk_many([("a.py", b"def a(): pass\n")], RULES)
     assert results == [("parse error: RecursionError: maximum recursion depth exceeded", [])]
 

@@ -13,7 +13,7 @@ import pytest
 from safetensors.numpy import save_file
 from tokenizers import Tokenizer, models, pre_tokenizers
 
-from codeseek import indexing, search
+from codeseek import chunking, indexing, search
 from codeseek.embedding import EngineChoice, EngineSettings, static_tier
 from codeseek.embedding.bundled import CODE_MODEL, STATIC_MODEL
 from codeseek.embedding.static import StaticEmbedder
@@ -102,7 +102,7 @@ def test_static_vectors_made_in_the_worker_processes_are_the_tiers_own(make_repo
     """Enough files that chunking (and the static vectors with it) runs in worker processes:
     each chunk's stored vector is the one the tier gives its text here."""
     files = {f"pkg/mod{i}.py": f"def handler_{i}(request):\n    return retry_{i}(request, attempts={i})\n"
-             for i in range(indexing.PARALLEL_MIN_FILES + 6)}
+             for i in range(chunking.PARALLEL_MIN_FILES + 6)}
     root = make_repo(files)
     ws = open_workspace(root)
     indexing.update(ws, EngineChoice(EngineSettings()))

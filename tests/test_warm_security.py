@@ -321,7 +321,7 @@ def alive(pid: int) -> bool:
 
 
 def test_pool_workers_exit_when_the_process_that_started_them_is_killed(tmp_path: Path) -> None:
-    code = ("import functools, time; from codeseek.indexing import Chunker, chunk_each; "
+    code = ("import functools, time; from codeseek.chunking import Chunker, chunk_each; "
             "from codeseek.skipping import SkipRules; "
             "c = Chunker(functools.partial(chunk_each, rules=SkipRules()), workers=2); "
             "c.submit([(f'f{i}.py', b'def f():\\n    return 1\\n') for i in range(100)])(); "

@@ -58,7 +58,7 @@ def teacher():  # noqa: ANN201 - a SentenceTransformerEmbedder (torch), dev only
 def gather(sources: int, cap: int, stdlib_chunks: int) -> tuple[list[str], list[str], list[str]]:
     """(codes, descriptions, whole chunks): pairs from downloaded training packages (held-out
     and benchmark projects excluded by name) and whole standard-library chunks."""
-    from codeseek.indexing import chunk_many
+    from codeseek.chunking import chunk_many
 
     benchmark = names.benchmark_corpora()
     excluded = names.build(names.HELDOUT_MD.read_text(), [(c.name, c.package) for c in benchmark])
