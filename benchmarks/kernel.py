@@ -163,8 +163,10 @@ def first(root: Path) -> None:
     files, chunks = out.split()
     print(f"chunks (yardstick): {int(files):,} files, {int(chunks):,} chunks in {chunk_s:.0f} s, "
           f"peak {chunk_mem / 2**30:.2f} GiB")
+    # Past transformer_limit (0: always) the static tier ranks and no worker is started to embed
+    # the rest (it would embed the kernel on both cores for hours beside the later phases).
     find_s, find_mem, out = timed_process([*CODESEEK, "find", QUERIES[0], "--json", "--no-wait"], root,
-                                          {"CODESEEK_SERVER": "0"})
+                                          {"CODESEEK_SERVER": "0", "CODESEEK_TRANSFORMER_LIMIT": "0"})
     top = json.loads(out)[0]
     size = sum(p.stat().st_size for p in ws.index_dir.rglob("*") if p.is_file())
     with Store(ws.index_dir) as store:
