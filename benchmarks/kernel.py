@@ -419,6 +419,22 @@ def warm_round(root: Path, env: dict[str, str], rounds: int) -> list[float]:
     return [cli_find(root, env, query) for _ in range(rounds) for query in QUERIES]
 
 
+def request_only(root: Path, copy: Path, url: str, rounds: int) -> list[float]:
+    """The same searches sent to the warm process from this process (the request as the CLI
+    sends it, with its engine settings): its time without a CLI process's start-up, in ms."""
+    from codeseek import client
+
+    engine = {"backend": "http", "base_url": url, "api_key": ""}
+    timings = []
+    for _ in range(rounds):
+        for query in QUERIES:
+            began = time.perf_counter()
+            client.call("/find", {"repo": {"root": str(root), "index_dir": str(copy)}, "engine": engine,
+                                  "request": {"query": query}})
+            timings.append((time.perf_counter() - began) * 1000)
+    return timings
+
+
 def during_merge(root: Path, env: dict[str, str], copy: Path) -> tuple[list[float], float | None]:
     """Searches while another process merges the index's segments (the base rewritten:
     the largest merge there is); the merge's time, or None when it was stopped at the window."""
@@ -451,6 +467,12 @@ def hybrid(root: Path, workdir: Path, runs: str, rounds: int = 5) -> None:
     from codeseek import client
 
     base = {k: v for k, v in os.environ.items() if k != "CODESEEK_SERVER"}
+    floor = []
+    for _ in range(20):
+        began = time.perf_counter()
+        subprocess.run([sys.executable, "-P", "-c", "import codeseek.quick"], check=True)
+        floor.append((time.perf_counter() - began) * 1000)
+    print(f"the floor: a process that starts Python and imports the CLI's warm path: {percentiles(floor)}", flush=True)
     for run in runs.split(","):
         model, copy, maker = vectors(root, workdir, run)
         kind, dim = maker.kind, maker.dim
@@ -468,6 +490,8 @@ def hybrid(root: Path, workdir: Path, runs: str, rounds: int = 5) -> None:
             print(f"warm hybrid `codeseek find --json` at {dim} dims, {kind} vectors ({segments} segment(s), "
                   f"{size / 2**30:.2f} GiB): {percentiles(timings)}; the first (starting the warm process) "
                   f"{first_ms:.0f} ms; warm process {rss / 2**30:.2f} GiB resident", flush=True)
+            print(f"  the same requests without the CLI (sent from this process): "
+                  f"{percentiles(request_only(root, copy, stand_in.url, rounds))}", flush=True)
             if kind == "clustered":
                 during, merged = during_merge(root, env, copy)
                 ratio = statistics.median(during) / statistics.median(timings)
