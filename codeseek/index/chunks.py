@@ -68,9 +68,6 @@ class FileEntry:
     chunks: Sequence[NewChunk] = ()
     skipped: str | None = None
 
-    def term_docs(self) -> Counter[str]:
-        return term_docs(new.terms for new in self.chunks)
-
 
 @dataclass(frozen=True)
 class StoredChunk:
@@ -151,9 +148,9 @@ class Chunks:
         for path in paths:
             unembedded += db.execute(f"SELECT count(*) FROM chunks WHERE path = ? AND {LACKS_VECTOR}",
                                      (path,)).fetchone()[0]
-            removed += term_docs(db.execute(
+            removed.update(term_docs(db.execute(
                 "SELECT symbol, path, body FROM chunks_fts WHERE rowid IN (SELECT id FROM chunks WHERE path = ?)",
-                (path,)))
+                (path,))))
             db.execute("UPDATE vectors SET seen = ? WHERE key IN (SELECT vector_key FROM chunks WHERE path = ?)",
                        (now, path))
             db.execute("DELETE FROM chunks_fts WHERE rowid IN (SELECT id FROM chunks WHERE path = ?)", (path,))
@@ -167,7 +164,10 @@ class Chunks:
         transaction. `missing`: the keys among theirs that have no vector."""
         self.remove(db, [e.path for e in entries])
         self.db.add_unembedded(sum(new.key in missing for e in entries for new in e.chunks), db)
-        _count_terms(db, sum((e.term_docs() for e in entries), Counter()), 1)
+        # One count over every chunk: summing each file's Counter copied the growing total per
+        # file (Counter's + and += both walk it), quadratic in a batch's files (minutes per
+        # batch on the kernel).
+        _count_terms(db, term_docs(new.terms for e in entries for new in e.chunks), 1)
         for e in entries:
             db.execute("INSERT INTO files(path, blob, language, chunks, skipped) VALUES (?, ?, ?, ?, ?)",
                        (e.path, e.blob, e.language, len(e.chunks), e.skipped))
