@@ -149,7 +149,8 @@ def percentiles(samples: list[float]) -> str:
     return f"p50 {statistics.median(ordered):.1f} ms, p99 {p99:.1f} ms (n={len(ordered)})"
 
 
-def first(root: Path) -> None:
+def first(root: Path, yardstick_s: float | None = None) -> None:
+    """`yardstick_s`: the chunking time of an earlier run on this machine, not measured again."""
     ws = open_workspace(root)
     indexing.remove_index(ws)
     chunker = [sys.executable, "-c", (
@@ -159,10 +160,13 @@ def first(root: Path) -> None:
         "files = [(p, pathlib.Path(p).read_bytes()) for p in list_files(open_workspace('.'))]\n"
         "chunks = sum(len(c) for _, c in chunk_many(files))\n"
         "print(len(files), chunks)\n")]
-    chunk_s, chunk_mem, out = timed_process(chunker, root)
-    files, chunks = out.split()
-    print(f"chunks (yardstick): {int(files):,} files, {int(chunks):,} chunks in {chunk_s:.0f} s, "
-          f"peak {chunk_mem / 2**30:.2f} GiB")
+    if yardstick_s is None:
+        chunk_s, chunk_mem, out = timed_process(chunker, root)
+        files, chunks = out.split()
+        print(f"chunks (yardstick): {int(files):,} files, {int(chunks):,} chunks in {chunk_s:.0f} s, "
+              f"peak {chunk_mem / 2**30:.2f} GiB")
+    else:
+        chunk_s, chunks = yardstick_s, "0"
     # Past transformer_limit (0: always) the static tier ranks and no worker is started to embed
     # the rest (it would embed the kernel on both cores for hours beside the later phases).
     find_s, find_mem, out = timed_process([*CODESEEK, "find", QUERIES[0], "--json", "--no-wait"], root,
@@ -173,7 +177,7 @@ def first(root: Path) -> None:
         static = store.chunks.embedded_count(static=True)
     print(f"first find (no index; words and the static tier): {find_s:.0f} s = {find_s / chunk_s:.2f}x chunks, peak "
           f"{find_mem / 2**30:.2f} GiB, index {size / 2**30:.2f} GiB on disk; first hit {top['path']} {top['symbol']}; "
-          f"{static:,} of {int(chunks):,} chunks with a static vector when it answered")
+          f"{static:,} chunks with a static vector when it answered")
 
 
 def update(root: Path, rounds: int = 10) -> None:
@@ -570,13 +574,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "codeseek-kernel")
     parser.add_argument("--phases", default="first,static,update,hooks,lexical,hybrid,status")
+    parser.add_argument("--yardstick-s", type=float, help="first: an earlier run's chunking time, not measured again")
     parser.add_argument("--hybrid", default="clustered-1024,random-1024,random-384",
                         help="the hybrid phase's indexes, KIND-DIM (clustered or random)")
     args = parser.parse_args()
     root = prepare(args.workdir)
     files = subprocess.run(["git", "ls-files"], cwd=root, capture_output=True, text=True, check=True).stdout.count("\n")
     print(f"repository: {root} ({files:,} files)", flush=True)
-    phases = {"first": lambda: first(root), "update": lambda: update(root), "hooks": lambda: hooks(root),
+    phases = {"first": lambda: first(root, args.yardstick_s), "update": lambda: update(root), "hooks": lambda: hooks(root),
               "lexical": lambda: lexical(root), "hybrid": lambda: hybrid(root, args.workdir, args.hybrid),
               "status": lambda: status(root, args.workdir), "static": lambda: static(root),
               "vectors": lambda: [vectors(root, args.workdir, run) for run in args.hybrid.split(",")]}
