@@ -152,16 +152,7 @@ class Chunks:
         removed: Counter[str] = Counter()
         # Only the files the index holds: a first index's were looked up six times each for nothing.
         for path in self.blobs_of(paths):
-            unembedded += db.execute(f"SELECT count(*) FROM chunks WHERE path = ? AND {LACKS_VECTOR}",
-                                     (path,)).fetchone()[0]
-            removed.update(term_docs(db.execute(
-                "SELECT symbol, path, body FROM chunks_fts WHERE rowid IN (SELECT id FROM chunks WHERE path = ?)",
-                (path,))))
-            db.execute("UPDATE vectors SET seen = ? WHERE key IN (SELECT vector_key FROM chunks WHERE path = ?)",
-                       (now, path))
-            db.execute("DELETE FROM chunks_fts WHERE rowid IN (SELECT id FROM chunks WHERE path = ?)", (path,))
-            db.execute("DELETE FROM chunks WHERE path = ?", (path,))
-            db.execute("DELETE FROM files WHERE path = ?", (path,))
+            unembedded += _forget(db, path, now, removed)
         self.db.add_unembedded(-unembedded, db)
         _count_terms(db, removed, -1)
 
@@ -182,20 +173,7 @@ class Chunks:
             _count_terms(db, counted, 1)
         else:
             terms.update(counted)
-        db.executemany("INSERT INTO files(path, blob, language, chunks, skipped) VALUES (?, ?, ?, ?, ?)",
-                       ((e.path, e.blob, e.language, len(e.chunks), e.skipped) for e in entries))
-        # The ids SQLite would give one insert at a time (max + 1, ...: the table has no
-        # AUTOINCREMENT), named here so that chunks and their words go in as two executemany.
-        first = db.execute("SELECT coalesce(max(id), 0) + 1 FROM chunks").fetchone()[0]
-        news = [new for e in entries for new in e.chunks]
-        db.executemany(
-            "INSERT INTO chunks(id, path, language, kind, symbol, start_line, end_line, vector_key, content, context,"
-            " name_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            ((first + i, c.path, c.language, str(c.kind), c.symbol, c.start_line, c.end_line, new.key, c.text,
-              c.context, name_key(c.symbol) if c.kind.is_named else "")
-             for i, new in enumerate(news) for c in (new.chunk,)))
-        db.executemany("INSERT INTO chunks_fts(rowid, symbol, path, body) VALUES (?, ?, ?, ?)",
-                       ((first + i, *new.terms) for i, new in enumerate(news)))
+        _insert(db, entries)
 
     def add_terms(self, db: sqlite3.Connection, terms: Counter[str]) -> None:
         """Store term counts that `replace` was given to add up, in the caller's transaction."""
@@ -359,6 +337,38 @@ def _named_paths(db: Database, name: str) -> list[str]:
         "SELECT path FROM files WHERE skipped IS NULL AND (path IN (?, ?) OR path LIKE ? ESCAPE '\\') LIMIT 50",
         (name, tail, pattern))
     return [p for (p,) in rows if p == name or p.endswith("/" + name) or name.endswith("/" + p) or "/" not in name]
+
+
+def _forget(db: sqlite3.Connection, path: str, now: float, removed: Counter[str]) -> int:
+    """Delete one file's rows (its vectors marked seen now), adding its terms to `removed`;
+    returns how many of its chunks had no vector."""
+    unembedded = db.execute(f"SELECT count(*) FROM chunks WHERE path = ? AND {LACKS_VECTOR}", (path,)).fetchone()[0]
+    removed.update(term_docs(db.execute(
+        "SELECT symbol, path, body FROM chunks_fts WHERE rowid IN (SELECT id FROM chunks WHERE path = ?)", (path,))))
+    db.execute("UPDATE vectors SET seen = ? WHERE key IN (SELECT vector_key FROM chunks WHERE path = ?)", (now, path))
+    db.execute("DELETE FROM chunks_fts WHERE rowid IN (SELECT id FROM chunks WHERE path = ?)", (path,))
+    db.execute("DELETE FROM chunks WHERE path = ?", (path,))
+    db.execute("DELETE FROM files WHERE path = ?", (path,))
+    return unembedded
+
+
+def _insert(db: sqlite3.Connection, entries: Sequence[FileEntry]) -> None:
+    """Files, their chunks and the chunks' words, as three executemany."""
+    db.executemany("INSERT INTO files(path, blob, language, chunks, skipped) VALUES (?, ?, ?, ?, ?)",
+                   ((e.path, e.blob, e.language, len(e.chunks), e.skipped) for e in entries))
+    # The ids SQLite would give one insert at a time (max + 1, ...: the table has no
+    # AUTOINCREMENT), named here so that chunks and their words go in as two executemany.
+    first = db.execute("SELECT coalesce(max(id), 0) + 1 FROM chunks").fetchone()[0]
+    news = [new for e in entries for new in e.chunks]
+    db.executemany(
+        "INSERT INTO chunks(id, path, language, kind, symbol, start_line, end_line, vector_key, content, context,"
+        " name_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        ((first + i, c.path, c.language, str(c.kind), c.symbol, c.start_line, c.end_line, new.key, c.text,
+          c.context, name_key(c.symbol) if c.kind.is_named else "")
+         for i, new in enumerate(news) for c in (new.chunk,)))
+    db.executemany("INSERT INTO chunks_fts(rowid, symbol, path, body) VALUES (?, ?, ?, ?)",
+                   ((first + i, *new.terms) for i, new in enumerate(news)))
+
 
 def _count_terms(db: sqlite3.Connection, counts: Counter[str], sign: int) -> None:
     """Add (sign 1) or take away (-1) chunks' terms, and their number (the term "")."""
