@@ -44,13 +44,12 @@ import tempfile
 import threading
 import time
 import tomllib
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 from index_stdlib import CODESEEK, GIT_ENV, commit_all, git
 from tasks import file_score
+from warm_find import StandIn
 
 from codeseek import indexing, search, sharing
 from codeseek.embedding import EngineChoice, ModelInfo
@@ -333,48 +332,6 @@ class ClusteredVectors:
 Maker = RandomVectors | ClusteredVectors
 
 
-class StandIn:
-    """An OpenAI-compatible embeddings server on 127.0.0.1 serving the benchmark's model only,
-    its vectors from `vectorise`. It counts the texts it embeds: a search that embeds only its
-    query sends one."""
-
-    def __init__(self, model: str, vectorise: Callable[[list[str]], np.ndarray]) -> None:
-        self.texts = 0
-        self.seen: list[str] = []  # the first texts of each request
-        stand_in = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def _json(self, body: object) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self) -> None:
-                self._json({"data": [{"id": model}]})
-
-            def do_POST(self) -> None:
-                texts = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["input"]
-                stand_in.texts += len(texts)
-                stand_in.seen.extend(texts[:3])
-                rows = vectorise(texts)
-                self._json({"data": [{"index": i, "embedding": row.tolist()} for i, row in enumerate(rows)],
-                            "model": model})
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 def build_index(source: Path, copy: Path, maker: Maker, model: str, tail: int = 0) -> None:
     """A copy of the kernel's index made an index of `model`: every chunk's vector key computed
     for it (as its own indexing would), and a vector for every key stored through codeseek's
@@ -480,7 +437,7 @@ def hybrid(root: Path, workdir: Path, runs: str, rounds: int = 5) -> None:
     for run in runs.split(","):
         model, copy, maker = vectors(root, workdir, run)
         kind, dim = maker.kind, maker.dim
-        stand_in = StandIn(model, maker.queries)
+        stand_in = StandIn(model, lambda texts, _dim, maker=maker: maker.queries(texts))
         env = base | {"CODESEEK_INDEX_DIR": str(copy), "CODESEEK_BACKEND": "http", "CODESEEK_BASE_URL": stand_in.url}
         try:
             client.stop()
@@ -537,7 +494,7 @@ def status(root: Path, workdir: Path) -> None:
     pull_s, pull_mem, _ = timed_process([*CODESEEK, "pull", str(remote)], root, clone_env)
     print(f"pull into an empty index: {pull_s:.0f} s, peak {pull_mem / 2**30:.2f} GiB", flush=True)
     # The clone's first search indexes its files and words; every chunk's vector is there.
-    stand_in = StandIn(model, RandomVectors(384).queries)
+    stand_in = StandIn(model, lambda texts, _dim: RandomVectors(384).queries(texts))
     engine = {"CODESEEK_BACKEND": "http", "CODESEEK_BASE_URL": stand_in.url}
     try:
         find_s, find_mem, out = timed_process([*CODESEEK, "find", QUERIES[0], "--json"], root,

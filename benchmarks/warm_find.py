@@ -30,7 +30,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 QUERIES = ["parse the config file", "start the warm process", "write a file atomically", "rank candidates by words",
@@ -85,12 +88,20 @@ def settle(clone: Path, env: dict[str, str]) -> None:
 
 
 class StandIn:
-    """An OpenAI-compatible embedding server on 127.0.0.1 that answers at once with vectors
-    derived from each text's hash: the cost measured is codeseek's, not a model's."""
+    """An OpenAI-compatible embeddings server on 127.0.0.1 that answers at once, serving one
+    model: the cost measured is codeseek's, not a model's. Its vectors come from `vectorise`
+    (default: each text's hash, at the dimension asked). It counts the texts it embeds and keeps
+    the first few of each request (a search that embeds only its query sends one)."""
 
-    def __init__(self, dim: int = 64) -> None:
+    def __init__(self, model: str = "stand-in", vectorise: Callable[[list[str], int], np.ndarray] | None = None,
+                 dim: int = 64) -> None:
         import threading
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.texts = 0
+        self.seen: list[str] = []
+        stand_in = self
+        vectorise = vectorise or hashed
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args: object) -> None:
@@ -105,18 +116,30 @@ class StandIn:
                 self.wfile.write(data)
 
             def do_GET(self) -> None:
-                self._json({"data": [{"id": "stand-in"}]})
+                self._json({"data": [{"id": model}]})
 
             def do_POST(self) -> None:
                 payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                size = payload.get("dimensions") or dim
-                data = [{"index": i, "embedding": [b / 255 - 0.5 for b in hashlib.shake_256(t.encode()).digest(size)]}
-                        for i, t in enumerate(payload["input"])]
-                self._json({"data": data, "model": payload["model"]})
+                texts = payload["input"]
+                stand_in.texts += len(texts)
+                stand_in.seen.extend(texts[:3])
+                rows = vectorise(texts, payload.get("dimensions") or dim)
+                self._json({"data": [{"index": i, "embedding": [float(x) for x in row]} for i, row in enumerate(rows)],
+                            "model": payload.get("model", model)})
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def hashed(texts: list[str], size: int) -> np.ndarray:
+    """A vector of each text's hash bytes: meaningless, and costless to compute."""
+    return np.array([[b / 255 - 0.5 for b in hashlib.shake_256(t.encode()).digest(size)] for t in texts],
+                    dtype=np.float32)
 
 
 def engine_in_environment(clone: Path, env: dict[str, str], workdir: Path) -> None:
