@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from embed_throughput import stdlib_texts  # noqa: E402
 
 from codeseek.embedding.bundled import BUNDLED, CODE_MODEL  # noqa: E402
-from codeseek.embedding.onnxrt import OnnxEmbedder  # noqa: E402
+from codeseek.embedding.onnxrt import OnnxEmbedder, import_onnxruntime  # noqa: E402
 
 MAX_BYTES = 30_000_000
 
@@ -81,6 +81,7 @@ def quantize_matmuls(source: Path, out: Path, *, per_channel: bool = True, reduc
                      op_types: tuple[str, ...] = ("MatMul",), keep: tuple[str, ...] = ()) -> None:
     """ONNX Runtime's dynamic quantization: weights int8 ahead of time, activations at run time;
     the nodes named in `keep` stay float."""
+    import_onnxruntime()  # its telemetry off before the quantizer imports it
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quantize_dynamic(str(source), str(out), weight_type=QuantType.QInt8, per_channel=per_channel,
