@@ -51,6 +51,24 @@ def try_lock(handle: IO[str]) -> bool:
     return True
 
 
+def held(path: Path) -> bool:
+    """Whether another process holds an exclusive flock on `path` now (a shared one, taken and
+    let go at once, is refused while it does); False where there is no such file. Opened as
+    open_own opens (a link, a FIFO or another user's file raises RefusedPath), so nothing
+    planted there can hang the caller."""
+    try:
+        fd = open_own(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # lets go of the lock
+    return False
+
+
 @contextmanager
 def locked(path: Path, wait: bool = True) -> Iterator[bool]:
     """Hold an exclusive lock on `path` (created if missing; never through a link) for the

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from . import __version__, client
+from . import __version__, client, fsutil
 from .errors import CodeseekError
 from .options import quick_parse
 from .protocol import BadRequest, Filters, FindRequest, Mode, SimilarRequest, Wait
@@ -106,23 +106,11 @@ def _started(index_dir: Path) -> client.Connection | None:
 
 
 def _being_written(index_dir: Path) -> bool:
-    """Whether another process holds the index's writers' lock now (a shared lock, taken and
-    let go at once, is refused while a writer holds it)."""
-    import fcntl
-
+    """Whether another process writes the index now (holds its writers' lock)."""
     try:
-        fd = os.open(index_dir / WRITERS_LOCK, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return False
-    except OSError:
-        return True  # not ours to read, or a link: cli.py says what is wrong
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)  # lets go of the lock
-    return False
+        return fsutil.held(index_dir / WRITERS_LOCK)
+    except (OSError, CodeseekError):
+        return True  # not ours to read, a link or a FIFO: cli.py says what is wrong
 
 
 def _request(command: str, argument: str, options: dict[str, object]) -> FindRequest | SimilarRequest:

@@ -266,6 +266,19 @@ def test_a_settings_file_is_read_only_when_small_and_regular(make_repo: MakeRepo
     assert "regular file" in result.stderr or "larger than 1,048,576 bytes" in result.stderr
 
 
+
+def test_a_fifo_planted_as_the_index_lock_hangs_no_search(make_repo: MakeRepo, warm) -> None:
+    """The quick path asks whether a writer holds the lock before it starts the warm process:
+    a FIFO there would block its open forever; it is refused, as everywhere else."""
+    root = make_repo()
+    assert codeseek(root, "find", "retry", "--mode", "lexical").returncode == 0
+    assert codeseek(root, "serve", "--stop").returncode == 0
+    lock = root / ".git" / "codeseek" / "lock"
+    lock.unlink()
+    os.mkfifo(lock)
+    result = codeseek(root, "find", "retry", "--mode", "lexical", timeout=60)
+    refused(result, str(lock))
+
 # -- sharing through a git remote ------------------------------------------------------------------
 
 
