@@ -55,7 +55,7 @@ def find(
     notes: tuple[str, ...] = ()
     counts, total = store.chunks.term_counts(parsed.terms) if parsed.terms else ({}, 0)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        # SQLite (BM25, names) runs in the pool while torch embeds the query: both release the GIL.
+        # SQLite (BM25, names) runs in the pool while the engine embeds the query: both release the GIL.
         worded = (pool.submit(_by_words, store, parsed, depth, filters, signals, (counts, total))
                   if mode != Mode.SEMANTIC else None)
         static_vector = spaces.tier.embed_queries([query])[0] if spaces.tier is not None else None

@@ -160,7 +160,7 @@ def pool(model: StaticModel, texts: list[str]) -> np.ndarray:
 
 class StaticEmbedder(Embedder):
     """A static model as an engine: the whole model (`--backend static`, or a model2vec
-    folder through `--backend local`), or an index's static tier (embedding/tiers.py)."""
+    folder through `--backend local`), or an index's static tier (`embedding.static_tier`)."""
 
     batch_hint = 4096
 

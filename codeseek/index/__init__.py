@@ -27,9 +27,7 @@ from .fingerprint import SEGMENT_DIR
 from .segments import STATIC, Vectors
 
 __all__ = ["DB_FILES", "DB_NAME", "SEGMENT_DIR", "STATIC_MODEL", "UNEMBEDDED", "ChunkRef", "Counts", "FileEntry", "NewChunk",
-           "Store",
-           "StoredChunk",
-           "exists", "vector_key"]
+           "Store", "StoredChunk", "exists", "vector_key"]
 
 LOCK_NAME = "lock"
 # The meta key naming the static model every chunk has a static vector of (absent: some lack one).

@@ -327,7 +327,6 @@ class Chunks:
         return [StoredChunk.from_row(row) for row in rows]
 
 
-
 def _named_paths(db: Database, name: str) -> list[str]:
     """Indexed files a query's file name (`context.go`, `pkg/x/y.py`) means: the path itself, or
     one ending in it, or (for a path with folders) one it ends in."""

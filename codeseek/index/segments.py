@@ -67,7 +67,7 @@ def as_usearch(keys: Iterable[int]) -> np.ndarray:
 class Space:
     """Where one vector space lives: its two tables and its folder of segment files. The
     transformer's vectors are the index's main space (chunks without one are counted); the
-    static tier's are a second space under the same keys (embedding/tiers.py)."""
+    static tier's are a second space under the same keys (`embedding.static_tier`)."""
 
     vectors: str
     segments: str
