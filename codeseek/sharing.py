@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import MISSING, asdict, dataclass, fields, replace
 from pathlib import PurePosixPath
 
 import numpy as np
@@ -286,9 +286,8 @@ def _blob(ws: Workspace, sha: str) -> bytes:
 def _manifest(ref: str, data: bytes) -> Manifest:
     try:
         raw = json.loads(data)
-        optional = {"static_model", "static_dim", "static_count"}
-        manifest = Manifest(**{name: raw[name] for name in Manifest.__dataclass_fields__
-                               if name not in optional or name in raw})
+        # A field with a default (the static tier's) may be absent: older artifacts lack it.
+        manifest = Manifest(**{f.name: raw[f.name] for f in fields(Manifest) if f.name in raw or f.default is MISSING})
     except (ValueError, KeyError, TypeError):
         raise BadArtifact(ref, "its manifest is not codeseek's") from None
     checks = [
