@@ -119,7 +119,8 @@ class Signals:
     # Added, for a name query, to the primary definition of a name several define: the
     # interface, trait, protocol or abstract class before its implementations. Without (the run
     # with file-name terms on every sentence): tuned 0.873 -> 0.871, name-multi 0.959 -> 0.948;
-    # held aside 0.871 -> 0.877.
+    # held aside 0.871 -> 0.877. With every vector in: name-multi tuned 0.930 -> 0.918 without,
+    # held aside 0.876 -> 0.913; issues MRR 0.665 -> 0.642.
     primary: float = 0.2
     # A factor for an overload stub or a declaration without a body (`@overload`, body `...`,
     # a C prototype) that shares its name with a definition. No figure moves (docs -0.001
@@ -135,6 +136,8 @@ class Signals:
     # the best file's, times the best score, times this (how many of its definitions answer).
     # 0.2 against 0.1: architecture NDCG (tuned) 0.797 -> 0.802; for every sentence it cost the
     # docs set 0.004, so questions only. Without: 0.873 -> 0.869, architecture 0.802 -> 0.787.
+    # With every vector in it no longer gains on the tuned part (0.920 with, 0.921 without; held
+    # aside 0.896 against 0.887): kept for the words-only first minute.
     file_top: float = 0.2
     # For a question (`how does ... work`): each result of a file past the second is multiplied
     # by this as well as by `spread` (distinct files before a fifth chunk of one). Without:
