@@ -16,7 +16,9 @@ LANGUAGES: dict[str, tuple[str, ...]] = {
     "c": ("h",),
     "c_sharp": ("cs", "csharp", "c#", "c-sharp"),
     "cpp": ("c++", "cc", "cxx", "hpp", "hh", "hxx", "h++", "ipp", "cplusplus"),
+    "elixir": ("ex", "exs"),
     "go": ("golang",),
+    "haskell": ("hs",),
     "java": (),
     "javascript": ("js", "jsx", "mjs", "cjs", "node", "ecmascript"),
     "kotlin": ("kt", "kts"),
@@ -29,6 +31,7 @@ LANGUAGES: dict[str, tuple[str, ...]] = {
     "swift": (),
     "tsx": (),
     "typescript": ("ts", "mts", "cts"),
+    "zig": (),
     "text": ("txt", "plain"),
 }
 KINDS: dict[str, tuple[str, ...]] = {

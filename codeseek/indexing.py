@@ -13,7 +13,7 @@ import json
 import os
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,6 +26,7 @@ from .fsutil import remove_own
 from .index import DB_FILES, SEGMENT_DIR, STATIC_MODEL, FileEntry, Store, exists
 from .index.fingerprint import STATIC_DIR
 from .index.segments import is_ours
+from .parsing import chunker_digest
 from .protocol import Source
 from .repo import Workspace, list_files
 from .skipping import SkipRules
@@ -166,11 +167,14 @@ def _refresh(ws: Workspace, store: Store, engine: EngineChoice, source: Source, 
     # Another sparse-checkout set: every stored path is looked at again (what left the checkout
     # goes) and every path of HEAD (what entered it comes), though no commit changed.
     resparsed = sparse != meta.get("sparse", "")
+    # Made by another chunker (an older codeseek, another grammar): every file is read again.
+    rechunk = meta.get("chunker", "") != chunker_digest() and "indexed_commit" in meta
+    everything = resparsed or rechunk
     change = changes.detect(
         ws,
-        store.chunks,
-        indexed_commit=meta.get("indexed_commit") if scope == old_scope and not resparsed else None,
-        previously_dirty=set(json.loads(meta.get("dirty", "[]"))) | (set(store.chunks.file_blobs()) if resparsed
+        _Rechunked(store.chunks) if rechunk else store.chunks,
+        indexed_commit=meta.get("indexed_commit") if scope == old_scope and not everything else None,
+        previously_dirty=set(json.loads(meta.get("dirty", "[]"))) | (set(store.chunks.file_blobs()) if everything
                                                                       else set()),
         source=source,
         scope=scope,
@@ -186,7 +190,7 @@ def _refresh(ws: Workspace, store: Store, engine: EngineChoice, source: Source, 
     tier = static_tier(info.model)
     # The static vectors are of another static model, or some chunks may lack one: all again.
     static_stale = tier is not None and meta.get(STATIC_MODEL) != tier.info.model
-    if not change.files and not change.deleted and not resparsed and not static_stale and (
+    if not change.files and not change.deleted and not everything and not static_stale and (
             meta.get("indexed_commit"), meta.get("dirty", "[]"), meta.get("scope", "")) == (change.head, dirty, scope):
         return result  # nothing to write: the common case for a search's freshness check
     if static_stale:
@@ -227,7 +231,8 @@ def _refresh(ws: Workspace, store: Store, engine: EngineChoice, source: Source, 
             }
             store.db.set_meta({STATIC_MODEL: tier.info.model if tier is not None else None,
                                "indexed_commit": result.indexed_commit, "dirty": dirty, "scope": scope,
-                               "sparse": sparse or None, **identity, "updated_at": str(time.time())}, db)
+                               "sparse": sparse or None, "chunker": chunker_digest(), **identity,
+                               "updated_at": str(time.time())}, db)
     finally:
         chunker.close()
     lap("store")
@@ -235,6 +240,20 @@ def _refresh(ws: Workspace, store: Store, engine: EngineChoice, source: Source, 
         store.static.compact()
         lap("static")
     return result
+
+
+@dataclass(frozen=True)
+class _Rechunked:
+    """The index's paths with their blob ids forgotten: each reads as changed, so the update
+    chunks it again (a path gone from the tree is still known, and goes)."""
+
+    stored: changes.Stored
+
+    def blobs_of(self, paths: Iterable[str]) -> dict[str, str]:
+        return dict.fromkeys(self.stored.blobs_of(paths), "")
+
+    def file_blobs(self) -> dict[str, str]:
+        return dict.fromkeys(self.stored.file_blobs(), "")
 
 
 def _add_static(store: Store, db: object, static: dict[int, np.ndarray]) -> None:

@@ -57,8 +57,8 @@ class Role(StrEnum):
 TEST_PARTS = frozenset({"test", "tests", "testing", "__tests__", "spec", "specs", "testdata", "fixtures"})
 AUX_PARTS = frozenset({"examples", "example", "bench", "benches", "benchmarks", "docs", "doc", "samples"})
 TEST_FILE = re.compile(
-    r"^test_.*\.py$|_tests?\.(py|go|rb|exs?)$|\.(test|spec)\.[cm]?[jt]sx?$|(Tests?|Spec|IT)\.(java|kt|scala|cs)$"
-    r"|^Test\w*\.(java|kt|scala|cs)$|_spec\.rb$|Tests?\.swift$"
+    r"^test_.*\.py$|_tests?\.(py|go|rb|exs?|zig)$|\.(test|spec)\.[cm]?[jt]sx?$|(Tests?|Spec|IT)\.(java|kt|scala|cs)$"
+    r"|^Test\w*\.(java|kt|scala|cs)$|_spec\.rb$|Tests?\.swift$|Spec\.hs$"
 )
 
 

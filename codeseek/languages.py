@@ -3,7 +3,9 @@
 A query file's header names the grammar wheel and the file extensions (and may inherit
 another file's patterns: TSX extends TypeScript); its body captures definitions as
 ``@definition.<kind>`` with ``@name`` (and optionally ``@receiver`` for Go style methods,
-``@trait`` for Rust impls). Adding a language is adding one such file.
+``@trait`` for Rust impls). Adding a language is adding one such file. Where the same node
+matches two patterns, the earlier one in the file wins; `; clauses: joined` makes consecutive
+same-named functions one chunk (a function written as clauses, `def f(0)` then `def f(n)`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class LanguageSpec:
     filenames: tuple[str, ...] = ()
     separator: str = "."
     inherits: str = ""  # another query file whose patterns this one includes
+    clauses: bool = False  # a function may be written as several same-named clauses (Elixir, Haskell)
     query_text: str = field(default="", repr=False)
 
     @property
@@ -56,6 +59,7 @@ def _parse_header(name: str, text: str) -> LanguageSpec:
         filenames=tuple(fields.get("filenames", "").split()),
         separator=fields.get("separator", "."),
         inherits=fields.get("inherits", ""),
+        clauses=fields.get("clauses") == "joined",
         query_text=text,
     )
 

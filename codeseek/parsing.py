@@ -7,6 +7,9 @@ knows generic tree shapes: wrappers (decorators, export), doc comments, nesting.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import importlib.metadata
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import TypeVar
@@ -28,12 +31,17 @@ WRAPPERS = frozenset(
         "template_declaration",
     }
 )
-# Preceding siblings that belong to the definition after them (doc comments, attributes).
-LEADING = ("comment", "attribute", "annotation", "decorator")
-# Declarations without a body that a same-named definition implements (TypeScript overloads):
-# they lead into the implementation's chunk rather than being chunks of their own.
-OVERLOADS = frozenset({"function_signature"})
+# Preceding siblings that belong to the definition after them (doc comments, attributes;
+# Haskell's `-- |` haddock, Elixir's `@doc` and `@spec`, which parse as unary operators).
+LEADING = ("comment", "attribute", "annotation", "decorator", "haddock", "unary_operator")
+# Declarations without a body that a same-named definition implements (TypeScript overloads,
+# Haskell's type signatures): they lead into the implementation's chunk rather than being
+# chunks of their own.
+OVERLOADS = frozenset({"function_signature", "signature"})
 
+# Raised when a change in this module gives files other chunks (2: clauses joined, the earlier
+# of two patterns wins): see chunker_digest.
+CHUNKS_VERSION = 2
 TEXT_WINDOW = 50
 TEXT_OVERLAP = 10
 # Definitions nested deeper than this stay inside their ancestor's chunk: a chunk holds its
@@ -80,6 +88,7 @@ class _Def:
 
     start: int = 0  # first row of the node itself
     end: int = 0  # last row (a node ending at column 0 of a row ends on the row before)
+    end_byte: int = 0  # where it ends: its node's end, or its last clause's (_join_clauses)
 
 
 def decode(data: bytes) -> str:
@@ -87,6 +96,23 @@ def decode(data: bytes) -> str:
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     return data.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
+
+
+@functools.cache
+def chunker_digest() -> str:
+    """What decides a file's chunks: this module's version, every query file and each grammar's
+    version. An index records it, and one made by another chunker is chunked again on its next
+    update (vectors are kept wherever a chunk's text is unchanged): a new language or a better
+    query reaches files that have not changed since."""
+    digest = hashlib.blake2b(f"{CHUNKS_VERSION}".encode(), digest_size=8)
+    for name, spec in sorted(languages.registry().items()):
+        package = spec.grammar.split(":")[0].split(".")[0].replace("_", "-")
+        try:
+            version = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            version = "?"
+        digest.update(f"\0{name}\0{version}\0{spec.query_text}".encode())
+    return digest.hexdigest()
 
 
 def chunk_file(path: str, data: bytes) -> list[Chunk]:
@@ -149,12 +175,16 @@ def _overload_name(node: Node) -> str | None:
 
 def _definitions(root: Node, spec: languages.LanguageSpec) -> list[_Def]:
     captured: dict[tuple[int, int], tuple[str, dict[str, list[Node]]]] = {}
-    for _, captures in QueryCursor(spec.query).matches(root):
+    first: dict[tuple[int, int], int] = {}  # a node two patterns match takes the earlier one's
+    for pattern, captures in QueryCursor(spec.query).matches(root):
         kind = next((k.split(".", 1)[1] for k in captures if k.startswith("definition.")), None)
         if kind is None or "name" not in captures:
             continue
         node = captures[f"definition.{kind}"][0]
-        captured.setdefault((node.start_byte, node.end_byte), (kind, captures))
+        key = (node.start_byte, node.end_byte)
+        if key not in first or pattern < first[key]:
+            first[key] = pattern
+            captured[key] = (kind, captures)
     found: dict[tuple[int, int], _Def] = {}
     absorbed: set[tuple[int, int]] = set()
     for kind, captures in _shallow(captured):
@@ -176,19 +206,35 @@ def _definitions(root: Node, spec: languages.LanguageSpec) -> list[_Def]:
             end=end_row - 1 if end_column == 0 and end_row > start_row else end_row,
             receiver=_node_text(captures["receiver"][0]) if "receiver" in captures else "",
             trait=_node_text(captures["trait"][0]) if "trait" in captures else "",
+            end_byte=node.end_byte,
         )
         found.setdefault((node.start_byte, node.end_byte), d)
     # Nest by byte ranges: sorted by start, then longest first, a stack holds open ancestors.
     roots: list[_Def] = []
     stack: list[_Def] = []
-    kept = {key: d for key, d in found.items() if key not in absorbed}
-    for (_, end), d in sorted(kept.items(), key=lambda kv: (kv[0][0], -kv[0][1])):
-        while stack and stack[-1].node.end_byte < end:
+    kept = [d for key, d in sorted(found.items(), key=lambda kv: (kv[0][0], -kv[0][1])) if key not in absorbed]
+    for d in _join_clauses(kept) if spec.clauses else kept:
+        while stack and stack[-1].end_byte < d.end_byte:
             stack.pop()
         if len(stack) < MAX_NESTING:
             (stack[-1].children if stack else roots).append(d)
         stack.append(d)
     return roots
+
+
+def _join_clauses(defs: list[_Def]) -> list[_Def]:
+    """Consecutive same-named functions of one parent as one definition, from the first clause's
+    doc comment to the last clause's end: Elixir's `def f(0)` then `def f(n)`, Haskell's equations
+    are one function to the developer, and a chunk each would list it several times."""
+    out: list[_Def] = []
+    for d in defs:
+        last = out[-1] if out else None
+        if (last is not None and d.kind in (Kind.FUNCTION, Kind.MACRO) and (d.kind, d.name) == (last.kind, last.name)
+                and last.end < d.leading_row <= last.end + 2 and d.node.parent == last.node.parent):
+            last.end, last.end_byte = d.end, d.end_byte
+            continue
+        out.append(d)
+    return out
 
 
 def _shallow(captured: dict[tuple[int, int], _T]) -> list[_T]:

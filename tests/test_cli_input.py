@@ -157,7 +157,7 @@ def test_kind_aliases(run, make_repo: MakeRepo) -> None:
 
 
 @pytest.mark.parametrize(("args", "words"), [
-    (("--lang", "klingon"), "unknown language 'klingon'; known: bash, c, c_sharp, cpp, go, java, javascript"),
+    (("--lang", "klingon"), "unknown language 'klingon'; known: bash, c, c_sharp, cpp, elixir, go, haskell, java, javascript"),
     (("--kind", "fnord"), "unknown kind 'fnord'; known: function, method, class"),
     (("--path", "src/[ab"), "never closed"),
     (("--path", "!"), "is empty"),

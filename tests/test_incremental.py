@@ -337,3 +337,22 @@ def test_an_index_with_split_definitions_is_chunked_again_once(
     assert (result.files_changed, embedded) == (1, 0)  # only the split file, and its text is known
     assert "part" not in columns and "signature" not in columns
     assert indexing.update(open_workspace(root), EngineChoice(embedder=counting)).files_changed == 0
+
+
+def test_an_index_of_another_chunker_is_chunked_again_and_keeps_its_vectors(repo: Path, update) -> None:
+    """An index made by an older codeseek (another parser, query file or grammar) has every
+    file chunked again on its next update; chunks whose text is unchanged keep their vectors,
+    and once done, an update finds nothing to do."""
+    with Store(repo / ".git" / "codeseek") as store:
+        with store.db.transaction() as db:
+            store.db.set_meta({"chunker": "an older codeseek"}, db)
+            db.execute("UPDATE chunks SET symbol = 'stale' WHERE path = 'a.py'")
+    assert ("a.py", "stale", 1, 2) in indexed(repo)
+    assert update(repo) == []  # chunked again: the same texts, so no vector is made again
+    assert {(p, s) for p, s, *_ in indexed(repo)} == {("a.py", "alpha"), ("a.py", "beta"), ("pkg/b.py", "Gamma"),
+                                                    ("pkg/b.py", "Gamma.delta")}
+    with Store(repo / ".git" / "codeseek") as store:
+        with store.db.transaction() as db:
+            db.execute("UPDATE chunks SET symbol = 'stale' WHERE path = 'a.py'")
+    update(repo)
+    assert ("a.py", "stale", 1, 2) in indexed(repo)  # the chunker is today's: nothing read again

@@ -100,6 +100,39 @@ EXPECTED = {
         ("module", "deploy.sh", 1, 13),
         ("function", "retry", 4, 11),
     ],
+    # `@doc` and `@spec` lead into their function; a protocol is an interface, its `defimpl`
+    # an impl for the type after `for:`.
+    "router.ex": [
+        ("namespace", "Web.Router", 1, 17),
+        ("function", "Web.Router.add", 6, 10),
+        ("function", "Web.Router.matches?", 12, 12),
+        ("macro", "Web.Router.get", 14, 16),
+        ("interface", "Web.Handler", 19, 21),
+        ("method", "Web.Handler.handle", 20, 20),
+        ("impl", "impl Web.Handler for Map", 23, 25),
+        ("method", "Map.handle", 24, 24),
+    ],
+    # A function's haddock, type signature and every equation are one chunk; a type class is an
+    # interface, an instance an impl. (The grammar puts the haddock above `data Queue` inside
+    # the imports, so it stays in the module's chunk.)
+    "Queue.hs": [
+        ("module", "Queue.hs", 1, 5),
+        ("type", "Queue", 6, 6),
+        ("interface", "Container", 8, 9),
+        ("impl", "impl Container for Queue", 11, 12),
+        ("method", "Queue.size", 12, 12),
+        ("function", "empty", 14, 16),
+        ("function", "push", 18, 20),
+        ("function", "pop", 22, 25),
+    ],
+    # A `const X = struct {...}` is the struct X; a `test` block stays in the module's chunk.
+    "ring.zig": [
+        ("module", "ring.zig", 1, 25),
+        ("struct", "Ring", 3, 13),
+        ("method", "Ring.push", 8, 12),
+        ("enum", "Mode", 15, 15),
+        ("function", "wrap", 17, 19),
+    ],
 }
 
 
@@ -124,7 +157,8 @@ def test_doc_comments_and_attributes_belong_to_the_definition() -> None:
 
 @pytest.mark.parametrize(
     ("path", "language"),
-    [("a/b.py", "python"), ("x.tsx", "tsx"), ("x.h", "c"), ("x.hpp", "cpp"), ("Rakefile", "ruby"), ("x.kts", "kotlin")],
+    [("a/b.py", "python"), ("x.tsx", "tsx"), ("x.h", "c"), ("x.hpp", "cpp"), ("Rakefile", "ruby"), ("x.kts", "kotlin"),
+     ("mix.exs", "elixir"), ("lib/a.ex", "elixir"), ("src/A/B.hs", "haskell"), ("build.zig", "zig")],
 )
 def test_language_by_path(path: str, language: str) -> None:
     assert languages.for_path(path).name == language  # type: ignore[union-attr]
