@@ -84,8 +84,8 @@ def cosine(stored: np.ndarray, vector: np.ndarray) -> float:
 
 def test_the_int8_file_is_the_default_under_its_own_name() -> None:
     assert DEFAULT_MODEL == INT8_MODEL != CODE_MODEL
-    assert EngineChoice(EngineSettings()).identity() == ModelInfo(INT8_MODEL, 384, "onnxruntime",
-                                                                  EngineChoice(EngineSettings()).identity().engine_version)
+    default = EngineChoice(EngineSettings()).identity()
+    assert (default.model, default.dim, default.engine) == (INT8_MODEL, 384, "onnxruntime")
     assert FORMER.source == INT8_MODEL and TORCH_V1.source == CODE_MODEL
     assert FORMER.same_vectors(ModelInfo(INT8_MODEL, 384, "onnxruntime", "1.24"))
     assert not FORMER.same_vectors(TORCH_V1)  # one name, two models' vectors
@@ -111,8 +111,6 @@ def test_no_engine_computes_the_other_models_vectors() -> None:
             choice = EngineChoice(EngineSettings())
             choice.check_compatible(stored)
             assert resolve_backend(choice.settings)[0] == engine, stored
-    # The torch engine alone runs the float32 model, as before.
-    assert EngineChoice(EngineSettings(backend="sentence-transformers")).identity().model == CODE_MODEL
 
 
 def test_no_new_index_holds_the_int8_files_vectors_under_the_float32_name(make_repo: MakeRepo) -> None:
@@ -181,6 +179,7 @@ def test_an_index_of_the_float32_model_without_torch_answers_and_says_how_to_get
 def test_an_index_of_the_float32_model_is_served_by_torch_as_before(make_repo: MakeRepo) -> None:
     from codeseek.embedding.sentence import SentenceTransformerEmbedder
 
+    assert EngineChoice(EngineSettings(backend="sentence-transformers")).identity().model == CODE_MODEL  # as before
     root = make_repo()
     assert codeseek(root, "index", "--model", CODE_MODEL).returncode == 0
     add_file(root)
