@@ -47,6 +47,7 @@ from tasks import KINDS, FileScore, Issue, Question, file_score, issue_tree, iss
 from codeseek import filling, indexing, ranking, search
 from codeseek.embedding import DEFAULT_MODEL, LOADERS, EngineChoice, EngineSettings, local_backend
 from codeseek.embedding.base import Embedder
+from codeseek.embedding.bundled import FORMER_NAMES
 from codeseek.index import Store
 from codeseek.repo import open_workspace
 from codeseek.skipping import SkipRules
@@ -66,7 +67,10 @@ class CachedEmbedder(Embedder):
         self.db.execute("CREATE TABLE IF NOT EXISTS v(key BLOB PRIMARY KEY, vec BLOB)")
         # The torch engine's keys predate engines in the key: other engines' vectors differ a little.
         engine = "" if inner.info.engine == "sentence-transformers" else f"{inner.info.engine}\0"
-        self.salt = f"{inner.info.model}\0{inner.max_tokens}\0{engine}".encode()
+        # The int8 file's vectors were cached under its former name (bundled.FORMER_NAMES), and still are.
+        former = {(to, by): name for (name, by), to in FORMER_NAMES.items()}
+        model = former.get((inner.info.model, inner.info.engine), inner.info.model)
+        self.salt = f"{model}\0{inner.max_tokens}\0{engine}".encode()
 
     def _key(self, text: str, role: str) -> bytes:
         prefix = b"query\0" if role == "query" else b""  # documents' keys predate queries'

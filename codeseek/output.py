@@ -167,7 +167,7 @@ def print_results(results: Results, fmt: str, index_dir: Path, query: str = "") 
 
     for note in results.notes:
         print(f"codeseek: {note}", file=sys.stderr)
-    if results.unembedded:  # one line says what is missing, who fills it in, and how long it takes
+    if results.unembedded and results.filling:  # one line says what is missing, who fills it in, and how long it takes
         report = read_progress(index_dir)
         left = f", about {duration(report.eta_s)} left" if report is not None and report.eta_s is not None else ""
         who = f", being embedded by {results.embedder}" if results.embedder else ""

@@ -38,7 +38,7 @@ class Status:
     read_only: bool
     checked: bool = False  # the whole index was read and found whole
     server: dict[str, Any] | None = None  # the warm process, if one serves this repository
-    advice: str | None = None  # a better default model exists, and how to switch
+    advice: str | None = None  # the default model is another, and how to switch
     static_model: str | None = None  # the static tier's model, if the index has one
     static_chunks: int = 0  # chunks with a static vector
 
@@ -132,22 +132,32 @@ def status(ws: Workspace, background: Outcome | None = None, check: bool = False
             read_only=store.readonly,
             checked=check,
             server=server,
-            advice=better_model(meta.get("model")),
+            advice=better_model(meta.get("model"), meta.get("engine", "")),
             static_model=printable(meta.get(STATIC_MODEL)),
             static_chunks=store.chunks.embedded_count(static=True) if meta.get(STATIC_MODEL) else 0,
         )
 
 
-def better_model(model: str | None) -> str | None:
-    """A line for an index made with a bundled model the default has since replaced: nothing
-    is re-embedded behind the user's back, so `status` says how to switch."""
+def better_model(model: str | None, engine: str = "") -> str | None:
+    """A line for an index of a bundled model that is not the default now (a default of before,
+    or the default under its former name): nothing is re-embedded behind the user's back, so
+    `status` says how to switch."""
     from .embedding import DEFAULT_MODEL
-    from .embedding.bundled import BUNDLED
+    from .embedding.bundled import BUNDLED, vectors_of
 
-    if model is None or model == DEFAULT_MODEL or model not in BUNDLED or DEFAULT_MODEL not in BUNDLED:
+    if model is None or model == DEFAULT_MODEL or model not in BUNDLED:
         return None
-    return (f"a better default model exists: {DEFAULT_MODEL} ({BUNDLED[DEFAULT_MODEL].about}); "
-            "`codeseek index --rebuild` switches to it (every chunk is embedded again)")
+    if vectors_of(model, engine) == DEFAULT_MODEL:
+        return (f"{model} is the former name of the default model, {DEFAULT_MODEL}, whose vectors this index "
+                "holds; `codeseek index --rebuild` records them under its own name (every chunk is embedded again)")
+    switch = (f"the default model is now {DEFAULT_MODEL} ({BUNDLED[DEFAULT_MODEL].about}); "
+              "`codeseek index --rebuild` switches to it (every chunk is embedded again)")
+    from .embedding.sentence import torch_installed
+
+    if torch_installed():
+        return switch
+    # Then nothing embeds the chunks that lack a vector: words and the static tier rank them.
+    return f"{model} runs on torch, which is not installed here: `pip install 'codeseek[torch]'` brings it back, or {switch}"
 
 
 def printable(text: str | None) -> str | None:

@@ -37,12 +37,15 @@ class Results:
     notes: tuple[str, ...] = ()  # what the user should know about these results (one line each)
     embedder: str = ""  # who this search started to embed the missing vectors, if it started one
     vectors: str = ""  # the vector spaces meaning came from: "transformer", "static", both, or "" (words only)
+    filling: bool = True  # whether missing vectors are on their way (False: the engine cannot load here; a note says why)
 
     def to_json(self) -> dict[str, Any]:
         return {"hits": [h.to_json() for h in self.hits], "mode": str(self.mode), "unembedded": self.unembedded,
-                "notes": list(self.notes), "embedder": self.embedder, "vectors": self.vectors}
+                "notes": list(self.notes), "embedder": self.embedder, "vectors": self.vectors,
+                "filling": self.filling}
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> Results:
         return cls([Hit(**hit) for hit in body["hits"]], Mode(body["mode"]), int(body["unembedded"]),
-                   tuple(body.get("notes", ())), str(body.get("embedder", "")), str(body.get("vectors", "")))
+                   tuple(body.get("notes", ())), str(body.get("embedder", "")), str(body.get("vectors", "")),
+                   bool(body.get("filling", True)))

@@ -53,6 +53,7 @@ def find(
     if mode == Mode.HYBRID and not spaces.transformer and spaces.tier is None:
         mode = Mode.LEXICAL  # no vector yet (a first index filling in): words alone, and no model to load
     notes: tuple[str, ...] = ()
+    filling = True
     counts, total = store.chunks.term_counts(parsed.terms) if parsed.terms else ({}, 0)
     with ThreadPoolExecutor(max_workers=1) as pool:
         # SQLite (BM25, names) runs in the pool while the engine embeds the query: both release the GIL.
@@ -66,7 +67,7 @@ def find(
         except EngineUnavailable as exc:
             if mode == Mode.SEMANTIC and static_vector is None:
                 raise
-            vector = None
+            vector, filling = None, False  # nor can missing vectors be embedded: the note says so, once
             if static_vector is None:
                 mode, notes = Mode.LEXICAL, (f"{exc}: ranked by words alone",)
             else:
@@ -94,7 +95,7 @@ def find(
                           static_floor=static_floor)
     used = meanings.spaces_used(vector is not None, static_vector is not None)
     return Results(_hits(ranked, chunks, k, filters, explain), mode, store.chunks.unembedded_count(), notes,
-                   vectors=used)
+                   vectors=used, filling=filling)
 
 
 @dataclass(frozen=True)

@@ -190,9 +190,13 @@ class EmbeddingThread:
 
 
 def _noted(results: Results, done: freshness.Freshness) -> Results:
-    if not done.note and not done.started:
+    """The results with what the freshness check has to say, unless the search said it: an
+    engine that cannot load is one line (the search's, which says how it ranked instead)."""
+    said = done.unavailable and any(note.startswith(done.unavailable) for note in results.notes)
+    note = "" if said else done.note
+    if not note and not done.started:
         return results
-    return replace(results, notes=(*results.notes, done.note) if done.note else results.notes,
+    return replace(results, notes=(*results.notes, note) if note else results.notes,
                    embedder=done.started or results.embedder)
 
 

@@ -11,7 +11,10 @@ Importing never runs code or unpickles anything; every blob's size is checked ag
 manifest before it is read, and every field before anything is written. An artifact may
 carry vectors, their keys, the chunks' places and the model's name: never an engine, an
 address or anything that is run or contacted. Which engine computes a clone's own vectors
-is its user's choice alone (flags, environment, config).
+is its user's choice alone (flags, environment, config), within the rule every index keeps:
+the publisher's engine is read only where the model's name is a former one and the engine
+says whose vectors they are (the int8 file's, `ModelInfo.source`), and then they join only
+an index of the same vectors.
 """
 
 from __future__ import annotations
@@ -59,12 +62,17 @@ class Manifest:
     count: int  # vectors
     chunks: int  # chunk metadata lines
     commit: str | None  # the indexed commit the vectors belong to
-    engine: str  # how the publisher computed them: informative only, never used
+    engine: str  # how the publisher computed them: informative, but for a former model name (`identity`)
     created: float
     # The static tier's vectors, under keys among the model's (absent from older artifacts).
     static_model: str | None = None
     static_dim: int = 0
     static_count: int = 0
+
+    def identity(self) -> ModelInfo:
+        """Whose vectors these are: the model's, or under its former name the int8 file's (the
+        engine's name says which; its version or address is never read)."""
+        return ModelInfo(self.model, self.dim, self.engine.partition(" ")[0], "")
 
     def sizes(self) -> dict[str, int]:
         """The exact size of every other blob, from the counts alone."""
@@ -215,8 +223,8 @@ def pull(ws: Workspace, remote: str, model: str | None = None, dim: int | None =
         ref = chosen[0]
     ws.git_bytes("fetch", "--quiet", "--no-tags", remote, f"+{ref}:{ref}")
     manifest, blobs = read_artifact(ws, ref)
-    if local is not None and (manifest.model, manifest.dim) != (local.model, local.dim):
-        raise BadArtifact(ref, f"it holds vectors of {manifest.model} ({manifest.dim} dims), this index "
+    if local is not None and (manifest.model != local.model or not manifest.identity().same_vectors(local)):
+        raise BadArtifact(ref, f"it holds vectors of {manifest.identity().describe()}, this index "
                                f"{local.describe()}")
     keys = np.frombuffer(blobs["keys.bin"], dtype="<i8")
     try:
@@ -345,14 +353,18 @@ def _inside(path: object) -> bool:
 def _import(ws: Workspace, manifest: Manifest, keys: np.ndarray, vectors: np.ndarray,
             static: tuple[np.ndarray, np.ndarray] | None) -> int:
     """Add the vectors the local index lacks, as new segments (each a checkpoint). A new index
-    records the model and dimension, and no engine: its user's own settings choose one. Static
+    records the model and dimension, and no engine: its user's own settings choose one (but
+    for a former name, whose engine says whose vectors they are). Static
     vectors join an index whose static tier is of the same model (or that has no chunks yet);
     returns how many of the model's vectors were new."""
     new = not exists(ws.index_dir)
     try:
         with Store(ws.index_dir, create=True) as store, store.writing():
             if store.db.model_info() is None:
-                store.db.set_meta({"model": manifest.model, "dim": str(manifest.dim)})
+                found = manifest.identity()
+                # The engine's name only where it says whose vectors they are (a former name).
+                former = {"engine": found.engine} if found.source != found.model else {}
+                store.db.set_meta({"model": manifest.model, "dim": str(manifest.dim), **former})
             added = _add_missing(store.vectors, keys, vectors)
             fresh = store.chunks.counts().chunks == 0
             if static is not None and (fresh or store.db.meta().get(STATIC_MODEL) == manifest.static_model):

@@ -1,6 +1,7 @@
-"""The models that ship with codeseek: codeseek's own code-search model loads offline from its
-small file of differences, refuses weights it was not made from, and an index of the old
-default keeps working while `status` says how to switch."""
+"""The models that ship with codeseek: codeseek's own code-search model loads offline on torch
+from its small file of differences, refuses weights it was not made from, and an index of the
+old default keeps working while `status` says how to switch (the int8 file, the default:
+test_onnx_engine.py; indexes of the float32 model: test_model_identity.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 
 from codeseek.embedding import DEFAULT_MODEL
-from codeseek.embedding.bundled import BUNDLED, CODE_MODEL, MINILM, apply_delta, base_path
+from codeseek.embedding.bundled import BUNDLED, CODE_MODEL, INT8_MODEL, MINILM, apply_delta, base_path
 from codeseek.errors import CodeseekError
 
 from .conftest import MakeRepo, codeseek
@@ -23,7 +24,7 @@ TEXTS = ["serialize the object into its JSON representation",
 
 
 def test_the_code_model_is_the_default_and_ships_small() -> None:
-    assert DEFAULT_MODEL == CODE_MODEL
+    assert DEFAULT_MODEL == INT8_MODEL and BUNDLED[INT8_MODEL].static == BUNDLED[CODE_MODEL].static
     delta = BUNDLED[CODE_MODEL].delta
     assert delta is not None and delta.stat().st_size <= 25_000_000
 
@@ -68,7 +69,7 @@ def test_an_index_of_the_old_default_keeps_working_and_status_says_how_to_switch
     assert json.loads(found.stdout)[0]["symbol"] == "retry_with_backoff"
     assert json.loads(codeseek(root, "status", "--json").stdout)["model"] == MINILM  # nothing was re-embedded
     said = codeseek(root, "status").stdout
-    assert f"a better default model exists: {CODE_MODEL}" in said and "codeseek index --rebuild" in said
+    assert f"the default model is now {DEFAULT_MODEL}" in said and "codeseek index --rebuild" in said
     assert codeseek(root, "index", "--rebuild").returncode == 0
     report = json.loads(codeseek(root, "status", "--json").stdout)
-    assert report["model"] == CODE_MODEL and report["embedded"] == report["total"] and report["advice"] is None
+    assert report["model"] == DEFAULT_MODEL and report["embedded"] == report["total"] and report["advice"] is None

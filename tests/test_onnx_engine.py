@@ -18,7 +18,7 @@ from packaging.requirements import Requirement
 
 from codeseek.embedding import DEFAULT_MODEL, EngineChoice, EngineSettings
 from codeseek.embedding.base import ModelInfo
-from codeseek.embedding.bundled import BUNDLED, CODE_MODEL
+from codeseek.embedding.bundled import BUNDLED, CODE_MODEL, INT8_MODEL
 from codeseek.embedding.onnxrt import OnnxEmbedder, mean_pool
 
 from .conftest import MakeRepo, codeseek, one_line_error
@@ -38,7 +38,7 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def onnx_engine() -> OnnxEmbedder:
-    return OnnxEmbedder(CODE_MODEL)
+    return OnnxEmbedder(INT8_MODEL)
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,8 @@ def test_the_default_ships_as_one_small_onnx_file_with_its_tokenizer(onnx_engine
     bundled = BUNDLED[DEFAULT_MODEL]
     assert bundled.onnx is not None and bundled.onnx.stat().st_size <= 30_000_000
     assert bundled.tokenizer.is_file()
-    assert onnx_engine.info == ModelInfo(CODE_MODEL, 384, "onnxruntime", onnx_engine.info.engine_version)
+    assert DEFAULT_MODEL == INT8_MODEL
+    assert onnx_engine.info == ModelInfo(INT8_MODEL, 384, "onnxruntime", onnx_engine.info.engine_version)
     assert onnx_engine.max_tokens == 128
     assert EngineChoice(EngineSettings()).identity() == onnx_engine.info  # known before the model loads
 
@@ -134,7 +135,7 @@ def test_a_default_search_never_imports_torch(make_repo: MakeRepo, tmp_path: Pat
         assert found.returncode == 0, found.stderr
         assert json.loads(found.stdout)[0]["symbol"] == "retry_with_backoff"
     status = json.loads(codeseek(root, "status", "--json", env=env).stdout)
-    assert status["model"] == CODE_MODEL and status["embedded"] == status["total"]
+    assert status["model"] == DEFAULT_MODEL and status["embedded"] == status["total"]
     codeseek(root, "serve", "--stop", env=env)
     assert Path(env["BLOCK_LOG"]).read_text() == ""  # not even an attempt
 
@@ -147,14 +148,6 @@ def test_the_torch_engines_name_their_extra_when_torch_is_missing(make_repo: Mak
                  ["--backend", "transformers"]):
         result = codeseek(root, "index", "--rebuild", *args, env=env)
         assert "pip install 'codeseek[torch]'" in one_line_error(result), args
-
-
-def test_an_index_of_the_torch_engine_keeps_its_vectors_on_onnx() -> None:
-    choice = EngineChoice(EngineSettings())
-    choice.check_compatible(ModelInfo(CODE_MODEL, 384, "sentence-transformers", "5.1.0"))
-    assert choice.settings.backend == "auto"  # so the engine that runs the model here: ONNX Runtime
-    assert choice.identity().same_vectors(ModelInfo(CODE_MODEL, 384, "sentence-transformers", "5.1.0"))
-    assert choice.identity().engine == "onnxruntime"
 
 
 def default_requirements(out: Path) -> list[Requirement]:

@@ -14,8 +14,8 @@ from safetensors.numpy import save_file
 from tokenizers import Tokenizer, models, pre_tokenizers
 
 from codeseek import chunking, indexing, search
-from codeseek.embedding import EngineChoice, EngineSettings, static_tier
-from codeseek.embedding.bundled import CODE_MODEL, STATIC_MODEL
+from codeseek.embedding import DEFAULT_MODEL, EngineChoice, EngineSettings, static_tier
+from codeseek.embedding.bundled import STATIC_MODEL
 from codeseek.embedding.static import StaticEmbedder
 from codeseek.index import STATIC_MODEL as STATIC_KEY
 from codeseek.index import Store
@@ -106,7 +106,7 @@ def test_static_vectors_made_in_the_worker_processes_are_the_tiers_own(make_repo
     root = make_repo(files)
     ws = open_workspace(root)
     indexing.update(ws, EngineChoice(EngineSettings()))
-    tier = static_tier(CODE_MODEL)
+    tier = static_tier(DEFAULT_MODEL)
     assert tier is not None
     with Store(ws.index_dir) as store:
         chunks = list(store.chunks.by_ids(range(1, 1000)).values())
@@ -119,7 +119,7 @@ def test_static_vectors_made_in_the_worker_processes_are_the_tiers_own(make_repo
 
 def test_static_vectors_are_pushed_and_pulled_with_the_models(
         make_repo: MakeRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    server = EmbeddingServer(model=CODE_MODEL)  # stands in for the code model; its static tier is the real one
+    server = EmbeddingServer(model=DEFAULT_MODEL)  # stands in for the default; its static tier is the real one
     try:
         source = make_repo(name="source")
         bare = tmp_path / "remote.git"
@@ -139,7 +139,7 @@ def test_static_vectors_are_pushed_and_pulled_with_the_models(
         assert store.db.meta()[STATIC_KEY].startswith(STATIC_MODEL + "@")
     assert len(keys) > 5 and set(pulled) == set(keys)
     assert all(float(pushed[k] @ pulled[k]) > 0.999 for k in keys)  # int8 in transit
-    tier = static_tier(CODE_MODEL)
+    tier = static_tier(DEFAULT_MODEL)
     assert tier is not None and tier.info.model.startswith(STATIC_MODEL + "@")
     assert git(b, "status", "--porcelain") == ""
 

@@ -8,8 +8,11 @@ with torch.onnx, then quantized by each recipe below. Every candidate runs throu
 own ONNX engine (codeseek/embedding/onnxrt.py: the shipped tokenizer, 128 tokens, mean pooling)
 on chunks of the Python standard library and on the questions of benchmarks/questions.toml;
 its vectors are compared with the float32 torch model's (cosine mean and min) and timed.
-`--ship` copies one recipe's file to codeseek/models/ after checking it against the float32
-model (worst cosine at least --min-cosine) and its size (at most 30 MB).
+`--ship` copies one recipe's file to codeseek/models/, as the int8 model's file
+(`codeseek-code-minilm-l6-v1-int8.onnx`), after checking it against the float32 model (worst
+cosine at least --min-cosine) and its size (at most 30 MB). The int8 file is a model of its own
+(its vectors are not the float32 model's, bundled.py): a recipe whose vectors differ from the
+shipped file's is another model again, and needs a new name in bundled.py, not this one's.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from embed_throughput import stdlib_texts  # noqa: E402
 
-from codeseek.embedding.bundled import BUNDLED, CODE_MODEL  # noqa: E402
+from codeseek.embedding.bundled import BUNDLED, CODE_MODEL, INT8_MODEL  # noqa: E402
 from codeseek.embedding.onnxrt import OnnxEmbedder, import_onnxruntime  # noqa: E402
 
 MAX_BYTES = 30_000_000
@@ -244,8 +247,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args.work.mkdir(parents=True, exist_ok=True)
     chunks, queries = stdlib_texts(args.chunks, every=5), questions()
-    tokens = sum(len(r) for r in OnnxEmbedder(CODE_MODEL).tokens.encode(chunks)) if BUNDLED[CODE_MODEL].onnx and \
-        BUNDLED[CODE_MODEL].onnx.exists() else None
+    tokens = sum(len(r) for r in OnnxEmbedder(INT8_MODEL).tokens.encode(chunks)) if BUNDLED[INT8_MODEL].onnx and \
+        BUNDLED[INT8_MODEL].onnx.exists() else None
     print(f"{len(chunks)} standard-library chunks{f' ({tokens} tokens)' if tokens else ''}, {len(queries)} questions; "
           f"{os.cpu_count()} cores")
     torch_model = SentenceTransformerEmbedder(CODE_MODEL)
@@ -267,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     for recipe in (r for r in RECIPES if r.name in args.recipes):
         out = args.work / f"{recipe.name}.onnx"
         recipe.make(source, args.work, out)
-        engine = OnnxEmbedder(CODE_MODEL, path=out)
+        engine = OnnxEmbedder(INT8_MODEL, path=out)
         vectors, speed = timed(engine.embed_documents, chunks)
         cos, cos_q = cosines(reference, vectors), cosines(reference_q, engine.embed_queries(queries))
         size = out.stat().st_size
@@ -278,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         out, worst = made[args.ship]
         if worst < args.min_cosine or out.stat().st_size > MAX_BYTES:
             raise SystemExit(f"{args.ship}: worst cosine {worst:.5f}, {out.stat().st_size} bytes: not shipped")
-        target = BUNDLED[CODE_MODEL].onnx
+        target = BUNDLED[INT8_MODEL].onnx
         assert target is not None
         shutil.copyfile(out, target)
         print(f"shipped {args.ship} as {target.relative_to(ROOT)} ({target.stat().st_size} bytes)")

@@ -4,7 +4,8 @@
     python training/static.py build --method tokenlearn --dims 256 --out codeseek/models/codeseek-code-static-v1
 
 The teacher is codeseek-code-minilm-l6-v1, loaded through codeseek's own loader (the base
-model plus the shipped float16 differences). Two ways to make the table, both measured
+model plus the shipped float16 differences): the float32 weights, whose int8 file (the default,
+codeseek-code-minilm-l6-v1-int8) has this static model as its tier too (bundled.py says why). Two ways to make the table, both measured
 (training/README.md):
 
 - distill: model2vec's distillation. Every token of the vocabulary goes through the teacher

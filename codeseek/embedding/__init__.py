@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..errors import CodeseekError, ModelMismatch
 from .base import DEFAULT_MODEL, Embedder, ModelInfo, query_prompt
-from .bundled import BUNDLED, MODELS_DIR
+from .bundled import BUNDLED, CODE_MODEL, MODELS_DIR
 
 __all__ = ["BACKENDS", "EngineSettings", "EngineChoice", "Embedder", "ModelInfo", "DEFAULT_MODEL", "static_tier"]
 
@@ -51,7 +51,7 @@ def _load_onnx(s: EngineSettings) -> Embedder:
 def _load_local(s: EngineSettings) -> Embedder:
     from . import static
 
-    model = s.model or DEFAULT_MODEL
+    model = s.model or CODE_MODEL  # the torch engine's own default: the code model's float32 weights
     if static.is_static(model):  # a model2vec or StaticEmbedding folder: no transformer to run
         return static.StaticEmbedder(Path(model), model, dim=s.dim, query_prompt=query_prompt(model, s.query_instruction))
     from .sentence import SentenceTransformerEmbedder
@@ -159,19 +159,23 @@ def resolve_backend(settings: EngineSettings) -> tuple[str, str]:
 STATIC_BUNDLED = {b.static: MODELS_DIR / b.static for b in BUNDLED.values() if b.static}
 
 
-@functools.cache
 def static_tier(model: str) -> Embedder | None:
     """The static model distilled from `model`, loaded once: the tier that gives every chunk
     a vector as its words are indexed (None: `model` has none). It belongs to that model:
     its vectors are stored under the same keys, beside that model's, and shared with them."""
     bundled = BUNDLED.get(model)
-    if bundled is None or bundled.static is None:
-        return None
+    return None if bundled is None or bundled.static is None else _static(bundled.static)
+
+
+@functools.cache
+def _static(name: str) -> Embedder:
+    """A shipped static model, loaded once however many models it serves (the int8 file and
+    the float32 weights share theirs)."""
     from .static import StaticEmbedder
 
-    tier = StaticEmbedder(STATIC_BUNDLED[bundled.static], bundled.static)
+    tier = StaticEmbedder(STATIC_BUNDLED[name], name)
     # Named with its digest: static vectors stored by another build of it are computed again.
-    tier.info = replace(tier.info, model=f"{bundled.static}@{tier.model.digest}")
+    tier.info = replace(tier.info, model=f"{name}@{tier.model.digest}")
     return tier
 
 LOCAL_ENGINES = ("onnxruntime", "sentence-transformers")
@@ -215,14 +219,16 @@ class EngineChoice:
         self.lock = threading.Lock()
 
     def check_compatible(self, stored: ModelInfo) -> None:
-        """Adopt the index's model and dimension, or refuse others the user named. How the
-        model runs is the user's choice where they made one (flags, environment, config);
-        otherwise the engine that last embedded for this index."""
+        """Adopt the index's model (by its own name where the index records a former one) and
+        dimension, or refuse others the user named. How the model runs is the user's choice
+        where they made one (flags, environment, config); otherwise the engine that last
+        embedded for this index."""
         s = self.settings
         conflicts = [
             (what, want, have)
-            for what, want, have in (("model", s.model, stored.model), ("dimension", s.dim, stored.dim))
-            if want is not None and want != have
+            for what, want, have, also in (("model", s.model, stored.model, stored.source),
+                                           ("dimension", s.dim, stored.dim, stored.dim))
+            if want is not None and want not in (have, also)
         ]
         if conflicts:
             what, want, have = conflicts[0]
@@ -232,27 +238,32 @@ class EngineChoice:
                 "or drop the option to use the index's model"
             )
         backend, base_url = s.backend, s.base_url
-        # An index embedded on a CPU by either local engine takes whichever runs its model here
-        # (an index of the torch engine's days keeps its vectors and loses torch).
-        if backend == "auto" and not base_url and stored.engine in LOADERS and stored.engine not in LOCAL_ENGINES:
+        # An index embedded on a CPU takes the local engine that runs its model here (the int8
+        # file ONNX Runtime, any other torch: without torch, words and the static tier answer),
+        # and nothing else computes its vectors: neither engine's are the other's.
+        if stored.source != stored.model and ALIASES.get(backend, backend) in ("auto", *LOCAL):
+            backend = "onnxruntime"  # the int8 file under its former name
+        elif backend == "auto" and not base_url and stored.engine in LOADERS and stored.engine not in LOCAL_ENGINES:
             # Recorded by this machine's own earlier runs (an imported index records none).
             backend = stored.engine
             if stored.engine == "http":
                 urls = tuple(u for u in stored.engine_version.split(",") if u)
                 base_url = urls[0] if len(urls) == 1 else urls
-        self.settings = replace(s, backend=backend, model=stored.model, dim=stored.dim, base_url=base_url)
+        elif backend == "auto" and not base_url and stored.source in BUNDLED:
+            backend = local_backend(stored.source)  # never vLLM, which cannot load a shipped model
+        self.settings = replace(s, backend=backend, model=stored.source, dim=stored.dim, base_url=base_url)
 
     def identity(self) -> ModelInfo:
         """What the vectors will be, loading the model only where that cannot be known otherwise."""
         s = self.settings
-        model = s.model or DEFAULT_MODEL
         backend = resolve_backend(s)[0]
-        if self._embedder is None and backend in LOCAL_ENGINES and model in BUNDLED and s.dim in (None, DEFAULT_DIM):
-            package = "onnxruntime" if backend == "onnxruntime" else "sentence-transformers"
+        model = s.model or (CODE_MODEL if backend == "sentence-transformers" else DEFAULT_MODEL)
+        # A shipped model on the one engine that runs it (another's loading says why it cannot).
+        if self._embedder is None and model in BUNDLED and backend == local_backend(model) and s.dim in (None, DEFAULT_DIM):
             import importlib.metadata  # here, not above: the quick path imports this package
 
             try:
-                version = importlib.metadata.version(package)
+                version = importlib.metadata.version(backend)  # each local engine's package has its name
             except importlib.metadata.PackageNotFoundError:
                 return self.embedder().info  # loading says which package to install
             return ModelInfo(model, DEFAULT_DIM, backend, version)

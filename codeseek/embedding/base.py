@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import CodeseekError
+from .bundled import INT8_MODEL, vectors_of
 
 if TYPE_CHECKING:  # numpy is imported where vectors are made: choosing an engine needs none
     import numpy as np
 
-# codeseek's own code-search model (bundled.py); indexes built with all-MiniLM-L6-v2, the
-# default before, keep it.
-DEFAULT_MODEL = "codeseek-code-minilm-l6-v1"
+# codeseek's own code-search model as an int8 ONNX file (bundled.py); indexes built with a
+# model of before (all-MiniLM-L6-v2, the code model's float32 weights on torch) keep theirs.
+DEFAULT_MODEL = INT8_MODEL
 
 
 @dataclass(frozen=True)
@@ -27,18 +28,26 @@ class ModelInfo:
     """What made a set of vectors. Their identity is the model and the dimension (documents
     are always embedded plainly, with no instruction): vectors of different identities are
     never mixed. The engine (vLLM in process, a server at some address, transformers...) is
-    how they were computed: recorded and shown, never a reason to refuse."""
+    how they were computed: recorded and shown, never a reason to refuse, except where it
+    says which model a former name stands for (`source`)."""
 
     model: str
     dim: int
     engine: str
     engine_version: str  # the engine's version, or a server's address
 
+    @property
+    def source(self) -> str:
+        """The model whose vectors these are: `model`, except where an index recorded the int8
+        file under its former name (bundled.FORMER_NAMES)."""
+        return vectors_of(self.model, self.engine)
+
     def same_vectors(self, other: ModelInfo) -> bool:
-        return (self.model, self.dim) == (other.model, other.dim)
+        return (self.source, self.dim) == (other.source, other.dim)
 
     def describe(self) -> str:
-        return f"{self.model} ({self.dim} dims)"
+        former = f", the vectors of {self.source}" if self.source != self.model else ""
+        return f"{self.model} ({self.dim} dims{former})"
 
     def describe_engine(self) -> str:
         return f"{self.engine} {self.engine_version}"

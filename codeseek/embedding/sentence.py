@@ -1,5 +1,5 @@
 """Local torch models through sentence-transformers (the `torch` extra): the bundled offline models
-(bundled.py) and any Hugging Face model directory or id."""
+of torch (bundled.py; the int8 ONNX file is onnxrt.py's) and any Hugging Face model directory or id."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EngineUnavailable
+from ..errors import CodeseekError, EngineUnavailable
 from .base import DEFAULT_MODEL, Embedder, ModelInfo, output_dim
-from .bundled import BUNDLED, apply_delta, base_path
+from .bundled import BUNDLED, CODE_MODEL, apply_delta, base_path
 
 
 class SentenceTransformerEmbedder(Embedder):
     def __init__(
         self,
-        model: str = DEFAULT_MODEL,
+        model: str = CODE_MODEL,  # the code model's float32 weights (the default is its int8 file)
         *,
         device: str | None = None,
         dim: int | None = None,
@@ -27,10 +27,15 @@ class SentenceTransformerEmbedder(Embedder):
         batch_size: int = 16,
     ) -> None:
         bundled = BUNDLED.get(model)
+        if bundled is not None and bundled.onnx is not None:
+            # Loading its base weights instead would give another model's vectors under its name.
+            raise CodeseekError(f"{model!r} is an ONNX file: it runs on onnxruntime (`--backend onnxruntime`), "
+                                "not sentence-transformers")
         if not torch_installed():
             # Unavailable here, as a model that cannot be loaded is: words still answer a search.
             raise EngineUnavailable(f"cannot load model {model!r}: it runs on torch, which is not installed "
-                                    "(`pip install 'codeseek[torch]'`)")
+                                    f"(`pip install 'codeseek[torch]'`, or `codeseek index --rebuild` for the "
+                                    f"default model, {DEFAULT_MODEL}, with no torch)")
         path = base_path() if bundled is not None else model
         if os.path.isdir(path):
             # A local model needs no hub; without this, loading probes the network first.
