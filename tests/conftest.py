@@ -352,9 +352,9 @@ class EmbeddingServer:
                     return
                 dim = server.wrong_dim or payload.get("dimensions") or server.dim
                 data = [{"index": i, "embedding": fake_vector(t, dim)} for i, t in enumerate(payload["input"])]
-                self._json(200, {"data": list(reversed(data)), "model": payload["model"]})
-                with server.lock:  # counted once delivered
+                with server.lock:  # counted before the answer leaves: a client that has it sees the count
                     server.embedded.extend(payload["input"])
+                self._json(200, {"data": list(reversed(data)), "model": payload["model"]})
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
