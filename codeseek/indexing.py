@@ -26,7 +26,7 @@ from .fsutil import remove_own
 from .index import DB_FILES, SEGMENT_DIR, STATIC_MODEL, FileEntry, Store, exists
 from .index.fingerprint import STATIC_DIR
 from .index.segments import is_ours
-from .parsing import chunker_digest
+from .parsing import chunker_digests, language_of
 from .protocol import Source
 from .repo import Workspace, list_files
 from .skipping import SkipRules
@@ -167,15 +167,14 @@ def _refresh(ws: Workspace, store: Store, engine: EngineChoice, source: Source, 
     # Another sparse-checkout set: every stored path is looked at again (what left the checkout
     # goes) and every path of HEAD (what entered it comes), though no commit changed.
     resparsed = sparse != meta.get("sparse", "")
-    # Made by another chunker (an older codeseek, another grammar): every file is read again.
-    rechunk = meta.get("chunker", "") != chunker_digest() and "indexed_commit" in meta
-    everything = resparsed or rechunk
+    chunkers = json.dumps(chunker_digests(), sort_keys=True)
+    rechunk = _chunked_otherwise(store, meta.get("chunkers")) if meta.get("chunkers") != chunkers else set()
     change = changes.detect(
         ws,
-        _Rechunked(store.chunks) if rechunk else store.chunks,
-        indexed_commit=meta.get("indexed_commit") if scope == old_scope and not everything else None,
-        previously_dirty=set(json.loads(meta.get("dirty", "[]"))) | (set(store.chunks.file_blobs()) if everything
-                                                                      else set()),
+        _Rechunked(store.chunks, rechunk) if rechunk else store.chunks,
+        indexed_commit=meta.get("indexed_commit") if scope == old_scope and not resparsed else None,
+        previously_dirty=set(json.loads(meta.get("dirty", "[]"))) | (set(store.chunks.file_blobs()) if resparsed
+                                                                      else set()) | rechunk,
         source=source,
         scope=scope,
     )
@@ -190,7 +189,8 @@ def _refresh(ws: Workspace, store: Store, engine: EngineChoice, source: Source, 
     tier = static_tier(info.model)
     # The static vectors are of another static model, or some chunks may lack one: all again.
     static_stale = tier is not None and meta.get(STATIC_MODEL) != tier.info.model
-    if not change.files and not change.deleted and not everything and not static_stale and (
+    if not change.files and not change.deleted and not resparsed and not static_stale and chunkers == meta.get(
+            "chunkers") and (
             meta.get("indexed_commit"), meta.get("dirty", "[]"), meta.get("scope", "")) == (change.head, dirty, scope):
         return result  # nothing to write: the common case for a search's freshness check
     if static_stale:
@@ -231,7 +231,7 @@ def _refresh(ws: Workspace, store: Store, engine: EngineChoice, source: Source, 
             }
             store.db.set_meta({STATIC_MODEL: tier.info.model if tier is not None else None,
                                "indexed_commit": result.indexed_commit, "dirty": dirty, "scope": scope,
-                               "sparse": sparse or None, "chunker": chunker_digest(), **identity,
+                               "sparse": sparse or None, "chunkers": chunkers, **identity,
                                "updated_at": str(time.time())}, db)
     finally:
         chunker.close()
@@ -242,18 +242,32 @@ def _refresh(ws: Workspace, store: Store, engine: EngineChoice, source: Source, 
     return result
 
 
+def _chunked_otherwise(store: Store, recorded: str | None) -> set[str]:
+    """The stored files today's chunker would chunk otherwise: of a language whose chunker the
+    index recorded differently (parsing.chunker_digests), or now of another language than they
+    were chunked as (a language added: its files were line windows). An index from before the
+    record is taken to hold its languages' chunks as today's (the seventeen languages' chunks
+    did not change with it: benchmarks/README.md), so only the second applies."""
+    then: dict[str, str] = json.loads(recorded) if recorded else {}
+    now = chunker_digests()
+    changed = {language for language, digest in then.items() if now.get(language) != digest}
+    return {path for path, language in store.chunks.file_languages().items()
+            if language is not None and (language in changed or language != language_of(path))}
+
+
 @dataclass(frozen=True)
 class _Rechunked:
-    """The index's paths with their blob ids forgotten: each reads as changed, so the update
-    chunks it again (a path gone from the tree is still known, and goes)."""
+    """The index with these paths' blob ids forgotten: each reads as changed, so the update
+    chunks it again (one gone from the tree is still known, and goes)."""
 
     stored: changes.Stored
+    paths: set[str]
 
     def blobs_of(self, paths: Iterable[str]) -> dict[str, str]:
-        return dict.fromkeys(self.stored.blobs_of(paths), "")
+        return {p: "" if p in self.paths else blob for p, blob in self.stored.blobs_of(paths).items()}
 
     def file_blobs(self) -> dict[str, str]:
-        return dict.fromkeys(self.stored.file_blobs(), "")
+        return {p: "" if p in self.paths else blob for p, blob in self.stored.file_blobs().items()}
 
 
 def _add_static(store: Store, db: object, static: dict[int, np.ndarray]) -> None:

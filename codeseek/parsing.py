@@ -32,15 +32,18 @@ WRAPPERS = frozenset(
     }
 )
 # Preceding siblings that belong to the definition after them (doc comments, attributes;
-# Haskell's `-- |` haddock, Elixir's `@doc` and `@spec`, which parse as unary operators).
-LEADING = ("comment", "attribute", "annotation", "decorator", "haddock", "unary_operator")
+# Haskell's `-- |` haddock).
+LEADING = ("comment", "attribute", "annotation", "decorator", "haddock")
+# Elixir's module attributes (unary operators) that are about the function after them; others
+# (`@moduledoc`, `@timeout 5000`) are the module's.
+ELIXIR_LEADING = frozenset({"doc", "spec", "impl", "deprecated"})
 # Declarations without a body that a same-named definition implements (TypeScript overloads,
 # Haskell's type signatures): they lead into the implementation's chunk rather than being
 # chunks of their own.
 OVERLOADS = frozenset({"function_signature", "signature"})
 
 # Raised when a change in this module gives files other chunks (2: clauses joined, the earlier
-# of two patterns wins): see chunker_digest.
+# of two patterns wins): see chunker_digests.
 CHUNKS_VERSION = 2
 TEXT_WINDOW = 50
 TEXT_OVERLAP = 10
@@ -89,6 +92,7 @@ class _Def:
     start: int = 0  # first row of the node itself
     end: int = 0  # last row (a node ending at column 0 of a row ends on the row before)
     end_byte: int = 0  # where it ends: its node's end, or its last clause's (_join_clauses)
+    clause: str = ""  # what its clauses share (_clause_of), where a language joins them
 
 
 def decode(data: bytes) -> str:
@@ -99,20 +103,27 @@ def decode(data: bytes) -> str:
 
 
 @functools.cache
-def chunker_digest() -> str:
-    """What decides a file's chunks: this module's version, every query file and each grammar's
-    version. An index records it, and one made by another chunker is chunked again on its next
-    update (vectors are kept wherever a chunk's text is unchanged): a new language or a better
-    query reaches files that have not changed since."""
-    digest = hashlib.blake2b(f"{CHUNKS_VERSION}".encode(), digest_size=8)
+def chunker_digests() -> dict[str, str]:
+    """For each language, what decides its files' chunks: this module's version, its query file
+    and its grammar's version. An index records them; the files of a language whose entry has
+    changed since (a grammar upgraded, a better query) are chunked again on the next update, and
+    only those (indexing.py). Computed once a process (10 ms of package metadata)."""
+    digests = {}
     for name, spec in sorted(languages.registry().items()):
         package = spec.grammar.split(":")[0].split(".")[0].replace("_", "-")
         try:
             version = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
             version = "?"
-        digest.update(f"\0{name}\0{version}\0{spec.query_text}".encode())
-    return digest.hexdigest()
+        text = f"{CHUNKS_VERSION}\0{version}\0{spec.query_text}".encode()
+        digests[name] = hashlib.blake2b(text, digest_size=8).hexdigest()
+    return digests
+
+
+def language_of(path: str) -> str:
+    """The language a file is chunked as: its grammar's, or `text` (line windows)."""
+    spec = languages.for_path(path)
+    return spec.name if spec is not None else "text"
 
 
 def chunk_file(path: str, data: bytes) -> list[Chunk]:
@@ -158,11 +169,29 @@ def _leading_start(node: Node, name: str) -> tuple[int, list[Node]]:
             break
         if overload:
             absorbed.append(sibling)
-        elif not any(t in sibling.type for t in LEADING):
+        elif not _leads(sibling):
             break
         row = sibling.start_point[0]
         sibling = sibling.prev_sibling
     return row, absorbed
+
+
+def _leads(node: Node) -> bool:
+    if node.type == "unary_operator":  # an Elixir module attribute: `@doc "..."`
+        call = node.named_children[0] if node.named_children else None
+        target = call.child_by_field_name("target") if call is not None and call.type == "call" else None
+        return target is not None and _node_text(target) in ELIXIR_LEADING
+    return any(t in node.type for t in LEADING)
+
+
+def _clause_of(captures: dict[str, list[Node]], name: Node) -> str:
+    """What a clause must share with the one before it to join it: Elixir's `def` or `defp`
+    and its argument count (f/1 and f/2 are two functions); Haskell's equations share both."""
+    keyword = _node_text(captures["_def"][0]) if "_def" in captures else ""
+    call = name.parent
+    arguments = next((c for c in call.named_children if c.type == "arguments"), None) if call is not None \
+        and call.type == "call" else None
+    return f"{keyword}/{len(arguments.named_children) if arguments is not None else 0}"
 
 
 def _overload_name(node: Node) -> str | None:
@@ -207,6 +236,7 @@ def _definitions(root: Node, spec: languages.LanguageSpec) -> list[_Def]:
             receiver=_node_text(captures["receiver"][0]) if "receiver" in captures else "",
             trait=_node_text(captures["trait"][0]) if "trait" in captures else "",
             end_byte=node.end_byte,
+            clause=_clause_of(captures, name_node) if spec.clauses else "",
         )
         found.setdefault((node.start_byte, node.end_byte), d)
     # Nest by byte ranges: sorted by start, then longest first, a stack holds open ancestors.
@@ -229,7 +259,8 @@ def _join_clauses(defs: list[_Def]) -> list[_Def]:
     out: list[_Def] = []
     for d in defs:
         last = out[-1] if out else None
-        if (last is not None and d.kind in (Kind.FUNCTION, Kind.MACRO) and (d.kind, d.name) == (last.kind, last.name)
+        if (last is not None and d.kind in (Kind.FUNCTION, Kind.MACRO)
+                and (d.kind, d.name, d.clause) == (last.kind, last.name, last.clause)
                 and last.end < d.leading_row <= last.end + 2 and d.node.parent == last.node.parent):
             last.end, last.end_byte = d.end, d.end_byte
             continue

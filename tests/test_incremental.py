@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import signal
 import sqlite3
@@ -339,20 +340,61 @@ def test_an_index_with_split_definitions_is_chunked_again_once(
     assert indexing.update(open_workspace(root), EngineChoice(embedder=counting)).files_changed == 0
 
 
-def test_an_index_of_another_chunker_is_chunked_again_and_keeps_its_vectors(repo: Path, update) -> None:
-    """An index made by an older codeseek (another parser, query file or grammar) has every
-    file chunked again on its next update; chunks whose text is unchanged keep their vectors,
-    and once done, an update finds nothing to do."""
-    with Store(repo / ".git" / "codeseek") as store:
+def _age(root: Path, *, chunkers: str | None, language: str | None = None) -> None:
+    """Make the index look as an older codeseek left it: its record of chunkers replaced (None:
+    none, as before the record), a.py's chunks named `stale`, and a.py chunked as `language`."""
+    with Store(root / ".git" / "codeseek") as store:
         with store.db.transaction() as db:
-            store.db.set_meta({"chunker": "an older codeseek"}, db)
+            store.db.set_meta({"chunkers": chunkers}, db)
             db.execute("UPDATE chunks SET symbol = 'stale' WHERE path = 'a.py'")
+            if language:
+                db.execute("UPDATE files SET language = ? WHERE path = 'a.py'", (language,))
+
+
+FRESH = {("a.py", "alpha"), ("a.py", "beta"), ("pkg/b.py", "Gamma"), ("pkg/b.py", "Gamma.delta")}
+
+
+def test_files_of_a_language_whose_chunker_changed_are_chunked_again_keeping_their_vectors(
+        repo: Path, update) -> None:
+    """A grammar or query file changed since the index recorded it: that language's files are
+    chunked again on the next update (chunks whose text is unchanged keep their vectors); once
+    recorded, an update finds nothing to do."""
+    from codeseek.parsing import chunker_digests
+
+    recorded = {**chunker_digests(), "python": "an older grammar"}
+    _age(repo, chunkers=json.dumps(recorded, sort_keys=True))
     assert ("a.py", "stale", 1, 2) in indexed(repo)
-    assert update(repo) == []  # chunked again: the same texts, so no vector is made again
-    assert {(p, s) for p, s, *_ in indexed(repo)} == {("a.py", "alpha"), ("a.py", "beta"), ("pkg/b.py", "Gamma"),
-                                                    ("pkg/b.py", "Gamma.delta")}
+    assert update(repo) == []  # the same texts: no vector is made again
+    assert {(p, s) for p, s, *_ in indexed(repo)} == FRESH
+    _age(repo, chunkers=json.dumps(chunker_digests(), sort_keys=True))
+    update(repo)
+    assert ("a.py", "stale", 1, 2) in indexed(repo)  # the record is today's: nothing read again
+
+
+def test_a_file_chunked_as_another_language_is_chunked_again(repo: Path, update) -> None:
+    """An index from before the record (none kept) whose file was chunked as line windows, as
+    an Elixir file was before codeseek parsed Elixir: that file, and only it, is read again."""
+    _age(repo, chunkers=None, language="text")
     with Store(repo / ".git" / "codeseek") as store:
         with store.db.transaction() as db:
-            db.execute("UPDATE chunks SET symbol = 'stale' WHERE path = 'a.py'")
+            db.execute("UPDATE chunks SET symbol = 'stale' WHERE path = 'pkg/b.py'")
     update(repo)
-    assert ("a.py", "stale", 1, 2) in indexed(repo)  # the chunker is today's: nothing read again
+    assert ("a.py", "alpha", 1, 2) in indexed(repo)
+    assert ("pkg/b.py", "stale", 1, 3) in indexed(repo)  # chunked as today: left alone
+
+
+def test_a_plain_folder_is_chunked_again_too(tmp_path: Path, counting: CountingEmbedder) -> None:
+    """Outside git (no commit recorded) the same holds."""
+    root = tmp_path / "plain"
+    root.mkdir()
+    (root / "a.py").write_text("def alpha(x):\n    return x + 1\n")
+    ws = open_workspace(root)
+    index_all(ws, EngineChoice(embedder=counting))
+    with Store(ws.index_dir) as store:
+        with store.db.transaction() as db:
+            store.db.set_meta({"chunkers": None}, db)
+            db.execute("UPDATE chunks SET symbol = 'stale'")
+            db.execute("UPDATE files SET language = 'text'")
+    index_all(ws, EngineChoice(embedder=counting))
+    with Store(ws.index_dir) as store:
+        assert {r.symbol for r in store.chunks.refs()} == {"alpha"}

@@ -100,17 +100,20 @@ EXPECTED = {
         ("module", "deploy.sh", 1, 13),
         ("function", "retry", 4, 11),
     ],
-    # `@doc` and `@spec` lead into their function; a protocol is an interface, its `defimpl`
-    # an impl for the type after `for:`.
+    # `@doc` and `@spec` lead into their function, `@moduledoc` and `@timeout` stay the module's;
+    # a function's clauses are one chunk (`count`), but not two arities (`matches?/2`, `/3`); a
+    # protocol is an interface, its `defimpl` an impl for the type after `for:`.
     "router.ex": [
-        ("namespace", "Web.Router", 1, 17),
-        ("function", "Web.Router.add", 6, 10),
-        ("function", "Web.Router.matches?", 12, 12),
-        ("macro", "Web.Router.get", 14, 16),
-        ("interface", "Web.Handler", 19, 21),
-        ("method", "Web.Handler.handle", 20, 20),
-        ("impl", "impl Web.Handler for Map", 23, 25),
-        ("method", "Map.handle", 24, 24),
+        ("namespace", "Web.Router", 1, 19),
+        ("function", "Web.Router.add", 4, 8),
+        ("function", "Web.Router.matches?", 10, 10),
+        ("function", "Web.Router.matches?", 11, 11),
+        ("function", "Web.Router.count", 13, 14),
+        ("macro", "Web.Router.get", 16, 18),
+        ("interface", "Web.Handler", 21, 23),
+        ("method", "Web.Handler.handle", 22, 22),
+        ("impl", "impl Web.Handler for Map", 25, 27),
+        ("method", "Map.handle", 26, 26),
     ],
     # A function's haddock, type signature and every equation are one chunk; a type class is an
     # interface, an instance an impl. (The grammar puts the haddock above `data Queue` inside

@@ -141,6 +141,11 @@ class Chunks:
         return dict(self.db.execute("SELECT path, blob FROM files"))
 
     @guarded
+    def file_languages(self) -> dict[str, str | None]:
+        """Each stored path's language as chunked (`text` for line windows; None: no chunk)."""
+        return dict(self.db.execute("SELECT path, language FROM files"))
+
+    @guarded
     def blobs_of(self, paths: Iterable[str]) -> dict[str, str]:
         return dict(self.db.rows_in("SELECT path, blob FROM files WHERE path IN ({marks})", paths))
 
