@@ -310,7 +310,9 @@ def build_graph(space: Vectors, name: str) -> Index:
     vectors, so not under the writer lock (USearch lets go of the GIL meanwhile)."""
     flat = space._segment(name)
     assert isinstance(flat, Flat)
-    return graph_of([(flat.keys, np.asarray(flat.rows, dtype=np.float32))])
+    step = MERGE_BATCH // 8  # float32 copies of a few MB at a time, not of the whole segment
+    return graph_of((flat.keys[i : i + step], np.asarray(flat.rows[i : i + step], dtype=np.float32))
+                    for i in range(0, len(flat), step))
 
 
 @guarded
