@@ -1,6 +1,6 @@
 """The first search on a repository with no index, and the vectors filling in behind it.
 
-    python benchmarks/first_answer.py [--limit N] [--workdir DIR] [--first-only] [--no-tests]
+    python benchmarks/first_answer.py [--limit N] [--workdir DIR] [--first-only [--graphs]] [--no-tests]
 
 On the standard-library repository (index_stdlib.py builds it), from no index at all:
 `codeseek chunks` over the same files, as the yardstick; the first `codeseek find` (a new
@@ -9,7 +9,9 @@ has embedded every definition of the implementation (not tests, module code or t
 when it has embedded everything. The stdlib copy is left with its complete index, for
 latency.py and share_stdlib.py. --first-only stops after the first `find` (and stops the warm
 process that embeds behind it), then times repeat searches in this process on the index as
-the first `find` left it (its static tier ranking: nothing else runs meanwhile).
+the first `find` left it (its static tier ranking: nothing else runs meanwhile); with --graphs,
+again once the static tier's full flat segments have their graphs (what the background does
+first).
 """
 
 from __future__ import annotations
@@ -61,7 +63,8 @@ def repeat_searches(root: Path, rounds: int = 5) -> None:
 
 
 def main() -> None:
-    args, root = stdlib_arguments(__doc__, switches={"--first-only": "stop after the first find"})
+    args, root = stdlib_arguments(__doc__, switches={"--first-only": "stop after the first find",
+                                                     "--graphs": "then time repeat searches on the static graphs"})
     ws = open_workspace(root)
     indexing.remove_index(ws)
     files = subprocess.run(["git", "ls-files"], cwd=root, capture_output=True, text=True, check=True).stdout.split()
@@ -80,6 +83,12 @@ def main() -> None:
     if args.first_only:
         subprocess.run([*CODESEEK, "serve", "--stop"], cwd=root, check=True)
         repeat_searches(root)
+        if args.graphs:
+            with Store(ws.index_dir) as store:
+                began = time.perf_counter()
+                filling.build_graphs(store, None)
+            print(f"static graphs built in {time.perf_counter() - began:.1f} s")
+            repeat_searches(root)
         return
 
     definitions_done = None
