@@ -16,7 +16,10 @@ the index the first builds):
   check, and without it).
 - static: search quality once every chunk has a static vector (after `first`): the 20
   questions of kernel_questions.toml scored at file level, the static tier and words beside
-  words alone.
+  words alone, and each search's time in process (p50 / max).
+- graphs: the static tier's full flat segments given their graphs (what the background does
+  before it embeds; `first` leaves none running), timed; `static` after it times the searches
+  on the graphs.
 - vectors, hybrid: a vector for every chunk (`vectors` builds the indexes, `hybrid` builds
   any not built and searches them), made without running the model on every chunk (random
   unit vectors, or clustered around the CPU model's vectors of a sample of chunks) but stored
@@ -44,6 +47,7 @@ import tempfile
 import threading
 import time
 import tomllib
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +55,7 @@ from index_stdlib import CODESEEK, GIT_ENV, commit_all, git
 from tasks import file_score
 from warm_find import StandIn
 
-from codeseek import indexing, search, sharing
+from codeseek import filling, indexing, search, sharing
 from codeseek.embedding import EngineChoice, ModelInfo
 from codeseek.index import SEGMENT_DIR, STATIC_MODEL, UNEMBEDDED, Store, vector_key
 from codeseek.index.fingerprint import STATIC_DIR
@@ -516,15 +520,34 @@ def static(root: Path) -> None:
         have, total = store.chunks.embedded_count(static=True), store.chunks.counts().chunks
         engine = EngineChoice()
         for mode, label in ((Mode.HYBRID, "static tier and words"), (Mode.LEXICAL, "words alone")):
-            scores, spaces = [], set()
+            scores, spaces, took = [], set(), []
+            search.find(store, engine, asked[0]["query"], 10, mode=mode)  # the static model loaded
             for question in asked:
+                began = time.perf_counter()
                 found = search.find(store, engine, question["query"], 10, mode=mode)
+                took.append((time.perf_counter() - began) * 1000)
                 spaces.add(found.vectors or "none")
                 scores.append(file_score([h.path for h in found.hits], frozenset(question["files"]), 10))
             print(f"{len(asked)} kernel questions, {label} ({have:,} of {total:,} chunks with a static vector; "
                   f"vectors used: {', '.join(sorted(spaces))}): NDCG@10 {statistics.mean(s.ndcg for s in scores):.3f}, "
                   f"MRR@10 {statistics.mean(s.mrr for s in scores):.3f}, first file right "
-                  f"{sum(s.first for s in scores)}/{len(scores)}", flush=True)
+                  f"{sum(s.first for s in scores)}/{len(scores)}; search p50 {statistics.median(took):.0f} ms, "
+                  f"max {max(took):.0f} ms (static segments: {segment_kinds(store)})", flush=True)
+
+
+def segment_kinds(store: Store) -> str:
+    kinds = Counter(Path(name).suffix for name in store.static.names())
+    return ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())) or "none"
+
+
+def graphs(root: Path) -> None:
+    """The static tier's full flat segments given their graphs, as the background does."""
+    with Store(open_workspace(root).index_dir) as store:
+        before = segment_kinds(store)
+        began = time.perf_counter()
+        filling.build_graphs(store, None)
+        print(f"graphs for the static tier's full flat segments ({before} -> {segment_kinds(store)}): "
+              f"{time.perf_counter() - began:.0f} s", flush=True)
 
 
 def main() -> None:
@@ -541,6 +564,7 @@ def main() -> None:
     phases = {"first": lambda: first(root, args.yardstick_s), "update": lambda: update(root), "hooks": lambda: hooks(root),
               "lexical": lambda: lexical(root), "hybrid": lambda: hybrid(root, args.workdir, args.hybrid),
               "status": lambda: status(root, args.workdir), "static": lambda: static(root),
+              "graphs": lambda: graphs(root),
               "vectors": lambda: [vectors(root, args.workdir, run) for run in args.hybrid.split(",")]}
     for name in args.phases.split(","):
         began = time.perf_counter()

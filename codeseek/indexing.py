@@ -25,7 +25,7 @@ from .errors import CodeseekError, EngineUnavailable
 from .fsutil import remove_own
 from .index import DB_FILES, SEGMENT_DIR, STATIC_MODEL, FileEntry, Store, exists
 from .index.fingerprint import STATIC_DIR
-from .index.segments import is_ours
+from .index.segment_files import is_ours
 from .parsing import chunker_digests, language_of
 from .protocol import Source
 from .repo import Workspace, list_files

@@ -5,6 +5,7 @@ come from a small deterministic fake (hashes of the text): these tests need no m
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -60,7 +61,7 @@ def test_small_segments_merge_among_themselves_until_they_reach_half_the_base(st
 
 
 def test_a_full_segment_is_never_rewritten(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(segments, "MAX_SEGMENT_VECTORS", 100)
+    monkeypatch.setattr(store.vectors, "space", replace(segments.MAIN, full=100))
     rng = np.random.default_rng(2)
     for i in range(5):
         add_segment(store, list(range(i * 60, i * 60 + 60)), rng)

@@ -15,8 +15,9 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 
 from codeseek import chunking, indexing, search
 from codeseek.embedding import DEFAULT_MODEL, EngineChoice, EngineSettings, static_tier
-from codeseek.embedding.bundled import STATIC_MODEL
+from codeseek.embedding.bundled import BUNDLED, CODE_MODEL, STATIC_MODEL
 from codeseek.embedding.static import StaticEmbedder
+from codeseek.embedding.tokens import Tokens
 from codeseek.index import STATIC_MODEL as STATIC_KEY
 from codeseek.index import Store
 from codeseek.repo import open_workspace
@@ -159,3 +160,17 @@ def test_past_the_transformer_limit_the_static_tier_is_the_whole_answer(
     (root / ".codeseek.toml").write_text("transformer_limit = -1\n")
     refused = codeseek(root, "find", "retry")
     assert refused.returncode == 1 and "transformer_limit = -1 is not a whole number" in refused.stderr
+
+
+def test_plain_ascii_is_tokenized_by_the_cheaper_twin_into_the_same_ids() -> None:
+    """The shipped tokenizers' BERT normaliser is replaced by lowercasing for printable ASCII
+    (a third of a static vector's time): every text gets the ids the full tokenizer gives."""
+    texts = ["def Retry_With_Backoff(fn):\n\treturn fn()\r\n", "Café au lait", "form\x0cfeed", "nul\x00byte",
+             "中文 code", "ÀÉÎ ß", "x" * 9000, "", "   ", "MixedCASE_ident + 'quoted' # comment"]
+    tier = static_tier(CODE_MODEL)
+    assert isinstance(tier, StaticEmbedder)
+    for tokens in (tier.model.tokenizer, Tokens(BUNDLED[CODE_MODEL].tokenizer, 128)):
+        assert tokens._plain is not None
+        for special in (False, True):
+            full = [e.ids for e in tokens._tokenizer.encode_batch(texts, add_special_tokens=special)]
+            assert tokens.encode(texts, special=special) == full

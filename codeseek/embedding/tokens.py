@@ -10,10 +10,17 @@ those ids (tests/test_onnx_engine.py compares them).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ..errors import CodeseekError
+
+# Text a BERT normaliser changes only by lowercasing it: printable ASCII, tabs and newlines (no
+# accents to strip, no Chinese to space out, no control character to drop; its whitespace
+# becomes spaces, which the BERT pre-tokeniser splits on all the same).
+PLAIN = re.compile(r"[\t\n\r\x20-\x7e]*")
 
 
 class Tokens:
@@ -32,6 +39,7 @@ class Tokens:
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(max_length=max_tokens)
         self.max_tokens = max_tokens
+        self._plain = _plain_twin(self._tokenizer)
 
     def vocab_size(self) -> int:
         return self._tokenizer.get_vocab_size()
@@ -42,6 +50,31 @@ class Tokens:
         return self._tokenizer.token_to_id(token) if isinstance(token, str) else None
 
     def encode(self, texts: Sequence[str], *, special: bool = True) -> list[list[int]]:
-        """Token ids of each text, truncated, with [CLS] and [SEP] unless `special` is False."""
-        return [e.ids for e in self._tokenizer.encode_batch(list(texts), add_special_tokens=special)]
+        """Token ids of each text, truncated, with [CLS] and [SEP] unless `special` is False.
+        Plain ASCII goes through the twin with the cheaper normaliser (the same ids)."""
+        if self._plain is None:
+            return [e.ids for e in self._tokenizer.encode_batch(list(texts), add_special_tokens=special)]
+        plain = [PLAIN.fullmatch(text) is not None for text in texts]
+        ids: list[list[int]] = [[] for _ in texts]
+        for tokenizer, which in ((self._plain, True), (self._tokenizer, False)):
+            chosen = [i for i, p in enumerate(plain) if p is which]
+            if chosen:
+                encoded = tokenizer.encode_batch([texts[i] for i in chosen], add_special_tokens=special)
+                for i, e in zip(chosen, encoded, strict=True):
+                    ids[i] = e.ids
+        return ids
+
+
+def _plain_twin(tokenizer: Any) -> Any:
+    """The tokenizer with a BERT normaliser replaced by lowercasing alone, for PLAIN text:
+    the same ids, and a third of a static vector's time saved (the normaliser decomposes every
+    character to strip accents). None where the normaliser is another kind."""
+    from tokenizers import Tokenizer, normalizers
+
+    normaliser = json.loads(tokenizer.to_str()).get("normalizer") or {}
+    if normaliser.get("type") != "BertNormalizer":
+        return None
+    twin = Tokenizer.from_str(tokenizer.to_str())
+    twin.normalizer = normalizers.Lowercase() if normaliser.get("lowercase") else normalizers.Sequence([])
+    return twin
 

@@ -1,66 +1,55 @@
-"""Vectors in USearch segment files, listed in SQLite.
+"""Vectors in segment files (USearch graphs, or flat files for the static tier), listed in SQLite.
 
 Vectors are content-addressed: a vector's key is a hash of the exact text embedded (and the
 model), so identical code anywhere, on any branch, shares one vector and is embedded once.
 
 USearch rewrites a whole file on save, so vectors live in segments: each checkpoint writes
-one small new segment, and segments are merged now and then. A segment file is written
-(temp file, then rename) before the transaction that lists it, so a crash leaves either the
-old index or the new one; unlisted files are orphans, removed by the next writer. Each
-segment's size, time and digest are recorded, and a file that differs is never handed to
-USearch (a damaged file could make it read out of bounds or allocate without limit).
+one small new segment, and segments are merged now and then (segment_files.py: the two
+kinds). A segment file is written (temp file, then rename) before the transaction that lists
+it, so a crash leaves either the old index or the new one; unlisted files are orphans,
+removed by the next writer. Each segment's size, time and digest are recorded, and a file
+that differs is never read (a damaged file could make USearch read out of bounds or
+allocate without limit).
 """
 
 from __future__ import annotations
 
-import errno
-import os
-import re
 import sqlite3
 import stat
-import tempfile
 import time
-import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..native import share_cxx_runtime
+from ..errors import SegmentDamaged
+from ..fsutil import remove_own
+from .database import Database, guarded
+from .fingerprint import SEGMENT_DIR, STATIC_DIR, Fingerprint
+from .segment_files import (
+    Flat,
+    Index,
+    Segment,
+    graph_of,
+    is_flat,
+    is_ours,
+    is_segment_name,
+    open_segment,
+    write_graph,
+    write_segment,
+)
 
-share_cxx_runtime()  # before usearch loads: see native.py
-from usearch.index import Index  # noqa: E402
-
-from ..errors import DiskFull, SegmentDamaged  # noqa: E402
-from ..fsutil import remove_own  # noqa: E402
-from .database import Database, guarded  # noqa: E402
-from .fingerprint import SEGMENT_DIR, STATIC_DIR, Fingerprint  # noqa: E402
-
-MAX_SEGMENTS = 8
+MAX_SEGMENTS = 8  # segments short of full a space keeps before merging them
 # A merged segment holds at most this many vectors: merging stays bounded in memory (about 2 KB
 # a vector at 1024 dimensions), and a full segment is never rewritten again.
 MAX_SEGMENT_VECTORS = 1 << 20
+# A flat segment this full is final too, and gets its graph behind the first answer: an exact
+# search of it costs about a millisecond, a graph's a tenth of that.
+FULL_FLAT = 16_384
 MERGE_BATCH = 65_536  # vectors read at a time while merging
 # Vectors no chunk refers to are kept this long, so switching back to a branch re-embeds nothing.
 GC_AFTER_SECONDS = 14 * 24 * 3600
-# The only names codeseek writes in the vectors folder (a segment, and one being written): the
-# only ones it ever removes, and the only ones a database may list (one naming "../x" is damage).
-SEGMENT_NAME = re.compile(r"seg-[0-9a-f]{32}\.usearch")
-TEMP_NAME = re.compile(r"seg-[0-9a-f]{32}\.tmp")
-
-
-def is_segment_name(name: str) -> bool:
-    return SEGMENT_NAME.fullmatch(name) is not None
-
-
-def is_ours(name: str) -> bool:
-    """A file name codeseek writes in the vectors folder."""
-    return SEGMENT_NAME.fullmatch(name) is not None or TEMP_NAME.fullmatch(name) is not None
-
-
-def as_usearch(keys: Iterable[int]) -> np.ndarray:
-    return np.fromiter(keys, dtype=np.int64).view(np.uint64)
 
 
 @dataclass(frozen=True)
@@ -73,10 +62,13 @@ class Space:
     segments: str
     folder: str
     counted: bool  # whether adding or dropping its vectors changes the count of chunks without one
+    flat: bool = False  # new segments are flat files, not graphs (segment_files.py)
+    full: int = MAX_SEGMENT_VECTORS  # a segment this large is final: never merged again
 
 
 MAIN = Space("vectors", "segments", SEGMENT_DIR, counted=True)
-STATIC = Space("static_vectors", "static_segments", STATIC_DIR, counted=False)
+# The static tier's: written with a first index's words, before its first answer.
+STATIC = Space("static_vectors", "static_segments", STATIC_DIR, counted=False, flat=True, full=FULL_FLAT)
 
 
 class Vectors:
@@ -86,7 +78,7 @@ class Vectors:
         self.db = db
         self.space = space
         self.folder = db.directory / space.folder
-        self._open: dict[str, Index] = {}
+        self._open: dict[str, Segment] = {}
 
     def close(self) -> None:
         self._open.clear()
@@ -115,7 +107,7 @@ class Vectors:
         Call under the writer lock."""
         if not len(keys):
             return
-        written = write_segment(self.folder, [(list(keys), vectors)])
+        written = write_segment(self.folder, [(list(keys), vectors)], self.space.flat)
         with self.db.transaction() as db:
             self._list(db, keys, *written)
 
@@ -124,7 +116,7 @@ class Vectors:
         """Persist new vectors as one segment listed by the caller's transaction (an update
         stores a batch's static vectors with its words). Call under the writer lock."""
         if len(keys):
-            self._list(db, keys, *write_segment(self.folder, [(list(keys), vectors)]))
+            self._list(db, keys, *write_segment(self.folder, [(list(keys), vectors)], self.space.flat))
 
     def _list(self, db: sqlite3.Connection, keys: Sequence[int], name: str, fingerprint: Fingerprint) -> None:
         new = self.missing(keys) if self.space.counted else set()
@@ -146,25 +138,23 @@ class Vectors:
     def damage(self, name: str, full: bool) -> str | None:
         return damage(self.db, self.folder, name, full, self.space.segments)
 
-    def _segment(self, name: str) -> Index:
-        """A segment, memory-mapped once its file is verified."""
-        index = self._open.get(name)
-        if index is None:
+    def _segment(self, name: str) -> Segment:
+        """A segment, opened once its file is verified."""
+        segment = self._open.get(name)
+        if segment is None:
             count = self.db.execute(f"SELECT count FROM {self.space.segments} WHERE name = ?", (name,)).fetchone()
             problem = self.damage(name, full=True)
             if problem is None:
                 try:
-                    index = Index.restore(str(self.folder / name), view=True)
+                    segment = open_segment(self.folder / name)
                 except Exception as exc:  # usearch raises bare RuntimeError/ValueError on bad files
-                    problem = str(exc)
-                if index is None:
-                    problem = problem or "not a USearch index"
-                elif count is not None and len(index) != count[0]:
-                    problem = f"{len(index)} vectors, not the {count[0]} written"
+                    problem = str(exc) or "not a segment file"
+                if segment is not None and count is not None and len(segment) != count[0]:
+                    problem = f"{len(segment)} vectors, not the {count[0]} written"
             if problem is not None:
                 raise SegmentDamaged(self.db.directory, name, problem, count[0] if count else 0)
-            self._open[name] = index
-        return index
+            self._open[name] = segment
+        return segment
 
     @guarded
     def damaged(self, full: bool) -> list[str]:
@@ -231,9 +221,7 @@ class Vectors:
     def _search(self, names: list[str], query: np.ndarray, count: int) -> list[tuple[int, float]]:
         hits: list[tuple[int, float]] = []
         for name in names:
-            found = self._segment(name).search(query, count)
-            keys = np.asarray(found.keys).view(np.int64)
-            hits.extend(zip(keys.tolist(), (1.0 - np.asarray(found.distances)).tolist(), strict=True))
+            hits.extend(self._segment(name).nearest(query, count))
         hits.sort(key=lambda kv: -kv[1])
         return hits
 
@@ -245,17 +233,16 @@ class Vectors:
             by_segment.setdefault(segment, []).append(key)
         out: dict[int, np.ndarray] = {}
         for segment, seg_keys in by_segment.items():
-            got = self._segment(segment).get(as_usearch(seg_keys))
-            for key, vec in zip(seg_keys, got, strict=True):
-                if vec is not None:
-                    out[key] = np.asarray(vec, dtype=np.float32)
+            got = self._segment(segment).vectors(seg_keys)
+            out.update((key, vec) for key, vec in zip(seg_keys, got, strict=True) if vec is not None)
         return out
 
     @guarded
     def compact(self, force: bool = False, now: float | None = None) -> bool:
         """Merge segments once there are too many; drop vectors unused for GC_AFTER_SECONDS.
         Call under the writer lock."""
-        names = _to_merge(self.db.execute(f"SELECT name, count FROM {self.space.segments} ORDER BY count DESC").fetchall(), force)
+        names = _to_merge(self.db.execute(f"SELECT name, count FROM {self.space.segments} ORDER BY count DESC").fetchall(),
+                          force, self.space.full)
         if not names:
             return False
         marks = ",".join("?" * len(names))
@@ -267,7 +254,8 @@ class Vectors:
             names,
         ):
             (keep if used or seen >= cutoff else drop).append(key)
-        pieces = (_merge(self, keep[i : i + MAX_SEGMENT_VECTORS]) for i in range(0, len(keep), MAX_SEGMENT_VECTORS))
+        full = self.space.full
+        pieces = (_merge(self, keep[i : i + full]) for i in range(0, len(keep), full))
         written = [piece for piece in pieces if piece is not None]
         with self.db.transaction() as db:
             db.execute(f"DELETE FROM {self.space.segments} WHERE name IN ({marks})", names)
@@ -291,75 +279,61 @@ def _merge(space: Vectors, keys: list[int]) -> tuple[str, Fingerprint, list[int]
                 yield list(found), np.stack(list(found.values()))
 
     try:
-        name, fingerprint = write_segment(space.folder, batches())
+        name, fingerprint = write_segment(space.folder, batches(), space.space.flat)
     except ValueError:
         return None
     return name, fingerprint, kept
 
 
-def _to_merge(rows: list[tuple[str, int]], force: bool) -> list[str]:
+def _to_merge(rows: list[tuple[str, int]], force: bool, full: int) -> list[str]:
     """The segments (name, count; largest first) a compaction merges, if any. Small segments
-    merge among themselves; the largest (the base) is rewritten only when the small ones
-    together reach half its size, so the cost per update stays proportional to what changed.
-    Full segments are final."""
-    if len(rows) <= MAX_SEGMENTS and not force:
-        return []
-    rows = [(n, c) for n, c in rows if c < MAX_SEGMENT_VECTORS]
-    if len(rows) <= 1:
+    merge among themselves once there are more than MAX_SEGMENTS; the largest (the base) is
+    rewritten only when the small ones together reach half its size, so the cost per update
+    stays proportional to what changed. Full segments are final, and not counted: a first
+    index's batches are never merged before it answers."""
+    rows = [(n, c) for n, c in rows if c < full]
+    if len(rows) <= 1 or (len(rows) <= MAX_SEGMENTS and not force):
         return []
     small = rows[1:]
     merge = rows if force or sum(c for _, c in small) * 2 >= rows[0][1] else small
     return [n for n, _ in merge]
 
 
+def graphs_wanted(space: Vectors) -> list[str]:
+    """The flat segments worth a graph: the full ones (a search over the others is cheap)."""
+    rows = space.db.execute(f"SELECT name, count FROM {space.space.segments} ORDER BY count DESC")
+    return [name for name, count in rows if is_flat(name) and count >= space.space.full]
+
+
+def build_graph(space: Vectors, name: str) -> Index:
+    """A graph of a flat segment's vectors, built in memory: seconds for tens of thousands of
+    vectors, so not under the writer lock (USearch lets go of the GIL meanwhile)."""
+    flat = space._segment(name)
+    assert isinstance(flat, Flat)
+    step = MERGE_BATCH // 8  # float32 copies of a few MB at a time, not of the whole segment
+    return graph_of((flat.keys[i : i + step], np.asarray(flat.rows[i : i + step], dtype=np.float32))
+                    for i in range(0, len(flat), step))
+
+
+@guarded
+def put_graph(space: Vectors, name: str, graph: Index) -> bool:
+    """A flat segment replaced by its graph in one transaction: a search sees one or the
+    other, with the same vectors. False where a writer merged or dropped it meanwhile. Call
+    under the writer lock."""
+    if space.db.execute(f"SELECT 1 FROM {space.space.segments} WHERE name = ?", (name,)).fetchone() is None:
+        return False
+    written, fingerprint = write_graph(space.folder, graph)
+    with space.db.transaction() as db:
+        db.execute(f"DELETE FROM {space.space.segments} WHERE name = ?", (name,))
+        _list_segment(db, space.space.segments, written, len(graph), fingerprint)
+        db.execute(f"UPDATE {space.space.vectors} SET segment = ? WHERE segment = ?", (written, name))
+    space._forget([name])
+    return True
+
+
 def _list_segment(db: sqlite3.Connection, table: str, name: str, count: int, fingerprint: Fingerprint) -> None:
     db.execute(f"INSERT INTO {table}(name, count, bytes, mtime_ns, digest) VALUES (?, ?, ?, ?, ?)",
                (name, count, fingerprint.bytes, fingerprint.mtime_ns, fingerprint.digest))
-
-
-def write_segment(folder: Path, batches: Iterable[tuple[Sequence[int], np.ndarray]]) -> tuple[str, Fingerprint]:
-    """A new segment file holding these batches of vectors (temp file, synced, renamed): its
-    name and fingerprint, to be listed by the caller's transaction."""
-    index: Index | None = None
-    for keys, vectors in batches:
-        index = index or Index(ndim=vectors.shape[1], metric="cos", dtype="f16")
-        index.add(as_usearch(keys), np.ascontiguousarray(vectors, dtype=np.float32))
-    if index is None:
-        raise ValueError("a segment needs vectors")
-    folder.mkdir(exist_ok=True)  # the static tier's folder is made on first use
-    name = f"seg-{uuid.uuid4().hex}.usearch"
-    final = folder / name
-    temp = final.with_suffix(".tmp")
-    try:
-        index.save(str(temp))
-        with open(temp, "rb") as f:
-            os.fsync(f.fileno())
-    except (RuntimeError, OSError) as exc:  # USearch says only "Failed to serialize into stream"
-        temp.unlink(missing_ok=True)
-        if (isinstance(exc, OSError) and exc.errno in NO_ROOM) or no_room(folder, index.serialized_length):
-            raise DiskFull(folder.parent) from None
-        raise
-    os.replace(temp, final)
-    return name, Fingerprint.of(final)
-
-
-NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # a full disk, a quota, a file size limit
-
-
-def no_room(folder: Path, size: int) -> bool:
-    """Whether `size` bytes cannot be written in `folder` now: asked of the file system by
-    reserving them in a scratch file, since USearch's error does not say why it failed."""
-    fd = -1
-    try:
-        fd, scratch = tempfile.mkstemp(dir=folder, prefix="seg-", suffix=".probe")
-        os.unlink(scratch)
-        os.posix_fallocate(fd, 0, max(size, 1))
-    except OSError as exc:
-        return exc.errno in NO_ROOM
-    finally:
-        if fd >= 0:
-            os.close(fd)
-    return False
 
 
 def damage(db: Database, folder: Path, name: str, full: bool, table: str = MAIN.segments) -> str | None:
