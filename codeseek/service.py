@@ -181,7 +181,11 @@ class Repository:
 
     def status(self, check: bool = False) -> report.Status:
         with self.lock:
-            return report.status(self.ws, outcome.last(self.ws.index_dir), check=check, engine=self.settings({})[0])
+            try:
+                engine: EngineChoice | None = self.settings({})[0]
+            except CodeseekError:  # a config file in error: said by the next search, not by status
+                engine = None
+            return report.status(self.ws, outcome.last(self.ws.index_dir), check=check, engine=engine)
 
 
 class EmbeddingThread:

@@ -126,6 +126,8 @@ def test_no_engine_computes_the_other_models_vectors() -> None:
             choice = EngineChoice(EngineSettings())
             choice.check_compatible(stored)
             assert resolve_backend(choice.settings)[0] == engine, stored
+            # and a new index of a shipped model, named: vLLM would look for it on the Hub
+            assert resolve_backend(EngineSettings(model=stored.source))[0] == engine, stored
 
 
 def test_no_new_index_holds_the_int8_files_vectors_under_the_float32_name(make_repo: MakeRepo) -> None:

@@ -153,6 +153,8 @@ def resolve_backend(settings: EngineSettings) -> tuple[str, str]:
                 f"unknown backend {settings.backend!r}; choose from auto, {', '.join(sorted(LOADERS))}"
             )
         return backend, "as configured"
+    if settings.model in BUNDLED and not settings.base_url:  # vLLM would look for it on the Hugging Face Hub
+        return local_backend(settings.model), "a model shipped with codeseek runs on its own engine"
     if gpu_with_vllm():
         return "vllm", "a CUDA GPU and vllm are present"
     if settings.base_url:
