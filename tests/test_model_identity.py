@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codeseek import filling
+from codeseek import filling, indexing
 from codeseek.embedding import DEFAULT_MODEL, EngineChoice, EngineSettings, resolve_backend
 from codeseek.embedding.base import Embedder, ModelInfo
 from codeseek.embedding.bundled import CODE_MODEL, INT8_MODEL
@@ -296,6 +296,17 @@ def test_a_torch_model_without_torch_starts_no_worker_and_says_what_ranked(
     said = codeseek(root, "status", env=env).stdout
     assert "the rest wait" in said and "pip install 'codeseek[torch]'" in said and "nobody is embedding" not in said, said
     assert "pip install" in json.loads(codeseek(root, "status", "--json", env=env).stdout)["waiting"]
+
+    # An index of the float32 model with no vector of it yet: find never asks the engine, and
+    # still says in one line why, and what ranked.
+    bare = make_repo(name="words")
+    indexing.update(open_workspace(bare), EngineChoice(embedder=Declared(int8, TORCH_V1)))
+    for server in ("0", "1"):
+        found = codeseek(bare, "find", QUERY, env={**env, "CODESEEK_SERVER": server})
+        lines = [line for line in found.stderr.splitlines() if "started the warm process" not in line]
+        assert found.returncode == 0 and len(lines) == 1, lines
+        assert "filling in" not in lines[0] and "ranked by the static tier and words" in lines[0], lines
+    codeseek(bare, "serve", "--stop", env=env)
 
     # In this process, torch hidden: the warm path runs one full check after a change, then none.
     from codeseek import freshness
