@@ -128,10 +128,10 @@ class Repository:
             if done.result is None and inline:  # not updated: nor asked whether its engine can load
                 done = replace(done, unavailable=filling.unavailable(self.store(), engine))
             return _noted(run(self.store()), done)
-        if self.unavailable:  # until it can load (torch installed meanwhile): a look at what is installed
-            self.unavailable = filling.unavailable(self.store(), engine) if inline else ""
+        if self.unavailable and inline:  # until it can load (torch installed meanwhile): a look at what is installed
+            self.unavailable = filling.unavailable(self.store(), engine)
         if self._unchanged(wait):
-            return _noted(run(self.store()), freshness.Freshness(None, unavailable=self.unavailable))
+            return _noted(run(self.store()), freshness.Freshness(None, unavailable=self.unavailable if inline else ""))
         if self._watch is not None:
             self._watch.clean()  # what changes from here on is seen by the next search
         self.store()  # open (its vectors' model settled) before the check takes the writer's lock
@@ -151,7 +151,7 @@ class Repository:
             done = freshness.refresh(self.ws, engine, rules, background, wait=wait, inline=inline)
             changed = changed or waited or done.changed
             self.static_only = done.static_only
-        if done.result is not None:
+        if done.result is not None and inline:  # (a words-only search never asks)
             self.unavailable = done.unavailable
         return _noted(first if first is not None and not changed else run(self.store()), done)
 
@@ -175,7 +175,8 @@ class Repository:
         engine, rules = self.settings(flags)
         with self.lock:
             result = indexing.update(self.ws, engine, source=request.source, rules=rules)
-        if result.pending and not filling.unavailable(self.store(), engine):
+            waits = bool(result.pending) and bool(filling.unavailable(self.store(), engine))  # nothing to start
+        if result.pending and not waits:
             self._background(engine).start()
         return result
 
