@@ -247,8 +247,9 @@ def serve(port: int | None, idle_seconds: int, stop: bool, detached: bool) -> No
 def status(ctx: click.Context, as_json: bool, check: bool) -> None:
     """Show what the index holds, how current it is, and what runs in the background."""
     from . import outcome, report
-    ws = _open(ctx).ws
-    found = report.status(ws, outcome.last(ws.index_dir), check=check, server=client.running())
+    opened = _open(ctx)
+    ws = opened.ws
+    found = report.status(ws, outcome.last(ws.index_dir), check=check, server=client.running(), engine=opened.engine)
     click.echo(json.dumps(found.to_json(), indent=2) if as_json else found.describe())
 
 

@@ -23,7 +23,7 @@ from .fsutil import MAX_SETTINGS_BYTES, read_small
 from .skipping import DEFAULT_EXCLUDES, SkipRules
 
 FORBIDDEN = {"trust_remote_code"}
-ENGINE_FIELDS = {f.name for f in fields(EngineSettings)} - FORBIDDEN - {"api_key"}
+ENGINE_FIELDS = {f.name for f in fields(EngineSettings)} - FORBIDDEN - {"api_key", "model_from"}
 
 
 def _text(value: object) -> bool:
@@ -175,6 +175,8 @@ def load(root: Path) -> Config:
         if key not in CHECKS:
             raise CodeseekError(f"{source}: unknown setting {key!r} in codeseek's config")
         (engine if key in ENGINE_FIELDS else own)[key] = check(key, value, str(source))
+    if "model" in engine:
+        engine["model_from"] = str(source)
     return Config(engine=EngineSettings(**engine), **own)
 
 
@@ -187,7 +189,10 @@ def request_engine(cfg: Config, flags: dict[str, object]) -> dict[str, object]:
     """The engine settings a request carries to whichever process answers it: this caller's
     flags over this caller's environment, checked here, and the API key its settings name
     ("" for none). The config file is not included: the answering process reads it."""
-    chosen = {k: v for k, v in {**environment(), **flags}.items() if v is not None}
+    variables = environment()
+    chosen = {k: v for k, v in {**variables, **flags}.items() if v is not None}
+    if "model" in chosen:  # named where the model it sets cannot load
+        chosen["model_from"] = "--model" if flags.get("model") is not None else "CODESEEK_MODEL"
     key_env = chosen.get("api_key_env") or cfg.engine.api_key_env or API_KEY_ENV
     return {**chosen, "api_key": os.environ.get(str(key_env), "")}
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from . import changes, indexing
+from . import changes, indexing, provenance
 from .embedding import EngineChoice, ModelInfo
 from .errors import SegmentDamaged
 from .index import Store, StoredChunk
@@ -44,6 +44,13 @@ def index_all(ws: Workspace, engine: EngineChoice, *, progress: Progress | None 
         result.pending = store.chunks.unembedded_count()
     result.timings["embed"] = time.perf_counter() - began
     return result
+
+
+def unavailable(store: Store, engine: EngineChoice) -> str:
+    """Why the engine chosen for this index cannot embed its missing vectors on this machine,
+    known without loading it (EngineChoice.unavailable_for); "" where it may."""
+    info = store.db.model_info()
+    return engine.unavailable_for(info) if info is not None else ""
 
 
 def skipped_files(ws: Workspace, result: indexing.UpdateResult) -> list[tuple[str, str]]:
@@ -89,6 +96,7 @@ def fill(
             if progress and report:
                 progress("embed", report.done, report.total)
             time.sleep(1.0)
+        provenance.settle(store)  # before any vector joins those of a name that may be either model's
         info = store.db.model_info()
         if info is None:
             return 0

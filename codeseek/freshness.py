@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from . import filling, indexing
+from . import filling, indexing, provenance
 from .embedding import EngineChoice, static_tier
 from .errors import EngineUnavailable, IndexBusy, IndexReadOnly
 from .index import Store, exists
@@ -85,7 +85,20 @@ def refresh(ws: Workspace, engine: EngineChoice, rules: SkipRules, background: B
         return Freshness(None, Skipped.READ_ONLY,
                          note=f"the index in {ws.index_dir} is read-only: searching it as it is, "
                               "without changes made since it was written")
+    if result.changed:  # an index pulled with no chunks of its own can say whose vectors it holds now
+        with Store(ws.index_dir) as store:
+            provenance.settle(store)
     pending = result.pending
+    if pending and inline:
+        # An engine that cannot load here (no torch for a torch model, a backend that cannot
+        # compute this index's vectors) starts no worker, embeds nothing and is no reason to
+        # check again: words and the static tier rank those chunks until that changes.
+        with Store(ws.index_dir) as store:
+            why = filling.unavailable(store, engine)
+        if why and wait == Wait.ALL:
+            raise EngineUnavailable(why)
+        if why:
+            return Freshness(result, unembedded=pending, note=f"{why}: ranking by words", unavailable=why)
     if not pending or wait == Wait.NONE:
         return Freshness(result, unembedded=pending)
     if wait != Wait.ALL and static_is_enough(ws, engine):

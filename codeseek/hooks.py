@@ -192,6 +192,8 @@ def _update(ws: Workspace, source: Source, engine: EngineChoice, rules: SkipRule
             return str(answer["summary"])
     result = indexing.update(ws, engine, source=source, rules=rules)
     with Store(ws.index_dir) as store:
+        if why := filling.unavailable(store, engine):  # nothing to try: the vectors wait for it
+            return f"{result.summary()}; the vectors wait: {why}"
         result.embedded = filling.fill(ws, store, engine, stop=stop, wait=False)
     return result.summary()
 

@@ -8,7 +8,9 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from . import changes
+from . import changes, filling
+from .embedding import EngineChoice
+from .errors import CodeseekError
 from .index import STATIC_MODEL, Counts, Store
 from .outcome import Outcome
 from .progress import Phase, Progress, duration
@@ -41,6 +43,7 @@ class Status:
     advice: str | None = None  # the default model is another, and how to switch
     static_model: str | None = None  # the static tier's model, if the index has one
     static_chunks: int = 0  # chunks with a static vector
+    waiting: str | None = None  # why the chunks without a vector wait: their engine cannot load here
 
     def to_json(self) -> dict[str, Any]:
         out = {k: v for k, v in asdict(self).items() if k not in ("counts", "embedding", "background", "checked")}
@@ -67,6 +70,9 @@ class Status:
             lines.append(f"embedded {self.embedded:,} of {c.chunks:,}: {self.embedding.rate:.0f} chunks/s{left}")
             if self.embedding.shares:
                 lines.append("  shared by " + ", ".join(f"{url} {n:,}" for url, n in self.embedding.shares.items()))
+        elif self.unembedded and self.waiting:
+            lines.append(f"embedded {self.embedded:,} of {c.chunks:,}; the rest wait, ranked by their words and any "
+                         f"static vectors meanwhile: {self.waiting}")
         elif self.unembedded:
             lines.append(f"embedded {self.embedded:,} of {c.chunks:,}; nobody is embedding the rest "
                          "(the next search starts it)")
@@ -97,9 +103,10 @@ class Status:
 
 
 def status(ws: Workspace, background: Outcome | None = None, check: bool = False,
-           server: dict[str, Any] | None = None) -> Status:
+           server: dict[str, Any] | None = None, engine: EngineChoice | None = None) -> Status:
     """What the index holds, and which files differ from it now (read-only). `check`: read
-    the whole index first, and raise if any of it is damaged."""
+    the whole index first, and raise if any of it is damaged. `engine`: the one the settings
+    choose, asked (without loading it) whether it can embed what is missing."""
     with Store(ws.index_dir) as store:
         if check:
             store.check()
@@ -112,6 +119,11 @@ def status(ws: Workspace, background: Outcome | None = None, check: bool = False
             scope=meta.get("scope", ""),
         )
         updated = meta.get("updated_at")
+        unembedded = store.chunks.unembedded_count()
+        try:
+            waiting = filling.unavailable(store, engine) if engine is not None and unembedded else ""
+        except CodeseekError as exc:  # settings that ask for another model: said as it is
+            waiting = str(exc)
         return Status(
             root=str(ws.root),
             index_dir=str(ws.index_dir),
@@ -120,7 +132,7 @@ def status(ws: Workspace, background: Outcome | None = None, check: bool = False
             scope=meta.get("scope") or None,
             counts=store.chunks.counts(),
             pending_files=sorted(set(change.files) | change.deleted),
-            unembedded=store.chunks.unembedded_count(),
+            unembedded=unembedded,
             embedded=store.chunks.embedded_count(),
             embedding=read_progress(ws.index_dir),
             model=printable(meta.get("model")),
@@ -135,6 +147,7 @@ def status(ws: Workspace, background: Outcome | None = None, check: bool = False
             advice=better_model(meta.get("model"), meta.get("engine", "")),
             static_model=printable(meta.get(STATIC_MODEL)),
             static_chunks=store.chunks.embedded_count(static=True) if meta.get(STATIC_MODEL) else 0,
+            waiting=printable(waiting) or None,
         )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -149,7 +149,7 @@ def similar_to(store: Store, engine: EngineChoice, where: str, k: int = 10, filt
     note = (f"{where!r} has {count(len(found), 'definition')}: showing code like {found[0].path}:"
             f"{found[0].start_line} ({found[0].symbol}); the {'other' if len(found) == 2 else 'others'}: "
             f"{', '.join(shown)}{more}; give PATH:LINE to choose another")
-    return Results(results.hits, results.mode, results.unembedded, (*results.notes, note), results.embedder)
+    return replace(results, notes=(*results.notes, note))
 
 
 def locate(store: Store, where: str) -> StoredChunk:

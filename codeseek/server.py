@@ -51,6 +51,7 @@ UNIX_CONNECTIONS = 64  # connections read at once on the user's own socket
 TCP_CONNECTIONS = 16  # and over TCP (`serve --port`): past this, new ones wait in the backlog
 MAX_BODY = 1 << 20  # bytes of a request body
 ENGINE_FIELDS = ("backend", "model", "dim", "base_url", "api_key_env", "query_instruction", "device")
+WORDS = ("api_key", "model_from")  # lines of text an engine setting carries beside them
 
 
 class Refused(Exception):
@@ -86,14 +87,14 @@ def _flags(body: dict[str, Any]) -> dict[str, object]:
     raw = body.get("engine") or {}
     if not isinstance(raw, dict):
         raise BadRequest("engine must be an object of settings")
-    unknown = [k for k in raw if k not in (*ENGINE_FIELDS, "api_key")]
+    unknown = [k for k in raw if k not in (*ENGINE_FIELDS, *WORDS)]
     if unknown:
         raise BadRequest(f"engine: unknown setting {str(unknown[0])[:40]!r}")
-    key = raw.get("api_key", "")
-    if not isinstance(key, str) or len(key) > 4096 or not key.isprintable():
-        raise BadRequest("engine: api_key must be a line of text")
+    words = {"api_key": "", **{k: raw[k] for k in WORDS if k in raw}}
+    if not all(isinstance(v, str) and len(v) <= 4096 and v.isprintable() for v in words.values()):
+        raise BadRequest(f"engine: {' and '.join(WORDS)} must be lines of text")
     # No key sent is no key: this process's own environment never lends one.
-    return {**{k: check(k, v, "engine") for k, v in raw.items() if v is not None and k != "api_key"}, "api_key": key}
+    return {**{k: check(k, v, "engine") for k, v in raw.items() if v is not None and k not in WORDS}, **words}
 
 
 def _workspace(body: dict[str, Any]):  # noqa: ANN202 - a Workspace

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from . import config, filling, freshness, indexing, memory, outcome, report, search
+from . import config, filling, freshness, indexing, memory, outcome, provenance, report, search
 from .embedding import EngineChoice, Models
 from .errors import CodeseekError
 from .index import DB_NAME, Store, exists
@@ -39,6 +39,7 @@ class Repository:
         self.last_request = time.monotonic()
         self.embedding: threading.Thread | None = None
         self.static_only = False  # past transformer_limit: missing vectors are not waited for
+        self.unavailable = ""  # why the index's engine cannot load here: missing vectors wait for it
         self._store: Store | None = None
         self._inode = 0
         self._watch: Watch | None = None  # made once the index exists
@@ -62,6 +63,7 @@ class Repository:
                 self._store.close()
             self._store = Store(self.ws.index_dir)
             self._inode = inode
+            provenance.settle(self._store)  # whose vectors, where its name alone cannot say (once)
         return self._store
 
     def close(self) -> None:
@@ -82,7 +84,8 @@ class Repository:
             self._watch = Watch(self.ws)
         if self._watch.changed():
             return False
-        return wait == Wait.NONE or self.busy or self.static_only or not self.store().chunks.unembedded_count()
+        return (wait == Wait.NONE or self.busy or self.static_only or bool(self.unavailable)
+                or not self.store().chunks.unembedded_count())
 
     @property
     def busy(self) -> bool:
@@ -122,11 +125,16 @@ class Repository:
         if not exists(self.ws.index_dir) or no_update:
             done = freshness.refresh(self.ws, engine, rules, background, wait=wait, no_update=no_update,
                                      inline=inline)
+            if done.result is None and inline:  # not updated: nor asked whether its engine can load
+                done = replace(done, unavailable=filling.unavailable(self.store(), engine))
             return _noted(run(self.store()), done)
+        if self.unavailable and inline:  # until it can load (torch installed meanwhile): a look at what is installed
+            self.unavailable = filling.unavailable(self.store(), engine)
         if self._unchanged(wait):
-            return run(self.store())
+            return _noted(run(self.store()), freshness.Freshness(None, unavailable=self.unavailable if inline else ""))
         if self._watch is not None:
             self._watch.clean()  # what changes from here on is seen by the next search
+        self.store()  # open (its vectors' model settled) before the check takes the writer's lock
         with ThreadPoolExecutor(max_workers=1) as pool:
             check = pool.submit(freshness.refresh, self.ws, engine, rules, background, wait=Wait.NONE, inline=inline)
             try:
@@ -138,10 +146,13 @@ class Repository:
         # Another process holds the index (a first index being written, a commit's update): a
         # search in that process would wait for it, so the warm answer waits too, never staler.
         waited = done.skipped == freshness.Skipped.BUSY and wait != Wait.NONE
-        if waited or (done.result is not None and done.unembedded and not self.busy and wait != Wait.NONE):
+        if waited or (done.result is not None and done.unembedded and not done.unavailable and not self.busy
+                      and wait != Wait.NONE):
             done = freshness.refresh(self.ws, engine, rules, background, wait=wait, inline=inline)
             changed = changed or waited or done.changed
             self.static_only = done.static_only
+        if done.result is not None and inline:  # (a words-only search never asks)
+            self.unavailable = done.unavailable
         return _noted(first if first is not None and not changed else run(self.store()), done)
 
     def find(self, request: FindRequest, flags: dict[str, object]) -> Results:
@@ -164,13 +175,18 @@ class Repository:
         engine, rules = self.settings(flags)
         with self.lock:
             result = indexing.update(self.ws, engine, source=request.source, rules=rules)
-        if result.pending:
+            waits = bool(result.pending) and bool(filling.unavailable(self.store(), engine))  # nothing to start
+        if result.pending and not waits:
             self._background(engine).start()
         return result
 
     def status(self, check: bool = False) -> report.Status:
         with self.lock:
-            return report.status(self.ws, outcome.last(self.ws.index_dir), check=check)
+            try:
+                engine: EngineChoice | None = self.settings({})[0]
+            except CodeseekError:  # a config file in error: said by the next search, not by status
+                engine = None
+            return report.status(self.ws, outcome.last(self.ws.index_dir), check=check, engine=engine)
 
 
 class EmbeddingThread:
@@ -190,14 +206,27 @@ class EmbeddingThread:
 
 
 def _noted(results: Results, done: freshness.Freshness) -> Results:
-    """The results with what the freshness check has to say, unless the search said it: an
-    engine that cannot load is one line (the search's, which says how it ranked instead)."""
-    said = done.unavailable and any(note.startswith(done.unavailable) for note in results.notes)
-    note = "" if said else done.note
+    """The results with what the freshness check has to say. An engine that cannot load is
+    one line, which says what ranked instead (the search's own, where it said it), and nothing
+    is filling in."""
+    if done.unavailable:
+        said = any(note.startswith(done.unavailable) for note in results.notes)
+        note = "" if said else f"{done.unavailable}: ranked by {ranked_by(results)}"
+        results = replace(results, filling=False)
+    else:
+        note = done.note
     if not note and not done.started:
         return results
     return replace(results, notes=(*results.notes, note) if note else results.notes,
                    embedder=done.started or results.embedder)
+
+
+def ranked_by(results: Results) -> str:
+    """What ranked results whose engine could not load, in words."""
+    static = "static" in results.vectors
+    if results.mode == Mode.SEMANTIC:
+        return "the static tier" if static else "nothing: no vectors"
+    return "the static tier and words" if static else "words alone"
 
 
 class Service:

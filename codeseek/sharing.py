@@ -27,7 +27,7 @@ from pathlib import PurePosixPath
 
 import numpy as np
 
-from . import indexing
+from . import indexing, provenance
 from .embedding import ModelInfo
 from .errors import CodeseekError
 from .index import STATIC_MODEL, Store, exists
@@ -137,9 +137,13 @@ def push(ws: Workspace, remote: str, dtype: str = "int8") -> Pushed:
     if dtype not in DTYPES:
         raise CodeseekError(f"unknown vector type {dtype!r}; choose from {', '.join(DTYPES)}")
     with Store(ws.index_dir) as store:
+        provenance.settle(store)
         info = store.db.model_info()
         if info is None:
             raise CodeseekError("the index has no vectors yet: run `codeseek index` first")
+        if info.source != info.model:  # its ref would be the float32 model's, which both would share
+            raise CodeseekError(f"this index holds the vectors of {info.source} under its former name, {info.model}: "
+                                "`codeseek index --rebuild` records them under its own, then they can be pushed")
         refs = store.chunks.refs()
         vectors = store.vectors.get(sorted({ref.vector_key for ref in refs}))
         meta = store.db.meta()
@@ -223,15 +227,17 @@ def pull(ws: Workspace, remote: str, model: str | None = None, dim: int | None =
         ref = chosen[0]
     ws.git_bytes("fetch", "--quiet", "--no-tags", remote, f"+{ref}:{ref}")
     manifest, blobs = read_artifact(ws, ref)
-    if local is not None and (manifest.model != local.model or not manifest.identity().same_vectors(local)):
-        raise BadArtifact(ref, f"it holds vectors of {manifest.identity().describe()}, this index "
-                               f"{local.describe()}")
     keys = np.frombuffer(blobs["keys.bin"], dtype="<i8")
     try:
         vectors = decode(blobs, manifest)
         static = _static_of(blobs, manifest)
     except ValueError as exc:
         raise BadArtifact(ref, str(exc)) from None
+    # A former name that came without its engine: whose vectors, decided by the local chunks' texts.
+    manifest = replace(manifest, engine=provenance.engine_of(ws.index_dir, manifest.model, manifest.engine, keys, vectors))
+    if local is not None and (manifest.model != local.model or not manifest.identity().same_vectors(local)):
+        raise BadArtifact(ref, f"it holds vectors of {manifest.identity().describe()}, this index "
+                               f"{local.describe()}")
     return Pulled(ref, manifest.count, _import(ws, manifest, keys, vectors, static), manifest.commit)
 
 
@@ -255,6 +261,7 @@ def _local_identity(ws: Workspace) -> ModelInfo | None:
     if not exists(ws.index_dir):
         return None
     with Store(ws.index_dir) as store:
+        provenance.settle(store)  # whose vectors, where the name alone cannot say
         return store.db.model_info()
 
 
@@ -363,7 +370,7 @@ def _import(ws: Workspace, manifest: Manifest, keys: np.ndarray, vectors: np.nda
             if store.db.model_info() is None:
                 found = manifest.identity()
                 # The engine's name only where it says whose vectors they are (a former name).
-                former = {"engine": found.engine} if found.source != found.model else {}
+                former = {"engine": found.engine} if found.engine and provenance.ambiguous(found.model, "") else {}
                 store.db.set_meta({"model": manifest.model, "dim": str(manifest.dim), **former})
             added = _add_missing(store.vectors, keys, vectors)
             fresh = store.chunks.counts().chunks == 0

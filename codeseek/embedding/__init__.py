@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from ..errors import CodeseekError, ModelMismatch
+from ..errors import CodeseekError, EngineUnavailable, ModelMismatch
 from .base import DEFAULT_MODEL, Embedder, ModelInfo, query_prompt
-from .bundled import BUNDLED, CODE_MODEL, MODELS_DIR
+from .bundled import BUNDLED, CODE_MODEL, MODELS_DIR, vectors_of
 
 __all__ = ["BACKENDS", "EngineSettings", "EngineChoice", "Embedder", "ModelInfo", "DEFAULT_MODEL", "static_tier"]
 
@@ -39,6 +39,9 @@ class EngineSettings:
     transformer_limit: int | None = None
     trust_remote_code: bool = False  # only ever set from the command line
     api_key: str | None = field(default=None, repr=False)  # a request's own key ("": none); None: the environment's
+    # Where `model` was set (--model, CODESEEK_MODEL or a config file's path), named where that
+    # setting keeps a model from loading: no engine is chosen by it (nor models shared apart).
+    model_from: str = field(default="", compare=False)
 
 
 def _load_onnx(s: EngineSettings) -> Embedder:
@@ -116,6 +119,8 @@ LOADERS: dict[str, Callable[[EngineSettings], Embedder]] = {
     "http": _load_http,
 }
 ALIASES = {"onnx": "onnxruntime", "torch": "transformers", "openai": "http"}
+# The engines that load a model by its Hugging Face id: a shipped model is not there.
+HUB_ENGINES = ("transformers", "vllm")
 # The CPU engine for the model: ONNX Runtime for a model shipped as ONNX, else sentence-transformers.
 LOCAL = ("local", "cpu")
 BACKENDS = (*LOADERS, *ALIASES, *LOCAL)
@@ -148,6 +153,8 @@ def resolve_backend(settings: EngineSettings) -> tuple[str, str]:
                 f"unknown backend {settings.backend!r}; choose from auto, {', '.join(sorted(LOADERS))}"
             )
         return backend, "as configured"
+    if settings.model in BUNDLED and not settings.base_url:  # vLLM would look for it on the Hugging Face Hub
+        return local_backend(settings.model), "a model shipped with codeseek runs on its own engine"
     if gpu_with_vllm():
         return "vllm", "a CUDA GPU and vllm are present"
     if settings.base_url:
@@ -272,6 +279,13 @@ class EngineChoice:
     def embedder(self) -> Embedder:
         if self._embedder is None:
             backend, self.reason = resolve_backend(self.settings)
+            model = self.settings.model
+            if backend in HUB_ENGINES and model in BUNDLED:
+                raise CodeseekError(f"{model} ships with codeseek and runs on {local_backend(model)}; the {backend} "
+                                    "backend would look for it on the Hugging Face Hub: drop the backend setting, "
+                                    "or give `--backend local`")
+            if missing := self._missing(backend):
+                raise EngineUnavailable(missing)
             if self._models is not None:
                 self._embedder, self.lock = self._models.load(backend, self.settings)
             else:
@@ -287,11 +301,46 @@ class EngineChoice:
         info = self.embedder().info
         return f"{info.describe_engine()}: {self.reason}"
 
+    def unavailable_for(self, stored: ModelInfo) -> str:
+        """Why the engine chosen for an index cannot compute its vectors here, found without
+        loading anything: a backend whose recorded name would make them another model's (the
+        int8 file's under the float32 model's name, or the other way), or a torch model with
+        no torch. "" where it may (a server's answer is known only by asking it)."""
+        self.check_compatible(stored)
+        if self._embedder is not None:
+            return ""
+        backend = resolve_backend(self.settings)[0]
+        if vectors_of(stored.model, backend) != stored.source:
+            return (f"the {backend} backend cannot compute this index's vectors, those of {stored.source}: drop "
+                    "the backend setting (--backend, CODESEEK_BACKEND, the config file) to use the index's own, "
+                    "or `codeseek index --rebuild` to index again with it")
+        return self._missing(backend)
+
+    def _missing(self, backend: str) -> str:
+        """What this machine lacks to load the model on `backend` ("" where nothing is known to
+        be missing): torch, for a torch model (found, not imported)."""
+        model = self.settings.model or CODE_MODEL
+        bundled = BUNDLED.get(model)
+        if backend != "sentence-transformers" or (bundled is not None and bundled.onnx is not None):
+            return ""  # (the int8 file on torch is refused by that engine, with its own reason)
+        from .sentence import torch_installed, without_torch
+
+        if torch_installed():
+            return ""
+        if model not in BUNDLED:
+            from .static import is_static
+
+            if is_static(model):
+                return ""
+        return without_torch(model, self.settings.model_from)
+
     def embedder_for(self, stored: ModelInfo) -> Embedder:
         """The engine that built an index, loaded: anything else is refused, never mixed."""
-        self.check_compatible(stored)
+        if why := self.unavailable_for(stored):
+            raise EngineUnavailable(why)
         embedder = self.embedder()
-        if not embedder.info.same_vectors(stored):
+        # The engine it records must keep saying whose vectors they are (bundled.vectors_of).
+        if not embedder.info.same_vectors(stored) or vectors_of(stored.model, embedder.info.engine) != stored.source:
             raise ModelMismatch(
                 f"this index holds vectors of {stored.describe()}, not {embedder.info.describe()}; "
                 "rebuild it with `codeseek index --rebuild` to switch models"

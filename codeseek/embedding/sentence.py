@@ -33,9 +33,7 @@ class SentenceTransformerEmbedder(Embedder):
                                 "not sentence-transformers")
         if not torch_installed():
             # Unavailable here, as a model that cannot be loaded is: words still answer a search.
-            raise EngineUnavailable(f"cannot load model {model!r}: it runs on torch, which is not installed "
-                                    f"(`pip install 'codeseek[torch]'`, or `codeseek index --rebuild` for the "
-                                    f"default model, {DEFAULT_MODEL}, with no torch)")
+            raise EngineUnavailable(without_torch(model))
         path = base_path() if bundled is not None else model
         if os.path.isdir(path):
             # A local model needs no hub; without this, loading probes the network first.
@@ -104,6 +102,21 @@ def torch_installed() -> bool:
         return all(importlib.util.find_spec(m) is not None for m in ("torch", "sentence_transformers"))
     except (ImportError, ValueError):  # a finder that refuses, or a module without a spec
         return False
+
+
+def without_torch(model: str, pinned: str = "") -> str:
+    """Why a torch model cannot load here, and the two ways on: torch, or the default model.
+    `pinned`: where the model was set (a flag, CODESEEK_MODEL, a config file's path), which
+    must go first, or every rebuild would ask for the same model again."""
+    if not pinned:
+        switch = f"`codeseek index --rebuild` for the default model, {DEFAULT_MODEL}, with no torch"
+    else:
+        drop = {"--model": "drop --model", "CODESEEK_MODEL": "unset CODESEEK_MODEL"}.get(
+            pinned, f"remove `model = \"{model}\"` from {pinned}")
+        switch = (f"for the default model, {DEFAULT_MODEL}, with no torch: {drop} (or set it to {DEFAULT_MODEL}), "
+                  "then `codeseek index --rebuild`")
+    return (f"cannot load model {model!r}: it runs on torch, which is not installed (`pip install 'codeseek[torch]'`,"
+            f" or {switch})")
 
 
 def cpu_has_bf16() -> bool:
