@@ -135,6 +135,9 @@ class Workspace:
         return paths - skipped
 
 
+WHERE = ("--is-bare-repository", "--absolute-git-dir", "--git-common-dir")
+
+
 def _rev_parse(start: Path, *args: str) -> list[str] | None:
     try:
         out = subprocess.run(["git", "rev-parse", *args], cwd=start, capture_output=True, env=clean_env())
@@ -147,23 +150,24 @@ def open_workspace(path: str | os.PathLike[str] = ".", index_dir: str | os.PathL
     start = Path(path).resolve()
     if not start.is_dir():
         raise CodeseekError(f"{path} is not a directory")
-    found = _rev_parse(start, "--is-bare-repository", "--absolute-git-dir", "--git-common-dir")
+    # One git process for a working tree (every search starts here); `--show-toplevel` fails
+    # anywhere else, and a second call without it says where we are.
+    found = _rev_parse(start, *WHERE, "--show-toplevel")
     chosen = index_dir or os.environ.get(INDEX_DIR_ENV)
     if chosen:
         _make_chosen(Path(chosen), "--index-dir" if index_dir else INDEX_DIR_ENV)
     if found is None:
-        directory = Path(chosen).resolve() if chosen else start / PLAIN_INDEX_DIR
-        return Workspace(root=start, index_dir=directory, git_dir=None)
-    bare, git_dir_text, common_text = found
-    if bare == "true":
-        raise CodeseekError(f"{start} is a bare git repository: codeseek needs a working tree")
-    toplevel = _rev_parse(start, "--show-toplevel")
-    if not toplevel:
+        if _rev_parse(start, *WHERE) is None:
+            directory = Path(chosen).resolve() if chosen else start / PLAIN_INDEX_DIR
+            return Workspace(root=start, index_dir=directory, git_dir=None)
+        if _rev_parse(start, "--is-bare-repository") == ["true"]:
+            raise CodeseekError(f"{start} is a bare git repository: codeseek needs a working tree")
         raise CodeseekError(f"{start} is inside a git directory, not a working tree")
+    _, git_dir_text, common_text, toplevel = found
     git_dir = Path(git_dir_text)
     common = (start / common_text).resolve()
     directory = Path(chosen).resolve() if chosen else _git_index_dir(git_dir, common)
-    return Workspace(root=Path(toplevel[0]).resolve(), index_dir=directory, git_dir=git_dir)
+    return Workspace(root=Path(toplevel).resolve(), index_dir=directory, git_dir=git_dir)
 
 
 def _make_chosen(chosen: Path, source: str) -> None:
