@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from .errors import CodeseekError
-from .fsutil import private_dir
+from .fsutil import discard_stdout, private_dir
 
 
 class Group(click.Group):
@@ -35,6 +35,9 @@ class Group(click.Group):
         except KeyboardInterrupt:
             click.echo("Error: interrupted; the index keeps its last complete state", err=True)
             ctx.exit(130)
+        except BrokenPipeError:  # as on the quick path (quick.main): not a failure
+            discard_stdout()
+            ctx.exit(0)
         except click.UsageError as exc:
             raise one_line(exc, ctx.command_path) from None
         except (click.exceptions.Exit, click.ClickException, click.Abort):

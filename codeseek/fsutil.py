@@ -15,6 +15,7 @@ import errno
 import fcntl
 import os
 import stat
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -107,6 +108,12 @@ def _zombie(pid: int) -> bool:
     except OSError:
         return False
     return stat_line.rpartition(")")[2].split()[:1] == ["Z"]
+
+
+def discard_stdout() -> None:
+    """The reader of the output has gone (`codeseek find ... | head`: it has all it wanted):
+    what is still printed, and Python's flush at exit, go nowhere instead of failing."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def private_dir(path: Path) -> Path:

@@ -32,8 +32,8 @@ def main() -> None:
             from .cli import cli
 
             code = cli(prog_name="codeseek", standalone_mode=True)
-    except BrokenPipeError:  # `codeseek find ... | head`: the reader has all it wanted
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except BrokenPipeError:
+        fsutil.discard_stdout()
         code = 0
     sys.exit(code)
 

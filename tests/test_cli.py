@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -157,3 +158,18 @@ def test_missing_model_package_is_one_line(make_repo: MakeRepo, tmp_path: Path) 
         env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "shadow"), os.environ.get("PYTHONPATH", "")])},
     )
     assert_one_line_error(result, "pip install onnxruntime")
+
+
+def test_a_reader_that_stops_early_is_not_an_error(make_repo: MakeRepo) -> None:
+    """`codeseek find ... | head -1`: the reader closes the pipe before the results are printed.
+    Not an internal error: nothing on stderr, exit 0, as on the quick path."""
+    root = make_repo()
+    for _ in range(2):  # the first search (it indexes) and one on that index, both in process
+        proc = subprocess.Popen([sys.executable, "-P", "-m", "codeseek", "find", "retry with backoff"], cwd=root,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env={**os.environ, "CODESEEK_SERVER": "0"})
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()  # gone before the first line
+        errors = proc.stderr.read().decode()
+        assert proc.wait(timeout=300) == 0, errors
+        assert "internal error" not in errors and "Traceback" not in errors, errors
