@@ -17,6 +17,7 @@ from typing import Generic, TypeVar
 import numpy as np
 
 from .embedding import ModelInfo, static_tier
+from .fsutil import proc_stat
 from .index import NewChunk
 from .index.chunks import term_docs
 from .parsing import Chunk, chunk_file
@@ -79,17 +80,16 @@ def chunk_each(items: list[tuple[str, bytes]], rules: SkipRules) -> list[tuple[s
 def _started(pid: int) -> str | None:
     """When a process started (Linux: a pid reused by another process starts later), or None
     when it is gone."""
+    fields = proc_stat(pid)
+    if fields is not None and len(fields) > 19:
+        return fields[19]
     try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            return handle.read().rsplit(b")", 1)[1].split()[19].decode()
-    except (OSError, IndexError):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            pass
-        return "alive"
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return "alive"
 
 
 def exit_with(owner: int) -> None:

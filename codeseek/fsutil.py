@@ -103,11 +103,18 @@ def pid_alive(pid: int) -> bool:
 def _zombie(pid: int) -> bool:
     """Whether Linux's /proc says the process has exited and waits to be collected (state Z);
     False where there is no /proc."""
+    fields = proc_stat(pid)
+    return fields is not None and fields[:1] == ["Z"]
+
+
+def proc_stat(pid: int) -> list[str] | None:
+    """Linux's /proc/<pid>/stat after the process's name (its state first, its start time at
+    19), or None where it cannot be read (no such process, no /proc)."""
     try:
-        stat_line = Path(f"/proc/{pid}/stat").read_text()
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rsplit(b")", 1)[-1].decode().split()
     except OSError:
-        return False
-    return stat_line.rpartition(")")[2].split()[:1] == ["Z"]
+        return None
 
 
 def discard_stdout() -> None:
