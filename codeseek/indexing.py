@@ -167,8 +167,10 @@ def _refresh(ws: Workspace, store: Store, engine: EngineChoice, source: Source, 
     # Another sparse-checkout set: every stored path is looked at again (what left the checkout
     # goes) and every path of HEAD (what entered it comes), though no commit changed.
     resparsed = sparse != meta.get("sparse", "")
-    chunkers = json.dumps(chunker_digests(), sort_keys=True)
-    rechunk = _chunked_otherwise(store, meta.get("chunkers")) if meta.get("chunkers") != chunkers else set()
+    digests = chunker_digests()
+    chunkers = json.dumps(digests, sort_keys=True)
+    chunkers_changed = meta.get("chunkers") != chunkers
+    rechunk = _chunked_otherwise(store, meta.get("chunkers"), digests) if chunkers_changed else set()
     change = changes.detect(
         ws,
         _Rechunked(store.chunks, rechunk) if rechunk else store.chunks,
@@ -189,8 +191,7 @@ def _refresh(ws: Workspace, store: Store, engine: EngineChoice, source: Source, 
     tier = static_tier(info.model)
     # The static vectors are of another static model, or some chunks may lack one: all again.
     static_stale = tier is not None and meta.get(STATIC_MODEL) != tier.info.model
-    if not change.files and not change.deleted and not resparsed and not static_stale and chunkers == meta.get(
-            "chunkers") and (
+    if not change.files and not change.deleted and not resparsed and not static_stale and not chunkers_changed and (
             meta.get("indexed_commit"), meta.get("dirty", "[]"), meta.get("scope", "")) == (change.head, dirty, scope):
         return result  # nothing to write: the common case for a search's freshness check
     if static_stale:
@@ -242,14 +243,13 @@ def _refresh(ws: Workspace, store: Store, engine: EngineChoice, source: Source, 
     return result
 
 
-def _chunked_otherwise(store: Store, recorded: str | None) -> set[str]:
+def _chunked_otherwise(store: Store, recorded: str | None, now: dict[str, str]) -> set[str]:
     """The stored files today's chunker would chunk otherwise: of a language whose chunker the
     index recorded differently (parsing.chunker_digests), or now of another language than they
     were chunked as (a language added: its files were line windows). An index from before the
     record is taken to hold its languages' chunks as today's (the seventeen languages' chunks
     did not change with it: benchmarks/README.md), so only the second applies."""
     then: dict[str, str] = json.loads(recorded) if recorded else {}
-    now = chunker_digests()
     changed = {language for language, digest in then.items() if now.get(language) != digest}
     return {path for path, language in store.chunks.file_languages().items()
             if language is not None and (language in changed or language != language_of(path))}
