@@ -13,11 +13,12 @@ from collections.abc import Callable
 import numpy as np
 
 from . import changes, indexing, provenance
-from .embedding import EngineChoice, ModelInfo
+from .embedding import EngineChoice, ModelInfo, static_tier
 from .errors import SegmentDamaged
 from .index import Store, StoredChunk
 from .index.chunks import Pending
-from .index.segments import MAX_SEGMENTS, build_graph, graphs_wanted, put_graph
+from .index.finals import build_graph, finals, graphs_wanted, put_graph, put_swept, sweep, sweeps_wanted
+from .index.segments import MAX_SEGMENTS
 from .kinds import Kind, Role, role_of_path
 from .progress import Reporter
 from .progress import clear as clear_progress
@@ -30,6 +31,9 @@ CHECKPOINT_VECTORS = 4096
 INLINE_LIMIT = 256
 # Below this many chunks (seconds of work) the order they are embedded in is not worth a git log.
 ORDER_AFTER = INLINE_LIMIT
+# The meta key holding the index's `updated_at` as it was when the background last tended the
+# static tier's final segments: until the index changes again, there is nothing to sweep.
+TENDED = "static_tended"
 
 Progress = Callable[[str, int, int], None]  # phase, done, total: a foreground progress bar
 
@@ -105,7 +109,7 @@ def fill(
             while not (stop and stop()):
                 waiting = store.chunks.pending()
                 if len(waiting) > INLINE_LIMIT:
-                    build_graphs(store, stop)
+                    tend(store, stop)
                 if waiting:
                     # Order matters only to a long run; a small update skips reading git's log.
                     recent = changes.recent_paths(ws) if len(waiting) > ORDER_AFTER else set()
@@ -122,20 +126,83 @@ def fill(
         return done
 
 
-def build_graphs(store: Store, stop: Callable[[], bool] | None) -> None:
-    """Graphs for the static tier's full flat segments, before a long run of embedding: until
-    every chunk has the transformer's vector, the static tier answers searches, and a graph
-    answers a kernel-sized one in a fraction of a millisecond where an exact search takes
-    tens. A first index writes flat segments so that it answers sooner (segment_files.py)."""
-    for name in graphs_wanted(store.static):
+def behind(ws: Workspace, store: Store, engine: EngineChoice, *, stop: Callable[[], bool] | None = None,
+           batch: int | None = None, embed: bool = True) -> int:
+    """The background's work once an index's words are in (the hooks' worker, the warm
+    process's thread): the static tier's final segments tended, then the missing vectors
+    filled in, except past `transformer_limit`, where the static tier is the answer and
+    only `codeseek index` embeds (or where `embed` is False: the engine cannot load here).
+    Returns how many texts were embedded."""
+    with store.embedding() as take:
+        if take():  # else the process that holds it tends them
+            tend(store, stop)
+    if not embed or static_is_enough(store, engine):
+        return 0
+    return fill(ws, store, engine, wait=False, stop=stop, batch=batch)
+
+
+def static_is_enough(store: Store, engine: EngineChoice) -> bool:
+    """Whether this repository is past the size whose transformer vectors are filled in
+    behind a search (`transformer_limit`), and has a static tier to rank by instead:
+    `codeseek index` still embeds it all when asked."""
+    limit = engine.settings.transformer_limit
+    if limit is None:
+        return False
+    info = store.db.model_info()
+    if info is None or static_tier(info.model) is None or not store.static.count():
+        return False
+    return store.chunks.term_counts([])[1] > limit
+
+
+def tending_wanted(store: Store) -> bool:
+    """Whether the static tier's final segments may want the background: a flat one without
+    its graph, or any at all once the index changed since they were last tended (whether
+    one is worth a sweep takes a pass over the keys: the background's to make). A look at
+    two small tables, for a search to ask."""
+    if graphs_wanted(store.static):
+        return True
+    meta = store.db.meta()
+    return meta.get(TENDED) != meta.get("updated_at") and bool(finals(store.static))
+
+
+def tend(store: Store, stop: Callable[[], bool] | None) -> None:
+    """The static tier's final segments kept cheap and right to search, before a long run of
+    embedding and wherever the background runs: those mostly unused by the chunks swept
+    (finals.py), then the flat ones given graphs. Each is built without the writer lock and
+    swapped in under it. Call holding the embedding lock (one process tends at a time)."""
+    if not tending_wanted(store):
+        return
+    stamp = store.db.meta().get("updated_at")
+    for name in sweeps_wanted(store.static):
         if stop and stop():
             return
+        try:
+            swept = sweep(store.static, name)  # seconds: without the writer lock
+        except SegmentDamaged:
+            continue  # damage is the next update's to repair
+        with store.writing():
+            put_swept(store.static, swept)
+    if build_graphs(store, stop):
+        with store.writing():
+            store.db.set_meta({TENDED: stamp})
+
+
+def build_graphs(store: Store, stop: Callable[[], bool] | None) -> bool:
+    """Graphs for the static tier's full flat segments: until every chunk has the
+    transformer's vector (or for good, past `transformer_limit`), the static tier answers
+    searches, and a graph answers a kernel-sized one in a fraction of a millisecond where an
+    exact search takes tens. A first index writes flat segments so that it answers sooner
+    (segment_files.py). False where `stop` asked to leave the rest for later."""
+    for name in graphs_wanted(store.static):
+        if stop and stop():
+            return False
         try:
             graph = build_graph(store.static, name)  # seconds: without the writer lock
         except SegmentDamaged:
             continue  # merged or dropped meanwhile; damage is the next update's to repair
         with store.writing():
             put_graph(store.static, name, graph)
+    return True
 
 
 def _embed(store: Store, engine: EngineChoice, info: ModelInfo, first: dict[int, int], progress: Progress | None,

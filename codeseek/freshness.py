@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from . import filling, indexing, provenance
-from .embedding import EngineChoice, static_tier
+from .embedding import EngineChoice
 from .errors import EngineUnavailable, IndexBusy, IndexReadOnly
 from .index import Store, exists
 from .progress import read as read_progress
@@ -101,8 +101,16 @@ def refresh(ws: Workspace, engine: EngineChoice, rules: SkipRules, background: B
             return Freshness(result, unembedded=pending, note=f"{why}: ranking by words", unavailable=why)
     if not pending or wait == Wait.NONE:
         return Freshness(result, unembedded=pending)
-    if wait != Wait.ALL and static_is_enough(ws, engine):
-        return Freshness(result, unembedded=pending, static_only=True)
+    if wait != Wait.ALL:
+        with Store(ws.index_dir) as store:
+            static_only = filling.static_is_enough(store, engine)
+            # Nobody fills in vectors here, but the background still tends the static tier
+            # (graphs, sweeps): it is what every search reads.
+            tend = static_only and filling.tending_wanted(store)
+        if static_only:
+            if tend and not background.running():
+                background.start()
+            return Freshness(result, unembedded=pending, static_only=True)
     embedded = 0
     if inline and (wait == Wait.ALL or (pending <= filling.INLINE_LIMIT and not background.running())):
         try:
@@ -119,17 +127,3 @@ def refresh(ws: Workspace, engine: EngineChoice, rules: SkipRules, background: B
         return Freshness(result, unembedded=pending, filler=background.who, embedded_here=embedded)
     who = background.start()
     return Freshness(result, unembedded=pending, filler=background.who, embedded_here=embedded, started=who)
-
-
-def static_is_enough(ws: Workspace, engine: EngineChoice) -> bool:
-    """Whether this repository is past the size whose transformer vectors are filled in
-    behind a search (`transformer_limit`), and has a static tier to rank by instead:
-    `codeseek index` still embeds it all when asked."""
-    limit = engine.settings.transformer_limit
-    if limit is None:
-        return False
-    with Store(ws.index_dir) as store:
-        info = store.db.model_info()
-        if info is None or static_tier(info.model) is None or not store.static.count():
-            return False
-        return store.chunks.term_counts([])[1] > limit

@@ -192,8 +192,7 @@ def _update(ws: Workspace, source: Source, engine: EngineChoice, rules: SkipRule
             return str(answer["summary"])
     result = indexing.update(ws, engine, source=source, rules=rules)
     with Store(ws.index_dir) as store:
-        if why := filling.unavailable(store, engine):  # nothing to try: the vectors wait for it
-            return f"{result.summary()}; the vectors wait: {why}"
-        result.embedded = filling.fill(ws, store, engine, stop=stop, wait=False)
-    return result.summary()
+        why = filling.unavailable(store, engine)  # nothing to try: the vectors wait for it
+        result.embedded = filling.behind(ws, store, engine, stop=stop, embed=not why)
+    return f"{result.summary()}; the vectors wait: {why}" if why else result.summary()
 

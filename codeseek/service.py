@@ -92,15 +92,16 @@ class Repository:
         return self.embedding is not None and self.embedding.is_alive()
 
     def embed_in_background(self, engine: EngineChoice) -> None:
-        """Fill in missing vectors on a thread, in small batches so queries wait for the
-        shared model at most one batch."""
+        """The background's work on a thread (filling.behind): missing vectors filled in, in
+        small batches so queries wait for the shared model at most one batch."""
         if self.busy:
             return
 
         def work() -> None:
             try:
                 with Store(self.ws.index_dir) as store:
-                    filling.fill(self.ws, store, engine, wait=False, batch=BACKGROUND_BATCH, stop=self.ws.gone)
+                    filling.behind(self.ws, store, engine, batch=BACKGROUND_BATCH, stop=self.ws.gone,
+                                   embed=not filling.unavailable(store, engine))
             except Exception as exc:  # noqa: BLE001 - reported like a hook's failure, never raised
                 outcome.record(self.ws.index_dir, outcome.Outcome("server", False, error=f"{type(exc).__name__}: {exc}"),
                                traceback.format_exc())
@@ -176,7 +177,8 @@ class Repository:
         with self.lock:
             result = indexing.update(self.ws, engine, source=request.source, rules=rules)
             waits = bool(result.pending) and bool(filling.unavailable(self.store(), engine))  # nothing to start
-        if result.pending and not waits:
+            tend = filling.tending_wanted(self.store())
+        if (result.pending and not waits) or tend:
             self._background(engine).start()
         return result
 

@@ -19,7 +19,7 @@ import pytest
 import codeseek.index
 from codeseek import filling, indexing
 from codeseek.embedding import EngineChoice, EngineSettings
-from codeseek.index import Store, segments
+from codeseek.index import Store, finals, segments
 from codeseek.repo import open_workspace
 
 from .conftest import MakeRepo
@@ -86,9 +86,9 @@ def test_full_flat_segments_get_graphs_and_a_search_meanwhile_stays_right(make_r
         before = reader.static.get(keys)
         query = next(iter(before.values()))
         found = reader.static.search(query, 5)  # the reader holds the flat files open
-        assert len(keys) >= small_full and segments.graphs_wanted(writer.static)
+        assert len(keys) >= small_full and finals.graphs_wanted(writer.static)
         filling.build_graphs(writer, None)
-        assert set(files(writer.static.folder)) == {".usearch"} and not segments.graphs_wanted(writer.static)
+        assert set(files(writer.static.folder)) == {".usearch"} and not finals.graphs_wanted(writer.static)
         after = reader.static.search(query, 5)  # its flat files are gone: it opens the graphs
         assert [k for k, _ in after] == [k for k, _ in found]
         assert [c for _, c in after] == pytest.approx([c for _, c in found], abs=2e-3)

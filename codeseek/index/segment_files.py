@@ -6,7 +6,7 @@ rows, where a graph costs a build (a first search on a 20,000-chunk repository s
 quarter of its time building one; the kernel's 15 batch graphs, then their merge into one
 of 954k vectors, took most of its 861 s). An exact search over float16 rows takes about
 1 ms a 20,000 vectors on two cores, so a search never waits for a graph: large flat
-segments get theirs later, behind the answer (segments.Vectors.build_graph).
+segments get theirs later, behind the answer (finals.py).
 
 A file is handed to USearch or mapped only after its size and digest are checked against
 those recorded when it was written (segments.damage).

@@ -17,9 +17,10 @@ from __future__ import annotations
 import sqlite3
 import stat
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -28,15 +29,10 @@ from ..fsutil import remove_own
 from .database import Database, guarded
 from .fingerprint import SEGMENT_DIR, STATIC_DIR, Fingerprint
 from .segment_files import (
-    Flat,
-    Index,
     Segment,
-    graph_of,
-    is_flat,
     is_ours,
     is_segment_name,
     open_segment,
-    write_graph,
     write_segment,
 )
 
@@ -50,6 +46,7 @@ FULL_FLAT = 16_384
 MERGE_BATCH = 65_536  # vectors read at a time while merging
 # Vectors no chunk refers to are kept this long, so switching back to a branch re-embeds nothing.
 GC_AFTER_SECONDS = 14 * 24 * 3600
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -120,7 +117,7 @@ class Vectors:
 
     def _list(self, db: sqlite3.Connection, keys: Sequence[int], name: str, fingerprint: Fingerprint) -> None:
         new = self.missing(keys) if self.space.counted else set()
-        _list_segment(db, self.space.segments, name, len(keys), fingerprint)
+        list_segment(db, self.space.segments, name, len(keys), fingerprint)
         db.executemany(f"INSERT OR IGNORE INTO {self.space.vectors}(key, segment, seen) VALUES (?, ?, ?)",
                        ((k, name, time.time()) for k in keys))
         if self.space.counted:
@@ -133,12 +130,12 @@ class Vectors:
         with self.db.transaction() as db:
             db.execute(f"DELETE FROM {self.space.vectors}")
             db.execute(f"DELETE FROM {self.space.segments}")
-        self._forget(names)
+        self.forget(names)
 
     def damage(self, name: str, full: bool) -> str | None:
         return damage(self.db, self.folder, name, full, self.space.segments)
 
-    def _segment(self, name: str) -> Segment:
+    def opened(self, name: str) -> Segment:
         """A segment, opened once its file is verified."""
         segment = self._open.get(name)
         if segment is None:
@@ -166,7 +163,7 @@ class Vectors:
     def verify(self) -> None:
         """Read every segment file (`status --check`)."""
         for name in self.names():
-            self._segment(name)
+            self.opened(name)
 
     def _users(self, keys: Iterable[int]) -> int:
         """How many chunks have one of these vector keys."""
@@ -185,10 +182,10 @@ class Vectors:
             db.execute(f"DELETE FROM {self.space.segments} WHERE name IN ({marks})", list(names))
             if self.space.counted:
                 self.db.add_unembedded(self._users(keys), db)
-        self._forget(names)
+        self.forget(names)
         return len(keys)
 
-    def _forget(self, names: Iterable[str]) -> None:
+    def forget(self, names: Iterable[str]) -> None:
         gone = set(names)
         for name in gone:
             self._open.pop(name, None)
@@ -205,37 +202,36 @@ class Vectors:
     @guarded
     def search(self, query: np.ndarray, count: int) -> list[tuple[int, float]]:
         """Nearest stored vectors to one query over every segment: (key, cosine similarity)."""
-        retries = 2
-        while True:
+        def read() -> list[tuple[int, float]]:
             names = self.names()
             for stale in set(self._open) - set(names):
                 del self._open[stale]
-            try:
-                return self._search(names, np.asarray(query, dtype=np.float32), count)
-            except SegmentDamaged as exc:
-                # A writer may have merged segments between listing and opening them.
-                retries -= 1
-                if retries < 0 or exc.name in self.names():
-                    raise
+            return self._search(names, np.asarray(query, dtype=np.float32), count)
+
+        return _reread(self, read)
 
     def _search(self, names: list[str], query: np.ndarray, count: int) -> list[tuple[int, float]]:
         hits: list[tuple[int, float]] = []
         for name in names:
-            hits.extend(self._segment(name).nearest(query, count))
+            hits.extend(self.opened(name).nearest(query, count))
         hits.sort(key=lambda kv: -kv[1])
         return hits
 
     @guarded
     def get(self, keys: Sequence[int]) -> dict[int, np.ndarray]:
         """Stored vectors by key (float32), for exact scoring and for merging segments."""
-        by_segment: dict[str, list[int]] = {}
-        for key, segment in self.db.rows_in(f"SELECT key, segment FROM {self.space.vectors} WHERE key IN ({{marks}})", keys):
-            by_segment.setdefault(segment, []).append(key)
-        out: dict[int, np.ndarray] = {}
-        for segment, seg_keys in by_segment.items():
-            got = self._segment(segment).vectors(seg_keys)
-            out.update((key, vec) for key, vec in zip(seg_keys, got, strict=True) if vec is not None)
-        return out
+        def read() -> dict[int, np.ndarray]:
+            by_segment: dict[str, list[int]] = {}
+            for key, segment in self.db.rows_in(f"SELECT key, segment FROM {self.space.vectors} WHERE key IN ({{marks}})",
+                                                keys):
+                by_segment.setdefault(segment, []).append(key)
+            out: dict[int, np.ndarray] = {}
+            for segment, seg_keys in by_segment.items():
+                got = self.opened(segment).vectors(seg_keys)
+                out.update((key, vec) for key, vec in zip(seg_keys, got, strict=True) if vec is not None)
+            return out
+
+        return _reread(self, read)
 
     @guarded
     def compact(self, force: bool = False, now: float | None = None) -> bool:
@@ -261,10 +257,24 @@ class Vectors:
             db.execute(f"DELETE FROM {self.space.segments} WHERE name IN ({marks})", names)
             db.executemany(f"DELETE FROM {self.space.vectors} WHERE key = ?", ((k,) for k in drop))
             for name, fingerprint, keys in written:
-                _list_segment(db, self.space.segments, name, len(keys), fingerprint)
+                list_segment(db, self.space.segments, name, len(keys), fingerprint)
                 db.executemany(f"UPDATE {self.space.vectors} SET segment = ? WHERE key = ?", ((name, k) for k in keys))
-        self._forget(names)
+        self.forget(names)
         return True
+
+
+def _reread(space: Vectors, read: Callable[[], T]) -> T:
+    """What `read` returns, read again where a writer replaced a segment between the listing
+    and the opening (merged, swept, or given its graph: finals.py); a segment still listed is
+    damaged, and says so."""
+    retries = 2
+    while True:
+        try:
+            return read()
+        except SegmentDamaged as exc:
+            retries -= 1
+            if retries < 0 or exc.name in space.names():
+                raise
 
 
 def _merge(space: Vectors, keys: list[int]) -> tuple[str, Fingerprint, list[int]] | None:
@@ -299,39 +309,7 @@ def _to_merge(rows: list[tuple[str, int]], force: bool, full: int) -> list[str]:
     return [n for n, _ in merge]
 
 
-def graphs_wanted(space: Vectors) -> list[str]:
-    """The flat segments worth a graph: the full ones (a search over the others is cheap)."""
-    rows = space.db.execute(f"SELECT name, count FROM {space.space.segments} ORDER BY count DESC")
-    return [name for name, count in rows if is_flat(name) and count >= space.space.full]
-
-
-def build_graph(space: Vectors, name: str) -> Index:
-    """A graph of a flat segment's vectors, built in memory: seconds for tens of thousands of
-    vectors, so not under the writer lock (USearch lets go of the GIL meanwhile)."""
-    flat = space._segment(name)
-    assert isinstance(flat, Flat)
-    step = MERGE_BATCH // 8  # float32 copies of a few MB at a time, not of the whole segment
-    return graph_of((flat.keys[i : i + step], np.asarray(flat.rows[i : i + step], dtype=np.float32))
-                    for i in range(0, len(flat), step))
-
-
-@guarded
-def put_graph(space: Vectors, name: str, graph: Index) -> bool:
-    """A flat segment replaced by its graph in one transaction: a search sees one or the
-    other, with the same vectors. False where a writer merged or dropped it meanwhile. Call
-    under the writer lock."""
-    if space.db.execute(f"SELECT 1 FROM {space.space.segments} WHERE name = ?", (name,)).fetchone() is None:
-        return False
-    written, fingerprint = write_graph(space.folder, graph)
-    with space.db.transaction() as db:
-        db.execute(f"DELETE FROM {space.space.segments} WHERE name = ?", (name,))
-        _list_segment(db, space.space.segments, written, len(graph), fingerprint)
-        db.execute(f"UPDATE {space.space.vectors} SET segment = ? WHERE segment = ?", (written, name))
-    space._forget([name])
-    return True
-
-
-def _list_segment(db: sqlite3.Connection, table: str, name: str, count: int, fingerprint: Fingerprint) -> None:
+def list_segment(db: sqlite3.Connection, table: str, name: str, count: int, fingerprint: Fingerprint) -> None:
     db.execute(f"INSERT INTO {table}(name, count, bytes, mtime_ns, digest) VALUES (?, ?, ?, ?, ?)",
                (name, count, fingerprint.bytes, fingerprint.mtime_ns, fingerprint.digest))
 
