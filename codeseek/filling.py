@@ -2,7 +2,9 @@
 in checkpoints, so an interrupted run resumes without embedding anything twice.
 
 One process fills at a time (the index's embedding lock); it takes the writer's lock only
-to save a checkpoint, so a search or a hook never waits for it.
+to save a checkpoint, so a search or a hook never waits for it. That process also tends the
+static tier's final segments (`tend`: sweeps, graphs), first: `behind` is the whole of what
+the background does, past `transformer_limit` too, where it only tends.
 """
 
 from __future__ import annotations
@@ -168,8 +170,9 @@ def tending_wanted(store: Store) -> bool:
 def tend(store: Store, stop: Callable[[], bool] | None) -> None:
     """The static tier's final segments kept cheap and right to search, before a long run of
     embedding and wherever the background runs: those mostly unused by the chunks swept
-    (finals.py), then the flat ones given graphs. Each is built without the writer lock and
-    swapped in under it. Call holding the embedding lock (one process tends at a time)."""
+    (finals.py), then the flat ones given graphs. Each is prepared without the writer lock,
+    then written and swapped in under it. Call holding the embedding lock (one process
+    tends at a time)."""
     if not tending_wanted(store):
         return
     stamp = store.db.meta().get("updated_at")
@@ -177,7 +180,7 @@ def tend(store: Store, stop: Callable[[], bool] | None) -> None:
         if stop and stop():
             return
         try:
-            swept = sweep(store.static, name)  # seconds: without the writer lock
+            swept = sweep(store.static, name)  # its used vectors read: without the writer lock
         except SegmentDamaged:
             continue  # damage is the next update's to repair
         with store.writing():
