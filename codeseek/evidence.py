@@ -16,15 +16,19 @@ from .query import name_parts
 ABSTRACT = re.compile(r"\b(abstract|ABC|ABCMeta|Protocol|interface|trait|protocol|@runtime_checkable)\b")
 OVERLOAD = re.compile(r"^\s*@(?:typing\.)?overload\b", re.MULTILINE)
 HEADERS = (".h", ".hh", ".hpp", ".hxx")
+# Typing stub files: every definition in one declares what a `.py` beside it implements (attrs'
+# `__init__.pyi` beside `_make.py`), with or without `@overload`.
+STUB_FILES = (".pyi",)
 
 
 def shape_of(kind: Kind, content: str, path: str, context: str = "") -> str:
     """`primary` for the definition a shared name's others implement (an interface, a trait, an
     abstract class or protocol), `stub` for one that only declares it (an `@overload`, a C
-    prototype), else "". Read from the chunk's first lines, so a long body costs nothing."""
+    prototype, anything in a `.pyi` stub file but a protocol or abstract class), else "". Read
+    from the chunk's first lines, so a long body costs nothing."""
     head = content[:400]
     if kind in (Kind.FUNCTION, Kind.METHOD):
-        if OVERLOAD.search(head):
+        if OVERLOAD.search(head) or path.endswith(STUB_FILES):
             return "stub"
         if context.startswith(("interface ", "trait ")):  # what the implementations' methods implement
             return "primary"
@@ -33,8 +37,11 @@ def shape_of(kind: Kind, content: str, path: str, context: str = "") -> str:
         return ""
     if kind in (Kind.INTERFACE, Kind.TRAIT):
         return "primary"
-    if kind in (Kind.CLASS, Kind.STRUCT, Kind.TYPE, Kind.OBJECT) and ABSTRACT.search(_declaration(head)):
-        return "primary"
+    if kind in (Kind.CLASS, Kind.STRUCT, Kind.TYPE, Kind.OBJECT):
+        if ABSTRACT.search(_declaration(head)):
+            return "primary"
+        if path.endswith(STUB_FILES):
+            return "stub"
     return ""
 
 

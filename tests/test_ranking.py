@@ -188,6 +188,20 @@ def test_an_overload_stub_yields_to_the_implementation(make_repo, meaningless, m
     assert find("parse")[0][1:] == ("parse", 18)
 
 
+def test_a_stub_file_declaration_yields_to_the_implementation(make_repo, meaningless, monkeypatch) -> None:
+    # attrs ships `__init__.pyi` beside `_make.py`: every definition in a `.pyi` is a declaration
+    # (body `...`), overloaded or not, and `Attribute.evolve` found the stub first.
+    find = searcher(make_repo, meaningless, {
+        "src/attr/__init__.pyi": "class Attribute:\n    def evolve(self, **changes) -> Attribute: ...\n\n"
+                                 "def fields_dict(cls: type) -> dict: ...\n",
+        "src/attr/_make.py": "class Attribute:\n    def evolve(self, **changes):\n        new = copy.copy(self)\n"
+                             "        return new\n\n\ndef fields_dict(cls):\n    return dict(cls.fields)\n",
+    }, monkeypatch)
+    assert find("Attribute.evolve", stub=1.0)[0][0] == "src/attr/__init__.pyi"
+    assert find("Attribute.evolve")[0][:2] == ("src/attr/_make.py", "Attribute.evolve")
+    assert find("fields_dict")[0][:2] == ("src/attr/_make.py", "fields_dict")
+
+
 def test_a_subsystem_question_finds_the_file_that_implements_it(make_repo, meaningless, monkeypatch) -> None:
     # lib/client/connect.c implements it in several definitions, none holding all the words;
     # a neighbour's single function holds more of them.
