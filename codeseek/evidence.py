@@ -19,6 +19,9 @@ HEADERS = (".h", ".hh", ".hpp", ".hxx")
 # Typing stub files: every definition in one declares what a `.py` beside it implements (attrs'
 # `__init__.pyi` beside `_make.py`), with or without `@overload`.
 STUB_FILES = (".pyi",)
+# A generic type's arguments in a scope (`<X>` in Rust's `WeightedIndex<X>::new`, `<K, Vec<V>>`):
+# no part of its name. Only after a name and starting like a type: C++'s `operator<=>` keeps its own.
+GENERIC_ARGS = re.compile(r"(?<=\w)<[\w'&*\[(?][^<>]*>")
 
 
 def shape_of(kind: Kind, content: str, path: str, context: str = "") -> str:
@@ -66,11 +69,20 @@ def qualified_match(symbol: str, path: str, parts: tuple[str, ...]) -> str:
     last, wanted = own[-1], parts[-1]
     if name_key(last) != name_key(wanted):
         return "prefix" if len(name_key(wanted)) >= 4 and name_key(last).startswith(name_key(wanted)) else ""
-    where = {p.lower() for p in own[:-1]} | {p.lower() for p in PurePosixPath(path).with_suffix("").parts}
+    where = {p.lower() for p in _scopes(symbol)} | {p.lower() for p in PurePosixPath(path).with_suffix("").parts}
     same_case = last.rstrip("?!=") == wanted.rstrip("?!=")  # Ruby's `block?`
     # The nearest qualifier decides (`Html` in `Kramdown::Converter::Html#convert`); outer ones
     # are often a root namespace no folder spells (`Twig` over `src/`).
     return "qualified" if same_case and parts[-2].lower() in where else "variant"
+
+
+def _scopes(symbol: str) -> tuple[str, ...]:
+    """The names a definition's symbol puts it in, without generic arguments (nested ones
+    peeled from the inside: `WeightedIndex<X>::new` is in WeightedIndex). Only the scopes: an
+    `impl Foo<T>` block's own name is left as it was, so it does not tie with `Foo` itself."""
+    while (bare := GENERIC_ARGS.sub("", symbol)) != symbol:
+        symbol = bare
+    return name_parts(symbol)[:-1]
 
 
 def file_name_share(path: str, weights: dict[str, float], all_weight: float) -> float:

@@ -21,9 +21,6 @@ FILE_MENTION = re.compile(
     r"(?:\"?,\s+line\s+(?P<pyline>\d+)|:(?P<line>\d+)|#L(?P<anchor>\d+))?")
 INTERROGATIVES = frozenset({"how", "where", "what", "which", "why", "when", "who"})
 QUALIFIER = re.compile(r"::|->|#|\.|\\")
-# A generic type's arguments (`<X>` in Rust's `WeightedIndex<X>::new`, `<K, Vec<V>>`): no part of
-# its name. Only after a name and starting like a type, so C++'s `operator<=>` keeps its own.
-GENERIC_ARGS = re.compile(r"(?<=\w)<[\w'&*\[(?][^<>]*>")
 # A token that can only be code: camelCase, snake_case, a qualified name.
 CODE_SHAPE = re.compile(r"[a-z0-9][A-Z]|[A-Z]{2}[a-z]|\w_\w|[.#]\w|::|->")
 NAME = re.compile(r"[A-Za-z_$][\w$]*(?:(?:\.|::|#|->|\\)[A-Za-z_$][\w$]*)*[?!]?")
@@ -63,10 +60,7 @@ def file_mentions(text: str) -> tuple[FileMention, ...]:
 
 def name_parts(name: str) -> tuple[str, ...]:
     """A qualified name's parts: `Sinatra::Helpers`, `pkg.Type`, `Type::method`, `Class#method`,
-    `a.b.c`, a Go receiver `(*Type).Method` -> its names in order; a generic type's arguments
-    left out (`WeightedIndex<X>::new` -> WeightedIndex, new), innermost first."""
-    while (bare := GENERIC_ARGS.sub("", name)) != name:
-        name = bare
+    `a.b.c`, a Go receiver `(*Type).Method` -> its names in order."""
     return tuple(p for p in (part.strip("()*&<>[] ") for part in QUALIFIER.split(name)) if p)
 
 
