@@ -64,6 +64,13 @@ CORPORA = [
     Corpus("kramdown", "ruby", "deb", "ruby-kramdown", "2.4.0-2", ("lib",),
            base="usr/share/rubygems-integration/all/gems/kramdown-2.4.0"),
     Corpus("penlight", "lua", "deb", "lua-penlight", "1.13.1-3", ("pl",), base="usr/share/lua/5.1"),
+    # Issue 27's structures: a legacy `v1/` tree beside the current `v2/` with the same names
+    # (glanceclient), `@overload` stubs and `.pyi` declarations beside the implementations
+    # (attrs), a trait with many implementations (rand).
+    Corpus("glanceclient", "python", "pypi", "python-glanceclient", "4.13.0", ("glanceclient",)),
+    Corpus("attrs", "python", "pypi", "attrs", "26.1.0", ("src",)),
+    Corpus("rand", "rust", "deb", "librust-rand-dev", "0.8.5-1", ("src",),
+           base="usr/share/cargo/registry/rand-0.8.5"),
 ]
 
 

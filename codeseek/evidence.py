@@ -16,15 +16,22 @@ from .query import name_parts
 ABSTRACT = re.compile(r"\b(abstract|ABC|ABCMeta|Protocol|interface|trait|protocol|@runtime_checkable)\b")
 OVERLOAD = re.compile(r"^\s*@(?:typing\.)?overload\b", re.MULTILINE)
 HEADERS = (".h", ".hh", ".hpp", ".hxx")
+# Typing stub files: every definition in one declares what a `.py` beside it implements (attrs'
+# `__init__.pyi` beside `_make.py`), with or without `@overload`.
+STUB_FILES = (".pyi",)
+# A generic type's arguments in a scope (`<X>` in Rust's `WeightedIndex<X>::new`, `<K, Vec<V>>`):
+# no part of its name. Only after a name and starting like a type: C++'s `operator<=>` keeps its own.
+GENERIC_ARGS = re.compile(r"(?<=\w)<[\w'&*\[(?][^<>]*>")
 
 
 def shape_of(kind: Kind, content: str, path: str, context: str = "") -> str:
     """`primary` for the definition a shared name's others implement (an interface, a trait, an
     abstract class or protocol), `stub` for one that only declares it (an `@overload`, a C
-    prototype), else "". Read from the chunk's first lines, so a long body costs nothing."""
+    prototype, anything in a `.pyi` stub file but a protocol or abstract class), else "". Read
+    from the chunk's first lines, so a long body costs nothing."""
     head = content[:400]
     if kind in (Kind.FUNCTION, Kind.METHOD):
-        if OVERLOAD.search(head):
+        if OVERLOAD.search(head) or path.endswith(STUB_FILES):
             return "stub"
         if context.startswith(("interface ", "trait ")):  # what the implementations' methods implement
             return "primary"
@@ -33,8 +40,11 @@ def shape_of(kind: Kind, content: str, path: str, context: str = "") -> str:
         return ""
     if kind in (Kind.INTERFACE, Kind.TRAIT):
         return "primary"
-    if kind in (Kind.CLASS, Kind.STRUCT, Kind.TYPE, Kind.OBJECT) and ABSTRACT.search(_declaration(head)):
-        return "primary"
+    if kind in (Kind.CLASS, Kind.STRUCT, Kind.TYPE, Kind.OBJECT):
+        if ABSTRACT.search(_declaration(head)):
+            return "primary"
+        if path.endswith(STUB_FILES):
+            return "stub"
     return ""
 
 
@@ -59,11 +69,20 @@ def qualified_match(symbol: str, path: str, parts: tuple[str, ...]) -> str:
     last, wanted = own[-1], parts[-1]
     if name_key(last) != name_key(wanted):
         return "prefix" if len(name_key(wanted)) >= 4 and name_key(last).startswith(name_key(wanted)) else ""
-    where = {p.lower() for p in own[:-1]} | {p.lower() for p in PurePosixPath(path).with_suffix("").parts}
+    where = {p.lower() for p in _scopes(symbol)} | {p.lower() for p in PurePosixPath(path).with_suffix("").parts}
     same_case = last.rstrip("?!=") == wanted.rstrip("?!=")  # Ruby's `block?`
     # The nearest qualifier decides (`Html` in `Kramdown::Converter::Html#convert`); outer ones
     # are often a root namespace no folder spells (`Twig` over `src/`).
     return "qualified" if same_case and parts[-2].lower() in where else "variant"
+
+
+def _scopes(symbol: str) -> tuple[str, ...]:
+    """The names a definition's symbol puts it in, without generic arguments (nested ones
+    peeled from the inside: `WeightedIndex<X>::new` is in WeightedIndex). Only the scopes: an
+    `impl Foo<T>` block's own name is left as it was, so it does not tie with `Foo` itself."""
+    while (bare := GENERIC_ARGS.sub("", symbol)) != symbol:
+        symbol = bare
+    return name_parts(symbol)[:-1]
 
 
 def file_name_share(path: str, weights: dict[str, float], all_weight: float) -> float:

@@ -188,6 +188,35 @@ def test_an_overload_stub_yields_to_the_implementation(make_repo, meaningless, m
     assert find("parse")[0][1:] == ("parse", 18)
 
 
+def test_a_stub_file_declaration_yields_to_the_implementation(make_repo, meaningless, monkeypatch) -> None:
+    # attrs ships `__init__.pyi` beside `_make.py`: every definition in a `.pyi` is a declaration
+    # (body `...`), overloaded or not, and `Attribute.evolve` found the stub first.
+    find = searcher(make_repo, meaningless, {
+        "src/attr/__init__.pyi": "class Attribute:\n    def evolve(self, **changes) -> Attribute: ...\n\n"
+                                 "def fields_dict(cls: type) -> dict: ...\n",
+        "src/attr/_make.py": "class Attribute:\n    def evolve(self, **changes):\n        new = copy.copy(self)\n"
+                             "        return new\n\n\ndef fields_dict(cls):\n    return dict(cls.fields)\n",
+    }, monkeypatch)
+    assert find("Attribute.evolve", stub=1.0)[0][0] == "src/attr/__init__.pyi"
+    assert find("Attribute.evolve")[0][:2] == ("src/attr/_make.py", "Attribute.evolve")
+    assert find("fields_dict")[0][:2] == ("src/attr/_make.py", "fields_dict")
+
+
+def test_a_qualified_name_finds_a_generic_types_method(make_repo, meaningless, monkeypatch) -> None:
+    # Rust names a generic type's methods `WeightedIndex<X>::new`: the qualifier is `WeightedIndex`.
+    find = searcher(make_repo, meaningless, {
+        "src/distributions/weighted_index.rs": "pub struct WeightedIndex<X> {\n    total: X,\n}\n\n"
+                                               "impl<X> WeightedIndex<X> {\n    pub fn new(weights: Vec<X>) -> Self {\n"
+                                               "        todo!()\n    }\n}\n",
+        "src/distributions/uniform.rs": "pub struct Uniform<X>(X);\n\nimpl<X> Uniform<X> {\n"
+                                        "    /// Like a weighted index (WeightedIndex new) over one range.\n"
+                                        "    pub fn new(low: X) -> Self {\n        todo!()\n    }\n}\n",
+    }, monkeypatch)
+    assert find("WeightedIndex::new")[0][:2] == ("src/distributions/weighted_index.rs", "WeightedIndex<X>::new")
+    assert find("Uniform::new")[0][:2] == ("src/distributions/uniform.rs", "Uniform<X>::new")
+    assert find.why("WeightedIndex::new")["name"] == "qualified"
+
+
 def test_a_subsystem_question_finds_the_file_that_implements_it(make_repo, meaningless, monkeypatch) -> None:
     # lib/client/connect.c implements it in several definitions, none holding all the words;
     # a neighbour's single function holds more of them.
