@@ -14,7 +14,7 @@ from safetensors.numpy import save_file
 from tokenizers import Tokenizer, models, pre_tokenizers
 
 from codeseek import chunking, indexing, search
-from codeseek.embedding import DEFAULT_MODEL, EngineChoice, EngineSettings, static_tier
+from codeseek.embedding import DEFAULT_MODEL, EngineChoice, EngineSettings, static, static_tier
 from codeseek.embedding.bundled import BUNDLED, CODE_MODEL, STATIC_MODEL
 from codeseek.embedding.static import StaticEmbedder
 from codeseek.embedding.tokens import Tokens
@@ -80,6 +80,18 @@ def test_a_static_model_pools_as_model2vec_does(tmp_path: Path) -> None:
     assert np.allclose(got[0], want / np.linalg.norm(want), atol=1e-6)
     assert not got[1].any() and not got[2].any()
     assert engine.max_tokens == 512
+
+
+def test_a_static_models_identity_includes_how_much_it_reads(tmp_path: Path) -> None:
+    """The same table reading fewer tokens makes other vectors: its digest (which names its
+    stored vectors) differs, so an index computes them again rather than mixing the two."""
+    model = tiny_static_model(tmp_path / "model", "model2vec")
+    before = static.load(model)
+    (model / "config.json").write_text(json.dumps({"model_type": "model2vec", "normalize": True, "max_length": 2}))
+    after = static.load(model)
+    assert after.max_length == 2 and after.digest != before.digest
+    engine = StaticEmbedder(model)
+    assert np.allclose(engine.embed_documents(["retry backoff sleep"]), engine.embed_documents(["retry backoff"]))
 
 
 def test_a_fresh_index_has_a_static_vector_for_every_chunk_and_meaning_before_the_model(

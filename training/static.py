@@ -1,22 +1,25 @@
 """codeseek's static code model: a table of token vectors, averaged, made from the code model.
 
-    python training/static.py featurize   # the teacher's vectors of code and descriptions
-    python training/static.py build --method tokenlearn --dims 256 --out codeseek/models/codeseek-code-static-v1
+    python training/static.py featurize   # texts, and the teacher's vector of each
+    python training/static.py build --epochs 8 --contrastive 2 --out codeseek/models/codeseek-code-static-v2
 
-The teacher is codeseek-code-minilm-l6-v1, loaded through codeseek's own loader (the base
-model plus the shipped float16 differences): the float32 weights, whose int8 file (the default,
-codeseek-code-minilm-l6-v1-int8) has this static model as its tier too (bundled.py says why). Two ways to make the table, both measured
-(training/README.md):
+Two ways to make the table, both measured (training/README.md):
 
-- distill: model2vec's distillation. Every token of the vocabulary goes through the teacher
-  alone; its output is the token's vector (then PCA and Zipf weighting).
+- distill: model2vec's distillation of codeseek-code-minilm-l6-v1 (its float32 weights, through
+  codeseek's own loader: the base model plus the shipped float16 differences). Every token of
+  the vocabulary goes through the model alone; its output is the token's vector (then PCA and
+  Zipf weighting). A token alone is not what a model fine-tuned on whole definitions reads.
 - tokenlearn: the distilled table is the start; it is then trained so that the mean of a
   text's token vectors points where the teacher's vector of that text points (cosine loss),
-  over real code and real descriptions of code (tokenlearn's method, done here directly).
+  over real code and real descriptions of code (tokenlearn's method, done here directly). The
+  teacher is the int8 file, codeseek-code-minilm-l6-v1-int8, the default whose tier this is
+  (bundled.py says why the float32 model shares it). `--contrastive W` adds an in-batch loss
+  over every pair of the training corpus: each description nearer its own code than the
+  batch's others, as static retrieval models are trained beside distillation.
 
-The corpus: (description, code) pairs from the training packages already downloaded by
-training/corpus.py (held-out and benchmark projects excluded by name, as there) and whole
-chunks of the Python standard library. Then the vocabulary is pruned to the tokens the
+The corpus: the training corpus's pairs (training/corpus.py: held-out and benchmark projects
+excluded by name) and whole chunks of the Python standard library; validation on valid.jsonl,
+whose packages no training pair comes from. Then the vocabulary is pruned to the tokens the
 corpus uses (the rest are dropped from a text, like unknown tokens), PCA to `--dims`, and
 int8 rows with a float32 scale each (codeseek/embedding/static.py reads it).
 """

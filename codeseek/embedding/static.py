@@ -45,7 +45,7 @@ class StaticModel:
     tokenizer: Tokens  # truncating at max_length, no padding
     max_length: int
     format: str
-    digest: str  # of its table file: a static model is identified by its values, not its name alone
+    digest: str  # of its table file and length: a static model is identified by its values, not its name
 
 
 def layout(folder: Path) -> tuple[Path, str] | None:
@@ -116,7 +116,9 @@ def load(folder: Path) -> StaticModel:
     if unknown is not None and unknown < len(table):
         table[unknown] = 0.0
     # float16 in memory (half of the warm process's share); rows are summed in float32.
-    digest = hashlib.sha256((inner / "model.safetensors").read_bytes()).hexdigest()[:12]
+    # The length is part of what a vector is: a config that reads fewer tokens makes other vectors.
+    content = (inner / "model.safetensors").read_bytes() + f"max_length={max_length}".encode()
+    digest = hashlib.sha256(content).hexdigest()[:12]
     return StaticModel(np.ascontiguousarray(table, dtype=np.float16), tokenizer, max_length, kind, digest)
 
 
