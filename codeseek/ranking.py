@@ -15,28 +15,24 @@ Then structure: a definition named like the query, definitions over module code 
 implementation over tests and examples, files holding several good candidates; and further
 results from a file already listed yield to other files.
 
-Issue 27 (developer questions, names, whole issues) added signals read from MinishLab/semble's
-`ranking/` (boosting.py, penalties.py, selection.py; its source only). Taken from it: path
-penalties for compatibility copies (its `compat/`, `legacy/`), a boost for files whose name
-and folder hold the question's words (its stem boost, prefix-matched so `connect` finds
-`connection`), a file-coherence boost given to each file's top chunk in proportion to its
-file's summed score, and a saturation decay for a file's results past the second. Done
-differently: semble's boosts are multiples of the best score and its penalties fixed factors
-found on its own benchmark; here every signal is a named weight in `Signals` on the same
-0..1 scales as the rest, off at its neutral value, measured as an ablation on this project's
-benchmark. Semble finds a queried symbol's definition by a regular expression over chunk text
-(`class X`, `def X`); codeseek has each definition's qualified symbol from tree-sitter, so a
-qualified name is resolved against the definition's scopes and its file's folders
-(`evidence.qualified_match`) and the case of its last part (`Sinatra::Helpers`, the module,
-over `helpers`, the methods). Legacy copies also include `v1/` beside a `v4/` (decided among
-the candidates' paths) and vendored trees; semble's test-file, `__init__.py`, example and
-`.d.ts` penalties were not taken (codeseek's test and auxiliary priors already measured those).
-Not in semble: the primary definition of a shared name (interface, trait, abstract class)
-and overload stubs (evidence.shape_of), and long queries: candidates by the query's 30 rarest
-terms, a file or `file:line` a traceback names (query.py), a file-level pass over those terms,
-and prose and tests lowered further. Semble's saturation starts past a file's second result
-for every query; here only for questions (`how ...`, `where ...`), since on the docs set it
-cost 0.016 NDCG (a described function is often its file's third).
+Issue 27 (developer questions, names, whole issues) added signals read from MinishLab/semble's `ranking/`
+(boosting.py, penalties.py, selection.py; its source only). Taken from it: path penalties for compatibility copies
+(its `compat/`, `legacy/`), a boost for files whose name and folder hold the question's words (its stem boost,
+prefix-matched so `connect` finds `connection`), a file- coherence boost given to each file's top chunk in
+proportion to its file's summed score, and a saturation decay for a file's results past the second. Done
+differently: semble's boosts are multiples of the best score and its penalties fixed factors found on its own
+benchmark; here every signal is a named weight in `Signals` on the same 0..1 scales as the rest, off at its neutral
+value, measured as an ablation on this project's benchmark. Semble finds a queried symbol's definition by a regular
+expression over chunk text (`class X`, `def X`); codeseek has each definition's qualified symbol from tree-sitter,
+so a qualified name is resolved against the definition's scopes and its file's folders (`evidence.qualified_match`)
+and the case of its last part (`Sinatra::Helpers`, the module, over `helpers`, the methods). Legacy copies also
+include `v1/` beside a `v4/` (decided among the candidates' paths) and vendored trees; semble's test-file,
+`__init__.py`, example and `.d.ts` penalties were not taken (codeseek's test and auxiliary priors already measured
+those). Not in semble: the primary definition of a shared name (interface, trait, abstract class) and overload stubs
+(evidence.shape_of), and long queries: candidates by the query's 30 rarest terms, a file or `file:line` a traceback
+names (query.py), a file-level pass over those terms, and prose and tests lowered further. Semble's saturation
+starts past a file's second result for every query; here only for questions (`how ...`, `where ...`), since on the
+docs set it cost 0.016 NDCG (a described function is often its file's third).
 """
 
 from __future__ import annotations
@@ -98,10 +94,13 @@ class Signals:
     # The static tier (see "The static tier" below). static_tier 0: never read it (the
     # transformer alone, as before it existed); static_only 1: read nothing else (the
     # transformer's vectors are ignored); static_blend: the static meaning's share for a chunk
-    # that has both vectors (0: the transformer's alone).
+    # that has both vectors (0: the transformer's alone). words_static: words_sentence where the
+    # static tier alone gives meaning (a first search; a weaker space leans on words more): 0.55
+    # against 0.45, questions NDCG tuned 0.893 -> 0.902, docs MRR 0.504 -> 0.505; 0.65: 0.907, 0.494.
     static_tier: float = 1.0
     static_only: float = 0.0
     static_blend: float = 0.0
+    words_static: float = 0.55
 
     # -- issue 27: developer questions, names and long queries. Each is off at its neutral value
     # (a factor of 1, a bonus of 0); figures: benchmarks/README.md ("Developer questions, names
@@ -231,7 +230,9 @@ def rank(query: Query, candidates: list[Candidate], counts: dict[str, int], tota
     elif mode == Mode.LEXICAL:
         words_share = 1.0
     else:
-        words_share = signals.words_name if query.is_name else signals.words_sentence
+        static_alone = floor is None and static_floor is not None
+        words_share = (signals.words_name if query.is_name else signals.words_static if static_alone
+                       else signals.words_sentence)
     newest = newest_versions(c.path for c in candidates)
     implemented = {name_key(c.symbol) for c in candidates if c.kind.is_named and c.shape != "stub"}
     named = {name_key(n) for n in query.mentioned}
