@@ -136,23 +136,20 @@ def pool(model: StaticModel, texts: list[str]) -> np.ndarray:
     """Each text's summed token rows (unnormalised; a text with no known token is zeros).
 
     A chunk repeats its tokens (`self`, `(`, its names), so each distinct (text, token) pair
-    is read from the table once and weighted by its count: a third of the rows to gather."""
+    (`Tokens.count`) is read from the table once and weighted by its count: a third of the
+    rows to gather."""
     table = model.table
     vocab = len(table)
     out = np.zeros((len(texts), table.shape[1]), dtype=np.float32)
     for start in range(0, len(texts), BATCH):
         # Cut first, as model2vec does: the tokenizer would read a whole long file, then truncate.
         batch = [text[: model.max_length * CHARS_PER_TOKEN] for text in texts[start : start + BATCH]]
-        encodings = model.tokenizer.encode(batch, special=False)
-        lengths = np.fromiter((len(e) for e in encodings), dtype=np.int64, count=len(encodings))
-        if not lengths.any():
+        counted = model.tokenizer.count(batch)
+        known = counted.ids < vocab  # a tokenizer with more ids than rows: the rest count as unknown
+        if not known.any():
             continue
-        ids = np.concatenate([np.asarray(e, dtype=np.int64) for e in encodings])
-        owner = np.repeat(np.arange(len(encodings), dtype=np.int64), lengths)
-        known = ids < vocab  # a tokenizer with more ids than rows: the rest count as unknown
-        pairs, counts = np.unique(owner[known] * vocab + ids[known], return_counts=True)
-        rows = table[pairs % vocab].astype(np.float32) * counts[:, None].astype(np.float32)
-        texts_of = pairs // vocab
+        texts_of = counted.texts[known]
+        rows = table[counted.ids[known]].astype(np.float32) * counted.counts[known, None].astype(np.float32)
         firsts = np.flatnonzero(np.r_[True, texts_of[1:] != texts_of[:-1]])
         out[start + texts_of[firsts]] = np.add.reduceat(rows, firsts, axis=0)
     return out
