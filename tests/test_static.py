@@ -17,7 +17,7 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 from codeseek import chunking, indexing, search
 from codeseek.embedding import DEFAULT_MODEL, STATIC_BUNDLED, EngineChoice, EngineSettings, static_tier
 from codeseek.embedding.bundled import BUNDLED, CODE_MODEL, STATIC_MODEL
-from codeseek.embedding.static import StaticEmbedder
+from codeseek.embedding.static import StaticEmbedder, pool
 from codeseek.embedding.tokens import Tokens
 from codeseek.index import STATIC_MODEL as STATIC_KEY
 from codeseek.index import Store
@@ -215,3 +215,19 @@ def test_plain_text_is_counted_by_its_words_into_the_tokenizers_own_tokens(monke
             pairs, counts = np.unique(owner * 100_000 + ids, return_counts=True)
             assert np.array_equal(got.texts, pairs // 100_000) and np.array_equal(got.ids, pairs % 100_000)
             assert np.array_equal(got.counts, counts)
+
+
+def test_a_static_vector_is_the_exact_sum_of_its_tokens_rows_whatever_its_batch() -> None:
+    """`pool` on real code: each text's vector is the exact (float64) sum of its first 512
+    tokens' rows rounded to float32, the same alone as in a batch of others."""
+    texts = _corpus()
+    tier = static_tier(CODE_MODEL)
+    assert isinstance(tier, StaticEmbedder)
+    model = tier.model
+    table = model.table.astype(np.float64)
+    encoded = model.tokenizer.encode([text[: 512 * 8] for text in texts], special=False)
+    want = np.stack([table[e].sum(axis=0) if e else np.zeros(table.shape[1]) for e in encoded]).astype(np.float32)
+    got = pool(model, texts)
+    assert np.array_equal(got, want)
+    alone = np.stack([pool(model, [text])[0] for text in texts[::7]])
+    assert np.array_equal(alone, got[::7])
