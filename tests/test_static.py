@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import email
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -118,6 +119,23 @@ def test_static_vectors_made_in_the_worker_processes_are_the_tiers_own(make_repo
     assert len(chunks) >= len(files) and set(stored) == {c.vector_key for c in chunks}
     got = np.stack([stored[c.vector_key] for c in chunks])
     assert np.allclose(got, want.astype(np.float16).astype(np.float32), atol=1e-3)
+
+
+def _blas_threads(items: list[tuple[str, bytes]]) -> list[str | None]:
+    return [os.environ.get("OPENBLAS_NUM_THREADS") for _ in items]
+
+
+def test_the_chunking_workers_sum_static_vectors_on_one_blas_thread() -> None:
+    """The workers are one a core: BLAS threads in each (numpy's, in `pool`'s product) would
+    spin against the others. Their forkserver starts with one BLAS thread; this process's
+    environment stays as it was."""
+    before = dict(os.environ)
+    chunker = chunking.Chunker(_blas_threads, workers=2)
+    try:
+        got = [value for part in chunker.submit([("a.py", b"")] * chunking.PARALLEL_MIN_FILES) for value in part()]
+    finally:
+        chunker.close()
+    assert set(got) == {"1"} and dict(os.environ) == before
 
 
 def test_static_vectors_are_pushed_and_pulled_with_the_models(
