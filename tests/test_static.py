@@ -8,6 +8,7 @@ import email
 import json
 import os
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ import pytest
 from safetensors.numpy import save_file
 from tokenizers import Tokenizer, models, pre_tokenizers
 
-from codeseek import chunking, indexing, search
+from codeseek import chunking, indexing, ranking, search
 from codeseek.embedding import DEFAULT_MODEL, STATIC_BUNDLED, EngineChoice, EngineSettings, static, static_tier
 from codeseek.embedding.bundled import BUNDLED, CODE_MODEL, STATIC_MODEL
 from codeseek.embedding.static import StaticEmbedder, pool
@@ -25,7 +26,7 @@ from codeseek.index import Store
 from codeseek.parsing import chunk_file
 from codeseek.repo import open_workspace
 
-from .conftest import EmbeddingServer, MakeRepo, codeseek, git
+from .conftest import EmbeddingServer, MakeRepo, codeseek, git, index_all
 from .test_sharing import cli, clone
 
 WORDS = ["retry", "backoff", "sleep", "failure", "attempt", "slug", "title", "lowercase", "cache", "capacity",
@@ -112,6 +113,23 @@ def test_a_fresh_index_has_a_static_vector_for_every_chunk_and_meaning_before_th
     assert results.vectors == "static" and not engine.loaded  # no transformer was loaded
     assert results.hits[0].symbol == "retry_with_backoff"
     assert results.hits[0].why is not None and results.hits[0].why["vectors"] == "static"
+
+
+def test_once_every_chunk_has_the_models_vector_both_spaces_give_meaning(make_repo: MakeRepo) -> None:
+    """With the transformer's vector for every chunk, a tenth of a chunk's meaning still comes
+    from the static tier (Signals.static_blend: it ranked better than the transformer alone)."""
+    root = make_repo()
+    ws = open_workspace(root)
+    engine = EngineChoice(EngineSettings())
+    index_all(ws, engine)
+    with Store(ws.index_dir) as store:
+        assert store.chunks.unembedded_count() == 0
+        results = search.find(store, engine, "sleep longer after each failed attempt", 3, explain=True)
+        alone = search.find(store, engine, "sleep longer after each failed attempt", 3, explain=True,
+                            signals=replace(ranking.DEFAULT, static_blend=0.0))
+    assert results.vectors == "transformer and static" and alone.vectors == "transformer"
+    assert results.hits[0].symbol == "retry_with_backoff" and results.hits[0].why["vectors"] == "both"
+    assert alone.hits[0].why["vectors"] == "transformer"
 
 
 def test_static_vectors_made_in_the_worker_processes_are_the_tiers_own(make_repo: MakeRepo) -> None:
