@@ -9,14 +9,17 @@ import threading
 from ..kinds import newest_versions
 from .database import Database, guarded
 
-# Only paths with a folder that may be a `vN` reach Python (newest_versions decides exactly).
-VERSIONED = "SELECT path FROM files WHERE skipped IS NULL AND path GLOB '*[vV][0-9]*/*'"
+# Only paths with a folder that may be a `vN` reach Python (newest_versions decides exactly). On
+# 70,000 kernel-shaped paths: 13 ms (26 ms unanchored, `path GLOB '*[vV][0-9]*/*'`; 350 ms with
+# every path through Python), on this 2-core machine under load.
+VERSIONED = "SELECT path FROM files WHERE skipped IS NULL AND ('/' || path) GLOB '*/[vV][0-9]*/*'"
 
 
 class Versions:
     """The highest `vN` under each folder holding version trees, computed once per update of the
     index (its `updated_at`, written with every change of its files) and kept while the index
-    is open: the warm process computes it once, an in-process search once per search."""
+    is open: the warm process computes it once per update, an in-process search (which opens the
+    index anew) once per search, and both from the same paths, so they give the same answer."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
