@@ -163,6 +163,20 @@ def test_a_version_tree_is_legacy_beside_one_the_index_holds(make_repo, meaningl
     assert find(query)[0][0] == "client/exc.py"
 
 
+def test_the_version_trees_follow_the_index_while_it_stays_open(make_repo, meaningless, monkeypatch) -> None:
+    # The warm process keeps its index open across updates: a `v2/` added later makes `v1/` legacy.
+    find = searcher(make_repo, meaningless, {
+        "client/v1/exceptions.py": "def from_response(response):\n    \"\"\"An HTTP error status and its reason.\"\"\"\n",
+        "client/exc.py": "def from_response(response):\n    \"\"\"An HTTP error status.\"\"\"\n",
+    }, monkeypatch)
+    assert find("HTTP error status reason")[0][0] == "client/v1/exceptions.py"  # no v2/ yet: v1/ is current
+    Path("client/v2").mkdir()
+    Path("client/v2/images.py").write_text("def upload(image):\n    return image\n")
+    result = CliRunner().invoke(cli_module.cli, ["index", "--base-url", meaningless.url])
+    assert result.exit_code == 0, result.output
+    assert find("HTTP error status reason")[0][0] == "client/exc.py"
+
+
 DEPRECATED = {  # a deprecated definition and its current one, in each language's own way
     "a.rs": ("#[deprecated(since = \"0.8.0\")]\npub fn weighted() -> u32 { 1 }\n", "weighted"),
     "A.java": ("class A {\n    @Deprecated\n    public void run() { }\n}\n", "A.run"),
