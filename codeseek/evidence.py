@@ -71,9 +71,11 @@ def deprecated(content: str, path: str) -> bool:
 
 
 def definition_key(symbol: str) -> str:
-    """A definition's name as its namesakes share it, generic arguments aside: Rust's `impl
-    WeightedIndex<W>` in a deprecated module and the current `impl WeightedIndex<X>` are one."""
-    return name_key(GENERIC_ARGS.sub("", symbol))
+    """A definition's name and its nearest scope's, generic arguments aside: the deprecated
+    `alias_method::WeightedIndex<W>::new` and the current `WeightedIndex<X>::new` are one
+    (`weightedindex.new`); `FileUtils.write` and `IOUtils.write` are two."""
+    scopes = _scopes(symbol)
+    return f"{name_key(scopes[-1]) if scopes else ''}.{name_key(symbol)}"
 
 
 def _declaration(head: str) -> str:

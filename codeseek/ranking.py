@@ -105,8 +105,7 @@ class Signals:
     legacy: float = 0.5
     # 1: a v1/ is legacy beside a v2/ the index holds (index.Versions); 0: among the candidates.
     legacy_trees: float = 1.0
-    # A factor for a definition its source (or its module's, class's) marks deprecated that shares
-    # its name with one not marked (rand's `alias_method::WeightedIndex::new`; evidence.deprecated).
+    # A factor for a deprecated definition (evidence.deprecated) whose type and name another file defines unmarked.
     deprecated: float = 0.5
     # Added for a definition whose qualifiers (`Sinatra::` in `Sinatra::Helpers`, `pkg.` in
     # `pkg.Type`) are its scopes or its file's folders; its last part must then match in case.
@@ -231,7 +230,7 @@ def rank(query: Query, candidates: list[Candidate], counts: dict[str, int], tota
         words_share = signals.words_name if query.is_name else signals.words_sentence
     newest = versions if versions is not None else newest_versions(c.path for c in candidates)
     implemented = {name_key(c.symbol) for c in candidates if c.kind.is_named and c.shape != "stub"}
-    current = {evidence.definition_key(c.symbol) for c in candidates if c.kind.is_named and not c.deprecated}
+    current = {(evidence.definition_key(c.symbol), c.path) for c in candidates if c.kind.is_named and not c.deprecated}
     named = {name_key(n) for n in query.mentioned}
     file_shares: dict[str, float] = {}
     meanings = Meanings.of(candidates, floor, static_floor)
@@ -323,14 +322,15 @@ def _apply_priors(c: Candidate, query: Query, signals: Signals) -> None:
 
 
 def _apply_issue_priors(c: Candidate, query: Query, signals: Signals, newest: dict[str, int],
-                        names: tuple[set[str], set[str]]) -> None:
-    """Issue 27's factors: legacy copies, deprecated and stub definitions of a name others define
-    (`names`: implemented, not deprecated), and a long query's prose and tests (whose own words
-    would exempt them: an issue says `test` and `docs` in passing)."""
+                        names: tuple[set[str], set[tuple[str, str]]]) -> None:
+    """Issue 27's factors: legacy copies (a deprecated definition of a type's name another file
+    defines too), stubs of an implemented name, and a long query's prose and tests (whose own
+    words would exempt them: an issue says `test` and `docs` in passing)."""
     part, asks_legacy = legacy_part(c.path, newest), bool(query.mentions & LEGACY_WORDS)
     if part and not asks_legacy and part.lower() not in query.mentions:
         c.factors["legacy"] = signals.legacy
-    elif c.deprecated and not asks_legacy and evidence.definition_key(c.symbol) in names[1]:
+    elif c.deprecated and not asks_legacy and any(key == evidence.definition_key(c.symbol) and path != c.path
+                                                  for key, path in names[1]):
         c.factors["deprecated"] = signals.deprecated
     if c.shape == "stub" and name_key(c.symbol) in names[0]:
         c.factors["stub"] = signals.stub

@@ -212,16 +212,16 @@ def test_a_deprecated_definition_yields_to_the_current_one(make_repo, meaningles
         "src/distributions/weighted_index.rs": "pub struct WeightedIndex<X> {\n    total: X,\n}\n\n"
                                                "impl<X> WeightedIndex<X> {\n    pub fn new(w: Vec<X>) -> Self {\n"
                                                "        todo!()\n    }\n}\n",
-        "src/Old.java": "class Sampler {\n    /** Sample a new weighted index from weights. */\n    @Deprecated\n"
-                        "    public int sample() { return 0; }\n}\n",
-        "src/Sampler.java": "class Current {\n    public int sample() { return 1; }\n}\n",
+        # commons-io's deprecated overload beside the current one, in one file: no copy, kept
+        "src/IOUtils.java": "class IOUtils {\n    /** Writes chars from a StringBuffer to an OutputStream. */\n"
+                            "    @Deprecated\n    public static void write(StringBuffer data, OutputStream out) { }\n\n"
+                            "    public static void write(CharSequence data, OutputStream out) { }\n}\n",
     }, monkeypatch)
     assert find("WeightedIndex::new", deprecated=1.0)[0][0] == "src/distributions/weighted.rs"  # more of its words
     assert find("WeightedIndex::new")[0][:2] == ("src/distributions/weighted_index.rs", "WeightedIndex<X>::new")
     assert find.why("WeightedIndex::new")["name"] == "qualified"
-    assert find("sample", deprecated=1.0)[0][0] == "src/Old.java"
-    assert find("sample")[0][0] == "src/Sampler.java"
-    assert find("the deprecated sample")[0][0] == "src/Old.java"  # asked for
+    assert find("the deprecated WeightedIndex::new")[0][0] == "src/distributions/weighted.rs"  # asked for
+    assert find("writes chars from a StringBuffer")[0][1:] == ("IOUtils.write", 2)
 
 
 def test_a_qualified_name_resolves_to_its_definition(make_repo, meaningless, monkeypatch) -> None:
