@@ -99,7 +99,7 @@ class Signals:
     # bonus of 0); figures: benchmarks/README.md ("Developer questions, names and whole issues"), words only, questions
     # file-level NDCG@10 of the tuned part (0.867 with all, 0.855 with none), issues MRR (0.626 with all, 0.473 none).
     # A factor for a legacy or compatibility copy (kinds.legacy_part: deprecated/, compat/, vendor/, v1/ beside v4/),
-    # unless asked for. Tuned, words/vectors: 3 added projects .872/.913 (off .864/.883); all 18 .870/.921 (off .866/.912).
+    # unless asked for. Tuned, words/vectors: 3 added .872/.913 (off .864/.883); all 18 .870/.921 (off .866/.912).
     legacy: float = 0.5
     # 1: a v1/ is legacy beside a v2/ the index holds (index.Versions); 0: beside one among the candidates. 18
     # projects, tuned: 0.868 -> 0.870 words only, 0.920 -> 0.921 vectors (glanceclient's `exc.py` over v1's copy).
