@@ -24,6 +24,8 @@ from .parsing import Chunk, chunk_file
 from .skipping import SkipRules
 
 PARALLEL_MIN_FILES = 64
+# What OpenBLAS, MKL, Accelerate and OpenMP read for their thread count, when they load.
+ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "VECLIB_MAXIMUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
 T = TypeVar("T")
 
 
@@ -108,6 +110,25 @@ def exit_with(owner: int) -> None:
     threading.Thread(target=watch, daemon=True, name="codeseek-owner").start()
 
 
+def start_forkserver() -> None:
+    """Start the forkserver the workers fork from (if it is not running yet) with one BLAS
+    thread, without changing this process's environment. The workers are one a core already:
+    BLAS threads in them (numpy's, in the static tier's sums) only spin against the other
+    workers (two workers pooling 10,000 chunks each: 3.6 s on two cores, against 1.2 s)."""
+    from multiprocessing import forkserver
+
+    saved = {name: os.environ.get(name) for name in ONE_THREAD}
+    os.environ.update(ONE_THREAD)
+    try:
+        forkserver.ensure_running()
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                del os.environ[name]
+            else:
+                os.environ[name] = value
+
+
 class Chunker(Generic[T]):
     """Runs a function over batches of files in worker processes (tree-sitter holds the GIL),
     so that reading and writing one batch overlaps the work on the next."""
@@ -125,6 +146,7 @@ class Chunker(Generic[T]):
             return [lambda: done]
         if self._pool is None:
             # forkserver: forking a process that has loaded torch can deadlock its thread pools.
+            start_forkserver()
             self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("forkserver"),
                                              initializer=exit_with, initargs=(os.getpid(),))
         size = max(1, len(items) // (self.workers * 8))

@@ -87,13 +87,15 @@ class Signals:
     # one, rather than BM25 over any one at once. Kernel-sized index: lexical find p50 139 ->
     # 14 ms, p99 1.3 s -> 82 ms; its effect on ranking is in benchmarks/README.md.
     all_words_first: float = 1.0
-    # The static tier (see "The static tier" below). static_tier 0: never read it (the
-    # transformer alone, as before it existed); static_only 1: read nothing else (the
-    # transformer's vectors are ignored); static_blend: the static meaning's share for a chunk
-    # that has both vectors (0: the transformer's alone).
+    # The static tier (see "The static tier" below). static_tier 0: never read it (the transformer alone, as before it
+    # existed); static_only 1: read nothing else (the transformer's vectors are ignored); static_blend: the static
+    # meaning's share for a chunk that has both vectors (0: the transformer's alone). words_static: words_sentence where
+    # the static tier alone gives meaning (a first search; a weaker space leans on words more): 0.55 against 0.45,
+    # questions NDCG tuned 0.893 -> 0.902, docs MRR 0.504 -> 0.505; 0.65: 0.907, 0.494.
     static_tier: float = 1.0
     static_only: float = 0.0
     static_blend: float = 0.0
+    words_static: float = 0.55
 
     # -- issue 27: developer questions, names and long queries. Each is off at its neutral value (a factor of 1, a
     # bonus of 0); figures: benchmarks/README.md ("Developer questions, names and whole issues"), words only, questions
@@ -101,27 +103,23 @@ class Signals:
     # A factor for a legacy or compatibility copy (kinds.legacy_part: deprecated/, compat/, vendor/, v1/ beside v4/),
     # unless asked for. Tuned, words/vectors: 3 added .872/.913 (off .864/.883); all 18 .870/.921 (off .866/.912).
     legacy: float = 0.5
-    # 1: a v1/ is legacy beside a v2/ the index holds (index.Versions); 0: beside one among the candidates. 18
-    # projects, tuned: 0.868 -> 0.870 words only, 0.920 -> 0.921 vectors (glanceclient's `exc.py` over v1's copy).
+    # 1: v1/ is legacy beside a v2/ the index holds (index.Versions; 0: a candidate's). All 18: .868/.920 -> .870/.921
     legacy_trees: float = 1.0
-    # A factor for a deprecated definition (evidence.deprecated) whose type and name another file defines unmarked.
-    # 18 projects, tuned: words only no change, vectors 0.920 -> 0.921 (rand's `WeightedIndex::new`, rxjs).
+    # A factor for a deprecated definition (evidence.deprecated) another file defines unmarked. All 18: vectors +.001
     deprecated: float = 0.5
-    # Added for a definition whose qualifiers (`Sinatra::` in `Sinatra::Helpers`, `pkg.` in
-    # `pkg.Type`) are its scopes or its file's folders; its last part must then match in case.
-    # Qualified names are at 1.000 with or without it here and on the 3 added projects (words
-    # find them); its test shows the order it fixes (`Sinatra::Helpers` before `helpers`).
+    # Added for a definition whose qualifiers (`Sinatra::` in `Sinatra::Helpers`, `pkg.` in `pkg.Type`) are its scopes
+    # or its file's folders; its last part must then match in case. 1.000 with or without it here and on the 3 added
+    # projects (words find them); its test shows the order it fixes (`Sinatra::Helpers` before `helpers`).
     qualified: float = 0.5
-    # Added, for a name query, to the primary definition of a name several define: the
-    # interface, trait, protocol or abstract class before its implementations. Without (the run
-    # with file-name terms on every sentence): tuned 0.873 -> 0.871, name-multi 0.959 -> 0.948;
-    # held aside 0.871 -> 0.877. With every vector in: name-multi tuned 0.930 -> 0.918 without,
-    # held aside 0.876 -> 0.913; issues MRR 0.665 -> 0.642. 3 added projects (rand's traits):
-    # tuned 0.869 -> 0.872 words only (architecture 0.844 -> 0.864), none with vectors.
+    # Added, for a name query, to the primary definition of a name several define: the interface, trait, protocol or
+    # abstract class before its implementations. Without (the run with file-name terms on every sentence): tuned 0.873
+    # -> 0.871, name-multi 0.959 -> 0.948; held aside 0.871 -> 0.877. With every vector in: name-multi tuned 0.930 ->
+    # 0.918 without, held aside 0.876 -> 0.913; issues MRR 0.665 -> 0.642. 3 added projects (rand's traits): tuned 0.869
+    # -> 0.872 words only (architecture 0.844 -> 0.864), none with vectors.
     primary: float = 0.2
-    # A factor for an overload stub or a declaration without a body (`@overload`, body `...`,
-    # a C prototype, a `.pyi` declaration) that shares its name with a definition. 3 added
-    # projects (attrs' stubs): tuned 0.855 -> 0.872 words only, 0.889 -> 0.913 with vectors.
+    # A factor for an overload stub or a declaration without a body (`@overload`, body `...`, a C prototype, a `.pyi`
+    # declaration) that shares its name with a definition. 3 added projects (attrs' stubs): tuned 0.855 -> 0.872 words
+    # only, 0.889 -> 0.913 with vectors.
     stub: float = 0.5
     # Added, for a question, in proportion to the idf share of its terms in the file's name and folder (`connect.c`,
     # `client_ws.py`). 0.3 against 0.15: questions NDCG (tuned) 0.874 -> 0.879 with file_top 0.2. For every sentence it
@@ -134,9 +132,9 @@ class Signals:
     # 0.802 -> 0.787. With every vector in it no longer gains on the tuned part (0.920 with, 0.921 without; held aside
     # 0.896 against 0.887): kept for the words-only first minute.
     file_top: float = 0.2
-    # For a question (`how does ... work`): each result of a file past the second is multiplied
-    # by this as well as by `spread` (distinct files before a fifth chunk of one). Without:
-    # architecture 0.802 -> 0.786; on every sentence it cost the docs set 0.016.
+    # For a question (`how does ... work`): each result of a file past the second is multiplied by this as well as by
+    # `spread` (distinct files before a fifth chunk of one). Without: architecture 0.802 -> 0.786; on every sentence it
+    # cost the docs set 0.016.
     saturation: float = 0.7
     # Long queries (an issue, a traceback): candidates by the most informative terms, this many
     # (0: every term); a named file's chunks added, and bonuses for them and its line. Issues
@@ -227,7 +225,9 @@ def rank(query: Query, candidates: list[Candidate], counts: dict[str, int], tota
     elif mode == Mode.LEXICAL:
         words_share = 1.0
     else:
-        words_share = signals.words_name if query.is_name else signals.words_sentence
+        static_alone = floor is None and static_floor is not None
+        words_share = (signals.words_name if query.is_name else signals.words_static if static_alone
+                       else signals.words_sentence)
     newest = versions if versions is not None else newest_versions(c.path for c in candidates)
     implemented = {name_key(c.symbol) for c in candidates if c.kind.is_named and c.shape != "stub"}
     current = {(evidence.definition_key(c.symbol), c.path) for c in candidates if c.kind.is_named and not c.deprecated}

@@ -378,3 +378,22 @@ def test_a_chunk_with_only_a_static_vector_competes_on_the_transformers_scale() 
     assert space == "static" and meaning == pytest.approx(best_with_both)
     assert meanings.of_candidate(both[-1], blend=0.0)[1] == "transformer"
     assert meanings.of_candidate(Candidate(7, "c.py", "function", "h"), blend=0.0) == (0.0, "")
+
+
+def test_a_search_by_the_static_tier_alone_leans_on_words_more() -> None:
+    """A first search has only the static tier's meaning, weaker than the transformer's: the
+    words scale weighs more there (Signals.words_static), so a chunk holding the question's
+    words passes one the static space merely places nearer."""
+    near = candidate(1, "unrelated", 0.95, path="src/a.py")
+    worded = candidate(2, "other", 0.70, path="src/b.py", body="parse header")
+    parsed = Query.parse("parse the header")
+    counts = {t: 1 for t in parsed.terms}
+    by_transformer = rank(parsed, [near, worded], counts, 1000, 0.5, Mode.HYBRID, limit=10)
+    assert [c.symbol for c in by_transformer] == ["unrelated", "other"]
+    static = [replace(c, cosine=None, static_cosine=c.cosine) for c in (near, worded)]
+    by_static = rank(parsed, static, counts, 1000, None, Mode.HYBRID, limit=10, static_floor=0.5)
+    assert [c.symbol for c in by_static] == ["other", "unrelated"]
+    same_share = replace(ranking.DEFAULT, words_static=ranking.DEFAULT.words_sentence)
+    static = [replace(c, cosine=None, static_cosine=c.cosine) for c in (near, worded)]
+    assert [c.symbol for c in rank(parsed, static, counts, 1000, None, Mode.HYBRID, limit=10, signals=same_share,
+                                   static_floor=0.5)] == ["unrelated", "other"]

@@ -4,7 +4,9 @@ pull, and any model2vec or sentence-transformers static model runs as an engine.
 
 from __future__ import annotations
 
+import email
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -14,12 +16,13 @@ from safetensors.numpy import save_file
 from tokenizers import Tokenizer, models, pre_tokenizers
 
 from codeseek import chunking, indexing, search
-from codeseek.embedding import DEFAULT_MODEL, EngineChoice, EngineSettings, static_tier
+from codeseek.embedding import DEFAULT_MODEL, STATIC_BUNDLED, EngineChoice, EngineSettings, static, static_tier
 from codeseek.embedding.bundled import BUNDLED, CODE_MODEL, STATIC_MODEL
-from codeseek.embedding.static import StaticEmbedder
+from codeseek.embedding.static import StaticEmbedder, pool
 from codeseek.embedding.tokens import Tokens
 from codeseek.index import STATIC_MODEL as STATIC_KEY
 from codeseek.index import Store
+from codeseek.parsing import chunk_file
 from codeseek.repo import open_workspace
 
 from .conftest import EmbeddingServer, MakeRepo, codeseek, git
@@ -82,6 +85,18 @@ def test_a_static_model_pools_as_model2vec_does(tmp_path: Path) -> None:
     assert engine.max_tokens == 512
 
 
+def test_a_static_models_identity_includes_how_much_it_reads(tmp_path: Path) -> None:
+    """The same table reading fewer tokens makes other vectors: its digest (which names its
+    stored vectors) differs, so an index computes them again rather than mixing the two."""
+    model = tiny_static_model(tmp_path / "model", "model2vec")
+    before = static.load(model)
+    (model / "config.json").write_text(json.dumps({"model_type": "model2vec", "normalize": True, "max_length": 2}))
+    after = static.load(model)
+    assert after.max_length == 2 and after.digest != before.digest
+    engine = StaticEmbedder(model)
+    assert np.allclose(engine.embed_documents(["retry backoff sleep"]), engine.embed_documents(["retry backoff"]))
+
+
 def test_a_fresh_index_has_a_static_vector_for_every_chunk_and_meaning_before_the_model(
         make_repo: MakeRepo) -> None:
     root = make_repo()
@@ -116,6 +131,23 @@ def test_static_vectors_made_in_the_worker_processes_are_the_tiers_own(make_repo
     assert len(chunks) >= len(files) and set(stored) == {c.vector_key for c in chunks}
     got = np.stack([stored[c.vector_key] for c in chunks])
     assert np.allclose(got, want.astype(np.float16).astype(np.float32), atol=1e-3)
+
+
+def _blas_threads(items: list[tuple[str, bytes]]) -> list[str | None]:
+    return [os.environ.get("OPENBLAS_NUM_THREADS") for _ in items]
+
+
+def test_the_chunking_workers_sum_static_vectors_on_one_blas_thread() -> None:
+    """The workers are one a core: BLAS threads in each (numpy's, in `pool`'s product) would
+    spin against the others. Their forkserver starts with one BLAS thread; this process's
+    environment stays as it was."""
+    before = dict(os.environ)
+    chunker = chunking.Chunker(_blas_threads, workers=2)
+    try:
+        got = [value for part in chunker.submit([("a.py", b"")] * chunking.PARALLEL_MIN_FILES) for value in part()]
+    finally:
+        chunker.close()
+    assert set(got) == {"1"} and dict(os.environ) == before
 
 
 def test_static_vectors_are_pushed_and_pulled_with_the_models(
@@ -174,3 +206,58 @@ def test_plain_ascii_is_tokenized_by_the_cheaper_twin_into_the_same_ids() -> Non
         for special in (False, True):
             full = [e.ids for e in tokens._tokenizer.encode_batch(texts, add_special_tokens=special)]
             assert tokens.encode(texts, special=special) == full
+
+
+def _corpus() -> list[str]:
+    """Real code: every chunk of codeseek's own package and of a few standard-library files
+    (as the static tier embeds them), and texts at each edge of counting by words."""
+    folders = [Path(chunking.__file__).parent, Path(email.__file__).parent, Path(json.__file__).parent]
+    texts = [chunk.embedding_text() for folder in folders for path in sorted(folder.rglob("*.py"))
+             for chunk in chunk_file(path.name, path.read_bytes())]
+    piece = "unfathomablyxq"  # several word pieces: the limit falls inside it
+    return texts + [
+        "x " * 511 + piece, "x " * 512, "x " * 513, "x " * 510 + piece + " y", "(" * 600,
+        "def f(): return '" + "a1" * 80 + "'",  # a word past max_input_chars_per_word: one [UNK]
+        "a [PAD] b [UNK] c", "lowercase [pad] and [unk] are words", "Café au lait", "form\x0cfeed",
+        "nul\x00byte", "中文 code", "", "   \n\t", "MixedCASE_ident + 'quoted' # comment 0x1F", "\r\n".join("ab" * 40),
+    ]
+
+
+def test_plain_text_is_counted_by_its_words_into_the_tokenizers_own_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counting a plain text's words (embedding/wordpiece.py) gives the tokens the tokenizer
+    gives it whole, truncation included, on real code: both shipped tokenizers, and a word
+    cache small enough to be forgotten between batches."""
+    from codeseek.embedding import wordpiece
+
+    texts = [text[:4096] for text in _corpus()]
+    for path, limit, cache in ((STATIC_BUNDLED[STATIC_MODEL] / "tokenizer.json", 512, wordpiece.CACHE_WORDS),
+                               (STATIC_BUNDLED[STATIC_MODEL] / "tokenizer.json", 512, 300),
+                               (BUNDLED[CODE_MODEL].tokenizer, 128, wordpiece.CACHE_WORDS)):
+        monkeypatch.setattr(wordpiece, "CACHE_WORDS", cache)
+        tokens = Tokens(path, limit)
+        assert tokens._words is not None
+        for start in range(0, len(texts), 64):
+            batch = texts[start : start + 64]
+            got = tokens.count(batch)
+            encoded = tokens.encode(batch, special=False)
+            owner = np.repeat(np.arange(len(batch)), [len(e) for e in encoded])
+            ids = np.concatenate([np.asarray(e, dtype=np.int64) for e in encoded])
+            pairs, counts = np.unique(owner * 100_000 + ids, return_counts=True)
+            assert np.array_equal(got.texts, pairs // 100_000) and np.array_equal(got.ids, pairs % 100_000)
+            assert np.array_equal(got.counts, counts)
+
+
+def test_a_static_vector_is_the_exact_sum_of_its_tokens_rows_whatever_its_batch() -> None:
+    """`pool` on real code: each text's vector is the exact (float64) sum of its first 512
+    tokens' rows rounded to float32, the same alone as in a batch of others."""
+    texts = _corpus()
+    tier = static_tier(CODE_MODEL)
+    assert isinstance(tier, StaticEmbedder)
+    model = tier.model
+    table = model.table.astype(np.float64)
+    encoded = model.tokenizer.encode([text[: 512 * 8] for text in texts], special=False)
+    want = np.stack([table[e].sum(axis=0) if e else np.zeros(table.shape[1]) for e in encoded]).astype(np.float32)
+    got = pool(model, texts)
+    assert np.array_equal(got, want)
+    alone = np.stack([pool(model, [text])[0] for text in texts[::7]])
+    assert np.array_equal(alone, got[::7])

@@ -1,22 +1,25 @@
 """codeseek's static code model: a table of token vectors, averaged, made from the code model.
 
-    python training/static.py featurize   # the teacher's vectors of code and descriptions
-    python training/static.py build --method tokenlearn --dims 256 --out codeseek/models/codeseek-code-static-v1
+    python training/static.py featurize   # texts, and the teacher's vector of each
+    python training/static.py build --epochs 8 --contrastive 2 --out codeseek/models/codeseek-code-static-v2
 
-The teacher is codeseek-code-minilm-l6-v1, loaded through codeseek's own loader (the base
-model plus the shipped float16 differences): the float32 weights, whose int8 file (the default,
-codeseek-code-minilm-l6-v1-int8) has this static model as its tier too (bundled.py says why). Two ways to make the table, both measured
-(training/README.md):
+Two ways to make the table, both measured (training/README.md):
 
-- distill: model2vec's distillation. Every token of the vocabulary goes through the teacher
-  alone; its output is the token's vector (then PCA and Zipf weighting).
+- distill: model2vec's distillation of codeseek-code-minilm-l6-v1 (its float32 weights, through
+  codeseek's own loader: the base model plus the shipped float16 differences). Every token of
+  the vocabulary goes through the model alone; its output is the token's vector (then PCA and
+  Zipf weighting). A token alone is not what a model fine-tuned on whole definitions reads.
 - tokenlearn: the distilled table is the start; it is then trained so that the mean of a
   text's token vectors points where the teacher's vector of that text points (cosine loss),
-  over real code and real descriptions of code (tokenlearn's method, done here directly).
+  over real code and real descriptions of code (tokenlearn's method, done here directly). The
+  teacher is the int8 file, codeseek-code-minilm-l6-v1-int8, the default whose tier this is
+  (bundled.py says why the float32 model shares it). `--contrastive W` adds an in-batch loss
+  over every pair of the training corpus: each description nearer its own code than the
+  batch's others, as static retrieval models are trained beside distillation.
 
-The corpus: (description, code) pairs from the training packages already downloaded by
-training/corpus.py (held-out and benchmark projects excluded by name, as there) and whole
-chunks of the Python standard library. Then the vocabulary is pruned to the tokens the
+The corpus: the training corpus's pairs (training/corpus.py: held-out and benchmark projects
+excluded by name) and whole chunks of the Python standard library; validation on valid.jsonl,
+whose packages no training pair comes from. Then the vocabulary is pruned to the tokens the
 corpus uses (the rest are dropped from a text, like unknown tokens), PCA to `--dims`, and
 int8 rows with a float32 scale each (codeseek/embedding/static.py reads it).
 """
@@ -29,6 +32,7 @@ import json
 import random
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -37,77 +41,102 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-import corpus as training_corpus  # noqa: E402
 import fetch  # noqa: E402
 import names  # noqa: E402
-from sources import STDLIB, all_sources  # noqa: E402
+import styles  # noqa: E402
+from sources import STDLIB  # noqa: E402
 
+from codeseek.embedding.base import DEFAULT_MODEL  # noqa: E402
 from codeseek.embedding.bundled import CODE_MODEL  # noqa: E402
 from codeseek.embedding.static import FORMAT, MAX_TOKENS  # noqa: E402
 
 WORKDIR = Path("/work/data/static")
 CORPUS = Path("/work/data/corpus")
 SEED = 29
+TEACHER_TOKENS = 128  # what the teacher reads of a text (the shipped model's input length)
+QUERY_KINDS = frozenset({"query", "styled", "valid_query", "valid_question"})  # embedded as queries
 
 
 def teacher():  # noqa: ANN201 - a SentenceTransformerEmbedder (torch), dev only
+    """The float32 code model on torch: what model2vec's distillation reads token by token."""
     from codeseek.embedding.sentence import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder(CODE_MODEL)
 
 
-def gather(sources: int, cap: int, stdlib_chunks: int) -> tuple[list[str], list[str], list[str]]:
-    """(codes, descriptions, whole chunks): pairs from downloaded training packages (held-out
-    and benchmark projects excluded by name) and whole standard-library chunks."""
+def light_teacher():  # noqa: ANN201 - an OnnxEmbedder
+    """The int8 default (ONNX Runtime): the model whose tier this is, and 3x faster than torch on
+    2 cores, so tokenlearn's targets cover ten times the texts in the same time."""
+    from codeseek.embedding.onnxrt import OnnxEmbedder
+
+    return OnnxEmbedder(DEFAULT_MODEL)
+
+
+def read_rows(path: Path) -> list[dict]:
+    with path.open() as handle:
+        return [json.loads(line) for line in handle]
+
+
+def stdlib_chunks(count: int) -> list[str]:
+    """Whole chunks of the Python standard library (module code and classes beside the pairs'
+    single definitions), benchmark files excluded by name."""
     from codeseek.chunking import chunk_many
 
     benchmark = names.benchmark_corpora()
     excluded = names.build(names.HELDOUT_MD.read_text(), [(c.name, c.package) for c in benchmark])
-    ready = [s for s in all_sources() if s.registry != "stdlib" and (fetch.folder(s, CORPUS) / ".done").exists()
-             and not excluded.package(s.name)]
-    random.Random(SEED).shuffle(ready)
-    codes, queries = [], []
-    for source in ready[:sources]:
-        try:
-            found = training_corpus.extract_source(source, CORPUS, excluded, cap, SEED)
-        except Exception as exc:  # noqa: BLE001 - a broken download loses one package, not the run
-            print(f"{source.key}: {exc}", file=sys.stderr)
-            continue
-        if found.status != "ok":
-            continue
-        for pair in found.pairs[:cap]:
-            codes.append(pair.code)
-            queries.append(pair.query)
     package = fetch.read(STDLIB[0], CORPUS)
     files = [(p, d) for p, d in package.files if not excluded.path(p)]
     chunks = [c.embedding_text() for _, found in chunk_many(files) for c in found]
     random.Random(SEED).shuffle(chunks)
-    return codes, queries, chunks[:stdlib_chunks]
+    return chunks[:count]
+
+
+def gather(pairs: int, chunks: int) -> dict[str, list[str]]:
+    """The texts tokenlearn is taught on and validated with. Training: a seeded sample of the
+    training corpus's pairs (held-out and benchmark projects were excluded when it was built),
+    each code with its doc sentence and one query in a seeded style (styles.py: summary,
+    identifier words, a question), and whole standard-library chunks. Validation: valid.jsonl
+    (packages no training pair comes from), its doc sentences and the same rows as questions."""
+    rows = read_rows(CORPUS / "pairs.jsonl")
+    rows = [rows[i] for i in sorted(random.Random(SEED).sample(range(len(rows)), min(pairs, len(rows))))]
+    valid = read_rows(CORPUS / "valid.jsonl")
+    rng = random.Random(SEED)
+    return {
+        "code": [r["code"] for r in rows],
+        "query": [r["query"] for r in rows],
+        "styled": styles.choose_styles(rows, SEED),
+        "chunk": stdlib_chunks(chunks),
+        "valid_code": [r["code"] for r in valid],
+        "valid_query": [r["query"] for r in valid],
+        "valid_question": [styles.question(r, rng) for r in valid],
+    }
 
 
 def featurize(args: argparse.Namespace) -> None:
-    began = time.time()
+    """The texts (texts.json) and the teacher's vector of each (one .npy a kind, so a stopped
+    run keeps the kinds it finished)."""
     WORKDIR.mkdir(parents=True, exist_ok=True)
     if not (WORKDIR / "texts.json").exists():
-        codes, queries, chunks = gather(args.sources, args.cap, args.stdlib_chunks)
-        (WORKDIR / "texts.json").write_text(json.dumps({"code": codes, "query": queries, "chunk": chunks}))
-        print(f"{len(codes)} pairs, {len(chunks)} stdlib chunks gathered in {time.time() - began:.0f}s", flush=True)
+        began = time.time()
+        (WORKDIR / "texts.json").write_text(json.dumps(gather(args.pairs, args.stdlib_chunks)))
+        print(f"texts gathered in {time.time() - began:.0f}s", flush=True)
     if args.gather_only:
         return
     texts = json.loads((WORKDIR / "texts.json").read_text())
-    pairs = sorted(random.Random(SEED).sample(range(len(texts["code"])), min(args.pairs, len(texts["code"]))))
-    codes = [texts["code"][i] for i in pairs]
-    queries = [texts["query"][i] for i in pairs]
-    chunks = texts["chunk"][: args.stdlib_chunks]
-    (WORKDIR / "featurized.json").write_text(json.dumps({"code": codes, "query": queries, "chunk": chunks}))
-    model = teacher()
-    out: dict[str, np.ndarray] = {}
-    for name, texts, embed in (("code", codes, model.embed_documents), ("query", queries, model.embed_queries),
-                               ("chunk", chunks, model.embed_documents)):
+    model = light_teacher()
+    for kind, items in texts.items():
+        out = WORKDIR / f"teacher-{kind}.npy"
+        if out.exists():
+            continue
+        embed = model.embed_queries if kind in QUERY_KINDS else model.embed_documents
         began = time.time()
-        out[name] = np.concatenate([embed(texts[i : i + 512]) for i in range(0, len(texts), 512)])
-        print(f"{name}: {len(texts)} texts embedded in {time.time() - began:.0f}s", flush=True)
-    np.savez(WORKDIR / "teacher.npz", **out)
+        vectors = np.concatenate([embed(items[i : i + 512]) for i in range(0, len(items), 512)])
+        np.save(out, vectors.astype(np.float32))
+        print(f"{kind}: {len(items)} texts embedded in {time.time() - began:.0f}s", flush=True)
+
+
+def teacher_vectors() -> dict[str, np.ndarray]:
+    return {p.stem.removeprefix("teacher-"): np.load(p) for p in WORKDIR.glob("teacher-*.npy")}
 
 
 def distilled(dims: int):  # noqa: ANN201 - a model2vec StaticModel
@@ -125,20 +154,18 @@ def distilled(dims: int):  # noqa: ANN201 - a model2vec StaticModel
     return made
 
 
-def token_ids(tokenizer, texts: list[str], unk: int | None) -> list[list[int]]:  # noqa: ANN001
-    tokenizer.enable_truncation(MAX_TOKENS)
+def token_ids(tokenizer, texts: list[str], unk: int | None, limit: int = MAX_TOKENS) -> list[list[int]]:  # noqa: ANN001
+    tokenizer.enable_truncation(limit)
     tokenizer.no_padding()
     return [[i for i in e.ids if i != unk] for e in tokenizer.encode_batch(texts, add_special_tokens=False)]
 
 
-def split(n: int, share: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
-    order = np.random.default_rng(SEED).permutation(n)
-    cut = int(n * share)
-    return order[cut:], order[:cut]
-
-
-def tokenlearn(table: np.ndarray, ids: list[list[int]], targets: np.ndarray, epochs: int, lr: float) -> np.ndarray:
-    """Train the token table so that a text's mean token vector has the teacher's direction."""
+def tokenlearn(table: np.ndarray, ids: list[list[int]], targets: np.ndarray, epochs: int, lr: float,
+               pairs: tuple[list[list[int]], list[list[int]]] | None = None, weight: float = 0.0) -> np.ndarray:
+    """Train the token table so that a text's mean token vector has the teacher's direction;
+    with `pairs` (queries, codes) also so that each query's vector is nearer its own code than
+    the batch's other codes (in-batch contrastive loss, scale 20, as the code model was trained),
+    weighted by `weight`: what static retrieval models trained on pairs do beside distillation."""
     import torch
 
     torch.manual_seed(SEED)
@@ -146,21 +173,34 @@ def tokenlearn(table: np.ndarray, ids: list[list[int]], targets: np.ndarray, epo
     optimiser = torch.optim.Adam(emb.parameters(), lr=lr)
     goal = torch.nn.functional.normalize(torch.tensor(targets, dtype=torch.float32), dim=1)
     keep = [i for i, row in enumerate(ids) if row]
+    both = [] if pairs is None else [i for i, (q, c) in enumerate(zip(*pairs, strict=True)) if q and c]
     rng = np.random.default_rng(SEED)
+
+    def vectors(rows: list[list[int]], batch: np.ndarray) -> torch.Tensor:
+        flat = torch.tensor([t for i in batch for t in rows[i]], dtype=torch.long)
+        offsets = torch.tensor(np.cumsum([0] + [len(rows[i]) for i in batch[:-1]]), dtype=torch.long)
+        return torch.nn.functional.normalize(emb(flat, offsets), dim=1)
+
     for epoch in range(epochs):
-        order = rng.permutation(keep)
-        total = 0.0
-        for start in range(0, len(order), 256):
-            batch = order[start : start + 256]
-            flat = torch.tensor([t for i in batch for t in ids[i]], dtype=torch.long)
-            offsets = torch.tensor(np.cumsum([0] + [len(ids[i]) for i in batch[:-1]]), dtype=torch.long)
-            out = torch.nn.functional.normalize(emb(flat, offsets), dim=1)
-            loss = (1 - (out * goal[batch]).sum(1)).mean()
+        order, matched = rng.permutation(keep), rng.permutation(both)
+        steps = max(len(order), len(matched)) // 256 + 1
+        taught = contrasted = 0.0
+        for step in range(steps):
+            batch = order[(step * 256) % len(order):][:256]
+            distance = (1 - (vectors(ids, batch) * goal[batch]).sum(1)).mean()
+            loss = distance
+            taught += float(distance.detach())
+            if len(matched):
+                pair = matched[(step * 256) % len(matched):][:256]
+                logits = 20.0 * vectors(pairs[0], pair) @ vectors(pairs[1], pair).T
+                ranking = torch.nn.functional.cross_entropy(logits, torch.arange(len(pair)))
+                loss = loss + weight * ranking
+                contrasted += float(ranking.detach())
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
-            total += float(loss) * len(batch)
-        print(f"epoch {epoch + 1}: cosine loss {total / len(order):.4f}", flush=True)
+        print(f"epoch {epoch + 1}: cosine loss {taught / steps:.4f}"
+              + (f", contrastive loss {contrasted / steps:.4f}" if len(matched) else ""), flush=True)
     return emb.weight.detach().numpy()
 
 
@@ -169,44 +209,67 @@ def mean_vectors(table: np.ndarray, ids: list[list[int]]) -> np.ndarray:
     return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 
 
-def mrr(queries: np.ndarray, codes: np.ndarray) -> float:
-    """MRR@10 of each description finding its own code among all the held-aside codes."""
-    scores = queries @ codes.T
-    own = scores[np.arange(len(queries)), np.arange(len(queries))]
-    ranks = (scores > own[:, None]).sum(1)
+def mrr(queries: np.ndarray, codes: list[str], vectors: np.ndarray) -> float:
+    """MRR@10 of each validation query finding its code among the distinct validation codes
+    (`vectors`: one per code row; rows with the same code count as one candidate)."""
+    first: dict[str, int] = {}
+    target = np.array([first.setdefault(code, i) for i, code in enumerate(codes)])
+    pool = np.unique(target)
+    scores = queries @ vectors[pool].T
+    own = (queries * vectors[target]).sum(1)
+    ranks = (scores > own[:, None] + 1e-6).sum(1)
     return float(np.mean(np.where(ranks < 10, 1.0 / (ranks + 1), 0.0)))
 
 
+def validation(vectors: Callable[[str], np.ndarray], codes: list[str]) -> str:
+    c = vectors("valid_code")
+    return " / ".join(f"{mrr(vectors(kind), codes, c):.3f}" for kind in ("valid_query", "valid_question"))
+
+
 def build(args: argparse.Namespace) -> None:
-    texts = json.loads((WORKDIR / "featurized.json").read_text())
-    teacher_vecs = np.load(WORKDIR / "teacher.npz") if (WORKDIR / "teacher.npz").exists() else None
+    """The table (distilled, then tokenlearn's training when asked), pruned, PCA, int8; with the
+    validation MRR@10 of distilled, built and teacher (doc sentences / questions) printed."""
+    texts = json.loads((WORKDIR / "texts.json").read_text())
+    taught = teacher_vectors()
     began = time.time()
     model = distilled(args.dims)
     print(f"distilled in {time.time() - began:.0f}s: {model.embedding.shape}", flush=True)
     tokenizer = model.tokenizer
     unk = tokenizer.token_to_id("[UNK]")
-    ids = {k: token_ids(tokenizer, texts[k], unk) for k in ("code", "query", "chunk")}
     table = np.asarray(model.embedding, dtype=np.float32)
     if model.weights is not None:
         table = table * np.asarray(model.weights, dtype=np.float32)[:, None]
-    train_pairs, valid_pairs = split(len(texts["code"]))
+    checks = {k: token_ids(tokenizer, texts[k], unk, args.max_length) for k in ("valid_code", "valid_query", "valid_question")}
+    codes = texts["valid_code"]
+    print(f"validation MRR@10 (doc sentences / questions): teacher {validation(taught.__getitem__, codes)}, "
+          f"distilled {validation(lambda k: mean_vectors(table, checks[k]), codes)}", flush=True)
     if args.method == "tokenlearn":
-        every = [ids["code"][i] for i in train_pairs] + [ids["query"][i] for i in train_pairs] + ids["chunk"]
-        goal = np.concatenate([teacher_vecs["code"][train_pairs], teacher_vecs["query"][train_pairs],
-                               teacher_vecs["chunk"]])
+        kinds = ("code", "query", "styled", "chunk")
+        # The teacher read each text's first TEACHER_TOKENS tokens: the table learns from the same.
+        every = [row for k in kinds for row in token_ids(tokenizer, texts[k], unk, TEACHER_TOKENS)]
+        goal = np.concatenate([taught[k] for k in kinds])
+        if args.project and args.dims < goal.shape[1]:
+            # Learn in the teacher's own top `dims` directions, so no PCA is needed afterwards.
+            _, _, vt = np.linalg.svd(goal - goal.mean(0), full_matrices=False)
+            goal = goal @ vt[: args.dims].T
         # The distilled table lives in its own PCA basis: a least-squares map onto the teacher's
         # space is the starting point, then every row is trained.
-        start = mean_vectors(table, every)
-        table = table @ np.linalg.lstsq(start, goal, rcond=None)[0]
+        table = table @ np.linalg.lstsq(mean_vectors(table, every), goal, rcond=None)[0]
+        print(f"mapped: validation {validation(lambda k: mean_vectors(table, checks[k]), codes)}", flush=True)
         began = time.time()
-        table = tokenlearn(table, every, goal, args.epochs, args.lr)
-        print(f"trained in {time.time() - began:.0f}s", flush=True)
-    # The vocabulary code uses: every token of every text gathered (all languages), the rest
+        pairs = None
+        if args.contrastive:
+            rows = read_rows(CORPUS / "pairs.jsonl")
+            pairs = (token_ids(tokenizer, styles.choose_styles(rows, SEED + 1), unk, TEACHER_TOKENS),
+                     token_ids(tokenizer, [r["code"] for r in rows], unk, TEACHER_TOKENS))
+        table = tokenlearn(table, every, goal, args.epochs, args.lr, pairs, args.contrastive)
+        print(f"trained in {time.time() - began:.0f}s: validation "
+              f"{validation(lambda k: mean_vectors(table, checks[k]), codes)}", flush=True)
+    # The vocabulary code uses: every token of every training text (all languages), the rest
     # dropped from a text like an unknown token.
     used = np.zeros(len(table), dtype=bool)
-    gathered = json.loads((WORKDIR / "texts.json").read_text())
-    for kind in ("code", "query", "chunk"):
-        for row in token_ids(tokenizer, gathered[kind], unk):
+    for kind in ("code", "query", "styled", "chunk"):
+        for row in token_ids(tokenizer, texts[kind], unk):
             used[row] = True
     if args.coverage:
         print(f"token occurrences kept in {args.coverage}: {coverage(tokenizer, unk, used, args.coverage):.4f}")
@@ -222,13 +285,13 @@ def build(args: argparse.Namespace) -> None:
     quantized = np.round(kept / scales[:, None]).astype(np.int8)
     restored = np.zeros_like(table)
     restored[used] = quantized.astype(np.float32) * scales[:, None]
-    q = mean_vectors(restored, [ids["query"][i] for i in valid_pairs])
-    c = mean_vectors(restored, [ids["code"][i] for i in valid_pairs])
-    taught = (f", teacher {mrr(teacher_vecs['query'][valid_pairs], teacher_vecs['code'][valid_pairs]):.3f}"
-              if teacher_vecs is not None else "")
-    print(f"held-aside pairs {len(valid_pairs)}: MRR@10 static {mrr(q, c):.3f}{taught}; "
-          f"vocabulary {int(used.sum())} of {len(used)} tokens, {kept.shape[1]} dims", flush=True)
-    write(args.out, quantized, scales, mapping, tokenizer, args.method)
+    print(f"shipped (pruned, {table.shape[1]} dims, int8): validation "
+          f"{validation(lambda k: mean_vectors(restored, checks[k]), codes)}; "
+          f"vocabulary {int(used.sum())} of {len(used)} tokens", flush=True)
+    made = {"method": args.method, "distilled_from": CODE_MODEL, "max_length": args.max_length}
+    if args.method == "tokenlearn":
+        made |= {"teacher": DEFAULT_MODEL, "epochs": args.epochs, "contrastive": args.contrastive}
+    write(args.out, quantized, scales, mapping, tokenizer, made)
 
 
 def coverage(tokenizer, unk: int | None, used: np.ndarray, root: Path) -> float:  # noqa: ANN001
@@ -242,7 +305,8 @@ def coverage(tokenizer, unk: int | None, used: np.ndarray, root: Path) -> float:
     return float(used[ids].mean())
 
 
-def write(out: Path, table: np.ndarray, scales: np.ndarray, mapping: np.ndarray, tokenizer, method: str) -> None:  # noqa: ANN001
+def write(out: Path, table: np.ndarray, scales: np.ndarray, mapping: np.ndarray, tokenizer,  # noqa: ANN001
+          made: dict[str, object]) -> None:
     from safetensors.numpy import save_file
 
     out.mkdir(parents=True, exist_ok=True)
@@ -251,8 +315,7 @@ def write(out: Path, table: np.ndarray, scales: np.ndarray, mapping: np.ndarray,
     save_file({"embeddings": table, "scales": scales.astype(np.float32), "mapping": mapping},
               str(out / "model.safetensors"))
     digest = hashlib.sha256((out / "model.safetensors").read_bytes()).hexdigest()
-    config = {"format": FORMAT, "teacher": CODE_MODEL, "method": method, "dims": int(table.shape[1]),
-              "max_length": MAX_TOKENS, "normalize": True, "sha256": digest}
+    config = {"format": FORMAT, **made, "dims": int(table.shape[1]), "normalize": True, "sha256": digest}
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     size = sum(p.stat().st_size for p in out.iterdir())
     print(f"wrote {out}: {size / 1e6:.1f} MB", flush=True)
@@ -262,10 +325,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="step", required=True)
     feat = sub.add_parser("featurize")
-    feat.add_argument("--sources", type=int, default=300, help="training packages read")
-    feat.add_argument("--cap", type=int, default=60, help="pairs from one package")
+    feat.add_argument("--pairs", type=int, default=60000, help="a seeded sample of the corpus's pairs")
     feat.add_argument("--stdlib-chunks", type=int, default=8000)
-    feat.add_argument("--pairs", type=int, default=8000, help="pairs of those gathered given to the teacher")
     feat.add_argument("--gather-only", action="store_true", help="the texts only (no model: needs no lock)")
     make = sub.add_parser("build")
     make.add_argument("--method", choices=("distill", "tokenlearn"), default="tokenlearn")
@@ -273,6 +334,11 @@ def main() -> None:
     make.add_argument("--epochs", type=int, default=3)
     make.add_argument("--lr", type=float, default=1e-3)
     make.add_argument("--out", type=Path, required=True)
+    make.add_argument("--contrastive", type=float, default=0.0,
+                      help="weight of an in-batch contrastive loss over every corpus pair (0: distillation only)")
+    make.add_argument("--project", action="store_true", help="train in the teacher's top --dims directions (no PCA after)")
+    make.add_argument("--max-length", type=int, default=TEACHER_TOKENS,
+                      help="tokens of a text the model reads at run time (config.json)")
     make.add_argument("--coverage", type=Path, help="report the share of this folder's tokens the vocabulary keeps")
     args = parser.parse_args()
     {"featurize": featurize, "build": build}[args.step](args)

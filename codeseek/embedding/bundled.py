@@ -33,12 +33,13 @@ from ..errors import CodeseekError
 MINILM = "all-MiniLM-L6-v2"
 CODE_MODEL = "codeseek-code-minilm-l6-v1"  # the float32 weights, on torch
 INT8_MODEL = "codeseek-code-minilm-l6-v1-int8"  # the same model as an int8 ONNX file: the CPU default
-# Distilled from CODE_MODEL's float32 weights (training/static.py), and the static tier of the
-# int8 file too: the tier's space is its own (a query's static vector meets only chunks' static
+# Made from the code model (training/static.py: model2vec's distillation of CODE_MODEL's float32
+# weights, then taught the int8 file's vectors and the corpus's pairs), the static tier of both
+# forms: the tier's space is its own (a query's static vector meets only chunks' static
 # vectors), so which engine computes the model's vectors beside it changes none of its vectors,
 # and the int8 file is those same weights (cosine 0.997 to them). Each index keeps the tier's
 # vectors under its own keys (which name its model): they are never shared between the two.
-STATIC_MODEL = "codeseek-code-static-v1"
+STATIC_MODEL = "codeseek-code-static-v2"
 DELTA_FORMAT = "codeseek-delta/1"
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 # (name, engine) that indexes recorded for a model under an earlier name, and the model whose

@@ -33,7 +33,7 @@ FORMAT = "codeseek-static/1"
 # Static models have no position limit; a chunk's first 512 tokens hold nearly all of it
 # (a longer mean drifts to the file's common words), and tokenizing more costs time.
 MAX_TOKENS = 512
-BATCH = 256  # texts tokenized at a time: tokenizers runs a batch on every core
+BATCH = 64  # texts counted and summed at a time: a batch's product grows with its distinct tokens
 CHARS_PER_TOKEN = 8  # more than any text's tokens take: no token within max_length is lost
 
 
@@ -45,7 +45,7 @@ class StaticModel:
     tokenizer: Tokens  # truncating at max_length, no padding
     max_length: int
     format: str
-    digest: str  # of its table file: a static model is identified by its values, not its name alone
+    digest: str  # of its table file and length: a static model is identified by its values, not its name
 
 
 def layout(folder: Path) -> tuple[Path, str] | None:
@@ -115,9 +115,15 @@ def load(folder: Path) -> StaticModel:
     unknown = tokenizer.unknown_id()
     if unknown is not None and unknown < len(table):
         table[unknown] = 0.0
-    # float16 in memory (half of the warm process's share); rows are summed in float32.
-    digest = hashlib.sha256((inner / "model.safetensors").read_bytes()).hexdigest()[:12]
-    return StaticModel(np.ascontiguousarray(table, dtype=np.float16), tokenizer, max_length, kind, digest)
+    # float16 in memory (half of the warm process's share); rows are summed exactly (`pool`),
+    # which needs them finite (an infinite row times a zero count is NaN).
+    table = np.ascontiguousarray(table, dtype=np.float16)
+    if not np.isfinite(table).all():
+        raise CodeseekError(f"the static model in {folder} has values past float16's range")
+    # The length is part of what a vector is: a config that reads fewer tokens makes other vectors.
+    content = (inner / "model.safetensors").read_bytes() + f"max_length={max_length}".encode()
+    digest = hashlib.sha256(content).hexdigest()[:12]
+    return StaticModel(table, tokenizer, max_length, kind, digest)
 
 
 def _by_token(rows: np.ndarray, mapping: np.ndarray | None, vocab: int) -> np.ndarray:
@@ -135,26 +141,26 @@ def _by_token(rows: np.ndarray, mapping: np.ndarray | None, vocab: int) -> np.nd
 def pool(model: StaticModel, texts: list[str]) -> np.ndarray:
     """Each text's summed token rows (unnormalised; a text with no known token is zeros).
 
-    A chunk repeats its tokens (`self`, `(`, its names), so each distinct (text, token) pair
-    is read from the table once and weighted by its count: a third of the rows to gather."""
+    A chunk repeats its tokens (`self`, `(`, its names): each text's tokens are counted
+    (`Tokens.count`), and a batch's sums are one product of its counts by the rows of the
+    tokens it holds, in float64, where they are exact: every row value is a float16 (a
+    multiple of 2**-24 below 2**16) and a count at most MAX_TOKENS, so no product or partial
+    sum rounds, in whatever order BLAS adds them. A text's vector is its exact sum rounded
+    once to float32, whatever texts share its batch."""
     table = model.table
     vocab = len(table)
     out = np.zeros((len(texts), table.shape[1]), dtype=np.float32)
     for start in range(0, len(texts), BATCH):
         # Cut first, as model2vec does: the tokenizer would read a whole long file, then truncate.
         batch = [text[: model.max_length * CHARS_PER_TOKEN] for text in texts[start : start + BATCH]]
-        encodings = model.tokenizer.encode(batch, special=False)
-        lengths = np.fromiter((len(e) for e in encodings), dtype=np.int64, count=len(encodings))
-        if not lengths.any():
+        counted = model.tokenizer.count(batch)
+        known = counted.ids < vocab  # a tokenizer with more ids than rows: the rest count as unknown
+        if not known.any():
             continue
-        ids = np.concatenate([np.asarray(e, dtype=np.int64) for e in encodings])
-        owner = np.repeat(np.arange(len(encodings), dtype=np.int64), lengths)
-        known = ids < vocab  # a tokenizer with more ids than rows: the rest count as unknown
-        pairs, counts = np.unique(owner[known] * vocab + ids[known], return_counts=True)
-        rows = table[pairs % vocab].astype(np.float32) * counts[:, None].astype(np.float32)
-        texts_of = pairs // vocab
-        firsts = np.flatnonzero(np.r_[True, texts_of[1:] != texts_of[:-1]])
-        out[start + texts_of[firsts]] = np.add.reduceat(rows, firsts, axis=0)
+        ids, column = np.unique(counted.ids[known], return_inverse=True)
+        counts = np.zeros((len(batch), len(ids)), dtype=np.float64)
+        counts[counted.texts[known], column.reshape(-1)] = counted.counts[known]
+        out[start : start + len(batch)] = counts @ table[ids].astype(np.float64)
     return out
 
 

@@ -10,17 +10,14 @@ those ids (tests/test_onnx_engine.py compares them).
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import CodeseekError
+import numpy as np
 
-# Text a BERT normaliser changes only by lowercasing it: printable ASCII, tabs and newlines (no
-# accents to strip, no Chinese to space out, no control character to drop; its whitespace
-# becomes spaces, which the BERT pre-tokeniser splits on all the same).
-PLAIN = re.compile(r"[\t\n\r\x20-\x7e]*")
+from ..errors import CodeseekError
+from .wordpiece import PLAIN, TokenCounts, Words, tally
 
 
 class Tokens:
@@ -40,6 +37,7 @@ class Tokens:
         self._tokenizer.enable_truncation(max_length=max_tokens)
         self.max_tokens = max_tokens
         self._plain = _plain_twin(self._tokenizer)
+        self._words = Words.of(self._tokenizer, max_tokens)
 
     def vocab_size(self) -> int:
         return self._tokenizer.get_vocab_size()
@@ -63,6 +61,28 @@ class Tokens:
                 for i, e in zip(chosen, encoded, strict=True):
                     ids[i] = e.ids
         return ids
+
+    def count(self, texts: Sequence[str]) -> TokenCounts:
+        """How many times each text holds each token id of `encode(texts, special=False)`:
+        plain ASCII by its words where the tokenizer is BERT's (wordpiece.py), the rest encoded."""
+        words = self._words
+        counted = [i for i, text in enumerate(texts) if words.takes(text)] if words is not None else []
+        owners, ids, weights = [], [], []
+        if counted:
+            assert words is not None
+            owner, token, weight = words.count([texts[i] for i in counted])
+            owners.append(np.asarray(counted, dtype=np.int64)[owner])
+            ids.append(token)
+            weights.append(weight)
+        taken = set(counted)
+        rest = [i for i in range(len(texts)) if i not in taken]
+        if rest:
+            encoded = self.encode([texts[i] for i in rest], special=False)
+            lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+            owners.append(np.repeat(np.asarray(rest, dtype=np.int64), lengths))
+            ids.append(np.fromiter((i for e in encoded for i in e), dtype=np.int64, count=int(lengths.sum())))
+            weights.append(np.ones(int(lengths.sum()), dtype=np.int64))
+        return tally(owners, ids, weights)
 
 
 def _plain_twin(tokenizer: Any) -> Any:

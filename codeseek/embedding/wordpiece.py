@@ -1,0 +1,149 @@
+"""A BERT WordPiece tokenizer's tokens of plain-ASCII texts, counted by words instead of
+tokenizing each text whole: the static tier needs only how many times each text holds each
+token (its vector is a sum of rows), and tokenizing was most of its time in the chunking
+workers.
+
+A BERT tokenizer lowercases a plain text, splits it into words (runs of letters and digits,
+and each punctuation character alone; whitespace goes) and cuts each word into word pieces on
+its own. So a text's tokens are its words' tokens, in order: a regular expression finds the
+words, a `Counter` counts them, and each distinct word is tokenized once per process (by the
+tokenizer itself, so its pieces, its unknown token past `max_input_chars_per_word` and its
+prefix are the tokenizer's). A chunk repeats its words (`self`, `(`, its names): a third of
+its words are distinct, and most of those were seen in earlier chunks.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+# Text a BERT normaliser changes only by lowercasing it: printable ASCII, tabs and newlines (no
+# accents to strip, no Chinese to space out, no control character to drop; its whitespace
+# becomes spaces, which the BERT pre-tokeniser splits on all the same).
+PLAIN = re.compile(r"[\t\n\r\x20-\x7e]*")
+# The BERT pre-tokeniser's words in PLAIN text: every printable ASCII character that is not a
+# letter, digit or space is punctuation to it, a word of its own.
+WORD = re.compile(r"[A-Za-z0-9]+|[^\sA-Za-z0-9]")
+CACHE_WORDS = 200_000  # distinct words a process remembers (tens of MB); past it, it starts again
+
+
+@dataclass(frozen=True)
+class TokenCounts:
+    """How many times each text holds each token id: parallel arrays, sorted by text (its
+    index in the texts given), then token id. A text with no token has no entry."""
+
+    texts: np.ndarray
+    ids: np.ndarray
+    counts: np.ndarray
+
+
+def tally(owners: list[np.ndarray], ids: list[np.ndarray], weights: list[np.ndarray]) -> TokenCounts:
+    """(text, token id, how many) for occurrences given in any order, each with a weight."""
+    owner, token, weight = (np.concatenate(parts) if parts else np.zeros(0, np.int64)
+                            for parts in (owners, ids, weights))
+    if not len(token):
+        return TokenCounts(owner, token, weight)
+    span = int(token.max()) + 1
+    keys, where = np.unique(owner * span + token, return_inverse=True)
+    counts = np.bincount(where.reshape(-1), weights=weight, minlength=len(keys)).astype(np.int64)
+    return TokenCounts(keys // span, keys % span, counts)
+
+
+class Words:
+    """The word cache of one tokenizer, and the counting of the texts it takes (`takes`)."""
+
+    def __init__(self, tokenizer: Any, *, lowercase: bool, max_tokens: int, added: tuple[str, ...]) -> None:
+        self._tokenizer = tokenizer  # lowercasing alone, no truncation: one word at a time
+        self._lowercase = lowercase
+        self._max_tokens = max_tokens
+        self._added = added  # matched in the raw text before the words are split: tokenized whole
+        self._index: dict[str, int] = {}
+        self._starts = self._lengths = self._ids = np.zeros(0, np.int64)
+
+    @classmethod
+    def of(cls, tokenizer: Any, max_tokens: int) -> Words | None:
+        """The counter for a BERT WordPiece tokenizer (normaliser, pre-tokeniser and model all
+        BERT's), else None."""
+        from tokenizers import Tokenizer, normalizers
+
+        config = json.loads(tokenizer.to_str())
+        normaliser = config.get("normalizer") or {}
+        if (normaliser.get("type") != "BertNormalizer" or (config.get("model") or {}).get("type") != "WordPiece"
+                or (config.get("pre_tokenizer") or {}).get("type") != "BertPreTokenizer"):
+            return None
+        words = Tokenizer.from_str(tokenizer.to_str())
+        lowercase = bool(normaliser.get("lowercase"))
+        words.normalizer = normalizers.Lowercase() if lowercase else normalizers.Sequence([])
+        words.no_truncation()
+        words.no_padding()
+        added = tuple(token.content.lower() for token in tokenizer.get_added_tokens_decoder().values())
+        return cls(words, lowercase=lowercase, max_tokens=max_tokens, added=added)
+
+    def takes(self, text: str) -> bool:
+        """Whether `count` gives this text's tokens: PLAIN, and no added token (`[PAD]`) in it."""
+        if PLAIN.fullmatch(text) is None:
+            return False
+        lowered = text.lower()
+        return not any(token in lowered for token in self._added)
+
+    def count(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(text, token id, how many) of each text's first `max_tokens` tokens, texts that `takes`
+        alone; unsorted, a token may come more than once for a text (see `tally`)."""
+        words = [WORD.findall(text.lower() if self._lowercase else text) for text in texts]
+        counted = [Counter(found) for found in words]
+        self._learn(set().union(*counted))
+        index, order, counts, sizes = self._index, [], [], []
+        for each in counted:
+            order.extend(map(index.__getitem__, each))
+            counts.extend(each.values())
+            sizes.append(len(each))
+        word = np.array(order, dtype=np.int64)
+        count = np.array(counts, dtype=np.int64)
+        owner = np.repeat(np.arange(len(texts), dtype=np.int64), sizes)
+        totals = np.bincount(owner, weights=count * self._lengths[word], minlength=len(texts))
+        long = np.flatnonzero(totals > self._max_tokens)
+        if not len(long):
+            return self._pieces(owner, word, count)
+        short = ~np.isin(owner, long)
+        kept = self._pieces(owner[short], word[short], count[short])
+        owners, ids, weights = [kept[0]], [kept[1]], [kept[2]]
+        for i in long:  # past the limit: the text's first max_tokens tokens, in order
+            ordered = np.fromiter(map(index.__getitem__, words[i]), dtype=np.int64, count=len(words[i]))
+            through = int(np.searchsorted(np.cumsum(self._lengths[ordered]), self._max_tokens)) + 1
+            ones = np.ones(through, dtype=np.int64)
+            first = self._pieces(ones * i, ordered[:through], ones)[1][: self._max_tokens]
+            owners.append(np.full(len(first), i, dtype=np.int64))
+            ids.append(first)
+            weights.append(np.ones(len(first), dtype=np.int64))
+        return np.concatenate(owners), np.concatenate(ids), np.concatenate(weights)
+
+    def _learn(self, words: set[str]) -> None:
+        """Tokenize the words not seen yet (all of them again once the cache is full)."""
+        new = words.difference(self._index)
+        if len(self._index) + len(new) > CACHE_WORDS:
+            self._index, new = {}, words
+            self._starts = self._lengths = self._ids = np.zeros(0, np.int64)
+        if not new:
+            return
+        fresh = list(new)
+        pieces = [e.ids for e in self._tokenizer.encode_batch(fresh, add_special_tokens=False)]
+        lengths = np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces))
+        self._index.update(zip(fresh, range(len(self._index), len(self._index) + len(fresh)), strict=True))
+        self._starts = np.concatenate([self._starts, len(self._ids) + np.cumsum(lengths) - lengths])
+        self._lengths = np.concatenate([self._lengths, lengths])
+        self._ids = np.concatenate([self._ids, np.fromiter((i for p in pieces for i in p), dtype=np.int64,
+                                                            count=int(lengths.sum()))])
+
+    def _pieces(self, owner: np.ndarray, word: np.ndarray, count: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each (text, word, count) as its word's tokens, in order: (text, token id, count)."""
+        lengths = self._lengths[word]
+        ends = np.cumsum(lengths)
+        at = np.arange(int(ends[-1]) if len(ends) else 0, dtype=np.int64) + np.repeat(self._starts[word] - ends + lengths,
+                                                                                     lengths)
+        return np.repeat(owner, lengths), self._ids[at], np.repeat(count, lengths)
