@@ -1,6 +1,6 @@
 """What a chunk is beyond its words and meaning, read for the ranking (ranking.py): whether a
-definition is the primary one of a shared name or a stub of it, whether it is the one a
-qualified name means, how much its file's name says.
+definition is the primary one of a shared name or a stub of it, whether its source marks it
+deprecated, whether it is the one a qualified name means, how much its file's name says.
 Plain functions of a chunk's symbol, path and first lines: ranking.py decides what they weigh."""
 
 from __future__ import annotations
@@ -22,6 +22,17 @@ STUB_FILES = (".pyi",)
 # A generic type's arguments in a scope (`<X>` in Rust's `WeightedIndex<X>::new`, `<K, Vec<V>>`):
 # no part of its name. Only after a name and starting like a type: C++'s `operator<=>` keeps its own.
 GENERIC_ARGS = re.compile(r"(?<=\w)<[\w'&*\[(?][^<>]*>")
+# A definition its own source marks deprecated: Rust's `#[deprecated]` (PHP's `#[\Deprecated]`),
+# Java's and Kotlin's `@Deprecated`, Python's `@deprecated` (typing_extensions, warnings),
+# JSDoc's and PHPDoc's `@deprecated`, C#'s `[Obsolete]`, a Go doc comment's `Deprecated:`
+# paragraph; read in its preamble (attributes, decorators, doc comment) and header only.
+DEPRECATED = re.compile(r"(?i:#\[\\?deprecated\b|@(?:[\w.]+\.)?deprecated\b|\[(?:System\.)?Obsolete)"
+                        r"|^[\s/*#]*Deprecated:", re.MULTILINE)
+# A Python docstring's Sphinx directive. A container's members are elided to their headers in
+# its chunk, so one in a class's text is the class's own docstring.
+DEPRECATED_DOC = re.compile(r"^\s*\.\. deprecated::", re.MULTILINE)
+# Lines that come before a definition's header and belong to it.
+PREAMBLE = ("*", "/*", "//", "#", "@", "[", "--")
 
 
 def shape_of(kind: Kind, content: str, path: str, context: str = "") -> str:
@@ -46,6 +57,25 @@ def shape_of(kind: Kind, content: str, path: str, context: str = "") -> str:
         if path.endswith(STUB_FILES):
             return "stub"
     return ""
+
+
+def deprecated(content: str, path: str) -> bool:
+    """Whether a definition's own source marks it deprecated. Its preamble and header only: a
+    class's chunk also holds its methods' decorators and attributes, which are theirs."""
+    lines = content[:1500].splitlines()
+    header = next((i for i, line in enumerate(lines) if line.strip() and not line.lstrip().startswith(PREAMBLE)),
+                  len(lines))
+    if DEPRECATED.search("\n".join(lines[: header + 1])):
+        return True
+    return path.endswith((".py", ".pyi")) and bool(DEPRECATED_DOC.search(content[:1500]))
+
+
+def definition_key(symbol: str) -> str:
+    """A definition's name and its nearest scope's, generic arguments aside: the deprecated
+    `alias_method::WeightedIndex<W>::new` and the current `WeightedIndex<X>::new` are one
+    (`weightedindex.new`); `FileUtils.write` and `IOUtils.write` are two."""
+    scopes = _scopes(symbol)
+    return f"{name_key(scopes[-1]) if scopes else ''}.{name_key(symbol)}"
 
 
 def _declaration(head: str) -> str:

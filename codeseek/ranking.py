@@ -15,24 +15,20 @@ Then structure: a definition named like the query, definitions over module code 
 implementation over tests and examples, files holding several good candidates; and further
 results from a file already listed yield to other files.
 
-Issue 27 (developer questions, names, whole issues) added signals read from MinishLab/semble's `ranking/`
-(boosting.py, penalties.py, selection.py; its source only). Taken from it: path penalties for compatibility copies
-(its `compat/`, `legacy/`), a boost for files whose name and folder hold the question's words (its stem boost,
-prefix-matched so `connect` finds `connection`), a file- coherence boost given to each file's top chunk in
-proportion to its file's summed score, and a saturation decay for a file's results past the second. Done
-differently: semble's boosts are multiples of the best score and its penalties fixed factors found on its own
-benchmark; here every signal is a named weight in `Signals` on the same 0..1 scales as the rest, off at its neutral
-value, measured as an ablation on this project's benchmark. Semble finds a queried symbol's definition by a regular
-expression over chunk text (`class X`, `def X`); codeseek has each definition's qualified symbol from tree-sitter,
-so a qualified name is resolved against the definition's scopes and its file's folders (`evidence.qualified_match`)
-and the case of its last part (`Sinatra::Helpers`, the module, over `helpers`, the methods). Legacy copies also
-include `v1/` beside a `v4/` (decided among the candidates' paths) and vendored trees; semble's test-file,
-`__init__.py`, example and `.d.ts` penalties were not taken (codeseek's test and auxiliary priors already measured
-those). Not in semble: the primary definition of a shared name (interface, trait, abstract class) and overload stubs
-(evidence.shape_of), and long queries: candidates by the query's 30 rarest terms, a file or `file:line` a traceback
-names (query.py), a file-level pass over those terms, and prose and tests lowered further. Semble's saturation
-starts past a file's second result for every query; here only for questions (`how ...`, `where ...`), since on the
-docs set it cost 0.016 NDCG (a described function is often its file's third).
+Issue 27 (developer questions, names, whole issues) took from MinishLab/semble's `ranking/`
+(its source only): penalties for compatibility copies (`compat/`, `legacy/`), a boost for files
+whose name and folder hold the question's words (`connect` finds `connection`), a boost to each
+file's top chunk by its file's summed score, a saturation decay past a file's second result.
+Done differently: each is a named weight in `Signals` on the same 0..1 scales, off at its
+neutral value, measured as an ablation here (semble's are multiples of the best score and fixed
+factors); a qualified name is resolved against tree-sitter's scopes and the file's folders
+(`evidence.qualified_match`), not a regular expression; legacy copies also include vendored
+trees, a `v1/` beside a `v4/` the index holds and definitions marked deprecated; semble's test,
+`__init__.py`, example and `.d.ts` penalties were not taken (the test and auxiliary priors
+measured those). Not in semble: the primary definition of a shared name and overload stubs
+(evidence.shape_of); long queries (their 30 rarest terms, a file or `file:line` a traceback
+names, a file-level pass, prose and tests lowered); saturation for questions only (on every
+sentence it cost the docs set 0.016 NDCG).
 """
 
 from __future__ import annotations
@@ -91,57 +87,54 @@ class Signals:
     # one, rather than BM25 over any one at once. Kernel-sized index: lexical find p50 139 ->
     # 14 ms, p99 1.3 s -> 82 ms; its effect on ranking is in benchmarks/README.md.
     all_words_first: float = 1.0
-    # The static tier: static_tier 0 never reads it; static_only 1 reads nothing else; static_blend
-    # is the static meaning's share for a chunk with both vectors. 0.1 against 0 (the transformer
-    # alone), codeseek-code-static-v2: questions NDCG tuned 0.919 -> 0.922, docs MRR 0.604 -> 0.611,
-    # no language lower by 0.005; 0.2 / 0.3: 0.921 / 0.923, but TypeScript, Java, C questions lower.
-    # words_static: words_sentence where the static tier alone gives meaning (a first search): 0.55
-    # against 0.45, questions NDCG tuned 0.893 -> 0.902, docs MRR 0.504 -> 0.505; 0.65: 0.907, 0.494.
+    # The static tier: static_tier 0 never reads it; static_only 1 reads nothing else; static_blend is the static
+    # meaning's share for a chunk with both vectors: 0.1 against 0 (the transformer alone), codeseek-code-static-v2:
+    # questions NDCG tuned 0.919 -> 0.922, docs MRR 0.604 -> 0.611, no language lower by 0.005; 0.2 / 0.3: 0.921 /
+    # 0.923, but TypeScript, Java, C questions lower. words_static: words_sentence where the static tier alone gives
+    # meaning (a first search): 0.55 against 0.45, questions tuned 0.893 -> 0.902, docs 0.504 -> 0.505; 0.65: .907, .494.
     static_tier: float = 1.0
     static_only: float = 0.0
     static_blend: float = 0.1
     words_static: float = 0.55
 
-    # -- issue 27: developer questions, names and long queries. Each is off at its neutral value
-    # (a factor of 1, a bonus of 0); figures: benchmarks/README.md ("Developer questions, names
-    # and whole issues"), words only, questions file-level NDCG@10 of the tuned part (0.867 with
-    # all, 0.855 with none), issues MRR of the first fixed file (0.626 with all, 0.473 none).
-    # A factor for a legacy or compatibility copy (kinds.legacy_part: deprecated/, compat/,
-    # vendor/, a v1/ beside a v4/), unless the query asks for one. On the 3 projects added for
-    # these signals (glanceclient's v1/): tuned 0.864 -> 0.872 words only, 0.883 -> 0.913 vectors.
+    # -- issue 27: developer questions, names and long queries. Each is off at its neutral value (a factor of 1, a
+    # bonus of 0); figures: benchmarks/README.md ("Developer questions, names and whole issues"), words only, questions
+    # file-level NDCG@10 of the tuned part (0.867 with all, 0.855 with none), issues MRR (0.626 with all, 0.473 none).
+    # A factor for a legacy or compatibility copy (kinds.legacy_part: deprecated/, compat/, vendor/, v1/ beside v4/),
+    # unless asked for. Tuned, words/vectors: 3 added .872/.913 (off .864/.883); all 18 .870/.921 (off .866/.912).
     legacy: float = 0.5
-    # Added for a definition whose qualifiers (`Sinatra::` in `Sinatra::Helpers`, `pkg.` in
-    # `pkg.Type`) are its scopes or its file's folders; its last part must then match in case.
-    # Qualified names are at 1.000 with or without it here and on the 3 added projects (words
-    # find them); its test shows the order it fixes (`Sinatra::Helpers` before `helpers`).
+    # 1: v1/ is legacy beside a v2/ the index holds (index.Versions; 0: a candidate's). All 18: .868/.920 -> .870/.921
+    legacy_trees: float = 1.0
+    # A factor for a deprecated definition (evidence.deprecated) another file defines unmarked. All 18: vectors +.001
+    deprecated: float = 0.5
+    # Added for a definition whose qualifiers (`Sinatra::` in `Sinatra::Helpers`, `pkg.` in `pkg.Type`) are its scopes
+    # or its file's folders; its last part must then match in case. 1.000 with or without it here and on the 3 added
+    # projects (words find them); its test shows the order it fixes (`Sinatra::Helpers` before `helpers`).
     qualified: float = 0.5
-    # Added, for a name query, to the primary definition of a name several define: the
-    # interface, trait, protocol or abstract class before its implementations. Without (the run
-    # with file-name terms on every sentence): tuned 0.873 -> 0.871, name-multi 0.959 -> 0.948;
-    # held aside 0.871 -> 0.877. With every vector in: name-multi tuned 0.930 -> 0.918 without,
-    # held aside 0.876 -> 0.913; issues MRR 0.665 -> 0.642. 3 added projects (rand's traits):
-    # tuned 0.869 -> 0.872 words only (architecture 0.844 -> 0.864), none with vectors.
+    # Added, for a name query, to the primary definition of a name several define: the interface, trait, protocol or
+    # abstract class before its implementations. Without (the run with file-name terms on every sentence): tuned 0.873
+    # -> 0.871, name-multi 0.959 -> 0.948; held aside 0.871 -> 0.877. With every vector in: name-multi tuned 0.930 ->
+    # 0.918 without, held aside 0.876 -> 0.913; issues MRR 0.665 -> 0.642. 3 added projects (rand's traits): tuned 0.869
+    # -> 0.872 words only (architecture 0.844 -> 0.864), none with vectors.
     primary: float = 0.2
-    # A factor for an overload stub or a declaration without a body (`@overload`, body `...`,
-    # a C prototype, a `.pyi` declaration) that shares its name with a definition. 3 added
-    # projects (attrs' stubs): tuned 0.855 -> 0.872 words only, 0.889 -> 0.913 with vectors.
+    # A factor for an overload stub or a declaration without a body (`@overload`, body `...`, a C prototype, a `.pyi`
+    # declaration) that shares its name with a definition. 3 added projects (attrs' stubs): tuned 0.855 -> 0.872 words
+    # only, 0.889 -> 0.913 with vectors.
     stub: float = 0.5
-    # Added, for a question, in proportion to the idf share of its terms in the file's name and
-    # folder (`connect.c`, `client_ws.py`). 0.3 against 0.15: questions NDCG (tuned) 0.874 ->
-    # 0.879 with file_top 0.2. For every sentence it lowered Go and Java (docs and identifier
-    # sets, 0.003-0.006 NDCG), so questions only. Without: 0.867 -> 0.862, architecture 0.802
-    # -> 0.778.
+    # Added, for a question, in proportion to the idf share of its terms in the file's name and folder (`connect.c`,
+    # `client_ws.py`). 0.3 against 0.15: questions NDCG (tuned) 0.874 -> 0.879 with file_top 0.2. For every sentence it
+    # lowered Go and Java (docs and identifier sets, 0.003-0.006 NDCG), so questions only. Without: 0.867 -> 0.862,
+    # architecture 0.802 -> 0.778.
     file_name: float = 0.3
-    # Added, for a question, to each file's best candidate: the file's summed base score over
-    # the best file's, times the best score, times this (how many of its definitions answer).
-    # 0.2 against 0.1: architecture NDCG (tuned) 0.797 -> 0.802; for every sentence it cost the
-    # docs set 0.004, so questions only. Without: 0.873 -> 0.869, architecture 0.802 -> 0.787.
-    # With every vector in it no longer gains on the tuned part (0.920 with, 0.921 without; held
-    # aside 0.896 against 0.887): kept for the words-only first minute.
+    # Added, for a question, to each file's best candidate: the file's summed base score over the best file's, times the
+    # best score, times this (how many of its definitions answer). 0.2 against 0.1: architecture NDCG (tuned) 0.797 ->
+    # 0.802; for every sentence it cost the docs set 0.004, so questions only. Without: 0.873 -> 0.869, architecture
+    # 0.802 -> 0.787. With every vector in it no longer gains on the tuned part (0.920 with, 0.921 without; held aside
+    # 0.896 against 0.887): kept for the words-only first minute.
     file_top: float = 0.2
-    # For a question (`how does ... work`): each result of a file past the second is multiplied
-    # by this as well as by `spread` (distinct files before a fifth chunk of one). Without:
-    # architecture 0.802 -> 0.786; on every sentence it cost the docs set 0.016.
+    # For a question (`how does ... work`): each result of a file past the second is multiplied by this as well as by
+    # `spread` (distinct files before a fifth chunk of one). Without: architecture 0.802 -> 0.786; on every sentence it
+    # cost the docs set 0.016.
     saturation: float = 0.7
     # Long queries (an issue, a traceback): candidates by the most informative terms, this many
     # (0: every term); a named file's chunks added, and bonuses for them and its line. Issues
@@ -188,6 +181,7 @@ class Candidate:
     start_line: int = 0
     end_line: int = 0
     shape: str = ""  # primary (interface, trait, abstract class), stub (overload, prototype): shape_of
+    deprecated: bool = False  # marked so in its source, or its module's, class's (evidence.deprecated)
     bonuses: dict[str, float] = field(default_factory=dict)  # issue 27's additive signals, by name
     meaning_from: str = ""  # the space(s) its meaning came from
 
@@ -220,9 +214,10 @@ class Candidate:
 
 def rank(query: Query, candidates: list[Candidate], counts: dict[str, int], total: int, floor: float | None,
          mode: Mode, limit: int, signals: Signals = DEFAULT, files: dict[str, float] | None = None,
-         static_floor: float | None = None) -> list[Candidate]:
-    """Candidates best first (the first `limit` spread over files), each with its score and
-    the reasons for it. `files`: a long query's file-level word shares (search.py's file pass)."""
+         static_floor: float | None = None, versions: dict[str, int] | None = None) -> list[Candidate]:
+    """Candidates best first (the first `limit` spread over files), each with its score and the
+    reasons for it. `files`: a long query's file-level word shares (search.py's file pass);
+    `versions`: the index's version trees (index.Versions; None: those of the candidates)."""
     weights = {t: idf(counts, total, t) for t in query.terms}
     all_weight = sum(weights.values()) or 1.0
     if mode == Mode.SEMANTIC:
@@ -233,8 +228,9 @@ def rank(query: Query, candidates: list[Candidate], counts: dict[str, int], tota
         static_alone = floor is None and static_floor is not None
         words_share = (signals.words_name if query.is_name else signals.words_static if static_alone
                        else signals.words_sentence)
-    newest = newest_versions(c.path for c in candidates)
+    newest = versions if versions is not None else newest_versions(c.path for c in candidates)
     implemented = {name_key(c.symbol) for c in candidates if c.kind.is_named and c.shape != "stub"}
+    current = {(evidence.definition_key(c.symbol), c.path) for c in candidates if c.kind.is_named and not c.deprecated}
     named = {name_key(n) for n in query.mentioned}
     file_shares: dict[str, float] = {}
     meanings = Meanings.of(candidates, floor, static_floor)
@@ -265,7 +261,7 @@ def rank(query: Query, candidates: list[Candidate], counts: dict[str, int], tota
         if query.is_long and files:
             _bonus(c, "file_words", signals.file_pass * files.get(c.path, 0.0))
         _apply_priors(c, query, signals)
-        _apply_issue_priors(c, query, signals, newest, implemented)
+        _apply_issue_priors(c, query, signals, newest, (implemented, current))
         for factor in c.factors.values():
             c.base *= factor
     _add_coherence(candidates, signals)
@@ -326,17 +322,21 @@ def _apply_priors(c: Candidate, query: Query, signals: Signals) -> None:
 
 
 def _apply_issue_priors(c: Candidate, query: Query, signals: Signals, newest: dict[str, int],
-                        implemented: set[str]) -> None:
-    """Issue 27's factors: legacy copies, stubs of an implemented name, and a long query's prose
-    and tests (whose own words would exempt them: an issue says `test` and `docs` in passing)."""
-    part = legacy_part(c.path, newest)
-    if part and not query.mentions & LEGACY_WORDS and part.lower() not in query.mentions:
+                        names: tuple[set[str], set[tuple[str, str]]]) -> None:
+    """Issue 27's factors: legacy copies (a deprecated definition of a type's name another file
+    defines too), stubs of an implemented name, and a long query's prose and tests (whose own
+    words would exempt them: an issue says `test` and `docs` in passing)."""
+    part, asks_legacy = legacy_part(c.path, newest), bool(query.mentions & LEGACY_WORDS)
+    if part and not asks_legacy and part.lower() not in query.mentions:
         c.factors["legacy"] = signals.legacy
-    if c.shape == "stub" and name_key(c.symbol) in implemented:
+    elif c.deprecated and not asks_legacy and any(key == evidence.definition_key(c.symbol) and path != c.path
+                                                  for key, path in names[1]):
+        c.factors["deprecated"] = signals.deprecated
+    if c.shape == "stub" and name_key(c.symbol) in names[0]:
         c.factors["stub"] = signals.stub
     if query.is_long and (c.kind == Kind.TEXT or role_of_path(c.path, c.symbol) != Role.IMPLEMENTATION):
         c.factors["long_prose"] = signals.long_prose
-    for name in ("legacy", "stub", "long_prose"):
+    for name in ("legacy", "deprecated", "stub", "long_prose"):
         if c.factors.get(name) == 1.0:
             del c.factors[name]
 

@@ -3,6 +3,7 @@ the table of definition names; ranking.py orders them."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -87,15 +88,29 @@ def find(
     terms = store.chunks.indexed_terms(list(chunks))
     candidates = [ranking.Candidate(c.id, c.path, c.kind, c.symbol, cosines.get(c.id), terms.get(c.id, ("", "", "")),
                                     static_cosine=static_cosines.get(c.id), start_line=c.start_line,
-                                    end_line=c.end_line, shape=evidence.shape_of(c.kind, c.content, c.path, c.context))
+                                    end_line=c.end_line, shape=evidence.shape_of(c.kind, c.content, c.path, c.context),
+                                    deprecated=evidence.deprecated(c.content, c.path) if c.kind.is_named else False)
                   for c in chunks.values()]
+    _deprecated_scopes(store, candidates, chunks)
     floor = dense[-1][1] if dense else None
     static_floor = static_dense[-1][1] if static_dense else None
     ranked = ranking.rank(parsed, candidates, counts, total, floor, mode, limit=k * 2, signals=signals, files=files,
-                          static_floor=static_floor)
+                          static_floor=static_floor, versions=store.versions.newest() if signals.legacy_trees else None)
     used = meanings.spaces_used(vector is not None, static_vector is not None)
     return Results(_hits(ranked, chunks, k, filters, explain), mode, store.chunks.unembedded_count(), notes,
                    vectors=used, filling=filling)
+
+
+def _deprecated_scopes(store: Store, candidates: list[ranking.Candidate], chunks: dict[int, StoredChunk]) -> None:
+    """A member of a deprecated module, class or impl is deprecated too (rand's `#[deprecated] pub
+    mod alias_method` holds a `WeightedIndex::new`). Its enclosing chunks are read only where it
+    can matter: a nested definition whose name another candidate shares."""
+    names = Counter(evidence.definition_key(c.symbol) for c in candidates if c.kind.is_named)
+    for c in candidates:
+        if c.deprecated or not chunks[c.id].context or names[evidence.definition_key(c.symbol)] < 2:
+            continue
+        c.deprecated = any(o.id != c.id and o.kind.is_named and evidence.deprecated(o.content, o.path)
+                           for o in store.chunks.at(c.path, line=c.start_line))
 
 
 @dataclass(frozen=True)

@@ -148,6 +148,82 @@ def test_a_legacy_copy_yields_to_the_current_code(make_repo, meaningless, monkey
     assert find("the deprecated session")[0][0] == "client/deprecated/session.py"  # asked for by name
 
 
+def test_a_version_tree_is_legacy_beside_one_the_index_holds(make_repo, meaningless, monkeypatch) -> None:
+    # glanceclient: nothing of `v2/` answers this question, so no `v2/` path is among its
+    # candidates; `v1/` is legacy because the index holds a `v2/`, not because the query found one.
+    find = searcher(make_repo, meaningless, {
+        "client/v1/apiclient/exceptions.py": "def from_response(response):\n    \"\"\"The exception class that "
+                                             "matches an HTTP error status code.\"\"\"\n    return HttpError\n",
+        "client/exc.py": "def from_response(response):\n    \"\"\"The exception class that matches an HTTP error.\"\"\"\n"
+                         "    return HTTPException\n",
+        "client/v2/images.py": "def upload(image):\n    return image\n",
+    }, monkeypatch)
+    query = "pick the exception class that matches an HTTP error status code"
+    assert find(query, legacy_trees=0.0)[0][0] == "client/v1/apiclient/exceptions.py"
+    assert find(query)[0][0] == "client/exc.py"
+
+
+def test_the_version_trees_follow_the_index_while_it_stays_open(make_repo, meaningless, monkeypatch) -> None:
+    # The warm process keeps its index open across updates: a `v2/` added later makes `v1/` legacy.
+    find = searcher(make_repo, meaningless, {
+        "client/v1/exceptions.py": "def from_response(response):\n    \"\"\"An HTTP error status and its reason.\"\"\"\n",
+        "client/exc.py": "def from_response(response):\n    \"\"\"An HTTP error status.\"\"\"\n",
+    }, monkeypatch)
+    assert find("HTTP error status reason")[0][0] == "client/v1/exceptions.py"  # no v2/ yet: v1/ is current
+    Path("client/v2").mkdir()
+    Path("client/v2/images.py").write_text("def upload(image):\n    return image\n")
+    result = CliRunner().invoke(cli_module.cli, ["index", "--base-url", meaningless.url])
+    assert result.exit_code == 0, result.output
+    assert find("HTTP error status reason")[0][0] == "client/exc.py"
+
+
+DEPRECATED = {  # a deprecated definition and its current one, in each language's own way
+    "a.rs": ("#[deprecated(since = \"0.8.0\")]\npub fn weighted() -> u32 { 1 }\n", "weighted"),
+    "A.java": ("class A {\n    @Deprecated\n    public void run() { }\n}\n", "A.run"),
+    "a.kt": ("class A {\n    @Deprecated(\"use go\")\n    fun run() { }\n}\n", "A.run"),
+    "a.cs": ("public class A {\n    [Obsolete(\"use B\")]\n    public void Run() { }\n}\n", "A.Run"),
+    "a.py": ("from typing_extensions import deprecated\n\n@deprecated(\"use new\")\ndef old(x):\n    return x\n",
+             "old"),
+    "b.py": ("def old(x):\n    \"\"\"Do it.\n\n    .. deprecated:: 2.0\n       Use new.\n    \"\"\"\n    return x\n", "old"),
+    "a.js": ("class K {\n  /** @deprecated use other */\n  go() { return 2; }\n}\n", "K.go"),
+    "a.php": ("<?php\nclass A {\n    /**\n     * @deprecated since 2.0\n     */\n    public function run() {}\n}\n",
+              "A::run"),
+    "a.go": ("package a\n\n// Run runs.\n//\n// Deprecated: use Other.\nfunc Run() int { return 1 }\n", "Run"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DEPRECATED))
+def test_a_deprecation_is_read_from_the_definitions_own_source(name: str) -> None:
+    from codeseek.evidence import deprecated
+    from codeseek.parsing import chunk_file
+
+    text, symbol = DEPRECATED[name]
+    marked = {c.symbol for c in chunk_file(name, text.encode()) if deprecated(c.text, c.path)}
+    assert marked == {symbol}  # not its class, whose chunk holds the member's attribute too
+
+
+def test_a_deprecated_definition_yields_to_the_current_one(make_repo, meaningless, monkeypatch) -> None:
+    # rand keeps `WeightedIndex::new` in a `#[deprecated] pub mod alias_method`; its path says nothing.
+    find = searcher(make_repo, meaningless, {
+        "src/distributions/weighted.rs": "#[deprecated(since = \"0.8.0\", note = \"moved to rand_distr\")]\n"
+                                         "pub mod alias_method {\n    pub struct WeightedIndex<W> {\n        w: W,\n    }\n\n"
+                                         "    impl<W> WeightedIndex<W> {\n        /// A new weighted index from weights.\n"
+                                         "        pub fn new(weights: Vec<W>) -> Self {\n            todo!()\n        }\n    }\n}\n",
+        "src/distributions/weighted_index.rs": "pub struct WeightedIndex<X> {\n    total: X,\n}\n\n"
+                                               "impl<X> WeightedIndex<X> {\n    pub fn new(w: Vec<X>) -> Self {\n"
+                                               "        todo!()\n    }\n}\n",
+        # commons-io's deprecated overload beside the current one, in one file: no copy, kept
+        "src/IOUtils.java": "class IOUtils {\n    /** Writes chars from a StringBuffer to an OutputStream. */\n"
+                            "    @Deprecated\n    public static void write(StringBuffer data, OutputStream out) { }\n\n"
+                            "    public static void write(CharSequence data, OutputStream out) { }\n}\n",
+    }, monkeypatch)
+    assert find("WeightedIndex::new", deprecated=1.0)[0][0] == "src/distributions/weighted.rs"  # more of its words
+    assert find("WeightedIndex::new")[0][:2] == ("src/distributions/weighted_index.rs", "WeightedIndex<X>::new")
+    assert find.why("WeightedIndex::new")["name"] == "qualified"
+    assert find("the deprecated WeightedIndex::new")[0][0] == "src/distributions/weighted.rs"  # asked for
+    assert find("writes chars from a StringBuffer")[0][1:] == ("IOUtils.write", 2)
+
+
 def test_a_qualified_name_resolves_to_its_definition(make_repo, meaningless, monkeypatch) -> None:
     find = searcher(make_repo, meaningless, {
         "lib/sinatra/base.rb": "module Sinatra\n  class Base\n    # Sinatra helpers: helpers helpers\n"

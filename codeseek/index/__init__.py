@@ -25,6 +25,7 @@ from .chunks import ChunkRef, Chunks, Counts, FileEntry, NewChunk, StoredChunk, 
 from .database import DB_NAME, UNEMBEDDED, Database, guarded
 from .fingerprint import SEGMENT_DIR
 from .segments import STATIC, Vectors
+from .versions import Versions
 
 __all__ = ["DB_FILES", "DB_NAME", "SEGMENT_DIR", "STATIC_MODEL", "UNEMBEDDED", "ChunkRef", "Counts", "FileEntry", "NewChunk",
            "Store", "StoredChunk", "exists", "vector_key"]
@@ -78,6 +79,7 @@ class Store:
         self.chunks = Chunks(self.db)
         self.vectors = Vectors(self.db)
         self.static = Vectors(self.db, STATIC)
+        self.versions = Versions(self.db)  # version trees (`v1/` beside `v2/`), per update
 
     @property
     def readonly(self) -> bool:
