@@ -61,7 +61,7 @@ class Freshness:
     filler: Who = Who.NOBODY
     embedded_here: int = 0
     note: str = ""  # a line for the user (the engine could not be reached...)
-    unavailable: str = ""  # why the engine could not be loaded, if it could not (the note says it too)
+    unavailable: str = ""  # why the engine could not be loaded, if it could not (service._noted says it)
     started: str = ""  # who this refresh started to embed the missing vectors ("a background worker (pid 12)")
     static_only: bool = False  # past transformer_limit: the static tier ranks, nobody embeds the rest
 
@@ -98,7 +98,7 @@ def refresh(ws: Workspace, engine: EngineChoice, rules: SkipRules, background: B
         if why and wait == Wait.ALL:
             raise EngineUnavailable(why)
         if why:
-            return Freshness(result, unembedded=pending, note=f"{why}: ranking by words", unavailable=why)
+            return Freshness(result, unembedded=pending, unavailable=why)
     if not pending or wait == Wait.NONE:
         return Freshness(result, unembedded=pending)
     if wait != Wait.ALL:
@@ -120,7 +120,7 @@ def refresh(ws: Workspace, engine: EngineChoice, rules: SkipRules, background: B
         except EngineUnavailable as exc:
             if wait == Wait.ALL:
                 raise
-            return Freshness(result, unembedded=pending, note=f"{exc}: ranking by words", unavailable=str(exc))
+            return Freshness(result, unembedded=pending, unavailable=str(exc))
         if not pending:
             return Freshness(result, unembedded=0, filler=Who.HERE, embedded_here=embedded)
     if background.running() or read_progress(ws.index_dir) is not None:
