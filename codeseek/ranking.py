@@ -91,7 +91,7 @@ class Signals:
     # meaning's share for a chunk with both vectors: 0.1 against 0 (the transformer alone), codeseek-code-static-v2:
     # questions NDCG tuned 0.919 -> 0.922, docs MRR 0.604 -> 0.611, no language lower by 0.005; 0.2 / 0.3: 0.921 /
     # 0.923, but TypeScript, Java, C questions lower. words_static: words_sentence where the static tier alone gives
-    # meaning (a first search): 0.55 against 0.45, questions tuned 0.893 -> 0.902, docs 0.504 -> 0.505; 0.65: .907, .494.
+    # meaning (a first search): 0.55 against 0.45, questions tuned 0.893 -> 0.902, docs 0.504 -> 0.505; 0.65: .907/.494
     static_tier: float = 1.0
     static_only: float = 0.0
     static_blend: float = 0.1
@@ -261,7 +261,7 @@ def rank(query: Query, candidates: list[Candidate], counts: dict[str, int], tota
         if query.is_long and files:
             _bonus(c, "file_words", signals.file_pass * files.get(c.path, 0.0))
         _apply_priors(c, query, signals)
-        _apply_issue_priors(c, query, signals, newest, (implemented, current))
+        _apply_issue_priors(c, query, signals, newest, implemented, current)
         for factor in c.factors.values():
             c.base *= factor
     _add_coherence(candidates, signals)
@@ -322,7 +322,7 @@ def _apply_priors(c: Candidate, query: Query, signals: Signals) -> None:
 
 
 def _apply_issue_priors(c: Candidate, query: Query, signals: Signals, newest: dict[str, int],
-                        names: tuple[set[str], set[tuple[str, str]]]) -> None:
+                        implemented: set[str], current: set[tuple[str, str]]) -> None:
     """Issue 27's factors: legacy copies (a deprecated definition of a type's name another file
     defines too), stubs of an implemented name, and a long query's prose and tests (whose own
     words would exempt them: an issue says `test` and `docs` in passing)."""
@@ -330,9 +330,9 @@ def _apply_issue_priors(c: Candidate, query: Query, signals: Signals, newest: di
     if part and not asks_legacy and part.lower() not in query.mentions:
         c.factors["legacy"] = signals.legacy
     elif c.deprecated and not asks_legacy and any(key == evidence.definition_key(c.symbol) and path != c.path
-                                                  for key, path in names[1]):
+                                                  for key, path in current):
         c.factors["deprecated"] = signals.deprecated
-    if c.shape == "stub" and name_key(c.symbol) in names[0]:
+    if c.shape == "stub" and name_key(c.symbol) in implemented:
         c.factors["stub"] = signals.stub
     if query.is_long and (c.kind == Kind.TEXT or role_of_path(c.path, c.symbol) != Role.IMPLEMENTATION):
         c.factors["long_prose"] = signals.long_prose
