@@ -101,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     started = time.perf_counter()
     train.set_threads(args.threads)
-    rows = train.read_jsonl(args.train)
+    rows = sampling.read_jsonl(args.train)
     targets = list(range(len(rows)))
     if args.pairs is not None and args.pairs < len(rows):
         targets = sorted(random.Random(args.seed).sample(targets, args.pairs))

@@ -21,10 +21,17 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 MINED_FORMAT = "codeseek-mined-negatives/1"
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The rows of a corpus file (pairs.jsonl, valid.jsonl), one JSON object a line."""
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
 
 
 def language_quotas(languages: Sequence[str], alpha: float, max_repeat: int) -> dict[str, int]:

@@ -43,6 +43,7 @@ sys.path.insert(0, str(HERE.parent))
 
 import fetch  # noqa: E402
 import names  # noqa: E402
+import sampling  # noqa: E402
 import styles  # noqa: E402
 from sources import STDLIB  # noqa: E402
 
@@ -72,11 +73,6 @@ def light_teacher():  # noqa: ANN201 - an OnnxEmbedder
     return OnnxEmbedder(DEFAULT_MODEL)
 
 
-def read_rows(path: Path) -> list[dict]:
-    with path.open() as handle:
-        return [json.loads(line) for line in handle]
-
-
 def stdlib_chunks(count: int) -> list[str]:
     """Whole chunks of the Python standard library (module code and classes beside the pairs'
     single definitions), benchmark files excluded by name."""
@@ -97,9 +93,9 @@ def gather(pairs: int, chunks: int) -> dict[str, list[str]]:
     each code with its doc sentence and one query in a seeded style (styles.py: summary,
     identifier words, a question), and whole standard-library chunks. Validation: valid.jsonl
     (packages no training pair comes from), its doc sentences and the same rows as questions."""
-    rows = read_rows(CORPUS / "pairs.jsonl")
+    rows = sampling.read_jsonl(CORPUS / "pairs.jsonl")
     rows = [rows[i] for i in sorted(random.Random(SEED).sample(range(len(rows)), min(pairs, len(rows))))]
-    valid = read_rows(CORPUS / "valid.jsonl")
+    valid = sampling.read_jsonl(CORPUS / "valid.jsonl")
     rng = random.Random(SEED)
     return {
         "code": [r["code"] for r in rows],
@@ -259,7 +255,7 @@ def build(args: argparse.Namespace) -> None:
         began = time.time()
         pairs = None
         if args.contrastive:
-            rows = read_rows(CORPUS / "pairs.jsonl")
+            rows = sampling.read_jsonl(CORPUS / "pairs.jsonl")
             pairs = (token_ids(tokenizer, styles.choose_styles(rows, SEED + 1), unk, TEACHER_TOKENS),
                      token_ids(tokenizer, [r["code"] for r in rows], unk, TEACHER_TOKENS))
         table = tokenlearn(table, every, goal, args.epochs, args.lr, pairs, args.contrastive)

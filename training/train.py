@@ -216,11 +216,6 @@ class Pairs:
         return self._code_ids[i]
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    with path.open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
-
-
 def digest(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=12).hexdigest()
 
@@ -246,7 +241,7 @@ def load_pairs(
     limit: int | None,
     seed: int,
 ) -> Pairs:
-    rows = read_jsonl(path)
+    rows = sampling.read_jsonl(path)
     train = list(range(len(rows)))
     if limit is not None and limit < len(rows):
         train = sorted(random.Random(seed).sample(train, limit))
@@ -445,7 +440,7 @@ class Validation:
 
 
 def load_validation(path: Path, tokenizer: PreTrainedTokenizerBase, limit: int | None, seed: int) -> Validation:
-    rows = read_jsonl(path)
+    rows = sampling.read_jsonl(path)
     if limit is not None and limit < len(rows):
         rows = [rows[i] for i in sorted(random.Random(seed).sample(range(len(rows)), limit))]
     rng = random.Random(seed)
