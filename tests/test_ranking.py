@@ -394,6 +394,5 @@ def test_a_search_by_the_static_tier_alone_leans_on_words_more() -> None:
     by_static = rank(parsed, static, counts, 1000, None, Mode.HYBRID, limit=10, static_floor=0.5)
     assert [c.symbol for c in by_static] == ["other", "unrelated"]
     same_share = replace(ranking.DEFAULT, words_static=ranking.DEFAULT.words_sentence)
-    static = [replace(c, cosine=None, static_cosine=c.cosine) for c in (near, worded)]
     assert [c.symbol for c in rank(parsed, static, counts, 1000, None, Mode.HYBRID, limit=10, signals=same_share,
                                    static_floor=0.5)] == ["unrelated", "other"]
