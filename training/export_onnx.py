@@ -259,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default=INT8_MODEL, choices=[n for n, b in BUNDLED.items() if b.onnx],
                         help="the bundled int8 model whose file --ship writes")
     args = parser.parse_args(argv)
+    if (args.delta is None) != (args.name == INT8_MODEL):  # each shipped file holds its own model's weights
+        parser.error(f"--delta and --name go together: v1's weights are {INT8_MODEL}'s, a run's differences another's")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     args.work.mkdir(parents=True, exist_ok=True)

@@ -12,8 +12,9 @@ Two ways to make the table, both measured (training/README.md):
 - tokenlearn: the distilled table is the start; it is then trained so that the mean of a
   text's token vectors points where the teacher's vector of that text points (cosine loss),
   over real code and real descriptions of code (tokenlearn's method, done here directly). The
-  teacher is the int8 file, codeseek-code-minilm-l6-v1-int8, the default whose tier this is
-  (bundled.py says why the float32 model shares it). `--contrastive W` adds an in-batch loss
+  teacher is v1's int8 file, codeseek-code-minilm-l6-v1-int8, the default when the shipped
+  tier was made (bundled.py says why the other code models share it; a tier taught by another
+  teacher is another static model, with a name of its own). `--contrastive W` adds an in-batch loss
   over every pair of the training corpus: each description nearer its own code than the
   batch's others, as static retrieval models are trained beside distillation.
 
@@ -47,8 +48,7 @@ import sampling  # noqa: E402
 import styles  # noqa: E402
 from sources import STDLIB  # noqa: E402
 
-from codeseek.embedding.base import DEFAULT_MODEL  # noqa: E402
-from codeseek.embedding.bundled import CODE_MODEL  # noqa: E402
+from codeseek.embedding.bundled import CODE_MODEL, INT8_MODEL  # noqa: E402
 from codeseek.embedding.static import FORMAT, MAX_TOKENS  # noqa: E402
 
 WORKDIR = Path("/work/data/static")
@@ -66,11 +66,11 @@ def teacher():  # noqa: ANN201 - a SentenceTransformerEmbedder (torch), dev only
 
 
 def light_teacher():  # noqa: ANN201 - an OnnxEmbedder
-    """The int8 default (ONNX Runtime): the model whose tier this is, and 3x faster than torch on
+    """v1's int8 file (ONNX Runtime): the shipped tier's teacher, and 3x faster than torch on
     2 cores, so tokenlearn's targets cover ten times the texts in the same time."""
     from codeseek.embedding.onnxrt import OnnxEmbedder
 
-    return OnnxEmbedder(DEFAULT_MODEL)
+    return OnnxEmbedder(INT8_MODEL)
 
 
 def stdlib_chunks(count: int) -> list[str]:
@@ -286,7 +286,7 @@ def build(args: argparse.Namespace) -> None:
           f"vocabulary {int(used.sum())} of {len(used)} tokens", flush=True)
     made = {"method": args.method, "distilled_from": CODE_MODEL, "max_length": args.max_length}
     if args.method == "tokenlearn":
-        made |= {"teacher": DEFAULT_MODEL, "epochs": args.epochs, "contrastive": args.contrastive}
+        made |= {"teacher": INT8_MODEL, "epochs": args.epochs, "contrastive": args.contrastive}
     write(args.out, quantized, scales, mapping, tokenizer, made)
 
 

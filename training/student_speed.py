@@ -33,7 +33,7 @@ from codeseek.embedding.onnxrt import OnnxEmbedder  # noqa: E402
 class Shape:
     name: str
     layers: int
-    hidden: int  # the intermediate size is 4x, and heads 64 wide, as in MiniLM
+    hidden: int  # the intermediate size is 4x; 12 heads, as all-MiniLM-L6-v2 has (32 wide at 384)
 
 
 SHAPES = [Shape("L6-H384 (today's shape)", 6, 384), Shape("L12-H384", 12, 384), Shape("L6-H768", 6, 768)]
@@ -44,7 +44,7 @@ def candidate(shape: Shape) -> object:
 
     config = BertConfig.from_pretrained(base_path())
     config.num_hidden_layers, config.hidden_size = shape.layers, shape.hidden
-    config.intermediate_size, config.num_attention_heads = 4 * shape.hidden, shape.hidden // 64
+    config.intermediate_size = 4 * shape.hidden
     return BertModel(config, add_pooling_layer=False)
 
 
