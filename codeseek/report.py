@@ -144,30 +144,32 @@ def status(ws: Workspace, background: Outcome | None = None, check: bool = False
             read_only=store.readonly,
             checked=check,
             server=server,
-            advice=better_model(meta.get("model"), meta.get("engine", "")),
+            advice=better_model(meta.get("model"), meta.get("engine", ""),
+                                engine.settings.model_from if engine is not None else ""),
             static_model=printable(meta.get(STATIC_MODEL)),
             static_chunks=store.chunks.embedded_count(static=True) if meta.get(STATIC_MODEL) else 0,
             waiting=printable(waiting) or None,
         )
 
 
-def better_model(model: str | None, engine: str = "") -> str | None:
+def better_model(model: str | None, engine: str = "", pinned: str = "") -> str | None:
     """A line for an index of a bundled model that is not the default now (a default of before,
-    or the default under its former name): nothing is re-embedded behind the user's back, so
-    `status` says how to switch."""
+    or a model under its former name): nothing is re-embedded behind the user's back, so
+    `status` says how to switch (`pinned`: where a setting names the index's model)."""
     from .embedding import DEFAULT_MODEL
+    from .embedding.base import to_default
     from .embedding.bundled import BUNDLED, vectors_of
 
     if model is None or model == DEFAULT_MODEL or model not in BUNDLED:
         return None
-    if vectors_of(model, engine) == DEFAULT_MODEL:
-        return (f"{model} is the former name of the default model, {DEFAULT_MODEL}, whose vectors this index "
-                "holds; `codeseek index --rebuild` records them under its own name (every chunk is embedded again)")
-    switch = (f"the default model is now {DEFAULT_MODEL} ({BUNDLED[DEFAULT_MODEL].about}); "
-              "`codeseek index --rebuild` switches to it (every chunk is embedded again)")
+    source = vectors_of(model, engine)
+    switch = f"the default model is now {DEFAULT_MODEL} ({BUNDLED[DEFAULT_MODEL].about}); " \
+             f"{to_default(model, pinned)} (every chunk is embedded again)"
+    if source != model:
+        switch = f"{model} is the former name of {source}, whose vectors this index holds; {switch}"
     from .embedding.sentence import torch_installed
 
-    if torch_installed():
+    if BUNDLED[source].onnx is not None or torch_installed():
         return switch
     # Then nothing embeds the chunks that lack a vector: words and the static tier rank them.
     return f"{model} runs on torch, which is not installed here: `pip install 'codeseek[torch]'` brings it back, or {switch}"

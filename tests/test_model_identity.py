@@ -1,9 +1,10 @@
 """The int8 file has a name of its own: its vectors are not quite the float32 model's
 (benchmarks/README.md, "Identity"). Indexes of before keep working, each with its own vectors
-and never the other's: one of the float32 model on torch (with torch, and without it: words
-and the static tier answer, with one line on how to get torch back or switch), and one that
-the int8 file made under its former name (served by the int8 file under that name). Real
-indexes in real git repositories; sharing through a real bare remote follows the same rules."""
+and never the other's: one of v1's float32 model on torch (with torch, and without it: words
+and the static tier answer, with one line on how to get torch back or switch), one that v1's
+int8 file made under its former name (served by the int8 file under that name), and one of
+v1's int8 file beside v2, the default now (`status` says how to switch). Real indexes in real
+git repositories; sharing through a real bare remote follows the same rules."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import pytest
 from codeseek import filling, indexing
 from codeseek.embedding import DEFAULT_MODEL, EngineChoice, EngineSettings, resolve_backend
 from codeseek.embedding.base import Embedder, ModelInfo
-from codeseek.embedding.bundled import CODE_MODEL, INT8_MODEL
+from codeseek.embedding.bundled import CODE_MODEL, INT8_MODEL, V2_MODEL
 from codeseek.embedding.onnxrt import OnnxEmbedder
 from codeseek.errors import CodeseekError, EngineUnavailable, ModelMismatch
 from codeseek.index import Store, exists
@@ -89,9 +90,9 @@ def cosine(stored: np.ndarray, vector: np.ndarray) -> float:
 
 
 def test_the_int8_file_is_the_default_under_its_own_name() -> None:
-    assert DEFAULT_MODEL == INT8_MODEL != CODE_MODEL
+    assert DEFAULT_MODEL == V2_MODEL not in (INT8_MODEL, CODE_MODEL)
     default = EngineChoice(EngineSettings()).identity()
-    assert (default.model, default.dim, default.engine) == (INT8_MODEL, 384, "onnxruntime")
+    assert (default.model, default.dim, default.engine) == (V2_MODEL, 384, "onnxruntime")
     assert FORMER.source == INT8_MODEL and TORCH_V1.source == CODE_MODEL
     assert FORMER.same_vectors(ModelInfo(INT8_MODEL, 384, "onnxruntime", "1.24"))
     assert not FORMER.same_vectors(TORCH_V1)  # one name, two models' vectors
@@ -137,10 +138,12 @@ def test_no_new_index_holds_the_int8_files_vectors_under_the_float32_name(make_r
     assert not exists(open_workspace(root).index_dir)
 
 
-def test_an_index_the_int8_file_made_under_its_former_name_keeps_it(make_repo: MakeRepo, tmp_path: Path,
-                                                                     int8: OnnxEmbedder) -> None:
+@pytest.mark.parametrize("made", [FORMER, ModelInfo(INT8_MODEL, 384, "onnxruntime", "1.23.2")], ids=["former", "v1"])
+def test_an_index_of_v1s_int8_file_keeps_it_and_says_a_better_default_exists(
+        make_repo: MakeRepo, tmp_path: Path, int8: OnnxEmbedder, made: ModelInfo) -> None:
+    """v1's int8 file made it, under its former name or its own; v2 is the default now."""
     root = make_repo()
-    index_as(root, int8, FORMER)
+    index_as(root, int8, made)
     before = stored(root)[1]
     env = blocker(tmp_path)  # the default install: no torch
     for server, name in (("0", "add_jitter"), ("1", "cap_delay")):  # in this process, and through the warm process
@@ -149,21 +152,40 @@ def test_an_index_the_int8_file_made_under_its_former_name_keeps_it(make_repo: M
         assert found.returncode == 0, found.stderr
         assert json.loads(found.stdout)[0]["symbol"] == "retry_with_backoff"
         assert "Traceback" not in found.stderr and "cannot" not in found.stderr, found.stderr
-        text, vector = vector_of(root, name)  # the new chunk's vector: the int8 file's
+        text, vector = vector_of(root, name)  # the new chunk's vector: v1's int8 file's
         assert vector is not None and cosine(vector, int8.embed_documents([text])[0]) > 0.99999
     codeseek(root, "serve", "--stop", env=env)
     info, after = stored(root)
-    assert (info.model, info.engine) == (CODE_MODEL, "onnxruntime")  # under its former name still
+    assert (info.model, info.engine) == (made.model, "onnxruntime")  # under the name it was made with
     assert all(np.array_equal(after[k], v) for k, v in before.items())  # nothing re-embedded
     said = codeseek(root, "status", env=env).stdout
-    assert f"{CODE_MODEL} is the former name of the default model, {INT8_MODEL}" in said
-    assert "codeseek index --rebuild" in said
+    assert f"the default model is now {V2_MODEL}" in said and "codeseek index --rebuild" in said
+    assert "pip install" not in said  # an ONNX file: nothing to install
     other = codeseek(root, "find", QUERY, "--backend", "sentence-transformers", env={**env, "CODESEEK_SERVER": "0"})
-    assert other.returncode == 0 and "drop the backend setting" in other.stderr  # never torch vectors beside the int8 file's
+    if made == FORMER:  # the float32 model's name: words answer, never torch vectors beside the int8 file's
+        assert f"{CODE_MODEL} is the former name of {INT8_MODEL}, whose vectors this index holds" in said
+        assert other.returncode == 0 and "drop the backend setting" in other.stderr
+    else:  # the int8 file's own name asked of torch: refused
+        assert other.returncode == 1 and "is an ONNX file" in other.stderr
     assert len(other.stderr.splitlines()) == 1, other.stderr
     assert codeseek(root, "index", "--rebuild", env=env).returncode == 0
     report = json.loads(codeseek(root, "status", "--json", env=env).stdout)
-    assert (report["model"], report["advice"]) == (INT8_MODEL, None)
+    assert (report["model"], report["advice"]) == (V2_MODEL, None)
+
+
+def test_a_pinned_v1_int8_file_is_told_to_unpin_before_the_rebuild(make_repo: MakeRepo, tmp_path: Path,
+                                                                    int8: OnnxEmbedder) -> None:
+    """Yesterday's README said to pin v1's int8 file: a rebuild alone would make it again."""
+    root = make_repo()
+    index_as(root, int8, ModelInfo(INT8_MODEL, 384, "onnxruntime", "1.23.2"))
+    write_files(root, {".codeseek.toml": f'model = "{INT8_MODEL}"\n'})
+    env = blocker(tmp_path)
+    said = codeseek(root, "status", env=env).stdout
+    assert f'the default model is now {V2_MODEL}' in said
+    assert f'remove `model = "{INT8_MODEL}"` from {root / ".codeseek.toml"} (or set it to {V2_MODEL}), then ' \
+           "`codeseek index --rebuild`" in said, said
+    said = codeseek(root, "status", env={**env, "CODESEEK_MODEL": INT8_MODEL}).stdout
+    assert "unset CODESEEK_MODEL" in said, said  # the variable wins over the file
 
 
 def test_an_index_of_the_float32_model_without_torch_answers_and_says_how_to_get_it_back(
@@ -186,7 +208,7 @@ def test_an_index_of_the_float32_model_without_torch_answers_and_says_how_to_get
     assert vector_of(root, "add_jitter")[1] is None  # waits for torch: no int8 vector under the float32 name
     said = codeseek(root, "status", env=env).stdout
     assert f"{CODE_MODEL} runs on torch, which is not installed here: `pip install 'codeseek[torch]'`" in said
-    assert f"the default model is now {INT8_MODEL}" in said and "codeseek index --rebuild" in said
+    assert f"the default model is now {V2_MODEL}" in said and "codeseek index --rebuild" in said
     refused = codeseek(root, "index", env=env)
     assert "pip install 'codeseek[torch]'" in one_line_error(refused)
 
@@ -207,7 +229,7 @@ def test_an_index_of_the_float32_model_is_served_by_torch_as_before(make_repo: M
     torch_vector = SentenceTransformerEmbedder(CODE_MODEL).embed_documents([text])[0]
     assert vector is not None and cosine(vector, torch_vector) > 0.9999  # torch's (bf16 at most), not int8's
     said = codeseek(root, "status").stdout
-    assert f"the default model is now {INT8_MODEL}" in said and "codeseek index --rebuild" in said
+    assert f"the default model is now {V2_MODEL}" in said and "codeseek index --rebuild" in said
 
 
 def test_shared_vectors_keep_their_model(make_repo: MakeRepo, tmp_path: Path, int8: OnnxEmbedder,
@@ -352,7 +374,7 @@ def test_a_backend_that_cannot_compute_the_index_vectors_answers_by_words_and_th
 def test_a_shipped_model_is_never_looked_up_on_the_hub(make_repo: MakeRepo) -> None:
     root = make_repo()
     for backend in ("torch", "transformers", "vllm"):
-        for model in (CODE_MODEL, INT8_MODEL):
+        for model in (CODE_MODEL, INT8_MODEL, V2_MODEL):
             began = time.monotonic()
             refused = codeseek(root, "index", "--backend", backend, "--model", model,
                                env={**os.environ, "HF_HUB_OFFLINE": "0"})
@@ -375,7 +397,7 @@ def test_a_pinned_float32_model_without_torch_says_where_it_was_pinned(
         found = codeseek(root, "find", QUERY, env={**env, "CODESEEK_SERVER": server})
         assert found.returncode == 0, found.stderr
         said = "\n".join(line for line in found.stderr.splitlines() if "started the warm process" not in line)
-        assert f'remove `model = "{CODE_MODEL}"` from {config_file}' in said and INT8_MODEL in said, said
+        assert f'remove `model = "{CODE_MODEL}"` from {config_file}' in said and V2_MODEL in said, said
         found = codeseek(root, "find", QUERY, env={**env, "CODESEEK_SERVER": server, "CODESEEK_MODEL": CODE_MODEL})
         assert "unset CODESEEK_MODEL" in found.stderr, found.stderr
         found = codeseek(root, "find", QUERY, "--model", CODE_MODEL, env={**env, "CODESEEK_SERVER": server})

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from codeseek.embedding import DEFAULT_MODEL
-from codeseek.embedding.bundled import BUNDLED, CODE_MODEL, INT8_MODEL, MINILM, apply_delta, base_path
+from codeseek.embedding.bundled import BUNDLED, CODE_MODEL, INT8_MODEL, MINILM, V2_MODEL, apply_delta, base_path
 from codeseek.errors import CodeseekError
 
 from .conftest import MakeRepo, codeseek
@@ -24,9 +24,21 @@ TEXTS = ["serialize the object into its JSON representation",
 
 
 def test_the_code_model_is_the_default_and_ships_small() -> None:
-    assert DEFAULT_MODEL == INT8_MODEL and BUNDLED[INT8_MODEL].static == BUNDLED[CODE_MODEL].static
+    assert DEFAULT_MODEL == V2_MODEL and BUNDLED[V2_MODEL].static == BUNDLED[INT8_MODEL].static == BUNDLED[CODE_MODEL].static
     delta = BUNDLED[CODE_MODEL].delta
     assert delta is not None and delta.stat().st_size <= 25_000_000
+    for model in (INT8_MODEL, V2_MODEL):
+        onnx = BUNDLED[model].onnx
+        assert onnx is not None and onnx.stat().st_size <= 30_000_000
+
+
+def test_version_2_is_another_model_than_version_1() -> None:
+    """Two files, two models: the same texts get other vectors (a copy shipped under v2's
+    name would give the same)."""
+    from codeseek.embedding.onnxrt import OnnxEmbedder
+
+    v1, v2 = OnnxEmbedder(INT8_MODEL).embed_documents(TEXTS), OnnxEmbedder(V2_MODEL).embed_documents(TEXTS)
+    assert np.sum(v1 * v2, axis=1).max() < 0.999
 
 
 @pytest.mark.torch

@@ -18,7 +18,7 @@ from packaging.requirements import Requirement
 
 from codeseek.embedding import DEFAULT_MODEL, EngineChoice, EngineSettings
 from codeseek.embedding.base import ModelInfo
-from codeseek.embedding.bundled import BUNDLED, CODE_MODEL, INT8_MODEL
+from codeseek.embedding.bundled import BUNDLED, CODE_MODEL, INT8_MODEL, V2_MODEL
 from codeseek.embedding.onnxrt import OnnxEmbedder, mean_pool
 
 from .conftest import MakeRepo, codeseek, one_line_error
@@ -51,14 +51,15 @@ def torch_model():
     return engine
 
 
-def test_the_default_ships_as_one_small_onnx_file_with_its_tokenizer(onnx_engine: OnnxEmbedder) -> None:
+def test_the_default_ships_as_one_small_onnx_file_with_its_tokenizer() -> None:
     bundled = BUNDLED[DEFAULT_MODEL]
     assert bundled.onnx is not None and bundled.onnx.stat().st_size <= 30_000_000
     assert bundled.tokenizer.is_file()
-    assert DEFAULT_MODEL == INT8_MODEL
-    assert onnx_engine.info == ModelInfo(INT8_MODEL, 384, "onnxruntime", onnx_engine.info.engine_version)
-    assert onnx_engine.max_tokens == 128
-    assert EngineChoice(EngineSettings()).identity() == onnx_engine.info  # known before the model loads
+    assert DEFAULT_MODEL == V2_MODEL
+    default = OnnxEmbedder()
+    assert default.info == ModelInfo(V2_MODEL, 384, "onnxruntime", default.info.engine_version)
+    assert default.max_tokens == 128
+    assert EngineChoice(EngineSettings()).identity() == default.info  # known before the model loads
 
 
 def test_long_texts_are_cut_at_128_tokens(onnx_engine: OnnxEmbedder) -> None:

@@ -176,8 +176,8 @@ def static_tier(model: str) -> Embedder | None:
 
 @functools.cache
 def _static(name: str) -> Embedder:
-    """A shipped static model, loaded once however many models it serves (the int8 file and
-    the float32 weights share theirs)."""
+    """A shipped static model, loaded once however many models it serves (the code models
+    share theirs: bundled.py)."""
     from .static import StaticEmbedder
 
     tier = StaticEmbedder(STATIC_BUNDLED[name], name)

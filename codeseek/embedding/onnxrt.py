@@ -1,9 +1,10 @@
-"""codeseek's own code model on ONNX Runtime: the offline CPU default, with no torch.
+"""codeseek's own code models on ONNX Runtime: the offline CPU default, with no torch.
 
-The model file is the fine-tuned MiniLM exported and quantized by training/export_onnx.py
+A model file is the fine-tuned MiniLM exported and quantized by training/export_onnx.py
 (which also measures it against the float32 torch model). Its vectors are not quite the
-float32 model's, so it has a name of its own, `codeseek-code-minilm-l6-v1-int8` (bundled.py
-says why, and which indexes know it by its former name). What happens around the network is
+float32 model's, so it has a name of its own, `codeseek-code-minilm-l6-v2-int8` (the default)
+or `codeseek-code-minilm-l6-v1-int8` (bundled.py says why, and which indexes know v1's by its
+former name). What happens around the network is
 exactly what sentence-transformers did for it: the tokenizer's truncation to 128 tokens
 (tokens.py), then the mean of the last hidden states over the attention mask, normalised
 (base.normalise).

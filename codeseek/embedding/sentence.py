@@ -11,14 +11,14 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CodeseekError, EngineUnavailable
-from .base import DEFAULT_MODEL, Embedder, ModelInfo, output_dim
+from .base import DEFAULT_MODEL, Embedder, ModelInfo, output_dim, to_default
 from .bundled import BUNDLED, CODE_MODEL, apply_delta, base_path
 
 
 class SentenceTransformerEmbedder(Embedder):
     def __init__(
         self,
-        model: str = CODE_MODEL,  # the code model's float32 weights (the default is its int8 file)
+        model: str = CODE_MODEL,  # v1's float32 weights (the default is v2's int8 file, on ONNX Runtime)
         *,
         device: str | None = None,
         dim: int | None = None,
@@ -111,10 +111,7 @@ def without_torch(model: str, pinned: str = "") -> str:
     if not pinned:
         switch = f"`codeseek index --rebuild` for the default model, {DEFAULT_MODEL}, with no torch"
     else:
-        drop = {"--model": "drop --model", "CODESEEK_MODEL": "unset CODESEEK_MODEL"}.get(
-            pinned, f"remove `model = \"{model}\"` from {pinned}")
-        switch = (f"for the default model, {DEFAULT_MODEL}, with no torch: {drop} (or set it to {DEFAULT_MODEL}), "
-                  "then `codeseek index --rebuild`")
+        switch = f"for the default model, {DEFAULT_MODEL}, with no torch: {to_default(model, pinned)}"
     return (f"cannot load model {model!r}: it runs on torch, which is not installed (`pip install 'codeseek[torch]'`,"
             f" or {switch})")
 
