@@ -5,11 +5,12 @@ warm process, started when none runs, or in this process when none may run (CODE
 from __future__ import annotations
 
 import sys
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from . import __version__, client, config
-from .errors import RefusedPath
+from .errors import CodeseekError, RefusedPath
 from .freshness import Who
 from .protocol import FindRequest, SimilarRequest, UpdateRequest
 from .repo import Workspace
@@ -119,15 +120,55 @@ class WorkerProcess:
         return f"a background worker (pid {hooks.spawn(self.ws, 'background')})"
 
 
-def searcher(ws: Workspace, flags: dict[str, object], cfg: config.Config) -> tuple[Searcher, bool]:
-    """The way to search this repository, and whether a warm process was started for it."""
+def searcher(ws: Workspace, flags: dict[str, object], cfg: config.Config,
+             early: EarlyStart | None = None) -> tuple[Searcher, bool]:
+    """The way to search this repository, and whether a warm process was started for it
+    (here, or by `early`)."""
+    started_early = early is not None and early.join()
     if not config.server_enabled(cfg):
         return Local(ws, flags), False
     config.server_idle()  # a wrong value is named here, not by a warm process that fails to start
     try:
-        return Warm(ws, flags), client.start(__version__)
+        return Warm(ws, flags), client.start(__version__) or started_early
     except RefusedPath as exc:  # a default runtime folder that is a link, or another user's
         print(f"codeseek: {exc}; searching in this process", file=sys.stderr)
     except client.NewerServer:  # a newer codeseek's warm process: this older one works alone
         pass
     return Local(ws, flags), False
+
+
+class EarlyStart:
+    """The warm process started on a thread while this process indexes a repository's words
+    for its first search: its start (Python, its imports: most of a second on 2 cores)
+    overlaps the indexing instead of following it. Nothing is decided here: searcher() then
+    finds it running, and any error it met (a refused folder, a newer version's process) is
+    met again there and handled as it says."""
+
+    def __init__(self, cfg: config.Config) -> None:
+        self.started = False
+        self._thread: threading.Thread | None = None
+        if config.server_enabled(cfg) and _idle_valid():
+            env = client.server_env()  # now, on this thread: see client.start
+            self._thread = threading.Thread(target=self._start, args=(env,), daemon=True, name="codeseek-early-start")
+            self._thread.start()
+
+    def _start(self, env: dict[str, str]) -> None:
+        try:
+            self.started = client.start(__version__, env)
+        except (CodeseekError, OSError):
+            pass
+
+    def join(self) -> bool:
+        """Whether it started a warm process, once its attempt is over."""
+        if self._thread is not None:
+            self._thread.join()
+        return self.started
+
+
+def _idle_valid() -> bool:
+    """Whether the warm process's idle setting is valid (searcher() names a wrong one)."""
+    try:
+        config.server_idle()
+    except CodeseekError:
+        return False
+    return True

@@ -245,11 +245,20 @@ def running() -> dict[str, Any] | None:
     return call("/ping", timeout=5)
 
 
-def start(version: str) -> bool:
+def server_env() -> dict[str, str]:
+    """The environment a server starts with. It decides nothing with a client's settings from
+    its own environment: it starts without them (each request carries its own)."""
+    return {k: v for k, v in os.environ.items()
+            if not k.startswith("GIT_") and (not k.startswith("CODESEEK_") or k in SERVER_ENV)}
+
+
+def start(version: str, env: dict[str, str] | None = None) -> bool:
     """Start the server unless one runs (of this version), and wait until it answers. Ten
     clients at once start one: the first takes the spawn lock, the others wait for it and
     find the server running. An older version's server is replaced, once; a newer one's is
-    left alone (NewerServer). Returns whether a server was started."""
+    left alone (NewerServer). Returns whether a server was started. `env` (server_env()'s,
+    taken earlier) is for a caller on another thread: the main thread may change os.environ
+    for a moment meanwhile (chunking.start_forkserver)."""
     import subprocess
 
     folder = runtime_folder()
@@ -262,10 +271,7 @@ def start(version: str) -> bool:
                 raise NewerServer(f"a newer codeseek's warm process (version {where.version}) runs")
             call("/stop", {}, timeout=START_SECONDS)  # an older codeseek's server: replace it
             _wait_gone(where.pid)
-        # The server decides nothing with a client's settings from its own environment: it
-        # starts without them (each request carries its own).
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith("GIT_") and (not k.startswith("CODESEEK_") or k in SERVER_ENV)}
+        env = env if env is not None else server_env()
         with os.fdopen(open_own(folder / LOG_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as log:
             proc = subprocess.Popen([sys.executable, "-P", "-m", "codeseek", "serve", "--detached"], cwd=folder,
                                     env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -48,6 +49,31 @@ def test_a_first_search_with_an_index_starts_the_warm_process_on_the_quick_path(
     assert "started the warm process" in found.stderr
     assert json.loads(found.stdout)[0]["symbol"] == "retry_with_backoff"
     assert warm.running() is not None
+
+
+def test_a_first_search_starts_the_warm_process_while_it_indexes(make_repo: MakeRepo, warm,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """With no index yet, the warm process starts on a thread while the words are indexed
+    (its start overlaps the indexing); it starts with the environment as the search had it,
+    not the one-thread settings the chunking workers' forkserver gets meanwhile, and the
+    search says once that it started one."""
+    from codeseek import access, chunking, config
+    from codeseek.repo import open_workspace
+
+    for name in chunking.ONE_THREAD:
+        monkeypatch.delenv(name, raising=False)
+    root = make_repo()
+    ws = open_workspace(root)
+    cfg = config.load(ws.root)
+    early = access.EarlyStart(cfg)
+    chunking.start_forkserver()  # as the indexing does on this thread meanwhile
+    assert early.join() is True
+    environ = (Path(f"/proc/{warm.address().pid}/environ")).read_bytes().split(b"\0")
+    assert not [e for e in environ if e.split(b"=")[0].decode() in chunking.ONE_THREAD]
+    searcher, started = access.searcher(ws, {}, cfg, early)
+    assert isinstance(searcher, access.Warm) and started  # started by the early start: said once
+    monkeypatch.setenv("CODESEEK_SERVER", "0")
+    assert access.EarlyStart(config.load(ws.root)).join() is False
 
 
 def test_it_exits_when_idle_and_leaves_nothing_behind(make_repo: MakeRepo, warm,
