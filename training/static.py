@@ -2,6 +2,7 @@
 
     python training/static.py featurize   # texts, and the teacher's vector of each
     python training/static.py build --epochs 8 --contrastive 2 --out codeseek/models/codeseek-code-static-v2
+    python training/static.py featurize --teacher v2   # the same, taught by version 2 of the code model
 
 Two ways to make the table, both measured (training/README.md):
 
@@ -34,6 +35,7 @@ import random
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -48,29 +50,50 @@ import sampling  # noqa: E402
 import styles  # noqa: E402
 from sources import STDLIB  # noqa: E402
 
-from codeseek.embedding.bundled import CODE_MODEL, INT8_MODEL  # noqa: E402
+from codeseek.embedding.bundled import BUNDLED, CODE_MODEL, INT8_MODEL, V2_MODEL, apply_delta, base_path  # noqa: E402
 from codeseek.embedding.static import FORMAT, MAX_TOKENS  # noqa: E402
 
-WORKDIR = Path("/work/data/static")
 CORPUS = Path("/work/data/corpus")
 SEED = 29
 TEACHER_TOKENS = 128  # what the teacher reads of a text (the shipped model's input length)
 QUERY_KINDS = frozenset({"query", "styled", "valid_query", "valid_question"})  # embedded as queries
 
 
-def teacher():  # noqa: ANN201 - a SentenceTransformerEmbedder (torch), dev only
-    """The float32 code model on torch: what model2vec's distillation reads token by token."""
-    from codeseek.embedding.sentence import SentenceTransformerEmbedder
+@dataclass(frozen=True)
+class Teacher:
+    """A code model a static tier is made from: its int8 file teaches the table (tokenlearn's
+    targets, on ONNX Runtime: 3x faster than torch on 2 cores, so the targets cover ten times
+    the texts in the same time), its float32 differences are what model2vec distils token by
+    token. Each teacher's texts, targets and distillation live in a folder of their own."""
 
-    return SentenceTransformerEmbedder(CODE_MODEL)
+    name: str  # the int8 model, recorded in the tier's config.json
+    float32: str  # the float32 weights' name, recorded as what the table was distilled from
+    delta: Path  # float32 differences from the base model (train.py --export)
+    workdir: Path
 
 
-def light_teacher():  # noqa: ANN201 - an OnnxEmbedder
-    """v1's int8 file (ONNX Runtime): the shipped tier's teacher, and 3x faster than torch on
-    2 cores, so tokenlearn's targets cover ten times the texts in the same time."""
+TEACHERS = {
+    "v1": Teacher(INT8_MODEL, CODE_MODEL, BUNDLED[CODE_MODEL].delta, Path("/work/data/static")),
+    # v2's float32 differences are not shipped (package size): its training run's export.
+    "v2": Teacher(V2_MODEL, "codeseek-code-minilm-l6-v2", Path("/work/data/train2/run-v2/codeseek-code-minilm-l6-v2.safetensors"),
+                  Path("/work/data/static-v2")),
+}
+
+
+def float32_teacher(chosen: Teacher):  # noqa: ANN201 - a SentenceTransformer (torch), dev only
+    """The teacher's float32 weights on torch (the base model plus its differences)."""
+    import sentence_transformers
+
+    model = sentence_transformers.SentenceTransformer(base_path(), device="cpu")
+    apply_delta(model, chosen.delta, Path(base_path()) / "model.safetensors")
+    model.max_seq_length = TEACHER_TOKENS
+    return model
+
+
+def light_teacher(chosen: Teacher):  # noqa: ANN201 - an OnnxEmbedder
     from codeseek.embedding.onnxrt import OnnxEmbedder
 
-    return OnnxEmbedder(INT8_MODEL)
+    return OnnxEmbedder(chosen.name)
 
 
 def stdlib_chunks(count: int) -> list[str]:
@@ -111,17 +134,19 @@ def gather(pairs: int, chunks: int) -> dict[str, list[str]]:
 def featurize(args: argparse.Namespace) -> None:
     """The texts (texts.json) and the teacher's vector of each (one .npy a kind, so a stopped
     run keeps the kinds it finished)."""
-    WORKDIR.mkdir(parents=True, exist_ok=True)
-    if not (WORKDIR / "texts.json").exists():
+    chosen = TEACHERS[args.teacher]
+    workdir = chosen.workdir
+    workdir.mkdir(parents=True, exist_ok=True)
+    if not (workdir / "texts.json").exists():
         began = time.time()
-        (WORKDIR / "texts.json").write_text(json.dumps(gather(args.pairs, args.stdlib_chunks)))
+        (workdir / "texts.json").write_text(json.dumps(gather(args.pairs, args.stdlib_chunks)))
         print(f"texts gathered in {time.time() - began:.0f}s", flush=True)
     if args.gather_only:
         return
-    texts = json.loads((WORKDIR / "texts.json").read_text())
-    model = light_teacher()
+    texts = json.loads((workdir / "texts.json").read_text())
+    model = light_teacher(chosen)
     for kind, items in texts.items():
-        out = WORKDIR / f"teacher-{kind}.npy"
+        out = workdir / f"teacher-{kind}.npy"
         if out.exists():
             continue
         embed = model.embed_queries if kind in QUERY_KINDS else model.embed_documents
@@ -131,20 +156,20 @@ def featurize(args: argparse.Namespace) -> None:
         print(f"{kind}: {len(items)} texts embedded in {time.time() - began:.0f}s", flush=True)
 
 
-def teacher_vectors() -> dict[str, np.ndarray]:
-    return {p.stem.removeprefix("teacher-"): np.load(p) for p in WORKDIR.glob("teacher-*.npy")}
+def teacher_vectors(workdir: Path) -> dict[str, np.ndarray]:
+    return {p.stem.removeprefix("teacher-"): np.load(p) for p in workdir.glob("teacher-*.npy")}
 
 
-def distilled(dims: int):  # noqa: ANN201 - a model2vec StaticModel
+def distilled(chosen: Teacher, dims: int):  # noqa: ANN201 - a model2vec StaticModel
     """model2vec's distillation of the teacher (offline: the loaded objects, never a hub id),
-    kept in WORKDIR: every token through the teacher takes minutes."""
+    kept in the teacher's folder: every token through the teacher takes minutes."""
     from model2vec import StaticModel
     from model2vec.distill import distill_from_model
 
-    kept = WORKDIR / f"m2v-distill-{dims}"
+    kept = chosen.workdir / f"m2v-distill-{dims}"
     if (kept / "model.safetensors").exists():
         return StaticModel.from_pretrained(str(kept))
-    model = teacher()._model
+    model = float32_teacher(chosen)
     made = distill_from_model(model[0].auto_model, model.tokenizer, pca_dims=dims)
     made.save_pretrained(str(kept))
     return made
@@ -225,10 +250,11 @@ def validation(vectors: Callable[[str], np.ndarray], codes: list[str]) -> str:
 def build(args: argparse.Namespace) -> None:
     """The table (distilled, then tokenlearn's training when asked), pruned, PCA, int8; with the
     validation MRR@10 of distilled, built and teacher (doc sentences / questions) printed."""
-    texts = json.loads((WORKDIR / "texts.json").read_text())
-    taught = teacher_vectors()
+    chosen = TEACHERS[args.teacher]
+    texts = json.loads((chosen.workdir / "texts.json").read_text())
+    taught = teacher_vectors(chosen.workdir)
     began = time.time()
-    model = distilled(args.dims)
+    model = distilled(chosen, args.dims)
     print(f"distilled in {time.time() - began:.0f}s: {model.embedding.shape}", flush=True)
     tokenizer = model.tokenizer
     unk = tokenizer.token_to_id("[UNK]")
@@ -284,9 +310,9 @@ def build(args: argparse.Namespace) -> None:
     print(f"shipped (pruned, {table.shape[1]} dims, int8): validation "
           f"{validation(lambda k: mean_vectors(restored, checks[k]), codes)}; "
           f"vocabulary {int(used.sum())} of {len(used)} tokens", flush=True)
-    made = {"method": args.method, "distilled_from": CODE_MODEL, "max_length": args.max_length}
+    made = {"method": args.method, "distilled_from": chosen.float32, "max_length": args.max_length}
     if args.method == "tokenlearn":
-        made |= {"teacher": INT8_MODEL, "epochs": args.epochs, "contrastive": args.contrastive}
+        made |= {"teacher": chosen.name, "epochs": args.epochs, "contrastive": args.contrastive}
     write(args.out, quantized, scales, mapping, tokenizer, made)
 
 
@@ -321,10 +347,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="step", required=True)
     feat = sub.add_parser("featurize")
+    make = sub.add_parser("build")
+    for step in (feat, make):
+        step.add_argument("--teacher", choices=sorted(TEACHERS), default="v1",
+                          help="the code model the tier is made from (v1: the shipped codeseek-code-static-v2)")
     feat.add_argument("--pairs", type=int, default=60000, help="a seeded sample of the corpus's pairs")
     feat.add_argument("--stdlib-chunks", type=int, default=8000)
     feat.add_argument("--gather-only", action="store_true", help="the texts only (no model: needs no lock)")
-    make = sub.add_parser("build")
     make.add_argument("--method", choices=("distill", "tokenlearn"), default="tokenlearn")
     make.add_argument("--dims", type=int, default=256)
     make.add_argument("--epochs", type=int, default=3)
