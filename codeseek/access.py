@@ -129,6 +129,8 @@ def searcher(ws: Workspace, flags: dict[str, object], cfg: config.Config,
         return Local(ws, flags), False
     config.server_idle()  # a wrong value is named here, not by a warm process that fails to start
     try:
+        if early is not None and early.error is not None:
+            raise early.error
         return Warm(ws, flags), client.start(__version__) or started_early
     except RefusedPath as exc:  # a default runtime folder that is a link, or another user's
         print(f"codeseek: {exc}; searching in this process", file=sys.stderr)
@@ -141,11 +143,14 @@ class EarlyStart:
     """The warm process started on a thread while this process indexes a repository's words
     for its first search: its start (Python, its imports: most of a second on 2 cores)
     overlaps the indexing instead of following it. Nothing is decided here: searcher() then
-    finds it running, and any error it met (a refused folder, a newer version's process) is
-    met again there and handled as it says."""
+    finds it running, or re-raises the error this attempt met (a refused folder, a newer
+    version's process, one that did not answer in time) and handles it as it says: one
+    attempt, as without this. A warm process started for a search whose indexing then failed
+    stays, idle, until its idle time is up (the next search would start it anyway)."""
 
     def __init__(self, cfg: config.Config) -> None:
         self.started = False
+        self.error: Exception | None = None
         self._thread: threading.Thread | None = None
         if config.server_enabled(cfg) and _idle_valid():
             env = client.server_env()  # now, on this thread: see client.start
@@ -155,8 +160,8 @@ class EarlyStart:
     def _start(self, env: dict[str, str]) -> None:
         try:
             self.started = client.start(__version__, env)
-        except (CodeseekError, OSError):
-            pass
+        except Exception as exc:  # noqa: BLE001 - re-raised on the main thread by searcher()
+            self.error = exc
 
     def join(self) -> bool:
         """Whether it started a warm process, once its attempt is over."""

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -55,9 +56,9 @@ def test_a_first_search_starts_the_warm_process_while_it_indexes(make_repo: Make
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """With no index yet, the warm process starts on a thread while the words are indexed
     (its start overlaps the indexing); it starts with the environment as the search had it,
-    not the one-thread settings the chunking workers' forkserver gets meanwhile, and the
-    search says once that it started one."""
-    from codeseek import access, chunking, config
+    not the one-thread settings the chunking workers' forkserver sets for a moment meanwhile
+    (held here while the thread starts it), and the search says once that it started one."""
+    from codeseek import access, chunking, client, config
     from codeseek.repo import open_workspace
 
     for name in chunking.ONE_THREAD:
@@ -65,15 +66,49 @@ def test_a_first_search_starts_the_warm_process_while_it_indexes(make_repo: Make
     root = make_repo()
     ws = open_workspace(root)
     cfg = config.load(ws.root)
+    inside, go = threading.Event(), threading.Event()
+    folder = client.runtime_folder
+
+    def held() -> Path:  # the thread waits here until the main thread has changed its environment
+        inside.set()
+        go.wait(30)
+        return folder()
+
+    monkeypatch.setattr(client, "runtime_folder", held)
     early = access.EarlyStart(cfg)
-    chunking.start_forkserver()  # as the indexing does on this thread meanwhile
+    assert inside.wait(30)
+    for name, value in chunking.ONE_THREAD.items():  # as start_forkserver does meanwhile
+        monkeypatch.setenv(name, value)
+    go.set()
     assert early.join() is True
-    environ = (Path(f"/proc/{warm.address().pid}/environ")).read_bytes().split(b"\0")
+    environ = Path(f"/proc/{warm.address().pid}/environ").read_bytes().split(b"\0")
     assert not [e for e in environ if e.split(b"=")[0].decode() in chunking.ONE_THREAD]
     searcher, started = access.searcher(ws, {}, cfg, early)
     assert isinstance(searcher, access.Warm) and started  # started by the early start: said once
     monkeypatch.setenv("CODESEEK_SERVER", "0")
     assert access.EarlyStart(config.load(ws.root)).join() is False
+
+
+def test_an_early_start_that_failed_is_not_tried_again(make_repo: MakeRepo, warm,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The early start's error is the search's, met once: not a second start and a second wait."""
+    from codeseek import access, client, config
+    from codeseek.errors import CodeseekError
+    from codeseek.repo import open_workspace
+
+    ws = open_workspace(make_repo())
+    cfg = config.load(ws.root)
+    calls = []
+
+    def failing(version: str, env: dict[str, str] | None = None) -> bool:
+        calls.append(version)
+        raise CodeseekError("the warm process did not answer within 30 s")
+
+    monkeypatch.setattr(client, "start", failing)
+    early = access.EarlyStart(cfg)
+    with pytest.raises(CodeseekError, match="did not answer"):
+        access.searcher(ws, {}, cfg, early)
+    assert len(calls) == 1
 
 
 def test_it_exits_when_idle_and_leaves_nothing_behind(make_repo: MakeRepo, warm,
