@@ -117,3 +117,21 @@ def test_language_balance_and_query_styles(modules) -> None:
     assert "which function returns the element on top of the stack" in asked
     assert "how does top work" in asked
     assert all(q.islower() or "True" in q for q in asked)
+
+
+def test_a_second_pass_starts_from_an_exported_model_and_exports_from_the_base(modules, tiny) -> None:
+    """--init starts from a delta's weights (a second pass over a trained model, as a
+    continuation of v2 would be); its export is still the difference from the base model, so a
+    pass that changes nothing (learning rate 0) exports the first pass's differences again."""
+    from safetensors.torch import load_file
+
+    train, _ = modules
+    root = tiny["root"]
+    options = ["--train", str(tiny["pairs"]), "--model", str(tiny["model"]), "--batch-size", "8", "--threads", "1",
+               "--skip-eval", "--skip-check", "--log-every", "100"]
+    first, second = root / "first.safetensors", root / "second.safetensors"
+    assert train.main([*options, "--lr", "1e-3", "--max-steps", "6", "--export", str(first)]) == 0
+    assert train.main([*options, "--lr", "0", "--max-steps", "2", "--init", str(first), "--export", str(second)]) == 0
+    a, b = load_file(str(first)), load_file(str(second))
+    assert a.keys() == b.keys() and any(bool(t.abs().max() > 0) for t in a.values())
+    assert all(torch.allclose(a[name].float(), b[name].float(), atol=1e-3) for name in a)

@@ -28,7 +28,6 @@ import checkpoint
 import sampling
 import torch
 import train
-from safetensors import safe_open
 from torch import nn
 
 
@@ -47,12 +46,7 @@ def load_mining_model(args: argparse.Namespace) -> tuple[nn.Module, str]:
             model.load_state_dict(state["model"])
         return model, f"checkpoint {args.checkpoint} at step {state['progress']['steps']}"
     if args.delta is not None:
-        params = dict(model.named_parameters())
-        with safe_open(str(args.delta), framework="pt") as handle, torch.no_grad():
-            for name in handle.keys():  # noqa: SIM118 - safe_open has no __iter__
-                if name not in params:
-                    raise SystemExit(f"{args.delta}: changes {name}, which the base model lacks")
-                params[name].add_(handle.get_tensor(name).to(torch.float32))
+        train.add_delta(model, args.delta)
         return model, f"delta {args.delta.name}"
     return model, "base model"
 

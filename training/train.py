@@ -92,6 +92,19 @@ def load_model(path: str) -> nn.Module:
     return AutoModel.from_pretrained(path, dtype=torch.float32, add_pooling_layer=False)
 
 
+def add_delta(model: nn.Module, path: Path) -> None:
+    """Add an exported delta file's float16 differences (train.py --export) to the model's
+    weights in place: the trained model that file ships, from its base."""
+    from safetensors import safe_open
+
+    params = dict(model.named_parameters())
+    with safe_open(str(path), framework="pt") as handle, torch.no_grad():
+        for name in handle.keys():  # noqa: SIM118 - safe_open has no __iter__
+            if name not in params:
+                raise SystemExit(f"{path}: changes {name}, which the base model lacks")
+            params[name].add_(handle.get_tensor(name).to(torch.float32))
+
+
 # ---------------------------------------------------------------- embedding
 
 
@@ -724,6 +737,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "words and questions (styles.py)")
     p.add_argument("--balance", type=float, default=None, metavar="ALPHA",
                    help="draw each language in proportion to its count**ALPHA (0.5: small languages up, large down)")
+    p.add_argument("--init", type=Path, default=None,
+                   help="start from an exported delta's weights (a second pass over a trained model); "
+                        "--export still writes differences from --model")
     p.add_argument("--mined", type=Path, default=None,
                    help="a training/mine.py file: one more hard negative per pair, mined by an earlier model")
     p.add_argument("--group", type=int, default=16,
@@ -807,6 +823,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     gap = None if args.skip_check else check_equivalence(model, tokenizer, model_path)
     if gap is not None:
         print(f"equivalence with SentenceTransformer.encode: max |diff| {gap:.2e}", flush=True)
+    if args.init is not None:  # after the check, which compares the base with sentence-transformers
+        add_delta(model, args.init)
 
     train_digest = checkpoint.file_digest(args.train) if (args.checkpoint_dir or args.mined) else None
     if state is not None and state["extra"]["train_digest"] != train_digest:
