@@ -79,13 +79,20 @@ class Web:
             raise
 
 
+def _ctrl_c_stops() -> None:
+    """Ctrl-C as at a terminal. Tests started in the background by a script (`cmd &`) have
+    SIGINT ignored, as their children then do (Python keeps an ignored SIGINT ignored: a
+    `nohup`ed program should), and the Ctrl-C tests would wait for nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_web(root: Path, log: Path, env: dict[str, str] | None = None, browser: bool = False) -> Web:
     """`codeseek web --no-browser --port 0` in `root` (with `browser`: opening one), once it
     has printed its address."""
     err = log.open("w")
     args = ["web", "--port", "0"] if browser else ["web", "--no-browser", "--port", "0"]
     proc = subprocess.Popen([sys.executable, "-P", "-m", "codeseek", *args], cwd=root,
-                            stdout=subprocess.PIPE, stderr=err, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=err, text=True, env=env, preexec_fn=_ctrl_c_stops)
     err.close()
     assert proc.stdout is not None
     with selectors.DefaultSelector() as sel:
