@@ -103,8 +103,11 @@ def load(folder: Path) -> StaticModel:
         raise CodeseekError(f"cannot load the static model in {folder}: {exc}") from None
     vocab = tokenizer.vocab_size()
     if kind == FORMAT:
+        # Rounded to float16 before the rows are laid out by token id (the same values as after:
+        # rounding is per value), so no float32 table of the whole vocabulary is made, and
+        # checked while they are few: the load is on every worker's path to its first file.
         rows = tensors["embeddings"].astype(np.float32) * tensors["scales"].astype(np.float32)[:, None]
-        table = _by_token(rows, tensors["mapping"], vocab)
+        table = _by_token(_finite_half(rows, folder), tensors["mapping"], vocab)
     elif kind == "model2vec":
         rows = tensors["embeddings"].astype(np.float32)
         table = _by_token(rows, tensors.get("mapping"), vocab)
@@ -115,24 +118,31 @@ def load(folder: Path) -> StaticModel:
     unknown = tokenizer.unknown_id()
     if unknown is not None and unknown < len(table):
         table[unknown] = 0.0
-    # float16 in memory (half of the warm process's share); rows are summed exactly (`pool`),
-    # which needs them finite (an infinite row times a zero count is NaN).
-    table = np.ascontiguousarray(table, dtype=np.float16)
-    if not np.isfinite(table).all():
-        raise CodeseekError(f"the static model in {folder} has values past float16's range")
+    if table.dtype != np.float16:
+        table = _finite_half(table, folder)
     # The length is part of what a vector is: a config that reads fewer tokens makes other vectors.
     content = (inner / "model.safetensors").read_bytes() + f"max_length={max_length}".encode()
     digest = hashlib.sha256(content).hexdigest()[:12]
     return StaticModel(table, tokenizer, max_length, kind, digest)
 
 
+def _finite_half(rows: np.ndarray, folder: Path) -> np.ndarray:
+    """The rows as float16 (half of the warm process's share); rows are summed exactly (`pool`),
+    which needs them finite (an infinite row times a zero count is NaN)."""
+    half = np.ascontiguousarray(rows, dtype=np.float16)
+    if not np.isfinite(half).all():
+        raise CodeseekError(f"the static model in {folder} has values past float16's range")
+    return half
+
+
 def _by_token(rows: np.ndarray, mapping: np.ndarray | None, vocab: int) -> np.ndarray:
-    """One row per token id; ids mapped to -1 (pruned) or past the table get zeros."""
+    """One row per token id, of the rows' type; ids mapped to -1 (pruned) or past the table get
+    zeros."""
     if rows.ndim != 2:
         raise CodeseekError("a static model's table must have two dimensions")
     ids = np.arange(max(vocab, len(rows) if mapping is None else 0))
     index = np.asarray(mapping, dtype=np.int64) if mapping is not None else ids
-    table = np.zeros((len(index), rows.shape[1]), dtype=np.float32)
+    table = np.zeros((len(index), rows.shape[1]), dtype=rows.dtype)
     valid = (index >= 0) & (index < len(rows))
     table[valid] = rows[index[valid]]
     return table

@@ -28,23 +28,30 @@ class Tokens:
             from tokenizers import Tokenizer
         except ImportError as exc:
             raise CodeseekError(f"cannot import tokenizers ({exc}): `pip install tokenizers`") from None
+        # The file is read and parsed once for the tokenizer and its two twins (each worker of a
+        # first index loads it: three reads and five serialisations were 60 ms of it).
         try:
-            self._tokenizer = Tokenizer.from_file(str(path))
+            text = path.read_text(encoding="utf-8")
+            config = json.loads(text)
+            self._tokenizer = Tokenizer.from_str(text)
         except Exception as exc:  # noqa: BLE001 - tokenizers raises a bare Exception for a bad file
             raise CodeseekError(f"cannot read the tokenizer {path}: {exc}") from None
+        if not isinstance(config, dict):
+            raise CodeseekError(f"cannot read the tokenizer {path}: not a tokenizer's JSON object")
         # The file may carry its own padding (all-MiniLM-L6-v2's pads every text to 128).
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(max_length=max_tokens)
         self.max_tokens = max_tokens
-        self._plain = _plain_twin(self._tokenizer)
-        self._words = Words.of(self._tokenizer, max_tokens)
+        self._config = config
+        self._plain = _plain_twin(text, config, max_tokens)
+        self._words = Words.of(self._tokenizer, text, config, max_tokens)
 
     def vocab_size(self) -> int:
         return self._tokenizer.get_vocab_size()
 
     def unknown_id(self) -> int | None:
         """The id of the tokenizer's unknown token, if its model names one."""
-        token = json.loads(self._tokenizer.to_str()).get("model", {}).get("unk_token")
+        token = (self._config.get("model") or {}).get("unk_token")
         return self._tokenizer.token_to_id(token) if isinstance(token, str) else None
 
     def encode(self, texts: Sequence[str], *, special: bool = True) -> list[list[int]]:
@@ -85,16 +92,20 @@ class Tokens:
         return tally(owners, ids, weights)
 
 
-def _plain_twin(tokenizer: Any) -> Any:
-    """The tokenizer with a BERT normaliser replaced by lowercasing alone, for PLAIN text:
-    the same ids, and a third of a static vector's time saved (the normaliser decomposes every
-    character to strip accents). None where the normaliser is another kind."""
+def _plain_twin(text: str, config: dict[str, Any], max_tokens: int) -> Any:
+    """The tokenizer (`text`, its JSON; `config`, parsed), unpadded and truncated as `Tokens`'s,
+    with a BERT normaliser replaced by
+    lowercasing alone, for PLAIN text: the same ids, and a third of a static vector's time saved
+    (the normaliser decomposes every character to strip accents). None where the normaliser is
+    another kind."""
     from tokenizers import Tokenizer, normalizers
 
-    normaliser = json.loads(tokenizer.to_str()).get("normalizer") or {}
+    normaliser = config.get("normalizer") or {}
     if normaliser.get("type") != "BertNormalizer":
         return None
-    twin = Tokenizer.from_str(tokenizer.to_str())
+    twin = Tokenizer.from_str(text)
+    twin.no_padding()
+    twin.enable_truncation(max_length=max_tokens)
     twin.normalizer = normalizers.Lowercase() if normaliser.get("lowercase") else normalizers.Sequence([])
     return twin
 

@@ -14,7 +14,6 @@ its words are distinct, and most of those were seen in earlier chunks.
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -66,17 +65,16 @@ class Words:
         self._starts = self._lengths = self._ids = np.zeros(0, np.int64)
 
     @classmethod
-    def of(cls, tokenizer: Any, max_tokens: int) -> Words | None:
+    def of(cls, tokenizer: Any, text: str, config: dict[str, Any], max_tokens: int) -> Words | None:
         """The counter for a BERT WordPiece tokenizer (normaliser, pre-tokeniser and model all
-        BERT's), else None."""
+        BERT's), else None. `text` is its file's JSON, `config` that JSON parsed."""
         from tokenizers import Tokenizer, normalizers
 
-        config = json.loads(tokenizer.to_str())
         normaliser = config.get("normalizer") or {}
         if (normaliser.get("type") != "BertNormalizer" or (config.get("model") or {}).get("type") != "WordPiece"
                 or (config.get("pre_tokenizer") or {}).get("type") != "BertPreTokenizer"):
             return None
-        words = Tokenizer.from_str(tokenizer.to_str())
+        words = Tokenizer.from_str(text)
         lowercase = bool(normaliser.get("lowercase"))
         words.normalizer = normalizers.Lowercase() if lowercase else normalizers.Sequence([])
         words.no_truncation()
