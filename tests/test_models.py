@@ -13,7 +13,16 @@ import numpy as np
 import pytest
 
 from codeseek.embedding import DEFAULT_MODEL
-from codeseek.embedding.bundled import BUNDLED, CODE_MODEL, INT8_MODEL, MINILM, V2_MODEL, apply_delta, base_path
+from codeseek.embedding.bundled import (
+    BUNDLED,
+    CODE_MODEL,
+    INT8_MODEL,
+    MINILM,
+    V2_MODEL,
+    V2_SPLIT_MODEL,
+    apply_delta,
+    base_path,
+)
 from codeseek.errors import CodeseekError
 
 from .conftest import MakeRepo, codeseek
@@ -24,7 +33,8 @@ TEXTS = ["serialize the object into its JSON representation",
 
 
 def test_the_code_model_is_the_default_and_ships_small() -> None:
-    assert DEFAULT_MODEL == V2_MODEL and BUNDLED[V2_MODEL].static == BUNDLED[INT8_MODEL].static == BUNDLED[CODE_MODEL].static
+    assert DEFAULT_MODEL == V2_MODEL
+    assert BUNDLED[V2_SPLIT_MODEL].static == BUNDLED[V2_MODEL].static == BUNDLED[INT8_MODEL].static == BUNDLED[CODE_MODEL].static
     delta = BUNDLED[CODE_MODEL].delta
     assert delta is not None and delta.stat().st_size <= 25_000_000
     for model in (INT8_MODEL, V2_MODEL):
@@ -39,6 +49,23 @@ def test_version_2_is_another_model_than_version_1() -> None:
 
     v1, v2 = OnnxEmbedder(INT8_MODEL).embed_documents(TEXTS), OnnxEmbedder(V2_MODEL).embed_documents(TEXTS)
     assert np.sum(v1 * v2, axis=1).max() < 0.999
+
+
+def test_v2_split_reads_identifiers_split_into_their_words() -> None:
+    """v2-split is v2's file reading `toJson` as `to Json`: a text with a camelCase name gets
+    another vector than under v2 (so the two never share an index), the same vector as v2 gives
+    the text split by hand, and a text with no case boundary the same vector as under v2."""
+    from codeseek.embedding.onnxrt import OnnxEmbedder
+    from codeseek.embedding.tokens import split_case
+
+    assert split_case("isTerminal XMLHttpRequest HTTP2Server snake_case") == "is Terminal XML Http Request HTTP2 Server snake_case"
+    v2, split = OnnxEmbedder(V2_MODEL), OnnxEmbedder(V2_SPLIT_MODEL)
+    assert split.info.model == V2_SPLIT_MODEL != v2.info.model
+    camel, plain = TEXTS[1], TEXTS[2]
+    assert float(np.dot(split.embed_documents([camel])[0], v2.embed_documents([camel])[0])) < 0.99
+    assert np.allclose(split.embed_documents([camel]), v2.embed_documents([split_case(camel)]), atol=1e-6)
+    assert np.allclose(split.embed_queries(["parseHeaderValue"]), v2.embed_queries(["parse Header Value"]), atol=1e-6)
+    assert np.allclose(split.embed_documents([plain]), v2.embed_documents([plain]), atol=1e-6)
 
 
 @pytest.mark.torch

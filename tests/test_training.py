@@ -135,3 +135,18 @@ def test_a_second_pass_starts_from_an_exported_model_and_exports_from_the_base(m
     a, b = load_file(str(first)), load_file(str(second))
     assert a.keys() == b.keys() and any(bool(t.abs().max() > 0) for t in a.values())
     assert all(torch.allclose(a[name].float(), b[name].float(), atol=1e-3) for name in a)
+
+
+def test_split_case_trains_on_identifiers_split_into_their_words(modules, tiny) -> None:
+    """--split-case: every text the model reads is split at case boundaries first, as the model
+    id that serves it reads texts at run time (`Tokens(split_case=True)`), and the run records it."""
+    train, _ = modules
+    inner = transformers.AutoTokenizer.from_pretrained(tiny["model"])
+    split = train.SplitCase(inner)
+    assert split(["parseHeader readStream"])["input_ids"] == inner(["parse Header read Stream"])["input_ids"]
+    assert split(["parseHeader"])["input_ids"] != inner(["parseHeader"])["input_ids"]
+    assert split.pad_token_id == inner.pad_token_id
+    log = tiny["root"] / "split.jsonl"
+    assert train.main(["--train", str(tiny["pairs"]), "--model", str(tiny["model"]), "--batch-size", "8", "--threads",
+                       "1", "--skip-eval", "--skip-check", "--max-steps", "2", "--split-case", "--log", str(log)]) == 0
+    assert json.loads(log.read_text().splitlines()[-1])["options"]["split_case"] is True

@@ -52,6 +52,8 @@ from torch import nn  # noqa: E402
 from transformers import AutoModel, AutoTokenizer, PreTrainedTokenizerBase  # noqa: E402
 from transformers.utils import logging as hf_logging  # noqa: E402
 
+from codeseek.embedding.tokens import split_case  # noqa: E402
+
 QUERY_TOKENS = 64  # a first sentence or paragraph; longer summaries are cut
 Ids = np.ndarray  # one text's token ids (int32)
 EVAL_BATCH = 16  # length-sorted batches of 16 pad least on a CPU (benchmarks/README.md)
@@ -151,6 +153,21 @@ def embed_grouped(
 
 def autocast(bf16: bool) -> contextlib.AbstractContextManager[Any]:
     return torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+
+
+class SplitCase:
+    """A tokenizer that reads every text with its identifiers split at their case boundaries
+    (`isTerminal` -> `is Terminal`), as codeseek's `Tokens(split_case=True)` does at run time:
+    --split-case trains the model on what such a model id reads (training/README.md)."""
+
+    def __init__(self, inner: PreTrainedTokenizerBase) -> None:
+        self.inner = inner
+
+    def __call__(self, texts: Sequence[str], **options: Any) -> Any:
+        return self.inner([split_case(text) for text in texts], **options)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
 
 
 def tokenize(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_tokens: int) -> list[Ids]:
@@ -737,6 +754,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "words and questions (styles.py)")
     p.add_argument("--balance", type=float, default=None, metavar="ALPHA",
                    help="draw each language in proportion to its count**ALPHA (0.5: small languages up, large down)")
+    p.add_argument("--split-case", action="store_true",
+                   help="read every text with identifiers split at case boundaries (isTerminal -> is Terminal)")
     p.add_argument("--init", type=Path, default=None,
                    help="start from an exported delta's weights (a second pass over a trained model); "
                         "--export still writes differences from --model")
@@ -825,6 +844,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"equivalence with SentenceTransformer.encode: max |diff| {gap:.2e}", flush=True)
     if args.init is not None:  # after the check, which compares the base with sentence-transformers
         add_delta(model, args.init)
+    if args.split_case:  # after the check too: sentence-transformers reads texts as written
+        tokenizer = SplitCase(tokenizer)
 
     train_digest = checkpoint.file_digest(args.train) if (args.checkpoint_dir or args.mined) else None
     if state is not None and state["extra"]["train_digest"] != train_digest:

@@ -6,6 +6,8 @@ code-search models, all-MiniLM-L6-v2 fine-tuned for code, and all-MiniLM-L6-v2 i
   developers' query styles; training/README.md) as an int8 ONNX file that runs without torch
   (onnxrt.py; training/export_onnx.py makes it from the float32 differences training exports,
   which are not shipped: torch users are few, and the package stays under its size).
+- `codeseek-code-minilm-l6-v2-split-int8`, the same file reading identifiers split at their case
+  boundaries (`--model`: validation +0.03 / +0.04, the benchmark mixed; training/README.md);
 - `codeseek-code-minilm-l6-v1-int8`, the default before it, kept so its indexes keep working
   (`status` says a better default exists, report.better_model);
 - `codeseek-code-minilm-l6-v1`, version 1's float32 training weights on torch (the `torch`
@@ -40,6 +42,12 @@ MINILM = "all-MiniLM-L6-v2"
 CODE_MODEL = "codeseek-code-minilm-l6-v1"  # v1's float32 weights, on torch: the torch engine's model
 INT8_MODEL = "codeseek-code-minilm-l6-v1-int8"  # the same model as an int8 ONNX file: the CPU default before v2
 V2_MODEL = "codeseek-code-minilm-l6-v2-int8"  # version 2 as an int8 ONNX file: the CPU default
+# The same file reading every text with its identifiers split at their case boundaries
+# (`isTerminal` -> `is Terminal`): BERT's word pieces cut a camelCase name into fragments
+# (`ist ##er ##mina ##l`), its words into plain ones. Its own name: its vectors are others.
+# Chosen with `--model`; not the default: docs +0.008 MRR@10, questions -0.002 NDCG@10, C docs
+# -0.016 and Go questions -0.036 (benchmarks/README.md). A model trained on split text is next.
+V2_SPLIT_MODEL = "codeseek-code-minilm-l6-v2-split-int8"
 # Made from the code model (training/static.py: model2vec's distillation of CODE_MODEL's float32
 # weights, then taught v1's int8 vectors and the corpus's pairs), the static tier of all three:
 # the tier's space is its own (a query's static vector meets only chunks' static vectors), so
@@ -66,6 +74,7 @@ class Bundled:
     static: str | None = None  # the static model distilled from it (its tier of first vectors), if any
     onnx: Path | None = None  # the file for ONNX Runtime, for a model that ships as one (it runs there alone)
     tokenizer: Path = MODELS_DIR / "minilm.tokenizer.json"  # all-MiniLM-L6-v2's, as both models use
+    split_case: bool = False  # identifiers split at case boundaries before the tokenizer (V2_SPLIT_MODEL)
 
 
 BUNDLED = {
@@ -75,6 +84,8 @@ BUNDLED = {
     INT8_MODEL: Bundled(INT8_MODEL, None, 128, f"{CODE_ABOUT}, as an int8 ONNX file with no torch", STATIC_MODEL,
                         onnx=MODELS_DIR / f"{INT8_MODEL}.onnx"),
     V2_MODEL: Bundled(V2_MODEL, None, 128, V2_ABOUT, STATIC_MODEL, onnx=MODELS_DIR / f"{V2_MODEL}.onnx"),
+    V2_SPLIT_MODEL: Bundled(V2_SPLIT_MODEL, None, 128, f"{V2_ABOUT}, reading identifiers split into their words",
+                            STATIC_MODEL, onnx=MODELS_DIR / f"{V2_MODEL}.onnx", split_case=True),
 }
 
 

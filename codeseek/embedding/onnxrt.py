@@ -2,8 +2,9 @@
 
 A model file is the fine-tuned MiniLM exported and quantized by training/export_onnx.py
 (which also measures it against the float32 torch model). Its vectors are not quite the
-float32 model's, so it has a name of its own, `codeseek-code-minilm-l6-v2-int8` (the default)
-or `codeseek-code-minilm-l6-v1-int8` (bundled.py says why, and which indexes know v1's by its
+float32 model's, so it has a name of its own, `codeseek-code-minilm-l6-v2-int8` (the default; and
+`codeseek-code-minilm-l6-v2-split-int8`: the same file, its texts' identifiers split at their
+case boundaries before the tokenizer) or `codeseek-code-minilm-l6-v1-int8` (bundled.py says why, and which indexes know v1's by its
 former name). What happens around the network is
 exactly what sentence-transformers did for it: the tokenizer's truncation to 128 tokens
 (tokens.py), then the mean of the last hidden states over the attention mask, normalised
@@ -81,7 +82,7 @@ class OnnxEmbedder(Embedder):
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors for a bad file
             raise CodeseekError(f"cannot load the model file {path}: {str(exc).splitlines()[0]}") from None
         self._inputs = {i.name for i in self._session.get_inputs()}
-        self.tokens = Tokens(bundled.tokenizer, bundled.tokens)
+        self.tokens = Tokens(bundled.tokenizer, bundled.tokens, split_case=bundled.split_case)
         self.max_tokens = bundled.tokens
         self.query_prefix = query_prompt
         self.batch_hint = 256

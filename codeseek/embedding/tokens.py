@@ -10,6 +10,7 @@ those ids (tests/test_onnx_engine.py compares them).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,11 +20,21 @@ import numpy as np
 from ..errors import CodeseekError
 from .wordpiece import PLAIN, TokenCounts, Words, tally
 
+# A word's case boundaries: `isTerminal` -> `is Terminal`, `XMLHttpRequest` -> `XML Http Request`.
+CASE_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
+def split_case(text: str) -> str:
+    """The text with its camelCase and PascalCase identifiers split into their words, as a model
+    trained on English reads them best (`is Terminal`: two whole word pieces, not `ist ##er ##mina
+    ##l`)."""
+    return CASE_BOUNDARY.sub(" ", text)
+
 
 class Tokens:
     """A tokenizer.json that truncates to `max_tokens`, special tokens included."""
 
-    def __init__(self, path: Path, max_tokens: int) -> None:
+    def __init__(self, path: Path, max_tokens: int, *, split_case: bool = False) -> None:
         try:
             from tokenizers import Tokenizer
         except ImportError as exc:
@@ -42,6 +53,7 @@ class Tokens:
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(max_length=max_tokens)
         self.max_tokens = max_tokens
+        self.split_case = split_case
         self._config = config
         self._plain = _plain_twin(text, config, max_tokens)
         self._words = Words.of(self._tokenizer, text, config, max_tokens)
@@ -57,6 +69,8 @@ class Tokens:
     def encode(self, texts: Sequence[str], *, special: bool = True) -> list[list[int]]:
         """Token ids of each text, truncated, with [CLS] and [SEP] unless `special` is False.
         Plain ASCII goes through the twin with the cheaper normaliser (the same ids)."""
+        if self.split_case:
+            texts = [split_case(text) for text in texts]
         if self._plain is None:
             return [e.ids for e in self._tokenizer.encode_batch(list(texts), add_special_tokens=special)]
         plain = [PLAIN.fullmatch(text) is not None for text in texts]
