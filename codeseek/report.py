@@ -160,7 +160,7 @@ def better_model(model: str | None, engine: str = "", pinned: str = "") -> str |
     from .embedding.base import to_default
     from .embedding.bundled import BUNDLED, vectors_of
 
-    if model is None or model == DEFAULT_MODEL or model not in BUNDLED:
+    if model is None or model == DEFAULT_MODEL or model not in BUNDLED or BUNDLED[model].alternative:
         return None
     source = vectors_of(model, engine)
     switch = f"the default model is now {DEFAULT_MODEL} ({BUNDLED[DEFAULT_MODEL].about}); " \

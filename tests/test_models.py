@@ -6,6 +6,7 @@ test_onnx_engine.py; indexes of the float32 model: test_model_identity.py)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -66,6 +67,20 @@ def test_v2_split_reads_identifiers_split_into_their_words() -> None:
     assert np.allclose(split.embed_documents([camel]), v2.embed_documents([split_case(camel)]), atol=1e-6)
     assert np.allclose(split.embed_queries(["parseHeaderValue"]), v2.embed_queries(["parse Header Value"]), atol=1e-6)
     assert np.allclose(split.embed_documents([plain]), v2.embed_documents([plain]), atol=1e-6)
+
+
+def test_an_index_of_v2_split_is_a_choice_and_status_suggests_no_switch(make_repo: MakeRepo) -> None:
+    """v2-split is chosen, never a former default: its index keeps it without advice, as the
+    default's does; an index of v1's int8 file is told the default is now v2."""
+    from codeseek.report import better_model
+
+    assert better_model(V2_SPLIT_MODEL, "onnxruntime") is None and better_model(V2_MODEL, "onnxruntime") is None
+    assert f"the default model is now {V2_MODEL}" in (better_model(INT8_MODEL, "onnxruntime") or "")
+    root = make_repo()
+    found = codeseek(root, "find", "retry", "--model", V2_SPLIT_MODEL, "--json", env={**os.environ, "CODESEEK_SERVER": "0"})
+    assert found.returncode == 0, found.stderr
+    status = codeseek(root, "status", env={**os.environ, "CODESEEK_SERVER": "0"})
+    assert V2_SPLIT_MODEL in status.stdout and "the default model is now" not in status.stdout + status.stderr
 
 
 @pytest.mark.torch

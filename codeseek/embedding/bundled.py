@@ -75,6 +75,7 @@ class Bundled:
     onnx: Path | None = None  # the file for ONNX Runtime, for a model that ships as one (it runs there alone)
     tokenizer: Path = MODELS_DIR / "minilm.tokenizer.json"  # all-MiniLM-L6-v2's, as both models use
     split_case: bool = False  # identifiers split at case boundaries before the tokenizer (V2_SPLIT_MODEL)
+    alternative: bool = False  # a choice beside the default, never one: `status` suggests no switch from it
 
 
 BUNDLED = {
@@ -85,7 +86,7 @@ BUNDLED = {
                         onnx=MODELS_DIR / f"{INT8_MODEL}.onnx"),
     V2_MODEL: Bundled(V2_MODEL, None, 128, V2_ABOUT, STATIC_MODEL, onnx=MODELS_DIR / f"{V2_MODEL}.onnx"),
     V2_SPLIT_MODEL: Bundled(V2_SPLIT_MODEL, None, 128, f"{V2_ABOUT}, reading identifiers split into their words",
-                            STATIC_MODEL, onnx=MODELS_DIR / f"{V2_MODEL}.onnx", split_case=True),
+                            STATIC_MODEL, onnx=MODELS_DIR / f"{V2_MODEL}.onnx", split_case=True, alternative=True),
 }
 
 
