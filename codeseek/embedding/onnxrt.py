@@ -2,13 +2,12 @@
 
 A model file is the fine-tuned MiniLM exported and quantized by training/export_onnx.py
 (which also measures it against the float32 torch model). Its vectors are not quite the
-float32 model's, so it has a name of its own, `codeseek-code-minilm-l6-v2-int8` (the default; and
-`codeseek-code-minilm-l6-v2-split-int8`: the same file, its texts' identifiers split at their
-case boundaries before the tokenizer) or `codeseek-code-minilm-l6-v1-int8` (bundled.py says why, and which indexes know v1's by its
-former name). What happens around the network is
-exactly what sentence-transformers did for it: the tokenizer's truncation to 128 tokens
-(tokens.py), then the mean of the last hidden states over the attention mask, normalised
-(base.normalise).
+float32 model's, so it has a name of its own, `codeseek-code-minilm-l6-v2-int8` (the default;
+and `codeseek-code-minilm-l6-v2-split-int8`, the same file reading its texts' identifiers split
+at their case boundaries) or `codeseek-code-minilm-l6-v1-int8` (bundled.py says why, and which
+indexes know v1's by its former name). What happens around the network is exactly what
+sentence-transformers did for it: the tokenizer's truncation to 128 tokens (tokens.py), then the
+mean of the last hidden states over the attention mask, normalised (base.normalise).
 
 Each text runs alone. Dynamic int8 quantization picks one scale for a whole activation
 tensor, so in a batch a text's vector would depend on its neighbours and their padding

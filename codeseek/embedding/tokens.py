@@ -86,6 +86,8 @@ class Tokens:
     def count(self, texts: Sequence[str]) -> TokenCounts:
         """How many times each text holds each token id of `encode(texts, special=False)`:
         plain ASCII by its words where the tokenizer is BERT's (wordpiece.py), the rest encoded."""
+        if self.split_case:
+            texts = [split_case(text) for text in texts]
         words = self._words
         counted = [i for i, text in enumerate(texts) if words.takes(text)] if words is not None else []
         owners, ids, weights = [], [], []
@@ -108,10 +110,9 @@ class Tokens:
 
 def _plain_twin(text: str, config: dict[str, Any], max_tokens: int) -> Any:
     """The tokenizer (`text`, its JSON; `config`, parsed), unpadded and truncated as `Tokens`'s,
-    with a BERT normaliser replaced by
-    lowercasing alone, for PLAIN text: the same ids, and a third of a static vector's time saved
-    (the normaliser decomposes every character to strip accents). None where the normaliser is
-    another kind."""
+    with a BERT normaliser replaced by lowercasing alone, for PLAIN text: the same ids, and a
+    third of a static vector's time saved (the normaliser decomposes every character to strip
+    accents). None where the normaliser is another kind."""
     from tokenizers import Tokenizer, normalizers
 
     normaliser = config.get("normalizer") or {}
