@@ -54,23 +54,28 @@ class Tokens:
         self._tokenizer.enable_truncation(max_length=max_tokens)
         self.max_tokens = max_tokens
         self.split_case = split_case
-        self._config = config
+        unknown = (config.get("model") or {}).get("unk_token")
+        self._unknown_id = self._tokenizer.token_to_id(unknown) if isinstance(unknown, str) else None
         self._plain = _plain_twin(text, config, max_tokens)
         self._words = Words.of(self._tokenizer, text, config, max_tokens)
+
+    def _as_read(self, texts: Sequence[str]) -> Sequence[str]:
+        """The texts as the model reads them: split at case boundaries where it reads them so."""
+        return [split_case(text) for text in texts] if self.split_case else texts
 
     def vocab_size(self) -> int:
         return self._tokenizer.get_vocab_size()
 
     def unknown_id(self) -> int | None:
         """The id of the tokenizer's unknown token, if its model names one."""
-        token = (self._config.get("model") or {}).get("unk_token")
-        return self._tokenizer.token_to_id(token) if isinstance(token, str) else None
+        return self._unknown_id
 
     def encode(self, texts: Sequence[str], *, special: bool = True) -> list[list[int]]:
         """Token ids of each text, truncated, with [CLS] and [SEP] unless `special` is False.
         Plain ASCII goes through the twin with the cheaper normaliser (the same ids)."""
-        if self.split_case:
-            texts = [split_case(text) for text in texts]
+        return self._encode(self._as_read(texts), special)
+
+    def _encode(self, texts: Sequence[str], special: bool) -> list[list[int]]:
         if self._plain is None:
             return [e.ids for e in self._tokenizer.encode_batch(list(texts), add_special_tokens=special)]
         plain = [PLAIN.fullmatch(text) is not None for text in texts]
@@ -86,8 +91,7 @@ class Tokens:
     def count(self, texts: Sequence[str]) -> TokenCounts:
         """How many times each text holds each token id of `encode(texts, special=False)`:
         plain ASCII by its words where the tokenizer is BERT's (wordpiece.py), the rest encoded."""
-        if self.split_case:
-            texts = [split_case(text) for text in texts]
+        texts = self._as_read(texts)
         words = self._words
         counted = [i for i, text in enumerate(texts) if words.takes(text)] if words is not None else []
         owners, ids, weights = [], [], []
@@ -100,7 +104,7 @@ class Tokens:
         taken = set(counted)
         rest = [i for i in range(len(texts)) if i not in taken]
         if rest:
-            encoded = self.encode([texts[i] for i in rest], special=False)
+            encoded = self._encode([texts[i] for i in rest], special=False)  # read as the model reads them already
             lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
             owners.append(np.repeat(np.asarray(rest, dtype=np.int64), lengths))
             ids.append(np.fromiter((i for e in encoded for i in e), dtype=np.int64, count=int(lengths.sum())))
