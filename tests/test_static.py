@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from safetensors.numpy import save_file
-from tokenizers import Tokenizer, models, pre_tokenizers
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 
 from codeseek import chunking, indexing, ranking, search
 from codeseek.embedding import DEFAULT_MODEL, STATIC_BUNDLED, EngineChoice, EngineSettings, static, static_tier
@@ -96,6 +96,24 @@ def test_a_static_models_identity_includes_how_much_it_reads(tmp_path: Path) -> 
     assert after.max_length == 2 and after.digest != before.digest
     engine = StaticEmbedder(model)
     assert np.allclose(engine.embed_documents(["retry backoff sleep"]), engine.embed_documents(["retry backoff"]))
+
+
+def test_a_static_model_taught_on_split_identifiers_reads_every_text_split(tmp_path: Path) -> None:
+    """`"split_case": true` in its config: `retryWithBackoff` is read as `retry With Backoff`
+    (two known words), where the same table unsplit reads one unknown word; and the digest
+    differs, so vectors stored by the unsplit reading are computed again."""
+    model = tiny_static_model(tmp_path / "model", "model2vec")
+    tokenizer = Tokenizer.from_file(str(model / "tokenizer.json"))
+    tokenizer.normalizer = normalizers.Lowercase()
+    tokenizer.save(str(model / "tokenizer.json"))
+    plain = StaticEmbedder(model)
+    config = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps({**config, "split_case": True}))
+    split = StaticEmbedder(model)
+    assert not plain.embed_documents(["retryWithBackoff"]).any()
+    assert np.allclose(split.embed_documents(["retryWithBackoff"]), plain.embed_documents(["retry backoff"]))
+    assert np.allclose(split.embed_queries(["how to retry"]), plain.embed_queries(["how to retry"]))
+    assert split.model.digest != plain.model.digest
 
 
 def test_a_fresh_index_has_a_static_vector_for_every_chunk_and_meaning_before_the_model(
@@ -238,21 +256,26 @@ def _corpus() -> list[str]:
         "def f(): return '" + "a1" * 80 + "'",  # a word past max_input_chars_per_word: one [UNK]
         "a [PAD] b [UNK] c", "lowercase [pad] and [unk] are words", "Café au lait", "form\x0cfeed",
         "nul\x00byte", "中文 code", "", "   \n\t", "MixedCASE_ident + 'quoted' # comment 0x1F", "\r\n".join("ab" * 40),
+        "x " * 510 + "isTerminal y", "XMLHttpRequest.parseURL2Html(aB, AbC, ABc)", "x " * 511 + "getHTTPResponseCode",
     ]
 
 
 def test_plain_text_is_counted_by_its_words_into_the_tokenizers_own_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
     """Counting a plain text's words (embedding/wordpiece.py) gives the tokens the tokenizer
-    gives it whole, truncation included, on real code: both shipped tokenizers, and a word
-    cache small enough to be forgotten between batches."""
+    gives it whole, truncation included, on real code: both shipped tokenizers, a word cache
+    small enough to be forgotten between batches, and texts read split at case boundaries (each
+    word split when it is learnt, against whole texts split before the tokenizer)."""
     from codeseek.embedding import wordpiece
 
     texts = [text[:4096] for text in _corpus()]
-    for path, limit, cache in ((STATIC_BUNDLED[STATIC_MODEL] / "tokenizer.json", 512, wordpiece.CACHE_WORDS),
-                               (STATIC_BUNDLED[STATIC_MODEL] / "tokenizer.json", 512, 300),
-                               (BUNDLED[CODE_MODEL].tokenizer, 128, wordpiece.CACHE_WORDS)):
+    static_tokens = STATIC_BUNDLED[STATIC_MODEL] / "tokenizer.json"
+    for path, limit, cache, split in ((static_tokens, 512, wordpiece.CACHE_WORDS, False),
+                                      (static_tokens, 512, 300, False),
+                                      (BUNDLED[CODE_MODEL].tokenizer, 128, wordpiece.CACHE_WORDS, False),
+                                      (static_tokens, 512, wordpiece.CACHE_WORDS, True),
+                                      (static_tokens, 512, 300, True)):
         monkeypatch.setattr(wordpiece, "CACHE_WORDS", cache)
-        tokens = Tokens(path, limit)
+        tokens = Tokens(path, limit, split_case=split)
         assert tokens._words is not None
         for start in range(0, len(texts), 64):
             batch = texts[start : start + 64]

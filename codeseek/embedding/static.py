@@ -5,7 +5,8 @@ chunk of the standard library has one in seconds.
 Three folder formats load:
 - codeseek's own (`config.json` says `codeseek-static/1`): int8 rows, a float32 scale each, and
   a map from token id to row (tokens the training corpus never used map to -1: dropped);
-  training/static.py makes it;
+  training/static.py makes it, and `"split_case": true` where its table was taught on
+  identifiers split at case boundaries (tokens.split_case), as it then reads every text;
 - model2vec's (`model.safetensors` with `embeddings`, optional `weights` and `mapping`);
 - sentence-transformers' StaticEmbedding (`0_StaticEmbedding/` or the module's own folder,
   `embedding.weight`).
@@ -96,9 +97,11 @@ def load(folder: Path) -> StaticModel:
     config = _config(inner if kind != "sentence-transformers" else folder)
     length = config.get("max_length")
     max_length = length if isinstance(length, int) and 0 < length <= MAX_TOKENS else MAX_TOKENS
+    # A table trained on identifiers split at case boundaries (tokens.split_case) reads them so.
+    split = config.get("split_case") is True
     try:
         tensors = load_file(str(inner / "model.safetensors"))
-        tokenizer = Tokens(inner / "tokenizer.json", max_length)
+        tokenizer = Tokens(inner / "tokenizer.json", max_length, split_case=split)
     except (OSError, SafetensorError, ValueError, CodeseekError) as exc:
         raise CodeseekError(f"cannot load the static model in {folder}: {exc}") from None
     vocab = tokenizer.vocab_size()
@@ -120,8 +123,11 @@ def load(folder: Path) -> StaticModel:
         table[unknown] = 0.0
     if table.dtype != np.float16:
         table = _finite_half(table, folder)
-    # The length is part of what a vector is: a config that reads fewer tokens makes other vectors.
+    # How much it reads and how it splits a text are part of what a vector is: a config that
+    # reads fewer tokens, or reads identifiers split, makes other vectors.
     content = (inner / "model.safetensors").read_bytes() + f"max_length={max_length}".encode()
+    if split:
+        content += b";split_case"  # (an unsplit model's digest is what it was before the option)
     digest = hashlib.sha256(content).hexdigest()[:12]
     return StaticModel(table, tokenizer, max_length, kind, digest)
 

@@ -10,7 +10,6 @@ those ids (tests/test_onnx_engine.py compares them).
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,17 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import CodeseekError
-from .wordpiece import PLAIN, TokenCounts, Words, tally
-
-# A word's case boundaries: `isTerminal` -> `is Terminal`, `XMLHttpRequest` -> `XML Http Request`.
-CASE_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
-
-
-def split_case(text: str) -> str:
-    """The text with its camelCase and PascalCase identifiers split into their words, as a model
-    trained on English reads them best (`is Terminal`: two whole word pieces, not `ist ##er ##mina
-    ##l`)."""
-    return CASE_BOUNDARY.sub(" ", text)
+from .wordpiece import PLAIN, TokenCounts, Words, split_case, tally
 
 
 class Tokens:
@@ -57,7 +46,7 @@ class Tokens:
         unknown = (config.get("model") or {}).get("unk_token")
         self._unknown_id = self._tokenizer.token_to_id(unknown) if isinstance(unknown, str) else None
         self._plain = _plain_twin(text, config, max_tokens)
-        self._words = Words.of(self._tokenizer, text, config, max_tokens)
+        self._words = Words.of(self._tokenizer, text, config, max_tokens, split=split_case)
 
     def _as_read(self, texts: Sequence[str]) -> Sequence[str]:
         """The texts as the model reads them: split at case boundaries where it reads them so."""
@@ -90,8 +79,8 @@ class Tokens:
 
     def count(self, texts: Sequence[str]) -> TokenCounts:
         """How many times each text holds each token id of `encode(texts, special=False)`:
-        plain ASCII by its words where the tokenizer is BERT's (wordpiece.py), the rest encoded."""
-        texts = self._as_read(texts)
+        plain ASCII by its words where the tokenizer is BERT's (wordpiece.py: it splits words at
+        their case boundaries itself, where this model reads them split), the rest encoded."""
         words = self._words
         counted = [i for i, text in enumerate(texts) if words.takes(text)] if words is not None else []
         owners, ids, weights = [], [], []
@@ -104,7 +93,7 @@ class Tokens:
         taken = set(counted)
         rest = [i for i in range(len(texts)) if i not in taken]
         if rest:
-            encoded = self._encode([texts[i] for i in rest], special=False)  # read as the model reads them already
+            encoded = self._encode(self._as_read([texts[i] for i in rest]), special=False)
             lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
             owners.append(np.repeat(np.asarray(rest, dtype=np.int64), lengths))
             ids.append(np.fromiter((i for e in encoded for i in e), dtype=np.int64, count=int(lengths.sum())))
