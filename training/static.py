@@ -3,6 +3,7 @@
     python training/static.py featurize   # texts, and the teacher's vector of each
     python training/static.py build --epochs 8 --contrastive 2 --out codeseek/models/codeseek-code-static-v2
     python training/static.py featurize --teacher v2   # the same, taught by version 2 of the code model
+    python training/static.py featurize --teacher v2-split   # v2 reading identifiers split (so does the table)
 
 Two ways to make the table, both measured (training/README.md):
 
@@ -50,8 +51,9 @@ import sampling  # noqa: E402
 import styles  # noqa: E402
 from sources import STDLIB  # noqa: E402
 
-from codeseek.embedding.bundled import BUNDLED, CODE_MODEL, INT8_MODEL, V2_MODEL, apply_delta, base_path  # noqa: E402
+from codeseek.embedding.bundled import BUNDLED, CODE_MODEL, INT8_MODEL, V2_MODEL, V2_SPLIT_MODEL, apply_delta, base_path  # noqa: E402
 from codeseek.embedding.static import FORMAT, MAX_TOKENS  # noqa: E402
+from codeseek.embedding.tokens import split_case  # noqa: E402
 
 CORPUS = Path("/work/data/corpus")
 SEED = 29
@@ -70,6 +72,7 @@ class Teacher:
     float32: str  # the float32 weights' name, recorded as what the table was distilled from
     delta: Path  # float32 differences from the base model (train.py --export)
     workdir: Path
+    split_case: bool = False  # reads identifiers split at case boundaries (tokens.split_case): so does its table
 
 
 TEACHERS = {
@@ -77,6 +80,11 @@ TEACHERS = {
     # v2's float32 differences are not shipped (package size): its training run's export.
     "v2": Teacher(V2_MODEL, "codeseek-code-minilm-l6-v2", Path("/work/data/train2/run-v2/codeseek-code-minilm-l6-v2.safetensors"),
                   Path("/work/data/static-v2")),
+    # v2 reading split identifiers (V2_SPLIT_MODEL): the same float32 weights and distillation
+    # as v2's, its texts and targets read split, and a table that reads them split too.
+    "v2-split": Teacher(V2_SPLIT_MODEL, "codeseek-code-minilm-l6-v2",
+                        Path("/work/data/train2/run-v2/codeseek-code-minilm-l6-v2.safetensors"),
+                        Path("/work/data/static-v2split"), split_case=True),
 }
 
 
@@ -175,7 +183,12 @@ def distilled(chosen: Teacher, dims: int):  # noqa: ANN201 - a model2vec StaticM
     return made
 
 
-def token_ids(tokenizer, texts: list[str], unk: int | None, limit: int = MAX_TOKENS) -> list[list[int]]:  # noqa: ANN001
+def token_ids(tokenizer, texts: list[str], unk: int | None, limit: int = MAX_TOKENS,  # noqa: ANN001
+              split: bool = False) -> list[list[int]]:
+    """Each text's token ids as the table reads them (split at case boundaries where `split`),
+    the unknown token dropped."""
+    if split:
+        texts = [split_case(text) for text in texts]
     tokenizer.enable_truncation(limit)
     tokenizer.no_padding()
     return [[i for i in e.ids if i != unk] for e in tokenizer.encode_batch(texts, add_special_tokens=False)]
@@ -261,14 +274,15 @@ def build(args: argparse.Namespace) -> None:
     table = np.asarray(model.embedding, dtype=np.float32)
     if model.weights is not None:
         table = table * np.asarray(model.weights, dtype=np.float32)[:, None]
-    checks = {k: token_ids(tokenizer, texts[k], unk, args.max_length) for k in ("valid_code", "valid_query", "valid_question")}
+    split = chosen.split_case
+    checks = {k: token_ids(tokenizer, texts[k], unk, args.max_length, split) for k in ("valid_code", "valid_query", "valid_question")}
     codes = texts["valid_code"]
     print(f"validation MRR@10 (doc sentences / questions): teacher {validation(taught.__getitem__, codes)}, "
           f"distilled {validation(lambda k: mean_vectors(table, checks[k]), codes)}", flush=True)
     if args.method == "tokenlearn":
         kinds = ("code", "query", "styled", "chunk")
         # The teacher read each text's first TEACHER_TOKENS tokens: the table learns from the same.
-        every = [row for k in kinds for row in token_ids(tokenizer, texts[k], unk, TEACHER_TOKENS)]
+        every = [row for k in kinds for row in token_ids(tokenizer, texts[k], unk, TEACHER_TOKENS, split)]
         goal = np.concatenate([taught[k] for k in kinds])
         if args.project and args.dims < goal.shape[1]:
             # Learn in the teacher's own top `dims` directions, so no PCA is needed afterwards.
@@ -282,8 +296,8 @@ def build(args: argparse.Namespace) -> None:
         pairs = None
         if args.contrastive:
             rows = sampling.read_jsonl(CORPUS / "pairs.jsonl")
-            pairs = (token_ids(tokenizer, styles.choose_styles(rows, SEED + 1), unk, TEACHER_TOKENS),
-                     token_ids(tokenizer, [r["code"] for r in rows], unk, TEACHER_TOKENS))
+            pairs = (token_ids(tokenizer, styles.choose_styles(rows, SEED + 1), unk, TEACHER_TOKENS, split),
+                     token_ids(tokenizer, [r["code"] for r in rows], unk, TEACHER_TOKENS, split))
         table = tokenlearn(table, every, goal, args.epochs, args.lr, pairs, args.contrastive)
         print(f"trained in {time.time() - began:.0f}s: validation "
               f"{validation(lambda k: mean_vectors(table, checks[k]), codes)}", flush=True)
@@ -291,10 +305,10 @@ def build(args: argparse.Namespace) -> None:
     # dropped from a text like an unknown token.
     used = np.zeros(len(table), dtype=bool)
     for kind in ("code", "query", "styled", "chunk"):
-        for row in token_ids(tokenizer, texts[kind], unk):
+        for row in token_ids(tokenizer, texts[kind], unk, MAX_TOKENS, split):
             used[row] = True
     if args.coverage:
-        print(f"token occurrences kept in {args.coverage}: {coverage(tokenizer, unk, used, args.coverage):.4f}")
+        print(f"token occurrences kept in {args.coverage}: {coverage(tokenizer, unk, used, args.coverage, split):.4f}")
     if args.dims and table.shape[1] > args.dims:
         # PCA over the rows of the tokens the corpus uses: the directions code varies along.
         rows = table[used]
@@ -311,19 +325,21 @@ def build(args: argparse.Namespace) -> None:
           f"{validation(lambda k: mean_vectors(restored, checks[k]), codes)}; "
           f"vocabulary {int(used.sum())} of {len(used)} tokens", flush=True)
     made = {"method": args.method, "distilled_from": chosen.float32, "max_length": args.max_length}
+    if split:
+        made["split_case"] = True
     if args.method == "tokenlearn":
         made |= {"teacher": chosen.name, "epochs": args.epochs, "contrastive": args.contrastive}
     write(args.out, quantized, scales, mapping, tokenizer, made)
 
 
-def coverage(tokenizer, unk: int | None, used: np.ndarray, root: Path) -> float:  # noqa: ANN001
+def coverage(tokenizer, unk: int | None, used: np.ndarray, root: Path, split: bool) -> float:  # noqa: ANN001
     """The share of token occurrences in a folder's code files that the pruned vocabulary keeps
     (read only to report it: nothing from there shapes the model)."""
     from codeseek import languages
 
     texts = [p.read_text(errors="replace") for p in sorted(root.rglob("*"))
              if p.is_file() and languages.for_path(p.name) is not None]
-    ids = np.concatenate([np.asarray(row, dtype=np.int64) for row in token_ids(tokenizer, texts, unk) if row])
+    ids = np.concatenate([np.asarray(row, dtype=np.int64) for row in token_ids(tokenizer, texts, unk, MAX_TOKENS, split) if row])
     return float(used[ids].mean())
 
 
