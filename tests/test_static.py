@@ -273,7 +273,8 @@ def test_plain_text_is_counted_by_its_words_into_the_tokenizers_own_tokens(monke
                                       (static_tokens, 512, 300, False),
                                       (BUNDLED[CODE_MODEL].tokenizer, 128, wordpiece.CACHE_WORDS, False),
                                       (static_tokens, 512, wordpiece.CACHE_WORDS, True),
-                                      (static_tokens, 512, 300, True)):
+                                      (static_tokens, 512, 300, True),
+                                      (BUNDLED[CODE_MODEL].tokenizer, 128, wordpiece.CACHE_WORDS, True)):
         monkeypatch.setattr(wordpiece, "CACHE_WORDS", cache)
         tokens = Tokens(path, limit, split_case=split)
         assert tokens._words is not None

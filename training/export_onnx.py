@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args.work.mkdir(parents=True, exist_ok=True)
     chunks, queries = stdlib_texts(args.chunks, every=5), questions()
-    tokens = sum(len(r) for r in OnnxEmbedder(INT8_MODEL).tokens.encode(chunks))
+    tokens = sum(len(r) for r in OnnxEmbedder(args.name).tokens.encode(chunks))
     print(f"{len(chunks)} standard-library chunks ({tokens} tokens), {len(queries)} questions; "
           f"{os.cpu_count()} cores")
     torch_model = float32_model(args.delta)

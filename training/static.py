@@ -72,7 +72,7 @@ class Teacher:
     float32: str  # the float32 weights' name, recorded as what the table was distilled from
     delta: Path  # float32 differences from the base model (train.py --export)
     workdir: Path
-    split_case: bool = False  # reads identifiers split at case boundaries (tokens.split_case): so does its table
+    split_case: bool = False  # reads identifiers split at case boundaries (wordpiece.split_case): so does its table
 
 
 TEACHERS = {

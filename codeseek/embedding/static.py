@@ -5,8 +5,9 @@ chunk of the standard library has one in seconds.
 Three folder formats load:
 - codeseek's own (`config.json` says `codeseek-static/1`): int8 rows, a float32 scale each, and
   a map from token id to row (tokens the training corpus never used map to -1: dropped);
-  training/static.py makes it, and `"split_case": true` where its table was taught on
-  identifiers split at case boundaries (tokens.split_case), as it then reads every text;
+  training/static.py makes it, and writes `"split_case": true` where its table was taught on
+  identifiers split at case boundaries (wordpiece.split_case), as it then reads every text (the
+  key is read from any format's config.json);
 - model2vec's (`model.safetensors` with `embeddings`, optional `weights` and `mapping`);
 - sentence-transformers' StaticEmbedding (`0_StaticEmbedding/` or the module's own folder,
   `embedding.weight`).
@@ -46,7 +47,7 @@ class StaticModel:
     tokenizer: Tokens  # truncating at max_length, no padding
     max_length: int
     format: str
-    digest: str  # of its table file and length: a static model is identified by its values, not its name
+    digest: str  # of its table file, length and splitting: a static model is identified by its values, not its name
 
 
 def layout(folder: Path) -> tuple[Path, str] | None:
@@ -97,7 +98,7 @@ def load(folder: Path) -> StaticModel:
     config = _config(inner if kind != "sentence-transformers" else folder)
     length = config.get("max_length")
     max_length = length if isinstance(length, int) and 0 < length <= MAX_TOKENS else MAX_TOKENS
-    # A table trained on identifiers split at case boundaries (tokens.split_case) reads them so.
+    # A table trained on identifiers split at case boundaries (wordpiece.split_case) reads them so.
     split = config.get("split_case") is True
     try:
         tensors = load_file(str(inner / "model.safetensors"))

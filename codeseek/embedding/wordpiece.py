@@ -72,7 +72,7 @@ class Words:
         # Case boundaries lie inside a word (a run of letters and digits): a text split at them
         # holds its words' split pieces, in order, so each distinct word (its case kept) is split
         # once, when it is learnt, not every text whole (a regular expression's pass over every
-        # character was 0.27 s a 3 MB of chunks).
+        # character was 0.27 s per 3 MB of chunks).
         self._split = split
         self._max_tokens = max_tokens
         self._added = added  # matched in the raw text before the words are split: tokenized whole
