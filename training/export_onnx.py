@@ -41,7 +41,7 @@ from embed_throughput import stdlib_texts  # noqa: E402
 
 from codeseek.embedding.bundled import BUNDLED, CODE_MODEL, INT8_MODEL, MINILM, apply_delta, base_path  # noqa: E402
 from codeseek.embedding.onnxrt import OnnxEmbedder, import_onnxruntime  # noqa: E402
-from codeseek.embedding.tokens import split_case  # noqa: E402
+from codeseek.embedding.tokens import Tokens, split_case  # noqa: E402
 
 MAX_BYTES = 30_000_000
 
@@ -266,7 +266,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args.work.mkdir(parents=True, exist_ok=True)
     chunks, queries = stdlib_texts(args.chunks, every=5), questions()
-    tokens = sum(len(r) for r in OnnxEmbedder(args.name).tokens.encode(chunks))
+    chosen = BUNDLED[args.name]  # its file may not exist yet: its tokenizer, as its engine reads
+    tokens = sum(len(r) for r in Tokens(chosen.tokenizer, chosen.tokens, split_case=chosen.split_case).encode(chunks))
     print(f"{len(chunks)} standard-library chunks ({tokens} tokens), {len(queries)} questions; "
           f"{os.cpu_count()} cores")
     torch_model = float32_model(args.delta)
