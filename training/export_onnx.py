@@ -275,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     torch_model._bf16 = False
     # A model that reads identifiers split (bundled.py) gets them split from its engine: the
     # float32 reference reads the same split text, so both sides compare one input.
-    as_read = (lambda texts: [split_case(t) for t in texts]) if BUNDLED[args.name].split_case else list
+    as_read = (lambda texts: [split_case(t) for t in texts]) if chosen.split_case else list
     reference, speed = timed(torch_model.embed_documents, as_read(chunks))
     reference_q = torch_model.embed_queries(as_read(queries))
     print(f"{'torch float32':<24} {speed:7.1f} chunks/s  (the reference)")

@@ -62,9 +62,7 @@ class Tokens:
     def encode(self, texts: Sequence[str], *, special: bool = True) -> list[list[int]]:
         """Token ids of each text, truncated, with [CLS] and [SEP] unless `special` is False.
         Plain ASCII goes through the twin with the cheaper normaliser (the same ids)."""
-        return self._encode(self._as_read(texts), special)
-
-    def _encode(self, texts: Sequence[str], special: bool) -> list[list[int]]:
+        texts = self._as_read(texts)
         if self._plain is None:
             return [e.ids for e in self._tokenizer.encode_batch(list(texts), add_special_tokens=special)]
         plain = [PLAIN.fullmatch(text) is not None for text in texts]
@@ -93,7 +91,7 @@ class Tokens:
         taken = set(counted)
         rest = [i for i in range(len(texts)) if i not in taken]
         if rest:
-            encoded = self._encode(self._as_read([texts[i] for i in rest]), special=False)
+            encoded = self.encode([texts[i] for i in rest], special=False)
             lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
             owners.append(np.repeat(np.asarray(rest, dtype=np.int64), lengths))
             ids.append(np.fromiter((i for e in encoded for i in e), dtype=np.int64, count=int(lengths.sum())))
