@@ -19,7 +19,7 @@ class Option:
 
 
 FILTERS = (
-    Option(("-k", "--top"), "k", "How many results (default 10).", int),
+    Option(("-k", "-n", "--top"), "k", "How many results (default 10).", int),  # -n: as head and llm similar count
     Option(("--path",), "paths", "Only paths matching GLOB (repeatable; a leading ! excludes; a folder matches all "
            "below).", str, multiple=True, metavar="GLOB"),
     Option(("--lang",), "languages", "Only this language (repeatable).", str, multiple=True),

@@ -47,6 +47,7 @@ def test_json_schema_is_stable(run, make_repo: MakeRepo) -> None:
     root = make_repo()
     hits = json.loads(run(root, "find", "LruCache", "--json", "-k", "3").stdout)
     assert len(hits) == 3
+    assert len(json.loads(run(root, "find", "LruCache", "--json", "-n", "2").stdout)) == 2  # -n as head counts
     assert set(hits[0]) == {"path", "start_line", "end_line", "symbol", "kind", "language", "score", "code"}
     cache = hits[0]
     assert cache["symbol"] == "LruCache"

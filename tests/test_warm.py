@@ -39,7 +39,7 @@ def test_a_first_search_with_an_index_starts_the_warm_process_on_the_quick_path(
     assert (quick.INDEX_FILE, quick.WRITERS_LOCK) == (DB_NAME, LOCK_NAME)
     root = make_repo()
     search = ("import json, sys; from codeseek.quick import answer; "
-              "code = answer(['find', 'retry with backoff', '--json', '-k', '1']); "
+              "code = answer(['find', 'retry with backoff', '--json', '-n', '1']); "
               "print(json.dumps([code, 'click' in sys.modules]), file=sys.stderr)")
     first = subprocess.run([sys.executable, "-P", "-c", search], cwd=root, capture_output=True, text=True, timeout=120)
     assert json.loads(first.stderr.strip().splitlines()[-1]) == [None, False]  # no index: cli.py's work
