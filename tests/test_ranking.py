@@ -253,9 +253,15 @@ def test_the_primary_definition_of_a_shared_name_comes_first(make_repo, meaningl
     assert find("Store")[0][:2] == ("store/store.go", "Store")
 
 
-def test_an_overload_stub_yields_to_the_implementation(make_repo, meaningless, monkeypatch) -> None:
+@pytest.mark.parametrize(("imported", "decorator"), [
+    ("from typing import overload", "overload"),
+    ("import typing as t", "t.overload"),  # click, flask and jinja's way
+    ("import typing_extensions", "typing_extensions.overload"),
+])
+def test_an_overload_stub_yields_to_the_implementation(make_repo, meaningless, monkeypatch, imported: str,
+                                                       decorator: str) -> None:
     find = searcher(make_repo, meaningless, {
-        "pkg/api.py": "from typing import overload\n\n\n@overload\ndef parse(data: str) -> dict:\n"
+        "pkg/api.py": f"{imported}\n\n\n@{decorator}\ndef parse(data: str) -> dict:\n"
                       "    \"\"\"Parse a document from text.\"\"\"\n    ...\n\n\n\n\n"
                       "def helper():\n    return 1\n\n\n\n\n"
                       "def parse(data):\n    return {\"value\": data}\n",
