@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+from collections.abc import Mapping
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[0-9]+")
 WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
@@ -53,6 +54,10 @@ def _identifier_terms(identifier: str) -> str:
 # Terms whose pairs are tried before any single term matches (past this many, the pairs are
 # too many clauses and the query goes straight to any term).
 MAX_PAIRED_TERMS = 8
+# Words shorter than this are not inflected (`uses`, `bus`), nor are stems left shorter (`string`
+# is not `str` + `ing`, nor `during` `dur` + `ing`).
+MIN_INFLECTED = 4
+SIBILANTS = ("s", "x", "z", "ch", "sh")  # whose plural takes -es: `classes`, `indexes`, `matches`
 
 
 def query_terms(query: str) -> list[str]:
@@ -61,17 +66,70 @@ def query_terms(query: str) -> list[str]:
     return [t for t in terms if t not in STOPWORDS] or terms
 
 
-def match_expression(query: str) -> str | None:
-    """An FTS5 query matching any of the query's terms (BM25 ranks those with more)."""
-    return " OR ".join(f'"{t}"' for t in query_terms(query)) or None
+def inflections(term: str) -> tuple[str, ...]:
+    """Other forms of an English word that a question and code use for one another: plural and
+    singular, -ing and -ed (`variables` and `variable`, `retries` and `retry`, `parsing`, `parse`
+    and `parsed`). Candidates only, some of them no word: the index's vocabulary says which
+    exist (Query.held). Code's terms are indexed as written, so `environment variables` met
+    `resolve_envvar_value`'s docstring's `variable` only through the vectors."""
+    if len(term) < MIN_INFLECTED or not term.isalpha():
+        return ()
+    forms = set()
+    for root in _roots(term) or {term}:
+        forms.add(root)
+        if root.endswith(SIBILANTS):
+            forms.add(root + "es")
+        elif root.endswith("y") and root[-2] not in "aeiou":
+            forms.update((root[:-1] + "ies", root[:-1] + "ied"))
+        else:
+            forms.add(root + "s")
+        if not root.endswith("y") or root[-2] in "aeiou":
+            forms.add(root + "d" if root.endswith("e") else root + "ed")
+        forms.add(root[:-1] + "ing" if root.endswith("e") and not root.endswith("ee") else root + "ing")
+    forms.discard(term)
+    return tuple(sorted(f for f in forms if len(f) >= MIN_INFLECTED - 1))
 
 
-def match_expressions(query: str) -> list[str]:
+def _roots(term: str) -> set[str]:
+    """The words an inflected term may come from (none: it is not inflected)."""
+    roots = set()
+    if term.endswith("ies"):
+        roots.add(term[:-3] + "y")
+    elif term.endswith("es") and term[:-2].endswith(SIBILANTS):
+        roots.add(term[:-2])
+    elif term.endswith("s") and not term.endswith(("ss", "us", "is")):
+        roots.add(term[:-1])
+    for suffix in ("ing", "ed"):
+        stem = term[: -len(suffix)]
+        if not term.endswith(suffix) or len(stem) < MIN_INFLECTED - 1:
+            continue
+        if len(stem) >= MIN_INFLECTED:
+            roots.update((stem, stem + "e"))  # `loaded` -> load, `parsed` -> parse
+            if suffix == "ed" and stem.endswith("i"):
+                roots.add(stem[:-1] + "y")  # `retried` -> retry
+        if stem[-1] == stem[-2] and stem[-1] not in "aeiouy":
+            roots.add(stem[:-1])  # `padding` -> pad, `mapped` -> map
+    return roots
+
+
+def _group(forms: tuple[str, ...]) -> str:
+    quoted = [f'"{f}"' for f in forms]
+    return quoted[0] if len(quoted) == 1 else f"({' OR '.join(quoted)})"
+
+
+def match_expression(query: str, forms: Mapping[str, tuple[str, ...]] | None = None) -> str | None:
+    """An FTS5 query matching any of the query's terms (BM25 ranks those with more), each in
+    any of its `forms` the index holds."""
+    return " OR ".join(_group((forms or {}).get(t, (t,))) for t in query_terms(query)) or None
+
+
+def match_expressions(query: str, forms: Mapping[str, tuple[str, ...]] | None = None) -> list[str]:
     """FTS5 queries from the strictest to the loosest: every term, then any two of them, then
     any one. Chunks holding more of a query's words come first anyway (the words scale counts
     them); asking for them first keeps BM25 from scoring every chunk that holds one common word
-    (a quarter of a million of them in a kernel-sized index, a second a query)."""
-    terms = [f'"{t}"' for t in query_terms(query)]
+    (a quarter of a million of them in a kernel-sized index, a second a query). A term matches
+    in any of its `forms` (Query.held)."""
+    terms = [_group((forms or {}).get(t, (t,))) for t in query_terms(query)]
     if len(terms) <= 1:
         return terms
     stages = [" AND ".join(terms)]
@@ -81,7 +139,8 @@ def match_expressions(query: str) -> list[str]:
     return stages
 
 
-def idf(counts: dict[str, int], total: int, term: str) -> float:
-    """BM25's inverse document frequency of a term held by counts[term] of `total` chunks."""
-    n = counts.get(term, 0)
+def idf(counts: dict[str, int], total: int, term: str, *forms: str) -> float:
+    """BM25's inverse document frequency of a term held by counts[term] of `total` chunks; with
+    its other `forms`, of the commonest form (a stemmed index would count them as one word)."""
+    n = max(counts.get(form, 0) for form in (term, *forms))
     return math.log(1 + (total - n + 0.5) / (n + 0.5))

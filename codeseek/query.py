@@ -7,9 +7,9 @@ first 78% of the time)."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from .lexical import STOPWORDS, code_terms, name_key
+from .lexical import STOPWORDS, code_terms, inflections, name_key
 
 # Source files only: `docs/guide.md` or `setup.cfg` in a traceback is not the code at fault.
 CODE_EXTENSIONS = frozenset(
@@ -72,6 +72,8 @@ class Query:
     mentioned: tuple[str, ...]  # code-shaped words in it (`what calls parse_header?`)
     mentions: frozenset[str]  # its lowercase words, for the priors' exceptions
     files: tuple[FileMention, ...] = ()  # source files it names (a traceback's, `context.go:173`)
+    # Each term's forms the index holds, the term first (`held`); () until the index is asked.
+    forms: tuple[tuple[str, ...], ...] = ()
 
     @classmethod
     def parse(cls, text: str) -> Query:
@@ -84,6 +86,20 @@ class Query:
         terms = [t for t in terms if t not in STOPWORDS] or terms
         return cls(text, tuple(terms), ".".join(tokens) if is_name else None, coded,
                    frozenset(w.lower() for w in re.findall(r"\w+", text)), file_mentions(text))
+
+    def inflected(self) -> list[str]:
+        """Every other form of its terms (lexical.inflections): what `held` asks the index about."""
+        return [form for term in self.terms for form in inflections(term)]
+
+    def held(self, counts: dict[str, int]) -> Query:
+        """This query with each term's forms that the index holds (`counts`: how many chunks
+        hold each word), so `variables` finds `variable` and `parsing` finds `parse`."""
+        return replace(self, forms=tuple((t, *(f for f in inflections(t) if counts.get(f, 0) > 0)) for t in self.terms))
+
+    @property
+    def forms_by_term(self) -> dict[str, tuple[str, ...]]:
+        """Each term's forms the index holds, itself first (none before `held`)."""
+        return dict(zip(self.terms, self.forms, strict=True)) if self.forms else {}
 
     @property
     def is_name(self) -> bool:

@@ -55,7 +55,10 @@ def find(
         mode = Mode.LEXICAL  # no vector yet (a first index filling in): words alone, and no model to load
     notes: tuple[str, ...] = ()
     filling = True
-    counts, total = store.chunks.term_counts(parsed.terms) if parsed.terms else ({}, 0)
+    inflected = parsed.inflected() if signals.inflection else []
+    counts, total = store.chunks.term_counts([*parsed.terms, *inflected]) if parsed.terms else ({}, 0)
+    if inflected:
+        parsed = parsed.held(counts)
     with ThreadPoolExecutor(max_workers=1) as pool:
         # SQLite (BM25, names) runs in the pool while the engine embeds the query: both release the GIL.
         worded = (pool.submit(_by_words, store, parsed, depth, filters, signals, (counts, total))
@@ -251,8 +254,8 @@ def _by_words(store: Store, query: ranking.Query, depth: int, filters: Filters, 
             files, firsts = _file_pass(store, text, counted, depth, filters)
             found |= {c.id: c for c in (firsts[p] for p in sorted(files, key=files.__getitem__)[-FILE_PASS_ADDS:])}
     worded: dict[int, StoredChunk] = {}
-    loose = match_expression(text)
-    stages = match_expressions(text) if signals.all_words_first else [loose] if loose else []
+    loose = match_expression(text, query.forms_by_term)
+    stages = match_expressions(text, query.forms_by_term) if signals.all_words_first else [loose] if loose else []
     for expression in stages:
         fetch = depth
         while True:

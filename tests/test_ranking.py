@@ -135,6 +135,20 @@ def searcher(make_repo: MakeRepo, server: EmbeddingServer, files: dict[str, str]
     return find
 
 
+def test_a_question_finds_its_words_in_other_forms(make_repo, meaningless, monkeypatch) -> None:
+    # click's docstrings say `environment variable`; a question asks about `environment variables`.
+    find = searcher(make_repo, meaningless, {
+        "click/core.py": "def resolve_envvar_value(ctx):\n    \"\"\"The option's value from its environment variable, "
+                         "parsed.\"\"\"\n    return ctx\n",
+        "click/termui.py": "def clear_screen():\n    \"\"\"Clear the screen, whatever the environment.\"\"\"\n"
+                           "    return None\n",
+    }, monkeypatch)
+    query = "where are environment variables parsing options"
+    assert find(query, inflection=0.0)[0][1] == "clear_screen"  # `environment` alone, the shorter chunk
+    assert find(query)[0][1] == "resolve_envvar_value"
+    assert find.why(query)["matched"] == ["environment", "variable", "parsed", "option"]
+
+
 def test_a_legacy_copy_yields_to_the_current_code(make_repo, meaningless, monkeypatch) -> None:
     body = "def open_session(host, retries=3):\n    \"\"\"Open a session to the host, with retries.\"\"\"\n"
     find = searcher(make_repo, meaningless, {
@@ -329,7 +343,7 @@ def test_a_subsystem_question_lists_other_files_before_a_fifth_chunk_of_one(make
         "cache/ttl.py": "def expire(entry):\n    \"\"\"evict an entry past its time\"\"\"\n    return entry\n",
     }, monkeypatch)
     query = "how are cache entries evicted"
-    paths = [p for p, *_ in find(query, k=8, saturation=1.0, file_top=0.0, file_name=0.0)]
+    paths = [p for p, *_ in find(query, k=8, saturation=1.0, file_top=0.0, file_name=0.0, inflection=0.0)]
     assert paths[:5] == ["cache/lru.py"] * 5
     paths = [p for p, *_ in find(query, k=8)]
     assert set(paths[:5]) >= {"cache/store.py", "cache/ttl.py"}

@@ -14,7 +14,7 @@ from codeseek import indexing, report, search
 from codeseek.embedding import EngineChoice
 from codeseek.errors import CodeseekError
 from codeseek.index import Store
-from codeseek.lexical import code_terms, match_expression
+from codeseek.lexical import code_terms, inflections, match_expression, match_expressions
 from codeseek.protocol import Filters, Mode
 from codeseek.repo import open_workspace
 
@@ -39,6 +39,29 @@ def test_code_aware_terms() -> None:
     assert match_expression("return the parsed header") == '"parsed" OR "header"'
     assert match_expression("the") == '"the"'
     assert match_expression("?!") is None
+
+
+@pytest.mark.parametrize(("word", "forms"), [
+    ("variables", {"variable"}), ("retries", {"retry", "retried", "retrying"}), ("parsing", {"parse", "parsed", "parses"}),
+    ("classes", {"class"}), ("indexes", {"index", "indexed", "indexing"}), ("padding", {"pad", "pads", "padded"}),
+    ("loaded", {"load", "loads", "loading"}), ("queue", {"queues", "queued", "queuing"}), ("delay", {"delays", "delayed"}),
+])
+def test_a_word_s_other_forms_are_its_plural_singular_ing_and_ed(word: str, forms: set[str]) -> None:
+    assert forms <= set(inflections(word))
+
+
+@pytest.mark.parametrize("word", ["string", "during", "status", "analysis", "uses", "key", "retry_count", "x86"])
+def test_words_that_are_not_inflected_or_too_short_keep_their_form(word: str) -> None:
+    # `string` is no `str` + ing, `status` no plural of `statu`; an identifier or a number is not English.
+    assert not {"str", "dur", "statu", "analysi", "use", "ke"} & set(inflections(word))
+    if not word.isalpha() or len(word) < 4:
+        assert inflections(word) == ()
+
+
+def test_a_term_held_in_other_forms_matches_in_any_of_them() -> None:
+    forms = {"variables": ("variables", "variable")}
+    assert match_expression("environment variables", forms) == '"environment" OR ("variables" OR "variable")'
+    assert match_expressions("environment variables", forms)[0] == '"environment" AND ("variables" OR "variable")'
 
 
 def test_exact_identifiers_found_in_every_spelling(indexed, engine: EngineChoice) -> None:
