@@ -38,10 +38,11 @@ from dataclasses import dataclass, field
 
 from . import evidence
 from .kinds import Kind, Role, legacy_part, newest_versions, role_of_path
-from .lexical import idf, name_key
+from .lexical import name_key
 from .meanings import Meanings
 from .protocol import Mode
 from .query import Query
+from .wordscale import QueryWords
 
 TEST_WORDS = frozenset({"test", "tests", "testing", "spec", "fixture", "mock", "assert"})
 AUX_WORDS = frozenset({"example", "examples", "benchmark", "benchmarks", "bench", "demo", "docs", "documentation"})
@@ -154,7 +155,7 @@ class Signals:
     # all over its docs, changelog and tests). Without: issues MRR 0.626 -> 0.561.
     long_prose: float = 0.5
     # A query's term found in another form (lexical.inflections: `variables` as `variable`, `parsing` as `parse`),
-    # as a share of the term itself (times the form's idf over the term's, at most 1: _term_weights), in the words
+    # as a share of the term itself (times the form's idf over the term's, at most 1: wordscale.py), in the words
     # scale; the candidates by words take any form. 0: the term as written only. One run, all 18 projects, v2
     # (benchmarks/README.md, "A word in its other forms"): questions NDCG tuned 0.921 -> 0.932 with every vector in
     # (architecture 0.868 -> 0.880, semantic 0.897 -> 0.915; held aside 0.916 -> 0.908), docs MRR 0.640 both; first
@@ -226,8 +227,7 @@ def rank(query: Query, candidates: list[Candidate], counts: dict[str, int], tota
     """Candidates best first (the first `limit` spread over files), each with its score and the
     reasons for it. `files`: a long query's file-level word shares (search.py's file pass);
     `versions`: the index's version trees (index.Versions; None: those of the candidates)."""
-    weights, credits = _term_weights(query, counts, total, signals)
-    all_weight = sum(weights.values()) or 1.0
+    words = QueryWords.of(query, counts, total, signals.inflection)
     if mode == Mode.SEMANTIC:
         words_share = 0.0
     elif mode == Mode.LEXICAL:
@@ -245,20 +245,7 @@ def rank(query: Query, candidates: list[Candidate], counts: dict[str, int], tota
     for c in candidates:
         c.matched, c.factors, c.name_match, c.bonuses = [], {}, "", {}  # derived here, afresh
         c.meaning, c.meaning_from = meanings.of_candidate(c, signals.static_blend)
-        symbol_terms, path_terms, body_terms = (f" {t} " for t in c.terms)
-        got = 0.0
-        for term, weight in weights.items():
-            found, form = 0.0, term
-            for written, credit in credits[term]:
-                probe = f" {written} "
-                here = (1.0 if probe in symbol_terms else signals.path_weight if probe in path_terms
-                        else signals.body_weight if probe in body_terms else 0.0) * credit
-                if here > found:
-                    found, form = here, written
-            if found:
-                c.matched.append(form)
-                got += weight * found
-        c.words = got / all_weight
+        c.words, c.matched = words.share(c.terms, signals.path_weight, signals.body_weight)
         c.base = (1.0 - words_share) * c.meaning + words_share * c.words
         if mode != Mode.SEMANTIC:
             c.base += _name_bonus(c, query, signals)
@@ -268,7 +255,7 @@ def rank(query: Query, candidates: list[Candidate], counts: dict[str, int], tota
         _mention_bonuses(c, query, signals)
         if query.is_question and signals.file_name:
             if c.path not in file_shares:
-                file_shares[c.path] = evidence.file_name_share(c.path, weights, all_weight)
+                file_shares[c.path] = evidence.file_name_share(c.path, words.weights, words.total)
             _bonus(c, "file_name", signals.file_name * file_shares[c.path])
         if query.is_long and files:
             _bonus(c, "file_words", signals.file_pass * files.get(c.path, 0.0))
@@ -280,24 +267,6 @@ def rank(query: Query, candidates: list[Candidate], counts: dict[str, int], tota
     if query.is_question:
         _add_file_top(candidates, signals)
     return _spread(candidates, signals, limit, signals.saturation if query.is_question else 1.0)
-
-
-def _term_weights(query: Query, counts: dict[str, int], total: int, signals: Signals
-                  ) -> tuple[dict[str, float], dict[str, list[tuple[str, float]]]]:
-    """Each query term's idf, and the share of it each of its forms earns (Query.held): the term
-    as written, fully; another form, `inflection` times its own idf's share of the term's, so a
-    common form (`parser` for `parsers`) earns less than the rare word asked for. A term the
-    index lacks weighs as its commonest form."""
-    weights: dict[str, float] = {}
-    credits: dict[str, list[tuple[str, float]]] = {}
-    forms = query.forms_by_term
-    for term in query.terms:
-        written = forms.get(term, (term,))
-        weight = idf(counts, total, term) if counts.get(term, 0) or len(written) == 1 else idf(counts, total, *written)
-        weights[term] = weight
-        credits[term] = [(term, 1.0)] + [(f, signals.inflection * min(1.0, idf(counts, total, f) / weight))
-                                         for f in written[1:]]
-    return weights, credits
 
 
 def _bonus(c: Candidate, name: str, value: float) -> None:
