@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
+from .abbreviations import short_forms
 from .lexical import STOPWORDS, code_terms, inflections, name_key
 
 # Source files only: `docs/guide.md` or `setup.cfg` in a traceback is not the code at fault.
@@ -87,14 +88,16 @@ class Query:
         return cls(text, tuple(terms), ".".join(tokens) if is_name else None, coded,
                    frozenset(w.lower() for w in re.findall(r"\w+", text)), file_mentions(text))
 
-    def inflected(self) -> list[str]:
-        """Every other form of its terms (lexical.inflections): what `held` asks the index about."""
-        return [form for term in self.terms for form in inflections(term)]
+    def inflected(self, short: bool = True) -> list[str]:
+        """Every other form of its terms: what `held` asks the index about."""
+        return [form for term in self.terms for form in _other_forms(term, short)]
 
-    def held(self, counts: dict[str, int]) -> Query:
+    def held(self, counts: dict[str, int], short: bool = True) -> Query:
         """This query with each term's forms that the index holds (`counts`: how many chunks
-        hold each word), so `variables` finds `variable` and `parsing` finds `parse`."""
-        return replace(self, forms=tuple((t, *(f for f in inflections(t) if counts.get(f, 0) > 0)) for t in self.terms))
+        hold each word), so `variables` finds `variable`, `parsing` `parse` and, with `short`,
+        `environment` `env`."""
+        return replace(self, forms=tuple((t, *(f for f in _other_forms(t, short) if counts.get(f, 0) > 0))
+                                         for t in self.terms))
 
     @property
     def forms_by_term(self) -> dict[str, tuple[str, ...]]:
@@ -131,3 +134,12 @@ class Query:
     def name_keys(self) -> list[str]:
         """Keys of the query's name and of the code-shaped words in it (see lexical.name_key)."""
         return [k for k in dict.fromkeys(name_key(n) for n in (self.name or "", *self.mentioned)) if k]
+
+
+def _other_forms(term: str, short: bool) -> tuple[str, ...]:
+    """A term's inflections (lexical.inflections) and, with `short`, the abbreviations of it
+    and of its singular (`environments` -> env; abbreviations.py), each once."""
+    forms = inflections(term)
+    if short:
+        forms += tuple(a for word in (term, *forms) for a in short_forms(word))
+    return tuple(f for f in dict.fromkeys(forms) if f != term)

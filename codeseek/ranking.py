@@ -154,14 +154,13 @@ class Signals:
     # Further factor, for a long query, on text, tests and auxiliary code (an issue's words are
     # all over its docs, changelog and tests). Without: issues MRR 0.626 -> 0.561.
     long_prose: float = 0.5
-    # A query's term found in another form (lexical.inflections: `variables` as `variable`, `parsing` as `parse`),
-    # as a share of the term itself (times the form's idf over the term's, at most 1: wordscale.py), in the words
-    # scale; the candidates by words take any form. 0: the term as written only. One run, all 18 projects, v2
-    # (benchmarks/README.md, "A word in its other forms"): questions NDCG tuned 0.921 -> 0.932 with every vector in
-    # (architecture 0.868 -> 0.880, semantic 0.897 -> 0.915; held aside 0.916 -> 0.908), docs MRR 0.640 both; first
-    # search (static tier) docs 0.508 -> 0.519, words only 0.388 -> 0.406. Each form's credit at 1 regardless of its
-    # idf (the first try) lost architecture without vectors (0.814 -> 0.784 words only).
+    # A query's term found in another form (lexical.inflections: `variables` as `variable`), as a share of the term
+    # (times the form's idf over the term's, at most 1: wordscale.py); 0: as written only. benchmarks/README.md ("A word
+    # in its other forms"): questions tuned 0.921 -> 0.932 with every vector in (held aside 0.916 -> 0.908), docs MRR
+    # 0.640 both; first search docs 0.508 -> 0.519. At 1 regardless of idf: words-only architecture 0.814 -> 0.784.
     inflection: float = 1.0
+    # 1: the forms include code's abbreviations (abbreviations.py). Docs 0.640 -> 0.642, first search 0.519 -> 0.530.
+    abbreviation: float = 1.0
 
 
 DEFAULT = Signals()

@@ -55,10 +55,11 @@ def find(
         mode = Mode.LEXICAL  # no vector yet (a first index filling in): words alone, and no model to load
     notes: tuple[str, ...] = ()
     filling = True
-    inflected = parsed.inflected() if signals.inflection else []
+    short = bool(signals.abbreviation)
+    inflected = parsed.inflected(short) if signals.inflection else []
     counts, total = store.chunks.term_counts([*parsed.terms, *inflected]) if parsed.terms else ({}, 0)
     if inflected:
-        parsed = parsed.held(counts)
+        parsed = parsed.held(counts, short)
     with ThreadPoolExecutor(max_workers=1) as pool:
         # SQLite (BM25, names) runs in the pool while the engine embeds the query: both release the GIL.
         worded = (pool.submit(_by_words, store, parsed, depth, filters, signals, (counts, total))

@@ -149,6 +149,22 @@ def test_a_question_finds_its_words_in_other_forms(make_repo, meaningless, monke
     assert find.why(query)["matched"] == ["environment", "variable", "parsed", "option"]
 
 
+def test_a_question_finds_the_abbreviations_code_writes(make_repo, meaningless, monkeypatch) -> None:
+    find = searcher(make_repo, meaningless, {
+        "app/db.py": "def open_db_conn(cfg):\n    return connect(cfg.db_url)\n",
+        "app/pool.py": "def open_pool(size):\n    \"\"\"Open a pool of workers.\"\"\"\n    return [None] * size\n",
+        "app/web.py": "def request_scope():\n    \"\"\"The current request's context.\"\"\"\n    return None\n\n\n"
+                      "def now():\n    \"\"\"The current time.\"\"\"\n    return 0\n",
+    }, monkeypatch)
+    query = "open a database connection from the configuration"
+    assert find(query, abbreviation=0.0)[0][1] == "open_pool"  # `open` alone
+    assert find(query)[0][1] == "open_db_conn"
+    assert find.why(query)["matched"] == ["open", "db", "conn", "cfg"]
+    # And back: a query's abbreviation finds the word spelled out.
+    assert find("current ctx")[0][1] == "request_scope"
+    assert find.why("current ctx")["matched"] == ["current", "context"]
+
+
 def test_a_legacy_copy_yields_to_the_current_code(make_repo, meaningless, monkeypatch) -> None:
     body = "def open_session(host, retries=3):\n    \"\"\"Open a session to the host, with retries.\"\"\"\n"
     find = searcher(make_repo, meaningless, {

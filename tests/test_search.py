@@ -58,6 +58,14 @@ def test_words_that_are_not_inflected_or_too_short_keep_their_form(word: str) ->
         assert inflections(word) == ()
 
 
+def test_a_term_s_forms_include_code_s_abbreviations_of_it_and_back() -> None:
+    from codeseek.query import Query
+
+    forms = Query.parse("environments ctx").inflected()
+    assert {"environment", "env", "context"} <= set(forms)  # the singular's abbreviation too
+    assert "env" not in Query.parse("environments").inflected(short=False)
+
+
 def test_a_term_held_in_other_forms_matches_in_any_of_them() -> None:
     forms = {"variables": ("variables", "variable")}
     assert match_expression("environment variables", forms) == '"environment" OR ("variables" OR "variable")'
