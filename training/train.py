@@ -708,7 +708,9 @@ def export(
     sample = [pairs.rows[i] for i in pairs.train[:: max(1, len(pairs.train) // 24)]][:24]
     texts = [row["code"] for row in sample] + [row["query"] for row in sample[:8]]
     trained = encode(shipped, tokenize(tokenizer, texts, 128), tokenizer.pad_token_id)
-    cosine = delta.check_roundtrip(trained, texts, args.export, model_path)
+    # sentence-transformers reads texts as written: give it what a --split-case model read.
+    read = [split_case(text) for text in texts] if args.split_case else texts
+    cosine = delta.check_roundtrip(trained, read, args.export, model_path)
     return {"path": str(args.export), "bytes": os.path.getsize(args.export), "min_cosine": round(cosine, 7)}
 
 
