@@ -112,15 +112,19 @@ def _roots(term: str) -> set[str]:
     return roots
 
 
-def _group(forms: tuple[str, ...]) -> str:
-    quoted = [f'"{f}"' for f in forms]
-    return quoted[0] if len(quoted) == 1 else f"({' OR '.join(quoted)})"
+def _groups(query: str, forms: Mapping[str, tuple[str, ...]] | None) -> list[str]:
+    """Each of the query's terms as FTS5 matches it: quoted, or its forms in an OR group."""
+    groups = []
+    for term in query_terms(query):
+        quoted = [f'"{f}"' for f in (forms or {}).get(term, (term,))]
+        groups.append(quoted[0] if len(quoted) == 1 else f"({' OR '.join(quoted)})")
+    return groups
 
 
 def match_expression(query: str, forms: Mapping[str, tuple[str, ...]] | None = None) -> str | None:
     """An FTS5 query matching any of the query's terms (BM25 ranks those with more), each in
     any of its `forms` the index holds."""
-    return " OR ".join(_group((forms or {}).get(t, (t,))) for t in query_terms(query)) or None
+    return " OR ".join(_groups(query, forms)) or None
 
 
 def match_expressions(query: str, forms: Mapping[str, tuple[str, ...]] | None = None) -> list[str]:
@@ -129,7 +133,7 @@ def match_expressions(query: str, forms: Mapping[str, tuple[str, ...]] | None = 
     them); asking for them first keeps BM25 from scoring every chunk that holds one common word
     (a quarter of a million of them in a kernel-sized index, a second a query). A term matches
     in any of its `forms` (Query.held)."""
-    terms = [_group((forms or {}).get(t, (t,))) for t in query_terms(query)]
+    terms = _groups(query, forms)
     if len(terms) <= 1:
         return terms
     stages = [" AND ".join(terms)]

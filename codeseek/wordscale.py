@@ -28,7 +28,7 @@ class QueryWords:
         held = query.forms_by_term
         for term in query.terms:
             written = held.get(term, (term,))
-            weight = idf(counts, total, term) if counts.get(term, 0) or len(written) == 1 else idf(counts, total, *written)
+            weight = idf(counts, total, term) if counts.get(term, 0) else idf(counts, total, *written)
             weights[term] = weight
             forms[term] = ((term, 1.0), *((f, inflection * min(1.0, idf(counts, total, f) / weight)) for f in written[1:]))
         return cls(weights, forms)
