@@ -63,6 +63,7 @@ class CachedEmbedder(Embedder):
 
     def __init__(self, inner: Embedder, path: Path) -> None:
         self.inner, self.info, self.max_tokens = inner, inner.info, inner.max_tokens
+        path.parent.mkdir(parents=True, exist_ok=True)  # a fresh machine has no workdir yet
         self.db = sqlite3.connect(path)
         self.db.execute("CREATE TABLE IF NOT EXISTS v(key BLOB PRIMARY KEY, vec BLOB)")
         # The torch engine's keys predate engines in the key: other engines' vectors differ a little.

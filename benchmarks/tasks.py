@@ -105,6 +105,36 @@ def issues() -> list[Issue]:
                   frozenset(i["answers"])) for i in tomllib.loads(ISSUES.read_text())["issue"]]
 
 
+def _check_out(mirror: Path, commit: str, root: Path) -> None:
+    """The commit's files written under root. A fetched snapshot may lack its largest blobs
+    (data files: rust-lang/regex's benchmark inputs), which `git archive` refuses: those are
+    left out, as no source file is that large."""
+    listing = subprocess.run(["git", f"--git-dir={mirror}", "ls-tree", "-r", "-z", commit], check=True,
+                             capture_output=True).stdout
+    blobs = []
+    for entry in listing.split(b"\0"):
+        if not entry:
+            continue
+        meta, _, path = entry.partition(b"\t")
+        mode, kind, sha = meta.split()
+        if kind == b"blob" and mode != b"120000":  # links are left out: nothing indexes them
+            blobs.append((sha, path.decode("utf-8", "surrogateescape")))
+    batch = subprocess.run(["git", f"--git-dir={mirror}", "cat-file", "--batch"], check=True, capture_output=True,
+                           input=b"".join(sha + b"\n" for sha, _ in blobs)).stdout
+    at = 0
+    for sha, path in blobs:
+        header_end = batch.index(b"\n", at)
+        header = batch[at:header_end].split()
+        at = header_end + 1
+        if header[-1] == b"missing":
+            continue
+        size = int(header[2])
+        target = root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(batch[at : at + size])
+        at += size + 1
+
+
 def issue_tree(issue: Issue, workdir: Path, mirrors: Path = MIRRORS) -> Path:
     """The project's tree at the fix's parent, as a git repository of one commit (made once)."""
     root = workdir / "issues" / f"{issue.repo.replace('/', '+')}-{issue.commit[:12]}"
@@ -118,9 +148,7 @@ def issue_tree(issue: Issue, workdir: Path, mirrors: Path = MIRRORS) -> Path:
         if not mirror.exists():
             subprocess.run(["git", "clone", "-q", "--bare", f"https://github.com/{issue.repo}", str(mirror)],
                            check=True)
-    archive = subprocess.run(["git", f"--git-dir={mirror}", "archive", issue.commit], check=True,
-                             capture_output=True).stdout
-    subprocess.run(["tar", "x", "-C", str(root)], input=archive, check=True)
+    _check_out(mirror, issue.commit, root)
     git(root, "init", "-q")
     commit_all(root, f"{issue.repo} {issue.commit}")
     return root
