@@ -14,7 +14,7 @@ from .query import name_parts
 
 # A definition's own words that make it the primary one of a shared name (with its kind).
 ABSTRACT = re.compile(r"\b(abstract|ABC|ABCMeta|Protocol|interface|trait|protocol|@runtime_checkable)\b")
-# `@overload` however typing is imported: `typing.`, `t.` (click, flask, jinja), `typing_extensions.`.
+# `@overload` however typing is imported: `typing.`, `t.` (`import typing as t`), `typing_extensions.`.
 OVERLOAD = re.compile(r"^\s*@(?:\w+\.)*overload\b", re.MULTILINE)
 HEADERS = (".h", ".hh", ".hpp", ".hxx")
 # Typing stub files: every definition in one declares what a `.py` beside it implements (attrs'

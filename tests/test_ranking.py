@@ -136,16 +136,16 @@ def searcher(make_repo: MakeRepo, server: EmbeddingServer, files: dict[str, str]
 
 
 def test_a_question_finds_its_words_in_other_forms(make_repo, meaningless, monkeypatch) -> None:
-    # click's docstrings say `environment variable`; a question asks about `environment variables`.
+    # A docstring says `environment variable`; a question asks about `environment variables`.
     find = searcher(make_repo, meaningless, {
-        "click/core.py": "def resolve_envvar_value(ctx):\n    \"\"\"The option's value from its environment variable, "
-                         "parsed.\"\"\"\n    return ctx\n",
-        "click/termui.py": "def clear_screen():\n    \"\"\"Clear the screen, whatever the environment.\"\"\"\n"
-                           "    return None\n",
+        "tool/settings.py": "def lookup_setting(name):\n    \"\"\"The option's value from its environment variable, "
+                            "parsed.\"\"\"\n    return name\n",
+        "tool/screen.py": "def wipe():\n    \"\"\"Wipe the screen, whatever the environment.\"\"\"\n"
+                          "    return None\n",
     }, monkeypatch)
     query = "where are environment variables parsing options"
-    assert find(query, inflection=0.0)[0][1] == "clear_screen"  # `environment` alone, the shorter chunk
-    assert find(query)[0][1] == "resolve_envvar_value"
+    assert find(query, inflection=0.0)[0][1] == "wipe"  # `environment` alone, the shorter chunk
+    assert find(query)[0][1] == "lookup_setting"
     assert find.why(query)["matched"] == ["environment", "variable", "parsed", "option"]
 
 
@@ -285,7 +285,7 @@ def test_the_primary_definition_of_a_shared_name_comes_first(make_repo, meaningl
 
 @pytest.mark.parametrize(("imported", "decorator"), [
     ("from typing import overload", "overload"),
-    ("import typing as t", "t.overload"),  # click, flask and jinja's way
+    ("import typing as t", "t.overload"),  # a common way
     ("import typing_extensions", "typing_extensions.overload"),
 ])
 def test_an_overload_stub_yields_to_the_implementation(make_repo, meaningless, monkeypatch, imported: str,
@@ -432,3 +432,4 @@ def test_a_search_by_the_static_tier_alone_leans_on_words_more() -> None:
     same_share = replace(ranking.DEFAULT, words_static=ranking.DEFAULT.words_sentence)
     assert [c.symbol for c in rank(parsed, static, counts, 1000, None, Mode.HYBRID, limit=10, signals=same_share,
                                    static_floor=0.5)] == ["unrelated", "other"]
+
