@@ -141,19 +141,21 @@ class Signals:
     # (0: every term); a named file's chunks added, and bonuses for them and its line. Issues
     # MRR: every term 0.616, 12: 0.523, 20: 0.550, 30: 0.626, 50: 0.604.
     long_terms: float = 30
-    # Added, for a long query, times its file's share of the query's informative terms (a
-    # file-level BM25 pass over them, search.py; 0: no pass). Without: MRR 0.630 but the first
-    # file right 0.455 -> 0.432.
-    file_pass: float = 0.3
-    # Added to the chunks of a file a query names, and more to the definition holding the line
-    # it points at. Without both: issues MRR 0.626 -> 0.603.
+    # Added, for a long query, times its file's share of the query's informative terms (a file-level pass over them,
+    # search.py; 0: none). Without: MRR 0.630 but the first file right 0.455 -> 0.432. Session 10, 74 issues (the 44 of
+    # before and 30 added, not tuned on before): 0.3 -> 0.5, `long_prose` 0.5 -> 0.3 and `words_long` 0.45 -> 0.75
+    # together: MRR 0.619 -> 0.655 (the 44: 0.593 -> 0.633; the 30: 0.659 -> 0.687), first right 0.432 -> 0.486; each
+    # alone +0.009 to +0.013 (benchmarks/README.md, "Whole issues, session 10").
+    file_pass: float = 0.5
+    # Added to the chunks of a file a query names, more to the definition holding its line. Without: MRR 0.626 -> 0.603.
     mentioned_file: float = 0.4
     mentioned_line: float = 0.3
-    # (A bonus for a definition a long query names, a traceback's function or an exception
-    # type, did not earn its place: issues MRR 0.620 without it, 0.606 with 0.2.)
-    # Further factor, for a long query, on text, tests and auxiliary code (an issue's words are
-    # all over its docs, changelog and tests). Without: issues MRR 0.626 -> 0.561.
-    long_prose: float = 0.5
+    # (A bonus for a definition a long query names, a traceback's function or exception type: 0.620 -> 0.606 with 0.2.)
+    # Further factor, for a long query, on text, tests and auxiliary code (an issue's words are all over its docs,
+    # changelog and tests). Without (0.5 then): issues MRR 0.626 -> 0.561; 0.2 / 0.4: 0.656 / 0.652.
+    long_prose: float = 0.3
+    # words_sentence for a long query, whose vector reads only its first 128 tokens: 0.6 / 0.9: 0.636 / 0.645.
+    words_long: float = 0.75
     # A query's term found in another form (lexical.inflections: `variables` as `variable`), as a share of the term
     # (times the form's idf over the term's, at most 1: wordscale.py); 0: as written only. benchmarks/README.md ("A word
     # in its other forms"): questions tuned 0.921 -> 0.932 with every vector in (held aside 0.916 -> 0.908), docs MRR
@@ -233,8 +235,8 @@ def rank(query: Query, candidates: list[Candidate], counts: dict[str, int], tota
         words_share = 1.0
     else:
         static_alone = floor is None and static_floor is not None
-        words_share = (signals.words_name if query.is_name else signals.words_static if static_alone
-                       else signals.words_sentence)
+        words_share = (signals.words_name if query.is_name else signals.words_long if query.is_long
+                       else signals.words_static if static_alone else signals.words_sentence)
     newest = versions if versions is not None else newest_versions(c.path for c in candidates)
     implemented = {name_key(c.symbol) for c in candidates if c.kind.is_named and c.shape != "stub"}
     current = {(evidence.definition_key(c.symbol), c.path) for c in candidates if c.kind.is_named and not c.deprecated}

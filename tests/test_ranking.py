@@ -433,3 +433,23 @@ def test_a_search_by_the_static_tier_alone_leans_on_words_more() -> None:
     assert [c.symbol for c in rank(parsed, static, counts, 1000, None, Mode.HYBRID, limit=10, signals=same_share,
                                    static_floor=0.5)] == ["unrelated", "other"]
 
+
+def test_a_pasted_issue_leans_on_words_more() -> None:
+    """A long query's vector reads its first 128 tokens only, while its words all count: a
+    chunk holding the issue's words passes one its vector merely places nearer
+    (Signals.words_long)."""
+    issue = ("Splitting statements breaks inside BEGIN END transaction blocks: the splitter treats every semicolon "
+             "as a statement boundary, so a procedure body with nested DECLARE cursor loops comes back in pieces "
+             "after upgrading the parser release")
+    parsed = Query.parse(issue)
+    assert parsed.is_long
+    near = candidate(1, "unrelated", 0.95, path="src/a.py")
+    worded = candidate(2, "other", 0.70, path="src/b.py", body=issue)
+    counts = {t: 1 for t in parsed.terms}
+
+    def order(signals: ranking.Signals) -> list[str]:
+        return [c.symbol for c in rank(parsed, [near, worded], counts, 1000, 0.5, Mode.HYBRID, limit=10,
+                                       signals=signals)]
+
+    assert order(ranking.DEFAULT) == ["other", "unrelated"]
+    assert order(replace(ranking.DEFAULT, words_long=ranking.DEFAULT.words_sentence)) == ["unrelated", "other"]
