@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import changes
+from . import changes, languages
 from .chunking import Chunker, Prepared, prepare
 from .embedding import EngineChoice, ModelInfo, static_tier
 from .errors import CodeseekError, EngineUnavailable
@@ -26,7 +26,7 @@ from .fsutil import remove_own
 from .index import DB_FILES, SEGMENT_DIR, STATIC_MODEL, FileEntry, Store, exists
 from .index.fingerprint import STATIC_DIR
 from .index.segment_files import is_ours
-from .parsing import chunker_digests, language_of
+from .parsing import chunker_digests
 from .protocol import Source
 from .repo import Workspace, list_files
 from .skipping import SkipRules
@@ -251,8 +251,10 @@ def _chunked_otherwise(store: Store, recorded: str | None, now: dict[str, str]) 
     did not change with it: benchmarks/README.md), so only the second applies."""
     then: dict[str, str] = json.loads(recorded) if recorded else {}
     changed = {language for language, digest in then.items() if now.get(language) != digest}
+    if then and "text" not in then:  # recorded before line windows had an entry (a `#!` script may be one)
+        changed.add("text")
     return {path for path, language in store.chunks.file_languages().items()
-            if language is not None and (language in changed or language != language_of(path))}
+            if language is not None and (language in changed or language not in languages.possible(path))}
 
 
 @dataclass(frozen=True)

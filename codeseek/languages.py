@@ -6,11 +6,17 @@ another file's patterns: TSX extends TypeScript); its body captures definitions 
 ``@trait`` for Rust impls). Adding a language is adding one such file. Where the same node
 matches two patterns, the earlier one in the file wins; `; clauses: joined` makes consecutive
 same-named functions one chunk (a function written as clauses, `def f(0)` then `def f(n)`).
+
+A file's name decides its language, except where the name leaves it open (`for_file`): a `.h`
+header is C++ when it holds what C has not (most C++ libraries name their headers `.h`; parsed
+as C, a header of classes was one module chunk), and a script without a known extension is its
+`#!` line's interpreter's (`libexec/tool`, an installer: 50-line text windows before).
 """
 
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path, PurePosixPath
@@ -18,6 +24,16 @@ from pathlib import Path, PurePosixPath
 from tree_sitter import Language, Parser, Query
 
 QUERY_DIR = Path(__file__).parent / "queries"
+# What only C++ writes, at a line's start: a namespace or a class with a body, a template, an
+# access label. (`extern "C"` guards are in C headers too.)
+CPP_HEADER = re.compile(rb"^[ \t]*(?:namespace\s+[\w:]+\s*\{|template\s*<|class\s+\w+[^;(){]*\{|"
+                        rb"(?:public|private|protected)\s*:)", re.MULTILINE)
+HEADER_READ = 1 << 16  # a header's first 64 KiB decide
+# `#!/bin/sh`, `#!/usr/bin/env -S bash -e`, `#!/usr/bin/python3.11`: the interpreter's name, version dropped.
+SHEBANG = re.compile(rb"#![ \t]*(?:/\S*/)?(?:env[ \t]+(?:-\S+[ \t]+)*)?([A-Za-z]+)")
+INTERPRETERS = {"sh": "bash", "bash": "bash", "zsh": "bash", "dash": "bash", "ksh": "bash", "python": "python",
+                "node": "javascript", "nodejs": "javascript", "ruby": "ruby", "php": "php", "lua": "lua",
+                "luajit": "lua"}
 
 
 @dataclass(frozen=True)
@@ -92,6 +108,35 @@ def for_path(path: str) -> LanguageSpec | None:
     p = PurePosixPath(path)
     table = _by_extension()
     return table.get(p.name) or table.get(p.suffix.lower())
+
+
+def for_file(path: str, data: bytes) -> LanguageSpec | None:
+    """The language a file is parsed as: by its name, then by what it holds where the name
+    leaves it open (the module's docstring)."""
+    spec = for_path(path)
+    if spec is not None:
+        if spec.name == "c" and path.lower().endswith(".h") and CPP_HEADER.search(data, 0, HEADER_READ):
+            return registry().get("cpp", spec)
+        return spec
+    found = SHEBANG.match(data)
+    name = INTERPRETERS.get(found[1].decode().lower()) if found else None
+    return registry().get(name) if name else None
+
+
+def possible(path: str) -> set[str]:
+    """Every language a file at this path may be parsed as (`text`: line windows)."""
+    spec = for_path(path)
+    if spec is None:
+        return {"text", *INTERPRETERS.values()}
+    return {"c", "cpp"} if spec.name == "c" and path.lower().endswith(".h") else {spec.name}
+
+
+def detection(name: str) -> str:
+    """The content rules that can give a file this language (`text` included), for its chunker's
+    digest: a change to them chunks the files they may move again."""
+    if name in ("c", "cpp"):
+        return CPP_HEADER.pattern.decode()
+    return f"{SHEBANG.pattern.decode()} {sorted(INTERPRETERS.items())}" if name == "text" else ""
 
 
 @cache

@@ -115,20 +115,17 @@ def chunker_digests() -> dict[str, str]:
             version = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
             version = "?"
-        text = f"{CHUNKS_VERSION}\0{version}\0{spec.query_text}".encode()
+        text = f"{CHUNKS_VERSION}\0{version}\0{spec.query_text}{languages.detection(name)}".encode()
         digests[name] = hashlib.blake2b(text, digest_size=8).hexdigest()
+    # Line windows have no grammar; a script among them may now be its interpreter's.
+    text = f"{CHUNKS_VERSION}\0{TEXT_WINDOW}\0{TEXT_OVERLAP}\0{languages.detection('text')}".encode()
+    digests["text"] = hashlib.blake2b(text, digest_size=8).hexdigest()
     return digests
-
-
-def language_of(path: str) -> str:
-    """The language a file is chunked as: its grammar's, or `text` (line windows)."""
-    spec = languages.for_path(path)
-    return spec.name if spec is not None else "text"
 
 
 def chunk_file(path: str, data: bytes) -> list[Chunk]:
     """All chunks of one file. Files with no grammar are split into line windows."""
-    spec = languages.for_path(path)
+    spec = languages.for_file(path, data)
     if spec is None:
         return _text_windows(path, decode(data))
     if data.startswith(b"\xef\xbb\xbf"):

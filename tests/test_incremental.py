@@ -398,3 +398,24 @@ def test_a_plain_folder_is_chunked_again_too(tmp_path: Path, counting: CountingE
     index_all(ws, EngineChoice(embedder=counting))
     with Store(ws.index_dir) as store:
         assert {r.symbol for r in store.chunks.refs()} == {"alpha"}
+
+
+def test_a_script_kept_as_line_windows_by_an_older_codeseek_is_read_again_as_its_language(
+        make_repo: MakeRepo, update) -> None:
+    """An index recorded before a `#!` line chose a script's language holds it as line windows;
+    the next update chunks that script again (its functions), and only it."""
+    from codeseek.parsing import chunker_digests
+
+    script = "#!/usr/bin/env bash\nprint_help() {\n  echo usage\n}\n"
+    root = make_repo({**FILES, "bin/tool": script})
+    update(root)
+    assert ("bin/tool", "print_help", 1, 4) in indexed(root)
+    older = {k: v for k, v in chunker_digests().items() if k != "text"}
+    _age(root, chunkers=json.dumps(older, sort_keys=True))
+    with Store(root / ".git" / "codeseek") as store:
+        with store.db.transaction() as db:
+            db.execute("UPDATE files SET language = 'text' WHERE path = 'bin/tool'")
+            db.execute("UPDATE chunks SET symbol = 'stale', language = 'text' WHERE path = 'bin/tool'")
+    update(root)
+    assert ("bin/tool", "print_help", 1, 4) in indexed(root)
+    assert ("a.py", "stale", 1, 2) in indexed(root)  # Python's chunker is unchanged: left alone

@@ -165,3 +165,52 @@ def test_doc_comments_and_attributes_belong_to_the_definition() -> None:
 )
 def test_language_by_path(path: str, language: str) -> None:
     assert languages.for_path(path).name == language  # type: ignore[union-attr]
+
+
+CPP_HEADER = b"""#pragma once
+namespace geo {
+/** A point on the plane. */
+class Point {
+ public:
+  /** Its distance from the origin. */
+  double norm() const { return x_ * x_ + y_ * y_; }
+ private:
+  double x_, y_;
+};
+}
+"""
+C_HEADER = b"""#ifndef POINT_H
+#define POINT_H
+struct point { double x, y; };
+#ifdef __cplusplus
+extern "C" {
+#endif
+static inline double norm(struct point p) { return p.x * p.x + p.y * p.y; }
+#endif
+"""
+
+
+def test_a_header_is_parsed_as_cpp_where_it_holds_what_c_has_not() -> None:
+    """Most C++ libraries name their headers `.h`: parsed as C, a header of classes was one
+    module chunk. A C header stays C, `extern "C"` guard and struct bodies included."""
+    got = [(c.language, c.kind, c.symbol) for c in chunk_file("include/geo/point.h", CPP_HEADER)]
+    assert ("cpp", "class", "geo::Point") in got and ("cpp", "method", "geo::Point::norm") in got
+    assert [(c.language, c.symbol) for c in chunk_file("include/point.h", C_HEADER) if c.kind == "function"] == [
+        ("c", "norm")]
+
+
+@pytest.mark.parametrize(("line", "language"), [
+    (b"#!/bin/sh", "bash"), (b"#!/usr/bin/env bash", "bash"), (b"#! /usr/bin/python3.11", "python"),
+    (b"#!/usr/bin/env -S node --no-warnings", "javascript"), (b"#!/usr/bin/env ruby", "ruby"),
+])
+def test_a_script_without_an_extension_is_its_interpreters(line: bytes, language: str) -> None:
+    assert languages.for_file("libexec/tool", line + b"\n").name == language  # type: ignore[union-attr]
+
+
+def test_a_script_without_an_extension_gets_its_functions_not_line_windows() -> None:
+    script = b"#!/usr/bin/env bash\n# Show the help of a command.\nprint_help() {\n  echo usage\n}\n\n" \
+             b"function command_path {\n  command -v \"tool-$1\"\n}\n"
+    assert [(c.kind, c.symbol) for c in chunk_file("libexec/tool-help", script)] == [
+        ("function", "print_help"), ("function", "command_path")]
+    assert {c.kind for c in chunk_file("libexec/notes", b"print_help() {\n  echo usage\n}\n")} == {"text"}
+    assert {c.kind for c in chunk_file("bin/tool", b"#!/usr/bin/perl\nsub help { }\n")} == {"text"}

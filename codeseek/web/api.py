@@ -125,7 +125,7 @@ class App:
         if b"\0" in data[:8192]:
             raise TooLarge(f"{path} is a binary file")
         text = data.decode("utf-8", "replace")
-        spec = languages.for_path(path)
+        spec = languages.for_file(path, data)
         language = spec.name if spec else "text"
         return {"path": path, "language": language, "start": start, "end": end,
                 "lines": highlight.lines(text, language, path, highlight.query_terms(query) if query.strip() else ()),
