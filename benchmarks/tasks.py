@@ -122,7 +122,7 @@ def _check_out(mirror: Path, commit: str, root: Path) -> None:
     batch = subprocess.run(["git", f"--git-dir={mirror}", "cat-file", "--batch"], check=True, capture_output=True,
                            input=b"".join(sha + b"\n" for sha, _ in blobs)).stdout
     at = 0
-    for sha, path in blobs:
+    for _sha, path in blobs:
         header_end = batch.index(b"\n", at)
         header = batch[at:header_end].split()
         at = header_end + 1
