@@ -115,7 +115,7 @@ def for_file(path: str, data: bytes) -> LanguageSpec | None:
     leaves it open (the module's docstring)."""
     spec = for_path(path)
     if spec is not None:
-        if spec.name == "c" and path.lower().endswith(".h") and CPP_HEADER.search(data, 0, HEADER_READ):
+        if _c_or_cpp(spec, path) and CPP_HEADER.search(data, 0, HEADER_READ):
             return registry().get("cpp", spec)
         return spec
     found = SHEBANG.match(data)
@@ -128,7 +128,12 @@ def possible(path: str) -> set[str]:
     spec = for_path(path)
     if spec is None:
         return {"text", *INTERPRETERS.values()}
-    return {"c", "cpp"} if spec.name == "c" and path.lower().endswith(".h") else {spec.name}
+    return {"c", "cpp"} if _c_or_cpp(spec, path) else {spec.name}
+
+
+def _c_or_cpp(spec: LanguageSpec, path: str) -> bool:
+    """A `.h` header: C by its name, C++ by what it may hold."""
+    return spec.name == "c" and path.lower().endswith(".h")
 
 
 def detection(name: str) -> str:
