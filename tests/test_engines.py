@@ -356,6 +356,10 @@ def replicas():
 
 
 def test_several_servers_share_the_work(replicas: list[EmbeddingServer]) -> None:
+    # Each request's stand-in GPU time well above the client's own HTTP work on a loaded 2-core
+    # machine (at 0.05 s a request, 0.13 s of overhead held four servers to 2.8-2.9x under CI).
+    for server in replicas:
+        server.delay = 0.2
     texts = [f"def f{i}(x):\n    return x * {i}" for i in range(512)]
     one = HttpEmbedder(replicas[0].url, batch_size=8, backoff=0.001)
     began = time.perf_counter()
