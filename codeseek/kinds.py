@@ -40,6 +40,14 @@ class Kind(StrEnum):
         """Whether its function members are methods, elided from its own chunk."""
         return self in CONTAINERS
 
+    @property
+    def elides_members(self) -> bool:
+        """Whether its chunk shows its members' signatures but not their bodies (each member is a
+        chunk of its own): a container's, and a namespace's, whose chunk would otherwise repeat its
+        whole file (an Elixir `defmodule`, a Ruby `module`, a C++ `namespace`) and match any query
+        about anything in it."""
+        return self in CONTAINERS or self == Kind.NAMESPACE
+
 
 CONTAINERS = frozenset({Kind.CLASS, Kind.STRUCT, Kind.INTERFACE, Kind.TRAIT, Kind.IMPL, Kind.ENUM, Kind.OBJECT,
                         Kind.EXTENSION})

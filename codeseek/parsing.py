@@ -12,6 +12,7 @@ import hashlib
 import importlib.metadata
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+from collections.abc import Iterator
 from typing import TypeVar
 
 from tree_sitter import Node, QueryCursor
@@ -43,8 +44,8 @@ ELIXIR_LEADING = frozenset({"doc", "spec", "impl", "deprecated"})
 OVERLOADS = frozenset({"function_signature", "signature"})
 
 # Raised when a change in this module gives files other chunks (2: clauses joined, the earlier
-# of two patterns wins): see chunker_digests.
-CHUNKS_VERSION = 2
+# of two patterns wins; 3: namespaces elide their members, trailing comments lead on): see chunker_digests.
+CHUNKS_VERSION = 3
 TEXT_WINDOW = 50
 TEXT_OVERLAP = 10
 # Definitions nested deeper than this stay inside their ancestor's chunk: a chunk holds its
@@ -157,20 +158,49 @@ def _leading_start(node: Node, name: str) -> tuple[int, list[Node]]:
     overload signatures it took in."""
     row = node.start_point[0]
     absorbed: list[Node] = []
-    sibling = node.prev_sibling
-    while sibling is not None:
-        overload = _overload_name(sibling) == name
-        doc_block = sibling.type.endswith("comment") and (sibling.text or b"").startswith(b"/**")
-        gap = row - sibling.end_point[0]
+    for above in _above(node):
+        overload = _overload_name(above) == name
+        doc_block = above.type.endswith("comment") and (above.text or b"").startswith(b"/**")
+        gap = row - above.end_point[0]
         if not (gap <= 1 or (gap == 2 and (overload or doc_block))):
             break
         if overload:
-            absorbed.append(sibling)
-        elif not _leads(sibling):
+            absorbed.append(above)
+        elif not _leads(above):
             break
-        row = sibling.start_point[0]
-        sibling = sibling.prev_sibling
+        row = above.start_point[0]
     return row, absorbed
+
+
+def _above(node: Node) -> Iterator[Node]:
+    """The nodes above a definition, nearest first: its previous siblings, each preceded by the
+    comments its grammar put at its end (see _trailing_comments)."""
+    sibling = node.prev_sibling
+    while sibling is not None:
+        yield from reversed(_trailing_comments(sibling)[1])
+        yield sibling
+        sibling = sibling.prev_sibling
+
+
+def _trailing_comments(node: Node) -> tuple[Node | None, list[Node]]:
+    """The comments at the very end of a node, in source order, and the node they follow, which
+    ends its content. tree-sitter-scala ends `def f(x: Int): Int =` and its indented body at the
+    next definition, so the doc comment of the definition after it would be the body's last line:
+    they are that next definition's (issue 27's chunking review)."""
+    content: Node | None = None
+    levels: list[list[Node]] = []
+    while node.child_count:
+        children = node.children
+        k = len(children)
+        while k and children[k - 1].type.endswith("comment"):
+            k -= 1
+        if k == 0:
+            break
+        if k < len(children):
+            levels.append(children[k:])
+            content = children[k - 1]
+        node = children[k - 1]
+    return content, [comment for level in reversed(levels) for comment in level]
 
 
 def _leads(node: Node) -> bool:
@@ -219,7 +249,9 @@ def _definitions(root: Node, spec: languages.LanguageSpec) -> list[_Def]:
         node = _extend(captures[f"definition.{kind}"][0])
         name_node = captures["name"][0]
         name = _node_text(name_node)
-        (start_row, _), (end_row, end_column) = node.start_point, node.end_point
+        content, trailing = _trailing_comments(node)
+        end_node = content if trailing and content is not None else node
+        (start_row, _), (end_row, end_column) = node.start_point, end_node.end_point
         leading_row, overloads = _leading_start(node, name)
         absorbed.update((o.start_byte, o.end_byte) for o in overloads)
         d = _Def(
@@ -232,7 +264,7 @@ def _definitions(root: Node, spec: languages.LanguageSpec) -> list[_Def]:
             end=end_row - 1 if end_column == 0 and end_row > start_row else end_row,
             receiver=_node_text(captures["receiver"][0]) if "receiver" in captures else "",
             trait=_node_text(captures["trait"][0]) if "trait" in captures else "",
-            end_byte=node.end_byte,
+            end_byte=end_node.end_byte,
             clause=_clause_of(captures, name_node) if spec.clauses else "",
         )
         found.setdefault((node.start_byte, node.end_byte), d)
@@ -309,8 +341,9 @@ def _emit(
         start = d.leading_row
         if d.start == d.end:
             # On one line (minified code, a one-liner): its own bytes, never the whole line.
-            body = [*lines[start : d.start], _node_text(d.node)]
-        elif d.kind.is_container:
+            own = (d.node.text or b"")[: d.end_byte - d.node.start_byte]
+            body = [*lines[start : d.start], own.decode("utf-8", errors="replace")]
+        elif d.kind.elides_members:
             body = _elided(lines, start, d.end, d.children)
         else:
             body = lines[start : d.end + 1]

@@ -210,3 +210,46 @@ def test_jsdoc_a_blank_line_above_and_named_function_exports() -> None:
     )
     assert got == [("module", "addMethod.js", 1, 1), ("function", "addMethod", 3, 9),
                    ("function", "plain", 11, 13)]
+
+
+@pytest.mark.parametrize(
+    ("path", "source", "member_body"),
+    [
+        ("lib/net.rb", "module Net\n  TIMEOUT = 3\n\n  class Client\n    def get(url)\n      fetch_body(url)\n    end\n  end\nend\n",
+         "fetch_body"),
+        ("lib/web/router.ex", "defmodule Web.Router do\n  @timeout 5000\n  def add(router, path) do\n"
+         "    Map.put(router, path, :route)\n  end\nend\n", "Map.put"),
+        ("src/store.cpp", "namespace store {\nconst int LIMIT = 3;\nint clamp(int v) {\n  return v > LIMIT ? LIMIT : v;\n}\n}\n",
+         "return v"),
+    ],
+)
+def test_a_namespace_chunk_outlines_its_members(path: str, source: str, member_body: str) -> None:
+    """A Ruby `module`, an Elixir `defmodule` or a C++ `namespace` usually spans its whole file:
+    its chunk keeps its own code and its members' signatures, and each member's body is in the
+    member's chunk only, not repeated in its namespace's."""
+    chunks = chunk_file(path, source.encode())
+    namespace = next(c for c in chunks if c.kind == "namespace")
+    holding = [c.symbol for c in chunks if member_body in c.text]
+    assert len(holding) == 1 and holding[0] != namespace.symbol
+    assert "..." in namespace.text and ("TIMEOUT" in namespace.text or "timeout" in namespace.text
+                                        or "LIMIT" in namespace.text)
+
+
+def test_a_doc_comment_below_a_body_on_its_own_lines_is_the_next_definitions() -> None:
+    """tree-sitter-scala ends `def head(...) =` with its body on the next line at the next
+    definition, so the doc comment between them was the body's last line: it leads the
+    definition it documents."""
+    source = (
+        "abstract class Builder {\n"
+        "  def programName(x: String): Parser =\n"
+        "    wrap(x)\n"
+        "\n"
+        "  /** Adds usage text. */\n"
+        "  def head(xs: String*): Parser =\n"
+        "    wrap(xs.mkString)\n"
+        "}\n"
+    )
+    chunks = {c.symbol: c for c in chunk_file("Builder.scala", source.encode())}
+    assert (chunks["Builder.programName"].start_line, chunks["Builder.programName"].end_line) == (2, 3)
+    assert (chunks["Builder.head"].start_line, chunks["Builder.head"].end_line) == (5, 7)
+    assert "usage" not in chunks["Builder.programName"].text and "usage" in chunks["Builder.head"].text
