@@ -10,9 +10,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.metadata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from collections.abc import Iterator
 from typing import TypeVar
 
 from tree_sitter import Node, QueryCursor
