@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path, PurePosixPath
 
-from tree_sitter import Language, Parser, Query
+from tree_sitter import Language, Parser, Query, Tree
 
 QUERY_DIR = Path(__file__).parent / "queries"
 # What only C++ writes, at a line's start: a namespace or a class with a body, a template, an
@@ -45,6 +45,9 @@ class LanguageSpec:
     separator: str = "."
     inherits: str = ""  # another query file whose patterns this one includes
     clauses: bool = False  # a function may be written as several same-named clauses (Elixir, Haskell)
+    # Where the grammar misreads a macro (C++'s `class SPDLOG_API logger {` is a function named
+    # logger), a pattern whose first group is blanked with spaces before parsing.
+    blank: re.Pattern[bytes] | None = None
     query_text: str = field(default="", repr=False)
 
     @property
@@ -57,6 +60,14 @@ class LanguageSpec:
 
     def parser(self) -> Parser:
         return Parser(self.language)
+
+    def parse(self, data: bytes) -> Tree:
+        """The tree of a file's bytes, its `blank` macros read as spaces: every byte keeps its
+        offset, so rows, columns and slices of the original bytes still line up."""
+        if self.blank is not None:
+            data = self.blank.sub(lambda m: m.group(0)[: m.start(1) - m.start(0)] + b" " * len(m.group(1))
+                                  + m.group(0)[m.end(1) - m.start(0) :], data)
+        return self.parser().parse(data)
 
 
 def _parse_header(name: str, text: str) -> LanguageSpec:
@@ -76,6 +87,7 @@ def _parse_header(name: str, text: str) -> LanguageSpec:
         separator=fields.get("separator", "."),
         inherits=fields.get("inherits", ""),
         clauses=fields.get("clauses") == "joined",
+        blank=re.compile(fields["blank"].encode()) if fields.get("blank") else None,
         query_text=text,
     )
 

@@ -131,14 +131,14 @@ def chunk_file(path: str, data: bytes) -> list[Chunk]:
         return _text_windows(path, decode(data))
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
-    tree = spec.parser().parse(data)
+    tree = spec.parse(data)
     lines = decode(data).split("\n")
     roots = _definitions(tree.root_node, spec)
     chunks: list[Chunk] = []
     module = _module_chunk(path, spec.name, lines, roots)
     if module:
         chunks.append(module)
-    _emit(roots, spec, path, lines, chunks)
+    _emit(roots, spec, path, data, lines, chunks)
     return chunks
 
 
@@ -329,6 +329,7 @@ def _emit(
     roots: list[_Def],
     spec: languages.LanguageSpec,
     path: str,
+    data: bytes,
     lines: list[str],
     out: list[Chunk],
 ) -> None:
@@ -341,8 +342,7 @@ def _emit(
         start = d.leading_row
         if d.start == d.end:
             # On one line (minified code, a one-liner): its own bytes, never the whole line.
-            own = (d.node.text or b"")[: d.end_byte - d.node.start_byte]
-            body = [*lines[start : d.start], own.decode("utf-8", errors="replace")]
+            body = [*lines[start : d.start], data[d.node.start_byte : d.end_byte].decode("utf-8", errors="replace")]
         elif d.kind.elides_members:
             body = _elided(lines, start, d.end, d.children)
         else:

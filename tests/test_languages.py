@@ -214,3 +214,51 @@ def test_a_script_without_an_extension_gets_its_functions_not_line_windows() -> 
         ("function", "print_help"), ("function", "command_path")]
     assert {c.kind for c in chunk_file("libexec/notes", b"print_help() {\n  echo usage\n}\n")} == {"text"}
     assert {c.kind for c in chunk_file("bin/tool", b"#!/usr/bin/perl\nsub help { }\n")} == {"text"}
+
+
+# Members a developer looks for like a method, which had no chunk of their own (their code was only
+# in their class's outline) or the wrong name (issue 27's chunking review).
+MEMBERS = {
+    "Point.kt": (
+        "class Point(val x: Int, val y: Int) {\n    val norm: Int\n        get() = x * x + y * y\n}\n\n"
+        "fun <T> List<T>.secondOrNull(): T? = if (size > 1) this[1] else null\n\n"
+        "val String.isBlankish: Boolean\n    get() = trim().isEmpty()\n",
+        [("method", "Point.norm"), ("function", "(List).secondOrNull"), ("function", "(String).isBlankish")],
+    ),
+    "Cache.cs": (
+        "public class Cache<TKey, TValue>\n{\n    public TValue this[TKey key] => Get(key);\n"
+        "    public int Count { get; private set; }\n    public int Size => items.Count;\n"
+        "    public string Name { get { return name; } set { name = value; } }\n"
+        "    public static Cache operator +(Cache a, Cache b) => a.Merge(b);\n}\n",
+        [("method", "Cache.this"), ("method", "Cache.Size"), ("method", "Cache.Name"), ("method", "Cache.+")],
+    ),
+    "Vec.swift": (
+        "struct Vec {\n    var x: Double\n    var length: Double {\n        return x.magnitude\n    }\n"
+        "    subscript(index: Int) -> Double {\n        return x\n    }\n"
+        "    static func + (a: Vec, b: Vec) -> Vec {\n        return Vec(x: a.x + b.x)\n    }\n}\n",
+        [("method", "Vec.length"), ("method", "Vec.subscript"), ("method", "Vec.+")],
+    ),
+    # An export macro between `class` and the name: the grammar read a function named `logger`.
+    "logger.hpp": (
+        "namespace spdlog {\nclass SPDLOG_API logger {\npublic:\n    void set_level(int lvl) {\n        level_ = lvl;\n"
+        "    }\nprivate:\n    int level_;\n};\n}\n",
+        [("class", "spdlog::logger"), ("method", "spdlog::logger::set_level")],
+    ),
+    # A context, a parenthesised type, a qualified class, an operator method.
+    "Tree.hs": (
+        "module Tree where\n\ninstance (Eq a, Show a) => Show (Tree a) where\n  show = showTree\n\n"
+        "instance F.Foldable Tree where\n  foldr = foldrTree\n\ninstance Semigroup Doc where\n  (<>) = append\n",
+        [("impl", "impl Show for Tree"), ("method", "Tree.show"), ("impl", "impl Foldable for Tree"),
+         ("method", "Tree.foldr"), ("method", "Doc.<>")],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MEMBERS))
+def test_members_with_code_are_chunks_named_as_written(name: str) -> None:
+    source, expected = MEMBERS[name]
+    chunks = chunk_file(name, source.encode())
+    got = [(c.kind, c.symbol) for c in chunks]
+    assert [e for e in expected if e not in got] == []
+    assert "Count" not in {c.symbol.split(".")[-1] for c in chunks}  # `{ get; set; }` is data, not code
+    assert all(c.text in source for c in chunks if not c.kind.elides_members)  # the source as written
