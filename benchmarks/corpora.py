@@ -1,4 +1,5 @@
-"""The retrieval benchmark's projects: pinned releases fetched from package registries.
+"""The retrieval benchmark's projects: pinned releases fetched from package registries, and
+public repositories at a pinned commit.
 
     python benchmarks/corpora.py [--workdir DIR] [--only NAME ...]
 
@@ -22,6 +23,8 @@ from pathlib import Path
 from index_stdlib import commit_all, git
 
 DEFAULT_WORKDIR = Path(tempfile.gettempdir()) / "codeseek-retrieval"
+# Where `fetch`ed GitHub histories are kept (owner+name/repo).
+MIRRORS = Path("/work/.mirror")
 # Debian bookworm, the registry this machine reaches; deb-src for Java's source packages.
 DEB_SOURCES = """Types: deb deb-src
 URIs: http://deb.debian.org/debian
@@ -35,7 +38,9 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 class Corpus:
     name: str
     language: str
-    registry: str  # pypi (sdist), npm (package tarball), deb (binary package), debsrc (source package)
+    # pypi (sdist), npm (package tarball), deb (binary package), debsrc (source package), github
+    # (a repository `fetch`ed into MIRRORS: package is owner/name, version the commit)
+    registry: str
     package: str
     version: str
     keep: tuple[str, ...] = (".",)  # folders below `base` that make the corpus, copied to the same paths
@@ -71,6 +76,16 @@ CORPORA = [
     Corpus("attrs", "python", "pypi", "attrs", "26.1.0", ("src",)),
     Corpus("rand", "rust", "deb", "librust-rand-dev", "0.8.5-1", ("src",),
            base="usr/share/cargo/registry/rand-0.8.5"),
+    # Languages the registries above hold no fitting project in, from public repositories at a
+    # pinned commit (session 11): their chunking was reviewed and mended before they had questions.
+    Corpus("kotlinpoet", "kotlin", "github", "square/kotlinpoet", "be2de914ce6eb3694092ed4e0f28626cbce1ffe0",
+           ("kotlinpoet/src",)),
+    Corpus("swift-algorithms", "swift", "github", "apple/swift-algorithms",
+           "5b7143f8e291dee0e14c118fd0212487f0b37af5", ("Sources", "Tests")),
+    Corpus("polly", "csharp", "github", "App-vNext/Polly", "173d6d1d2e28a4697f1ac1d22da68f77ff19a0c9",
+           ("src/Polly.Core", "src/Polly", "src/Polly.RateLimiting", "src/Polly.Extensions")),
+    Corpus("gettext", "elixir", "github", "elixir-gettext/gettext", "d3d30467de9a06b1d8c30b2845c6e045743d1acf",
+           ("lib", "test")),
 ]
 
 
@@ -104,7 +119,40 @@ def download(corpus: Corpus, scratch: Path) -> Path:
         run("apt-get", *apt, "source", "--download-only", f"{corpus.package}={corpus.version}", cwd=scratch)
         _untar(next(scratch.glob("*.orig.tar.*")), scratch / "x")
         return next((scratch / "x").iterdir())
+    if corpus.registry == "github":
+        check_out(MIRRORS / corpus.package.replace("/", "+") / "repo", corpus.version, scratch / "x")
+        return scratch / "x"
     raise ValueError(corpus.registry)
+
+
+def check_out(mirror: Path, commit: str, root: Path) -> None:
+    """The commit's files written under root. A fetched snapshot may lack its largest blobs
+    (data files: rust-lang/regex's benchmark inputs), which `git archive` refuses: those are
+    left out, as no source file is that large."""
+    listing = subprocess.run(["git", f"--git-dir={mirror}", "ls-tree", "-r", "-z", commit], check=True,
+                             capture_output=True).stdout
+    blobs = []
+    for entry in listing.split(b"\0"):
+        if not entry:
+            continue
+        meta, _, path = entry.partition(b"\t")
+        mode, kind, sha = meta.split()
+        if kind == b"blob" and mode != b"120000":  # links are left out: nothing indexes them
+            blobs.append((sha, path.decode("utf-8", "surrogateescape")))
+    batch = subprocess.run(["git", f"--git-dir={mirror}", "cat-file", "--batch"], check=True, capture_output=True,
+                           input=b"".join(sha + b"\n" for sha, _ in blobs)).stdout
+    at = 0
+    for _sha, path in blobs:
+        header_end = batch.index(b"\n", at)
+        header = batch[at:header_end].split()
+        at = header_end + 1
+        if header[-1] == b"missing":
+            continue
+        size = int(header[2])
+        target = root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(batch[at : at + size])
+        at += size + 1
 
 
 def _untar(archive: Path, into: Path) -> None:

@@ -20,6 +20,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from corpora import MIRRORS, check_out
 from index_stdlib import commit_all, git
 from queries import Corpus, Target
 
@@ -27,8 +28,6 @@ HERE = Path(__file__).parent
 QUESTIONS = HERE / "questions.toml"
 ISSUES = HERE / "issues.toml"
 KINDS = ("architecture", "semantic", "name-plain", "name-qualified", "name-multi")
-# Where `fetch`ed GitHub histories are kept (owner+name/repo); otherwise cloned from GitHub.
-MIRRORS = Path("/work/.mirror")
 
 
 @dataclass(frozen=True)
@@ -105,36 +104,6 @@ def issues() -> list[Issue]:
                   frozenset(i["answers"])) for i in tomllib.loads(ISSUES.read_text())["issue"]]
 
 
-def _check_out(mirror: Path, commit: str, root: Path) -> None:
-    """The commit's files written under root. A fetched snapshot may lack its largest blobs
-    (data files: rust-lang/regex's benchmark inputs), which `git archive` refuses: those are
-    left out, as no source file is that large."""
-    listing = subprocess.run(["git", f"--git-dir={mirror}", "ls-tree", "-r", "-z", commit], check=True,
-                             capture_output=True).stdout
-    blobs = []
-    for entry in listing.split(b"\0"):
-        if not entry:
-            continue
-        meta, _, path = entry.partition(b"\t")
-        mode, kind, sha = meta.split()
-        if kind == b"blob" and mode != b"120000":  # links are left out: nothing indexes them
-            blobs.append((sha, path.decode("utf-8", "surrogateescape")))
-    batch = subprocess.run(["git", f"--git-dir={mirror}", "cat-file", "--batch"], check=True, capture_output=True,
-                           input=b"".join(sha + b"\n" for sha, _ in blobs)).stdout
-    at = 0
-    for _sha, path in blobs:
-        header_end = batch.index(b"\n", at)
-        header = batch[at:header_end].split()
-        at = header_end + 1
-        if header[-1] == b"missing":
-            continue
-        size = int(header[2])
-        target = root / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(batch[at : at + size])
-        at += size + 1
-
-
 def issue_tree(issue: Issue, workdir: Path, mirrors: Path = MIRRORS) -> Path:
     """The project's tree at the fix's parent, as a git repository of one commit (made once)."""
     root = workdir / "issues" / f"{issue.repo.replace('/', '+')}-{issue.commit[:12]}"
@@ -148,7 +117,7 @@ def issue_tree(issue: Issue, workdir: Path, mirrors: Path = MIRRORS) -> Path:
         if not mirror.exists():
             subprocess.run(["git", "clone", "-q", "--bare", f"https://github.com/{issue.repo}", str(mirror)],
                            check=True)
-    _check_out(mirror, issue.commit, root)
+    check_out(mirror, issue.commit, root)
     git(root, "init", "-q")
     commit_all(root, f"{issue.repo} {issue.commit}")
     return root
