@@ -244,6 +244,12 @@ MEMBERS = {
         "    }\nprivate:\n    int level_;\n};\n}\n",
         [("class", "spdlog::logger"), ("method", "spdlog::logger::set_level")],
     ),
+    # Scala 3: a given instance's members, an extension's methods named by the type extended.
+    "Codecs.scala": (
+        "given pointOrdering: Ordering[Point] with\n  def compare(a: Point, b: Point): Int = a.x - b.x\n\n"
+        "extension (p: Point)\n  def shifted(dx: Int): Point = p.copy(x = p.x + dx)\n",
+        [("object", "pointOrdering"), ("method", "pointOrdering.compare"), ("method", "Point.shifted")],
+    ),
     # A context, a parenthesised type, a qualified class, an operator method.
     "Tree.hs": (
         "module Tree where\n\ninstance (Eq a, Show a) => Show (Tree a) where\n  show = showTree\n\n"
