@@ -48,6 +48,10 @@ class LanguageSpec:
     # Where the grammar misreads a macro (C++'s `class SPDLOG_API logger {` is a function named
     # logger), a pattern whose first group is blanked with spaces before parsing.
     blank: re.Pattern[bytes] | None = None
+    # Where the grammar misreads a line break (Kotlin's nested `class Builder` with its
+    # `internal constructor(...)` on the next line), a pattern whose first group, the break and
+    # the next line's indentation, is moved to the end of that next line (see _joined).
+    join: re.Pattern[bytes] | None = None
     query_text: str = field(default="", repr=False)
 
     @property
@@ -67,7 +71,26 @@ class LanguageSpec:
         if self.blank is not None:
             data = self.blank.sub(lambda m: m.group(0)[: m.start(1) - m.start(0)] + b" " * len(m.group(1))
                                   + m.group(0)[m.end(1) - m.start(0) :], data)
+        if self.join is not None:
+            data = _joined(self.join, data)
         return self.parser().parse(data)
+
+
+def _joined(pattern: re.Pattern[bytes], data: bytes) -> bytes:
+    """Each match's first group (a line break and at least one character of indentation) made
+    spaces, one fewer, and the break put back at the end of the line it joined: the two lines
+    parse as one, and every byte and row after that line stays where it was."""
+    out: list[bytes] = []
+    last = 0
+    for match in pattern.finditer(data):
+        start, end = match.span(1)
+        if start < last or end - start < 2:
+            continue
+        line_end = data.find(b"\n", end)
+        line_end = len(data) if line_end == -1 else line_end
+        out += [data[last:start], b" " * (end - start - 1), data[end:line_end], b"\n"]
+        last = line_end
+    return b"".join(out) + data[last:] if out else data
 
 
 def _parse_header(name: str, text: str) -> LanguageSpec:
@@ -88,6 +111,7 @@ def _parse_header(name: str, text: str) -> LanguageSpec:
         inherits=fields.get("inherits", ""),
         clauses=fields.get("clauses") == "joined",
         blank=re.compile(fields["blank"].encode()) if fields.get("blank") else None,
+        join=re.compile(fields["join"].encode()) if fields.get("join") else None,
         query_text=text,
     )
 

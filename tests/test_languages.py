@@ -225,6 +225,14 @@ MEMBERS = {
         "val String.isBlankish: Boolean\n    get() = trim().isEmpty()\n",
         [("method", "Point.norm"), ("function", "(List).secondOrNull"), ("function", "(String).isBlankish")],
     ),
+    # A nested class whose primary constructor is on the next line: the grammar read a secondary
+    # constructor of the outer class, and the whole file was one parse error (kotlinpoet's Builders).
+    "TypeSpec.kt": (
+        "public class TypeSpec\nprivate constructor(builder: Builder) {\n  public val name: String = builder.name\n\n"
+        "  public class Builder\n  internal constructor(internal val name: String) {\n"
+        "    public fun build(): TypeSpec = TypeSpec(this)\n  }\n}\n",
+        [("class", "TypeSpec"), ("class", "TypeSpec.Builder"), ("method", "TypeSpec.Builder.build")],
+    ),
     "Cache.cs": (
         "public class Cache<TKey, TValue>\n{\n    public TValue this[TKey key] => Get(key);\n"
         "    public int Count { get; private set; }\n    public int Size => items.Count;\n"
@@ -268,3 +276,6 @@ def test_members_with_code_are_chunks_named_as_written(name: str) -> None:
     assert [e for e in expected if e not in got] == []
     assert "Count" not in {c.symbol.split(".")[-1] for c in chunks}  # `{ get; set; }` is data, not code
     assert all(c.text in source for c in chunks if not c.kind.elides_members)  # the source as written
+    lines = source.split("\n")  # at the lines it was written on
+    assert all(c.text == "\n".join(lines[c.start_line - 1 : c.end_line]) for c in chunks
+               if c.start_line < c.end_line and c.kind not in ("module", "text") and not c.kind.elides_members)

@@ -1,6 +1,7 @@
 ; grammar: tree_sitter_kotlin:language
 ; extensions: .kt .kts
 ; separator: .
+; join: \bclass[ \t]+\w+(?:<[^>{}\n]*>)?[ \t]*(\n[ \t]+)(?=(?:(?:public|internal|private|protected)[ \t]+)?(?:@\w+[ \t]+)*constructor\b)
 (class_declaration "interface" name: (identifier) @name) @definition.interface
 (class_declaration (modifiers (class_modifier "enum")) name: (identifier) @name) @definition.enum
 (class_declaration name: (identifier) @name) @definition.class
