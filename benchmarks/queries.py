@@ -88,10 +88,10 @@ def _is_jsdoc(node: Node) -> bool:
 
 
 def definitions(path: str, data: bytes) -> list[_Definition]:
-    spec = languages.for_path(path)
+    spec = languages.for_file(path, data)  # as codeseek reads it (a C++ `.h`, a script's `#!`, its macros)
     if spec is None:
         return []
-    tree = spec.parser().parse(data)
+    tree = spec.parse(data)
     found: dict[tuple[int, int], _Definition] = {}
     for _, captures in QueryCursor(spec.query).matches(tree.root_node):
         kind = next((k.split(".", 1)[1] for k in captures if k.startswith("definition.")), None)
@@ -141,7 +141,12 @@ def first_sentence(doc: str) -> str | None:
         line = re.sub(r"^\s*(/\*\*+|/\*!?|\*/|\*|///?!?|//|#)\s?", "", line).rstrip()
         line = re.sub(r"\*/\s*$", "", line).strip().strip('"\'').strip()
         lines.append(line)
-    paragraphs = " \n".join(lines).split(" \n \n")
+    joined = " \n".join(lines)
+    # C#'s XML doc comments: the prose is the <summary>, its <see cref="X"/> references their names.
+    summary = re.search(r"<summary>(.*?)</summary>", joined, re.DOTALL)
+    if summary:
+        joined = re.sub(r"<(?:see|seealso|paramref|typeparamref)\s+\w+=\"([^\"]*)\"\s*/>", r"\1", summary.group(1))
+    paragraphs = joined.split(" \n \n")
     for paragraph in paragraphs:
         text = " ".join(paragraph.split())
         if not text or text.startswith(("#", "@", "```", "<")):
