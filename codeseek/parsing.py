@@ -10,14 +10,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.metadata
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import TypeVar
 
 from tree_sitter import Node, QueryCursor
 
-from . import languages
+from . import languages, leading
 from .kinds import Kind
 
 # Nodes that wrap a definition and belong to its chunk (decorators, `export`, `const f = ...`).
@@ -32,18 +31,7 @@ WRAPPERS = frozenset(
         "template_declaration",
     }
 )
-# Preceding siblings that belong to the definition after them (doc comments, attributes;
-# Haskell's `-- |` haddock).
-LEADING = ("comment", "attribute", "annotation", "decorator", "haddock")
-# Elixir's module attributes (unary operators) that are about the function after them; others
-# (`@moduledoc`, `@timeout 5000`) are the module's.
-ELIXIR_LEADING = frozenset({"doc", "spec", "impl", "deprecated"})
-# Declarations without a body that a same-named definition implements (TypeScript overloads,
-# Haskell's type signatures): they lead into the implementation's chunk rather than being
-# chunks of their own.
-OVERLOADS = frozenset({"function_signature", "signature"})
-
-# Raised when a change in this module gives files other chunks (2: clauses joined, the earlier
+# Raised when a change in this module or leading.py gives files other chunks (2: clauses joined, the earlier
 # of two patterns wins; 3: namespaces elide their members, trailing comments lead on): see chunker_digests.
 CHUNKS_VERSION = 3
 TEXT_WINDOW = 50
@@ -152,65 +140,6 @@ def _extend(node: Node) -> Node:
     return node
 
 
-def _leading_start(node: Node, name: str) -> tuple[int, list[Node]]:
-    """First row of the doc comments, attributes and overload signatures directly above a
-    definition (a `/**` block or an overload may stand one blank line above), and the
-    overload signatures it took in."""
-    row = node.start_point[0]
-    absorbed: list[Node] = []
-    for above in _above(node):
-        overload = _overload_name(above) == name
-        doc_block = above.type.endswith("comment") and (above.text or b"").startswith(b"/**")
-        gap = row - above.end_point[0]
-        if not (gap <= 1 or (gap == 2 and (overload or doc_block))):
-            break
-        if overload:
-            absorbed.append(above)
-        elif not _leads(above):
-            break
-        row = above.start_point[0]
-    return row, absorbed
-
-
-def _above(node: Node) -> Iterator[Node]:
-    """The nodes above a definition, nearest first: its previous siblings, each preceded by the
-    comments its grammar put at its end (see _trailing_comments)."""
-    sibling = node.prev_sibling
-    while sibling is not None:
-        yield from reversed(_trailing_comments(sibling)[1])
-        yield sibling
-        sibling = sibling.prev_sibling
-
-
-def _trailing_comments(node: Node) -> tuple[Node | None, list[Node]]:
-    """The comments at the very end of a node, in source order, and the node they follow, which
-    ends its content. tree-sitter-scala ends `def f(x: Int): Int =` and its indented body at the
-    next definition, so the doc comment of the definition after it would be the body's last line:
-    they are that next definition's (issue 27's chunking review)."""
-    content: Node | None = None
-    levels: list[list[Node]] = []
-    while node.child_count:
-        children = node.children
-        k = len(children)
-        while k and children[k - 1].type.endswith("comment"):
-            k -= 1
-        if k == 0:
-            break
-        if k < len(children):
-            levels.append(children[k:])
-            content = children[k - 1]
-        node = children[k - 1]
-    return content, [comment for level in reversed(levels) for comment in level]
-
-
-def _leads(node: Node) -> bool:
-    if node.type == "unary_operator":  # an Elixir module attribute: `@doc "..."`
-        call = node.named_children[0] if node.named_children else None
-        target = call.child_by_field_name("target") if call is not None and call.type == "call" else None
-        return target is not None and _node_text(target) in ELIXIR_LEADING
-    return any(t in node.type for t in LEADING)
-
-
 def _clause_of(captures: dict[str, list[Node]], name: Node) -> str:
     """What a clause must share with the one before it to join it: Elixir's `def` or `defp`
     and its argument count (f/1 and f/2 are two functions); Haskell's equations share both."""
@@ -219,14 +148,6 @@ def _clause_of(captures: dict[str, list[Node]], name: Node) -> str:
     arguments = next((c for c in call.named_children if c.type == "arguments"), None) if call is not None \
         and call.type == "call" else None
     return f"{keyword}/{len(arguments.named_children) if arguments is not None else 0}"
-
-
-def _overload_name(node: Node) -> str | None:
-    inner = node.named_children[0] if node.type == "export_statement" and node.named_children else node
-    if inner.type not in OVERLOADS:
-        return None
-    name = inner.child_by_field_name("name")
-    return _node_text(name) if name is not None else None
 
 
 def _definitions(root: Node, spec: languages.LanguageSpec) -> list[_Def]:
@@ -249,10 +170,10 @@ def _definitions(root: Node, spec: languages.LanguageSpec) -> list[_Def]:
         node = _extend(captures[f"definition.{kind}"][0])
         name_node = captures["name"][0]
         name = _node_text(name_node)
-        content, trailing = _trailing_comments(node)
+        content, trailing = leading.trailing_comments(node)
         end_node = content if trailing and content is not None else node
         (start_row, _), (end_row, end_column) = node.start_point, end_node.end_point
-        leading_row, overloads = _leading_start(node, name)
+        leading_row, overloads = leading.start(node, name)
         absorbed.update((o.start_byte, o.end_byte) for o in overloads)
         d = _Def(
             node=node,
