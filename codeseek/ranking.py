@@ -84,18 +84,18 @@ class Signals:
     # A result's score is multiplied by this for each result already listed from its file.
     # 1.0 (none): questions NDCG 0.592; 0.75: 0.568.
     spread: float = 0.9
-    # Candidates by words (1: on): chunks holding all the query's terms, then any two, then any
-    # one, rather than BM25 over any one at once. Kernel-sized index: lexical find p50 139 ->
-    # 14 ms, p99 1.3 s -> 82 ms; its effect on ranking is in benchmarks/README.md.
+    # Candidates by words (1: on): chunks holding all the query's terms, then any two, then any one, rather than BM25
+    # over any one at once. Kernel-sized index: lexical find p50 139 -> 14 ms, p99 1.3 s -> 82 ms (ranking: README).
     all_words_first: float = 1.0
-    # The static tier: static_tier 0 never reads it; static_only 1 reads nothing else; static_blend is the static
-    # meaning's share for a chunk with both vectors: 0.1 against 0 (the transformer alone), codeseek-code-static-v2:
-    # questions NDCG tuned 0.919 -> 0.922, docs MRR 0.604 -> 0.611, no language lower by 0.005; 0.2 / 0.3: 0.921 /
-    # 0.923, but TypeScript, Java, C questions lower. words_static: words_sentence where the static tier alone gives
-    # meaning (a first search): 0.55 against 0.45, questions tuned 0.893 -> 0.902, docs 0.504 -> 0.505; 0.65: .907/.494
+    # The static tier: static_tier 0 never reads it; static_only 1 reads nothing else; static_blend: the static meaning's
+    # share for a chunk with both vectors. 0.1 against 0 (the transformer alone): questions tuned 0.919 -> 0.922, docs
+    # 0.604 -> 0.611. Session 11, 22 projects (Kotlin, Swift, C#, Elixir added), 0.2 against 0.1: questions 0.907 ->
+    # 0.911 (held aside .886 -> .890; Kotlin +.021, TypeScript +.027, Java +.013, Elixir -.018: one question), docs
+    # 0.623 -> 0.624, no docs language lower by .005; 0.3: JavaScript -.014, docs 0.619. words_static: words_sentence
+    # where the static tier alone gives meaning (a first search): 0.55 against 0.45, questions tuned 0.893 -> 0.902.
     static_tier: float = 1.0
     static_only: float = 0.0
-    static_blend: float = 0.1
+    static_blend: float = 0.2
     words_static: float = 0.55
 
     # -- issue 27: developer questions, names and long queries. Each is off at its neutral value (a factor of 1, a
