@@ -249,8 +249,9 @@ MEMBERS = {
     # An export macro between `class` and the name: the grammar read a function named `logger`.
     "logger.hpp": (
         "namespace spdlog {\nclass SPDLOG_API logger {\npublic:\n    void set_level(int lvl) {\n        level_ = lvl;\n"
-        "    }\nprivate:\n    int level_;\n};\n}\n",
-        [("class", "spdlog::logger"), ("method", "spdlog::logger::set_level")],
+        "    }\nprivate:\n    int level_;\n};\nclass ABSL_DLL ABSL_LOCKABLE mutex final {\n  void lock() {\n    spin();\n  }\n};\n}\n",
+        [("class", "spdlog::logger"), ("method", "spdlog::logger::set_level"), ("class", "spdlog::mutex"),
+         ("method", "spdlog::mutex::lock")],
     ),
     # Scala 3: a given instance's members, an extension's methods named by the type extended.
     "Codecs.scala": (
