@@ -259,6 +259,12 @@ MEMBERS = {
         "extension (p: Point)\n  def shifted(dx: Int): Point = p.copy(x = p.x + dx)\n",
         [("object", "pointOrdering"), ("method", "pointOrdering.compare"), ("method", "Point.shifted")],
     ),
+    # An object literal's function-valued properties, as in JavaScript.
+    "handlers.ts": (
+        "export const handlers = {\n  render: function (node: Node) {\n    return String(node);\n  },\n"
+        "  close: () => {\n    cleanup();\n  },\n};\n",
+        [("function", "render"), ("function", "close")],
+    ),
     # A context, a parenthesised type, a qualified class, an operator method.
     "Tree.hs": (
         "module Tree where\n\ninstance (Eq a, Show a) => Show (Tree a) where\n  show = showTree\n\n"

@@ -19,3 +19,8 @@
 (type_alias_declaration name: (_) @name) @definition.type
 (enum_declaration name: (_) @name) @definition.enum
 (internal_module name: (_) @name) @definition.namespace
+; An object literal's function-valued properties, as JavaScript's (`render: function (node) {...}`,
+; `close: () => {...}`); a shorthand method `parse() {...}` is a method_definition above.
+(pair
+  key: (property_identifier) @name
+  value: [(arrow_function) (function_expression)]) @definition.function
