@@ -120,7 +120,10 @@ def download(corpus: Corpus, scratch: Path) -> Path:
         _untar(next(scratch.glob("*.orig.tar.*")), scratch / "x")
         return next((scratch / "x").iterdir())
     if corpus.registry == "github":
-        check_out(MIRRORS / corpus.package.replace("/", "+") / "repo", corpus.version, scratch / "x")
+        mirror = MIRRORS / corpus.package.replace("/", "+") / "repo"
+        if not mirror.exists():
+            raise SystemExit(f"{corpus.name}: no snapshot of {corpus.package} in {MIRRORS} (fetch it first, or --only others)")
+        check_out(mirror, corpus.version, scratch / "x")
         return scratch / "x"
     raise ValueError(corpus.registry)
 
