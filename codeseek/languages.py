@@ -66,11 +66,14 @@ class LanguageSpec:
         return Parser(self.language)
 
     def parse(self, data: bytes) -> Tree:
-        """The tree of a file's bytes, its `blank` macros read as spaces: every byte keeps its
-        offset, so rows, columns and slices of the original bytes still line up."""
+        """The tree of a file's bytes, its `blank` macros read as spaces and its `join` line
+        breaks moved: the bytes keep their length and the rows after each change theirs, so
+        rows and slices of the original bytes still line up with the tree."""
         if self.blank is not None:
-            data = self.blank.sub(lambda m: m.group(0)[: m.start(1) - m.start(0)] + b" " * len(m.group(1))
-                                  + m.group(0)[m.end(1) - m.start(0) :], data)
+            blanked = bytearray(data)
+            for match in self.blank.finditer(data):
+                blanked[match.start(1) : match.end(1)] = b" " * (match.end(1) - match.start(1))
+            data = bytes(blanked)
         if self.join is not None:
             data = _joined(self.join, data)
         return self.parser().parse(data)

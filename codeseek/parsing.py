@@ -170,8 +170,8 @@ def _definitions(root: Node, spec: languages.LanguageSpec) -> list[_Def]:
         node = _extend(captures[f"definition.{kind}"][0])
         name_node = captures["name"][0]
         name = _node_text(name_node)
-        content, trailing = leading.trailing_comments(node)
-        end_node = content if trailing and content is not None else node
+        content, _ = leading.trailing_comments(node)  # content: what comes before its trailing comments, if any
+        end_node = content if content is not None else node
         (start_row, _), (end_row, end_column) = node.start_point, end_node.end_point
         leading_row, overloads = leading.start(node, name)
         absorbed.update((o.start_byte, o.end_byte) for o in overloads)
