@@ -120,12 +120,17 @@ def download(corpus: Corpus, scratch: Path) -> Path:
         _untar(next(scratch.glob("*.orig.tar.*")), scratch / "x")
         return next((scratch / "x").iterdir())
     if corpus.registry == "github":
-        mirror = MIRRORS / corpus.package.replace("/", "+") / "repo"
+        mirror = snapshot(corpus.package)
         if not mirror.exists():
             raise SystemExit(f"{corpus.name}: no snapshot of {corpus.package} in {MIRRORS} (fetch it first, or --only others)")
         check_out(mirror, corpus.version, scratch / "x")
         return scratch / "x"
     raise ValueError(corpus.registry)
+
+
+def snapshot(repo: str, mirrors: Path = MIRRORS) -> Path:
+    """Where `fetch` keeps an owner/name repository's history."""
+    return mirrors / repo.replace("/", "+") / "repo"
 
 
 def check_out(mirror: Path, commit: str, root: Path) -> None:

@@ -20,7 +20,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from corpora import MIRRORS, check_out
+from corpora import MIRRORS, check_out, snapshot
 from index_stdlib import commit_all, git
 from queries import Corpus, Target
 
@@ -111,7 +111,7 @@ def issue_tree(issue: Issue, workdir: Path, mirrors: Path = MIRRORS) -> Path:
         return root
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
-    mirror = mirrors / issue.repo.replace("/", "+") / "repo"
+    mirror = snapshot(issue.repo, mirrors)
     if not mirror.exists():
         mirror = workdir / "clones" / issue.repo.replace("/", "+")
         if not mirror.exists():
