@@ -18,6 +18,9 @@ ELIXIR_LEADING = frozenset({"doc", "spec", "impl", "deprecated"})
 # Haskell's type signatures): they lead into the implementation's chunk rather than being
 # chunks of their own.
 OVERLOADS = frozenset({"function_signature", "signature"})
+# Nodes that only gather a file's definitions, whose first definition's doc comment the grammar
+# leaves outside them (tree-sitter-haskell's `declarations`, after the `module ... where` header).
+OPEN_CONTAINERS = frozenset({"declarations"})
 
 
 def start(node: Node, name: str) -> tuple[int, list[Node]]:
@@ -26,7 +29,11 @@ def start(node: Node, name: str) -> tuple[int, list[Node]]:
     overload signatures it took in."""
     row = node.start_point[0]
     absorbed: list[Node] = []
-    for above in _above(node):
+    for above, before in _above(node):
+        if before == above.start_point[0] and _is_comment(above):
+            # An end-of-line comment (`= GT  -- disjoint`, a signature's last `-- ^`): the code on
+            # its line owns it, so it neither leads this definition nor stops the walk.
+            continue
         overload = _overload_name(above) == name
         doc_block = above.type.endswith("comment") and (above.text or b"").startswith(b"/**")
         gap = row - above.end_point[0]
@@ -40,14 +47,30 @@ def start(node: Node, name: str) -> tuple[int, list[Node]]:
     return row, absorbed
 
 
-def _above(node: Node) -> Iterator[Node]:
+def _above(node: Node) -> Iterator[tuple[Node, int | None]]:
     """The nodes above a definition, nearest first: its previous siblings, each preceded by the
-    comments its grammar put at its end (see trailing_comments)."""
-    sibling = node.prev_sibling
-    while sibling is not None:
-        yield from reversed(trailing_comments(sibling)[1])
-        yield sibling
-        sibling = sibling.prev_sibling
+    comments its grammar put at its end (see trailing_comments); each with the row where what
+    stands before it in the source ends (None: nothing)."""
+    sibling, container = node.prev_sibling, node.parent
+    while True:
+        if sibling is None and container is not None and container.type in OPEN_CONTAINERS:
+            sibling, container = container.prev_sibling, None
+        if sibling is None:
+            return
+        content, comments = trailing_comments(sibling)
+        for i in reversed(range(len(comments))):
+            before = comments[i - 1] if i else content
+            yield comments[i], _last_row(before) if before is not None else None
+        previous = sibling.prev_sibling
+        yield sibling, _last_row(previous) if previous is not None else None
+        sibling = previous
+
+
+def _last_row(node: Node) -> int:
+    """The last row holding the node's text: one that ends at a row's first column (a Rust line
+    comment takes its newline, a C preprocessor line its break) ends on the row before."""
+    (start_row, _), (end_row, end_column) = node.start_point, node.end_point
+    return end_row - 1 if end_column == 0 and end_row > start_row else end_row
 
 
 def trailing_comments(node: Node) -> tuple[Node | None, list[Node]]:
@@ -69,6 +92,10 @@ def trailing_comments(node: Node) -> tuple[Node | None, list[Node]]:
             content = children[k - 1]
         node = children[k - 1]
     return content, [comment for level in reversed(levels) for comment in level]
+
+
+def _is_comment(node: Node) -> bool:
+    return "comment" in node.type or node.type == "haddock"
 
 
 def _leads(node: Node) -> bool:

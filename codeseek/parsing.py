@@ -32,8 +32,9 @@ WRAPPERS = frozenset(
     }
 )
 # Raised when a change in this module or leading.py gives files other chunks (2: clauses joined, the earlier
-# of two patterns wins; 3: namespaces elide their members, trailing comments lead on): see chunker_digests.
-CHUNKS_VERSION = 3
+# of two patterns wins; 3: namespaces elide their members, trailing comments lead on; 4: an end-of-line comment
+# stays with its line, a Haskell module's first declaration keeps its haddock): see chunker_digests.
+CHUNKS_VERSION = 4
 TEXT_WINDOW = 50
 TEXT_OVERLAP = 10
 # Definitions nested deeper than this stay inside their ancestor's chunk: a chunk holds its

@@ -189,6 +189,31 @@ def test_typescript_overloads_fold_into_their_implementation() -> None:
     assert got == [("function", "retry", 1, 9), ("function", "other", 11, 11)]
 
 
+def test_an_end_of_line_comment_belongs_to_its_line() -> None:
+    """A comment after code on its line (`= []  -- note`, a signature's last `-- ^`) neither leads
+    the definition below it nor keeps a signature and its equations apart (containers'
+    `stronglyConnCompR` was two chunks, neither with its haddock)."""
+    got = chunks_of(
+        "Graph.hs",
+        """
+        module Graph where
+
+        -- | The components, sorted.
+        sccR
+                :: [Int]    -- ^ The nodes
+                -> [[Int]]  -- ^ Sorted
+
+        sccR [] = []  -- nothing to sort
+        sccR nodes = sort nodes
+
+        size :: Int  -- ^ Always one
+        size = 1  -- the unit
+        limit = 2
+        """,
+    )
+    assert got[1:] == [("function", "sccR", 3, 9), ("function", "size", 11, 12), ("function", "limit", 13, 13)]
+
+
 def test_jsdoc_a_blank_line_above_and_named_function_exports() -> None:
     got = chunks_of(
         "addMethod.js",
