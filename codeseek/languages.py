@@ -29,6 +29,7 @@ QUERY_DIR = Path(__file__).parent / "queries"
 CPP_HEADER = re.compile(rb"^[ \t]*(?:namespace\s+[\w:]+\s*\{|template\s*<|class\s+\w+[^;(){]*\{|"
                         rb"(?:public|private|protected)\s*:)", re.MULTILINE)
 HEADER_READ = 1 << 16  # a header's first 64 KiB decide
+NOT_BREAK = re.compile(rb"[^\n]")
 # `#!/bin/sh`, `#!/usr/bin/env -S bash -e`, `#!/usr/bin/python3.11`: the interpreter's name, version dropped.
 SHEBANG = re.compile(rb"#![ \t]*(?:/\S*/)?(?:env[ \t]+(?:-\S+[ \t]+)*)?([A-Za-z]+)")
 INTERPRETERS = {"sh": "bash", "bash": "bash", "zsh": "bash", "dash": "bash", "ksh": "bash", "python": "python",
@@ -46,8 +47,9 @@ class LanguageSpec:
     inherits: str = ""  # another query file whose patterns this one includes
     clauses: bool = False  # a function may be written as several same-named clauses (Elixir, Haskell)
     # Where the grammar misreads a macro (C++'s `class SPDLOG_API logger {` is a function named
-    # logger), a pattern whose first group is blanked with spaces before parsing.
-    blank: re.Pattern[bytes] | None = None
+    # logger), patterns whose first group is blanked with spaces before parsing (one `; blank:`
+    # line each; never on a preprocessor line).
+    blank: tuple[re.Pattern[bytes], ...] = ()
     # Where the grammar misreads a line break (Kotlin's nested `class Builder` with its
     # `internal constructor(...)` on the next line), a pattern whose first group, the break and
     # the next line's indentation, is moved to the end of that next line (see _joined).
@@ -69,10 +71,14 @@ class LanguageSpec:
         """The tree of a file's bytes, its `blank` macros read as spaces and its `join` line
         breaks moved: the bytes keep their length and the rows after each change theirs, so
         rows and slices of the original bytes still line up with the tree."""
-        if self.blank is not None:
+        if self.blank:
             blanked = bytearray(data)
-            for match in self.blank.finditer(data):
-                blanked[match.start(1) : match.end(1)] = b" " * (match.end(1) - match.start(1))
+            for pattern in self.blank:
+                for match in pattern.finditer(data):
+                    start, end = match.span(1)
+                    if data[data.rfind(b"\n", 0, start) + 1 : start].lstrip().startswith(b"#"):
+                        continue  # a preprocessor line (`#define SPDLOG_INLINE inline`) stays as written
+                    blanked[start:end] = NOT_BREAK.sub(b" ", data[start:end])  # line breaks stay
             data = bytes(blanked)
         if self.join is not None:
             data = _joined(self.join, data)
@@ -98,11 +104,14 @@ def _joined(pattern: re.Pattern[bytes], data: bytes) -> bytes:
 
 def _parse_header(name: str, text: str) -> LanguageSpec:
     fields: dict[str, str] = {}
+    blank: list[re.Pattern[bytes]] = []
     for line in text.splitlines():
         if not line.startswith(";"):
             break
         key, _, value = line.lstrip("; ").partition(":")
         fields[key.strip()] = value.strip()
+        if key.strip() == "blank":
+            blank.append(re.compile(value.strip().encode()))
     if "grammar" not in fields:
         raise ValueError(f"query file for {name} has no '; grammar:' header")
     return LanguageSpec(
@@ -113,7 +122,7 @@ def _parse_header(name: str, text: str) -> LanguageSpec:
         separator=fields.get("separator", "."),
         inherits=fields.get("inherits", ""),
         clauses=fields.get("clauses") == "joined",
-        blank=re.compile(fields["blank"].encode()) if fields.get("blank") else None,
+        blank=tuple(blank),
         join=re.compile(fields["join"].encode()) if fields.get("join") else None,
         query_text=text,
     )

@@ -253,6 +253,17 @@ MEMBERS = {
         [("class", "spdlog::logger"), ("method", "spdlog::logger::set_level"), ("class", "spdlog::mutex"),
          ("method", "spdlog::mutex::lock")],
     ),
+    # Function macros the grammar cannot expand (spdlog, abseil, googletest): before or after the
+    # return type, after the parameters, and alone as a statement; a `#define` of one stays as is.
+    "thread_pool-inl.h": (
+        "#define SPDLOG_INLINE inline\nnamespace spdlog {\nABSL_NAMESPACE_BEGIN\n"
+        "SPDLOG_INLINE thread_pool::~thread_pool() {\n    SPDLOG_TRY {\n        join();\n    }\n    SPDLOG_CATCH_STD\n}\n\n"
+        "void SPDLOG_INLINE thread_pool::post_log(int msg) {\n    post(msg);\n}\n\n"
+        "GTEST_API_ std::string FormatName(int id) SPDLOG_NOEXCEPT {\n    return name(id);\n}\n"
+        "ABSL_NAMESPACE_END\n}\n",
+        [("function", "spdlog::thread_pool::~thread_pool"), ("function", "spdlog::thread_pool::post_log"),
+         ("function", "spdlog::FormatName")],
+    ),
     # Scala 3: a given instance's members, an extension's methods named by the type extended.
     "Codecs.scala": (
         "given pointOrdering: Ordering[Point] with\n  def compare(a: Point, b: Point): Int = a.x - b.x\n\n"
