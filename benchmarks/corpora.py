@@ -86,6 +86,16 @@ CORPORA = [
            ("src/Polly.Core", "src/Polly", "src/Polly.RateLimiting", "src/Polly.Extensions")),
     Corpus("gettext", "elixir", "github", "elixir-gettext/gettext", "d3d30467de9a06b1d8c30b2845c6e045743d1acf",
            ("lib", "test")),
+    # The held-out evaluation's other languages, C++, Haskell, Scala and Zig (session 12). spdlog
+    # vendors fmt (a held-out project) in include/spdlog/fmt/bundled: dropped.
+    Corpus("spdlog", "cpp", "github", "gabime/spdlog", "62302019babd8fdf63c1c6dc4c9faa48d441a7f0",
+           ("include/spdlog", "tests"), drop=("include/spdlog/fmt/bundled",)),
+    Corpus("containers", "haskell", "github", "haskell/containers", "85a1ab5ee1be91d712ddaf2e61a4b0bce5b7ab1e",
+           ("containers/src", "containers-tests/tests")),
+    Corpus("os-lib", "scala", "github", "com-lihaoyi/os-lib", "e237000cbd4d97a4c4463df43d64556130d2bc50",
+           ("os/src", "os/src-jvm", "os/src-2", "os/src-3", "os/watch/src", "os/test/src", "os/test/src-jvm")),
+    Corpus("zigimg", "zig", "github", "zigimg/zigimg", "a7440df3fc41cde7df078b1c5829646c13056d49",
+           ("src", "tests")),
 ]
 
 

@@ -59,7 +59,7 @@ class Case:
 class _Definition:
     kind: str
     name: str
-    start: int  # 0-based rows of the definition itself (decorators in, comments out)
+    start: int  # 0-based rows of the definition itself (decorators and a Haskell signature in, comments out)
     end: int
     leading: int  # 0-based first row with its doc comment
     doc: str
@@ -102,11 +102,16 @@ def definitions(path: str, data: bytes) -> list[_Definition]:
         comments: list[Node] = []
         sibling = node.prev_sibling
         row = node.start_point[0]
+        # A Haskell function begins at its type signature (`f :: Int -> Int`), its haddock above that.
+        signature = _signature_above(node, captures["name"][0]) if spec.name == "haskell" else None
+        if signature is not None:
+            sibling, row = signature.prev_sibling, signature.start_point[0]
+        start = row
         # A JSDoc block may stand one blank line above its function.
         while sibling is not None and (
             sibling.end_point[0] >= row - 1 or (sibling.end_point[0] == row - 2 and _is_jsdoc(sibling))
-        ) and ("comment" in sibling.type or "attribute" in sibling.type):
-            if "comment" in sibling.type:
+        ) and ("comment" in sibling.type or "attribute" in sibling.type or sibling.type == "haddock"):
+            if "comment" in sibling.type or sibling.type == "haddock":
                 comments.insert(0, sibling)
             row = sibling.start_point[0]
             sibling = sibling.prev_sibling
@@ -118,10 +123,36 @@ def definitions(path: str, data: bytes) -> list[_Definition]:
         end = end_row - 1 if end_col == 0 and end_row > node.start_point[0] else end_row
         found.setdefault((node.start_byte, node.end_byte), _Definition(
             kind=kind, name=(captures["name"][0].text or b"").decode("utf-8", "replace"),
-            start=node.start_point[0], end=end, leading=row, doc=doc,
+            start=start, end=end, leading=row, doc=doc,
             doc_ranges=[(c.start_byte, c.end_byte) for c in comments],
         ))
-    return list(found.values())
+    defs = list(found.values())
+    return _clauses_joined(defs) if spec.name == "haskell" else defs
+
+
+def _signature_above(node: Node, name: Node) -> Node | None:
+    """The type signature of the same name directly above a Haskell equation (comments between)."""
+    above = node.prev_sibling
+    while above is not None and ("comment" in above.type or above.type == "haddock"):
+        above = above.prev_sibling
+    if above is None or above.type != "signature" or above.end_point[0] < node.start_point[0] - 2:
+        return None
+    named = above.child_by_field_name("name")
+    return above if named is not None and named.text == name.text else None
+
+
+def _clauses_joined(defs: list[_Definition]) -> list[_Definition]:
+    """A Haskell function's equations (`f [] = ...`, `f (x:xs) = ...`) as one definition, from the
+    first one's signature and doc to the last one's end."""
+    out: list[_Definition] = []
+    for d in sorted(defs, key=lambda d: (d.start, -d.end)):
+        last = out[-1] if out else None
+        if last is not None and d.kind == last.kind == "function" and d.name == last.name and \
+                last.end < d.start <= last.end + 2:
+            last.end = d.end
+            continue
+        out.append(d)
+    return out
 
 
 def strip(data: bytes, ranges: list[tuple[int, int]], python: bool) -> bytes:
@@ -138,7 +169,7 @@ def first_sentence(doc: str) -> str | None:
     """The first prose sentence of a doc comment, markers and markup removed; None if short."""
     lines = []
     for line in doc.split("\n"):
-        line = re.sub(r"^\s*(/\*\*+|/\*!?|\*/|\*|///?!?|//|#)\s?", "", line).rstrip()
+        line = re.sub(r"^\s*(/\*\*+|/\*!?|\*/|\*|///?!?|//|#|---?\s*[|^]?)\s?", "", line).rstrip()
         line = re.sub(r"\*/\s*$", "", line).strip().strip('"\'').strip()
         lines.append(line)
     joined = " \n".join(lines)
