@@ -107,6 +107,17 @@ def qualified_match(symbol: str, path: str, parts: tuple[str, ...]) -> str:
     return "qualified" if same_case and parts[-2].lower() in where else "variant"
 
 
+def in_scope(symbol: str, path: str, parts: tuple[str, ...]) -> bool:
+    """Whether a definition lies inside what a sentence's qualified word names (`Data.Map` in
+    `Data/Map/Strict/Internal.hs`, `gettext.extract` in `tasks/gettext.extract.ex`, `Polly.Core` in
+    `src/Polly.Core/`): its parts, next to each other and in order, among its file's folders and
+    name (split at dots) or its scopes and name."""
+    wanted = [p.lower() for p in parts]
+    where = [p.lower() for part in PurePosixPath(path).with_suffix("").parts for p in part.split(".")]
+    named = [p.lower() for p in name_parts(symbol)]
+    return any(seq[i : i + len(wanted)] == wanted for seq in (where, named) for i in range(len(seq) - len(wanted) + 1))
+
+
 def _scopes(symbol: str) -> tuple[str, ...]:
     """The names a definition's symbol puts it in, without generic arguments (nested ones
     peeled from the inside: `WeightedIndex<X>::new` is in WeightedIndex). Only the scopes: an

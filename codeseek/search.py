@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from . import evidence, meanings, ranking
+from .candidates import Candidate
 from .embedding import Embedder, EngineChoice, ModelInfo, static_tier
 from .errors import CodeseekError, EngineUnavailable
 from .index import Store, StoredChunk
@@ -90,7 +91,7 @@ def find(
         _exact_cosines(store.static, static_vector, [c for c in chunks.values() if c.id not in static_cosines],
                        static_cosines)
     terms = store.chunks.indexed_terms(list(chunks))
-    candidates = [ranking.Candidate(c.id, c.path, c.kind, c.symbol, cosines.get(c.id), terms.get(c.id, ("", "", "")),
+    candidates = [Candidate(c.id, c.path, c.kind, c.symbol, cosines.get(c.id), terms.get(c.id, ("", "", "")),
                                     static_cosine=static_cosines.get(c.id), start_line=c.start_line,
                                     end_line=c.end_line, shape=evidence.shape_of(c.kind, c.content, c.path, c.context),
                                     deprecated=evidence.deprecated(c.content, c.path) if c.kind.is_named else False)
@@ -105,7 +106,7 @@ def find(
                    vectors=used, filling=filling)
 
 
-def _deprecated_scopes(store: Store, candidates: list[ranking.Candidate], chunks: dict[int, StoredChunk]) -> None:
+def _deprecated_scopes(store: Store, candidates: list[Candidate], chunks: dict[int, StoredChunk]) -> None:
     """A member of a deprecated module, class or impl is deprecated too (rand's `#[deprecated] pub
     mod alias_method` holds a `WeightedIndex::new`). Its enclosing chunks are read only where it
     can matter: a nested definition whose name another candidate shares."""
@@ -190,7 +191,7 @@ def _is_location(where: str) -> bool:
     return bool(path) and line.isdigit()
 
 
-def _hits(ranked: list[ranking.Candidate], chunks: dict[int, StoredChunk], k: int, filters: Filters,
+def _hits(ranked: list[Candidate], chunks: dict[int, StoredChunk], k: int, filters: Filters,
           explain: bool) -> list[Hit]:
     """The best k, above the minimum score if there is one."""
     hits: list[Hit] = []
@@ -205,7 +206,7 @@ def _hits(ranked: list[ranking.Candidate], chunks: dict[int, StoredChunk], k: in
 
 def _cosine_hits(ranked: Ranked, k: int, filters: Filters) -> list[Hit]:
     """Hits in cosine order (`similar`)."""
-    candidates = [ranking.Candidate(c.id, c.path, c.kind, c.symbol, score, score=score) for c, score in ranked]
+    candidates = [Candidate(c.id, c.path, c.kind, c.symbol, score, score=score) for c, score in ranked]
     return _hits(candidates, {c.id: c for c, _ in ranked}, k, filters, explain=False)
 
 

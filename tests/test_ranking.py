@@ -13,10 +13,11 @@ from click.testing import CliRunner
 
 from codeseek import cli as cli_module
 from codeseek import ranking, search
+from codeseek.candidates import Candidate
 from codeseek.index import Store
 from codeseek.lexical import code_terms
 from codeseek.protocol import Mode
-from codeseek.ranking import Candidate, Query, rank
+from codeseek.ranking import Query, rank
 
 from .conftest import EmbeddingServer, MakeRepo
 
@@ -453,3 +454,25 @@ def test_a_pasted_issue_leans_on_words_more() -> None:
 
     assert order(ranking.DEFAULT) == ["other", "unrelated"]
     assert order(replace(ranking.DEFAULT, words_long=ranking.DEFAULT.words_sentence)) == ["unrelated", "other"]
+
+
+def test_a_qualified_word_in_a_sentence_picks_its_scope() -> None:
+    """`insertWith of the value-strict Data.Map`: three files define `insertWith`; the one whose
+    folders spell Data.Map comes first, and `Gettext.Macros` finds the module's function."""
+    same = "insertWith f k new old = insert combined value strict map"
+    maps = [candidate(1, "insertWith", 0.62, "src/Data/IntMap/Strict/Internal.hs", same),
+            candidate(2, "insertWith", 0.60, "src/Data/Map/Strict/Internal.hs", same),
+            candidate(3, "insertWith", 0.61, "src/Data/IntMap/Internal.hs", same)]
+    asked = "insertWith of the value-strict Data.Map"
+    paths = lambda found: [c.path for c in found]  # noqa: E731
+    parsed = Query.parse(asked)
+    counts = {t: 1 for t in parsed.terms}
+    assert paths(rank(parsed, maps, counts, 1000, 0.3, Mode.HYBRID, 10))[0] == "src/Data/Map/Strict/Internal.hs"
+    off = ranking.Signals(scope=0.0)
+    assert paths(rank(parsed, maps, counts, 1000, 0.3, Mode.HYBRID, 10, signals=off))[0] != "src/Data/Map/Strict/Internal.hs"
+    macros = [candidate(4, "Gettext.Macros.expand_to_binary", 0.50, "lib/gettext/macros.ex", "expand to binary"),
+              candidate(5, "Gettext.Compiler.expand_to_binary", 0.55, "lib/gettext/compiler.ex", "expand to binary")]
+    found = rank(Query.parse("expand_to_binary in Gettext.Macros, the one that raises"), macros,
+                 {"expand": 1, "binary": 1, "raises": 1}, 1000, 0.3, Mode.HYBRID, 10)
+    assert found[0].path == "lib/gettext/macros.ex" and found[0].bonuses["scope"] == 0.1  # inside it, not named by it
+
