@@ -115,6 +115,8 @@ def definitions(path: str, data: bytes) -> list[_Definition]:
                 comments.insert(0, sibling)
             row = sibling.start_point[0]
             sibling = sibling.prev_sibling
+        if spec.name == "haskell":  # its doc comments are haddock (`-- |`); a plain `--` is a note on the code
+            comments = [c for c in comments if c.type == "haddock"]
         docstring = _docstring(raw) if spec.name == "python" else None
         if docstring is not None:
             comments, row = [docstring], node.start_point[0]
@@ -186,6 +188,7 @@ def first_sentence(doc: str) -> str | None:
         text = text.split(" @")[0]  # Javadoc and JSDoc tags end the prose
         text = re.sub(r":[a-z]+:`?~?", "", text)  # Sphinx roles (:func:`x`)
         text = re.sub(r"<[^>]+>", "", text).replace("`", "")
+        text = re.sub(r"^\\\(.*?\\\)\.?\s*", "", text)  # a haddock's cost first: `\(O(\log n)\). Insert ...`
         sentence = re.split(r"(?<=[.!?])\s", text)[0].rstrip(".:")
         return sentence if len(sentence.split()) >= 4 else None
     return None
