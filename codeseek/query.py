@@ -115,6 +115,12 @@ class Query:
         first = self.text.split(maxsplit=1)[0].lower() if self.text.strip() else ""
         return not self.is_name and not self.is_long and first in INTERROGATIVES
 
+    def links_to(self, name: str) -> bool:
+        """Whether the query writes a name as a doc comment's link to another definition
+        (`[[os.Path.apply]]`, `[CodeBlock.Builder.indent]`, `{@link Foo#bar}`): a description
+        pasted whole names what its function calls or resembles, not what it is."""
+        return f"[{name}]" in self.text or f"{{@link {name}" in self.text
+
     @property
     def is_long(self) -> bool:
         """An issue, a traceback, a pasted error: not a question or a name."""

@@ -140,7 +140,8 @@ class Signals:
     # questions 0.908 -> 0.909 (tuned 0.913 both; held aside 0.888 -> 0.897, name-multi 0.908 -> 0.945: designed after
     # reading one of them), 0.1 / 0.3: 0.895 / 0.898 held aside; docs 0.611 -> 0.610 (a description's `Same as
     # attr.asdict` names another definition), identifiers equal. Not for a long query: issues MRR 0.653 -> 0.637 with it
-    # (a traceback's and an issue's dotted names are everywhere in it).
+    # (a traceback's and an issue's dotted names are everywhere in it). Nor for a doc link (`[[os.Path.apply]]`,
+    # `[CodeBlock.Builder.indent]`): with them Scala docs and identifiers 0.815 -> 0.809, Kotlin 0.735 -> 0.731.
     scope: float = 0.2
     # For a question (`how does ... work`): each result of a file past the second is multiplied by this as well as by
     # `spread` (distinct files before a fifth chunk of one). Without: architecture 0.802 -> 0.786; on every sentence it
@@ -196,7 +197,8 @@ def rank(query: Query, candidates: list[Candidate], counts: dict[str, int], tota
     implemented = {name_key(c.symbol) for c in candidates if c.kind.is_named and c.shape != "stub"}
     current = {(evidence.definition_key(c.symbol), c.path) for c in candidates if c.kind.is_named and not c.deprecated}
     named = {name_key(n) for n in query.mentioned}
-    scoped = [name_parts(n) for n in query.mentioned if QUALIFIER.search(n)] if not (query.is_name or query.is_long) else []
+    scoped = ([name_parts(n) for n in query.mentioned if QUALIFIER.search(n) and not query.links_to(n)]
+              if not (query.is_name or query.is_long) else [])
     file_shares: dict[str, float] = {}
     meanings = Meanings.of(candidates, floor, static_floor)
     for c in candidates:

@@ -475,4 +475,7 @@ def test_a_qualified_word_in_a_sentence_picks_its_scope() -> None:
     found = rank(Query.parse("expand_to_binary in Gettext.Macros, the one that raises"), macros,
                  {"expand": 1, "binary": 1, "raises": 1}, 1000, 0.3, Mode.HYBRID, 10)
     assert found[0].path == "lib/gettext/macros.ex" and found[0].bonuses["scope"] == 0.1  # inside it, not named by it
+    linked = rank(Query.parse("Same as [Gettext.Macros.expand_to_binary] with a default domain"), macros,
+                  {"expand": 1, "binary": 1, "domain": 1}, 1000, 0.3, Mode.HYBRID, 10)
+    assert all("scope" not in c.bonuses for c in linked)  # a doc link names another definition
 
