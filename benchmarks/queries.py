@@ -83,6 +83,10 @@ def _docstring(node: Node) -> Node | None:
     return None
 
 
+def _is_comment(node: Node) -> bool:
+    return "comment" in node.type or node.type == "haddock"  # Haskell's `-- |`
+
+
 def _is_jsdoc(node: Node) -> bool:
     return "comment" in node.type and (node.text or b"").startswith(b"/**")
 
@@ -110,8 +114,8 @@ def definitions(path: str, data: bytes) -> list[_Definition]:
         # A JSDoc block may stand one blank line above its function.
         while sibling is not None and (
             sibling.end_point[0] >= row - 1 or (sibling.end_point[0] == row - 2 and _is_jsdoc(sibling))
-        ) and ("comment" in sibling.type or "attribute" in sibling.type or sibling.type == "haddock"):
-            if "comment" in sibling.type or sibling.type == "haddock":
+        ) and (_is_comment(sibling) or "attribute" in sibling.type):
+            if _is_comment(sibling):
                 comments.insert(0, sibling)
             row = sibling.start_point[0]
             sibling = sibling.prev_sibling
@@ -135,7 +139,7 @@ def definitions(path: str, data: bytes) -> list[_Definition]:
 def _signature_above(node: Node, name: Node) -> Node | None:
     """The type signature of the same name directly above a Haskell equation (comments between)."""
     above = node.prev_sibling
-    while above is not None and ("comment" in above.type or above.type == "haddock"):
+    while above is not None and _is_comment(above):
         above = above.prev_sibling
     if above is None or above.type != "signature" or above.end_point[0] < node.start_point[0] - 2:
         return None
