@@ -51,10 +51,12 @@ def _above(node: Node) -> Iterator[tuple[Node, int | None]]:
     """The nodes above a definition, nearest first: its previous siblings, each preceded by the
     comments its grammar put at its end (see trailing_comments); each with the row where what
     stands before it in the source ends (None: nothing)."""
-    sibling, container = node.prev_sibling, node.parent
+    sibling, hopped = node.prev_sibling, False
     while True:
-        if sibling is None and container is not None and container.type in OPEN_CONTAINERS:
-            sibling, container = container.prev_sibling, None
+        if sibling is None and not hopped:  # Node.parent walks down from the root: asked only here
+            hopped, container = True, node.parent
+            if container is not None and container.type in OPEN_CONTAINERS:
+                sibling = container.prev_sibling
         if sibling is None:
             return
         content, comments = trailing_comments(sibling)
