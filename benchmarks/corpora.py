@@ -46,6 +46,9 @@ class Corpus:
     keep: tuple[str, ...] = (".",)  # folders below `base` that make the corpus, copied to the same paths
     base: str = ""  # the release's own folder inside what the registry gives
     drop: tuple[str, ...] = ()  # folders in the corpus that are generated data, not code
+    # Of the whole release (`--whole`), folders a clone of the project's repository lacks (build
+    # output its .gitignore names), beside `drop`.
+    unreleased: tuple[str, ...] = ()
 
 
 CORPORA = [
@@ -53,7 +56,7 @@ CORPORA = [
     Corpus("jinja2", "python", "pypi", "jinja2", "3.1.6", ("src", "tests")),
     Corpus("source-map", "javascript", "npm", "source-map", "0.6.1", ("lib",)),
     Corpus("chai", "javascript", "npm", "chai", "4.5.0", ("lib",)),
-    Corpus("rxjs", "typescript", "npm", "rxjs", "7.8.1", ("src/internal",)),
+    Corpus("rxjs", "typescript", "npm", "rxjs", "7.8.1", ("src/internal",), unreleased=("dist",)),
     Corpus("mux", "go", "deb", "golang-github-gorilla-mux-dev", "1.8.0-1",
            base="usr/share/gocode/src/github.com/gorilla/mux"),
     Corpus("logrus", "go", "deb", "golang-github-sirupsen-logrus-dev", "1.9.0-1",
@@ -179,17 +182,19 @@ def _untar(archive: Path, into: Path) -> None:
         tar.extractall(into, filter="data")
 
 
-def fetch(corpus: Corpus, workdir: Path) -> Path:
-    """The corpus as a git repository (fetched once; a finished one is reused)."""
-    root = workdir / "corpora" / corpus.name
+def fetch(corpus: Corpus, workdir: Path, whole: bool = False) -> Path:
+    """The corpus as a git repository (fetched once; a finished one is reused). whole: all of
+    the release (its tests, docs, examples, changelogs, built copies a repository commits), as a
+    developer's clone holds it, under `<workdir>/whole/`; its paths are the corpus's own."""
+    root = workdir / ("whole" if whole else "corpora") / corpus.name
     if (root / ".git").exists():
         return root
     shutil.rmtree(root, ignore_errors=True)
     with tempfile.TemporaryDirectory() as scratch:
         base = download(corpus, Path(scratch))
-        for keep in corpus.keep:
+        for keep in (".",) if whole else corpus.keep:
             shutil.copytree(base / corpus.base / keep, root / keep, dirs_exist_ok=True)
-        for drop in corpus.drop:
+        for drop in corpus.drop + (corpus.unreleased if whole else ()):
             shutil.rmtree(root / drop, ignore_errors=True)
     git(root, "init", "-q")
     commit_all(root, f"{corpus.package} {corpus.version}")
@@ -200,11 +205,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
     parser.add_argument("--only", nargs="*", help="corpus names")
+    parser.add_argument("--whole", action="store_true", help="all of each release, not only its code's folders")
     args = parser.parse_args()
     for corpus in CORPORA:
         if args.only and corpus.name not in args.only:
             continue
-        root = fetch(corpus, args.workdir)
+        root = fetch(corpus, args.workdir, args.whole)
         files = subprocess.run(["git", "ls-files"], cwd=root, capture_output=True, text=True).stdout.split()
         print(f"{corpus.name:<14} {corpus.language:<11} {corpus.package} {corpus.version}: {len(files)} files in {root}")
 

@@ -9,7 +9,8 @@ Query sets, each reported on its own:
   leading words (same copy);
 - question: questions written by hand in a developer's words (questions.toml), asked of the
   project as released, in five kinds (architecture, semantic, name-plain, name-qualified,
-  name-multi), a fifth of them held out from tuning; scored at file level (NDCG@10, MRR@10
+  name-multi), a fifth of them held out from tuning (with --whole, of all of each release:
+  its tests, docs, examples and changelogs too, as a developer's clone holds them); scored at file level (NDCG@10, MRR@10
   of the distinct files of the first ten results) by kind and by language, tuned and
   held-out parts apart, and at span level where a definition answers;
 - issue: real issues (issues.toml), title and description as written, asked of the tree
@@ -375,8 +376,8 @@ FILE_BASELINE = "bm25-files"
 SETS = ("docs", "identifier", "question", "issue")
 
 
-def run_corpus(run: Run, corpus, sets: Sequence[str]) -> None:
-    original = fetch(corpus, run.workdir)
+def run_corpus(run: Run, corpus, sets: Sequence[str], whole: bool = False) -> None:
+    original = fetch(corpus, run.workdir, whole)
     source = Corpus.read(original, git_files(original))
     if "docs" in sets or "identifier" in sets:
         stripped = stripped_copy(run.workdir, corpus.name, source.stripped())
@@ -392,7 +393,8 @@ def run_corpus(run: Run, corpus, sets: Sequence[str]) -> None:
             close()
     todo = questions(corpus.name, source) if "question" in sets else []
     if todo:
-        searchers, closers = run.searchers(original, f"{corpus.name}-original", chunk_baselines=True)
+        searchers, closers = run.searchers(original, f"{corpus.name}-{'whole' if whole else 'original'}",
+                                           chunk_baselines=True)
         for q in todo:
             run.question(q, corpus.language, searchers)
         for close in closers:
@@ -425,6 +427,8 @@ def main() -> None:
                         help="codeseek, codeseek-semantic, codeseek-lexical (each may name changed signals: "
                              "codeseek[spread=1,coherence=0]), bm25, dense, rrf, bm25-files (whole files)")
     parser.add_argument("--fresh", action="store_true", help="embed everything anew (for index times)")
+    parser.add_argument("--whole", action="store_true",
+                        help="ask the questions of all of each release (tests, docs, examples), not its code's folders")
     parser.add_argument("--models", nargs="*", default=[DEFAULT_MODEL],
                         help="codeseek's systems run once per model (named system@model); the baselines use the "
                              "first model. MODEL:ENGINE names the engine (onnxruntime, sentence-transformers), "
@@ -437,10 +441,12 @@ def main() -> None:
         model, _, backend = name.partition(":")
         inner = LOADERS[backend or local_backend(model)](EngineSettings(model=model))
         embedders[name] = inner if args.fresh else CachedEmbedder(inner, args.workdir / "vectors.sqlite")
+    if args.whole and {"docs", "identifier"} & set(args.sets):
+        parser.error("--whole asks questions and issues only: the docs and identifier sets strip the code's folders")
     run = Run(args.systems, embedders, args.workdir, args.fresh)
     for corpus in CORPORA:
         if (not args.only or corpus.name in args.only) and set(args.sets) - {"issue"}:
-            run_corpus(run, corpus, args.sets)
+            run_corpus(run, corpus, args.sets, args.whole)
     if "issue" in args.sets:
         run_issues(run, args.only)
     several = len(args.models) > 1
