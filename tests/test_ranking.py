@@ -15,6 +15,7 @@ from codeseek import cli as cli_module
 from codeseek import ranking, search
 from codeseek.candidates import Candidate
 from codeseek.index import Store
+from codeseek.kinds import Role, role_of_path
 from codeseek.lexical import code_terms
 from codeseek.protocol import Mode
 from codeseek.ranking import Query, rank
@@ -65,6 +66,27 @@ def test_tests_yield_to_the_implementation_unless_asked_for() -> None:
             candidate(2, "parse_header", 0.60, path="src/headers.py", body="parse header")]
     assert ranked("parse a header line", pool)[0] == "parse_header"
     assert ranked("test that parses a header line", pool)[0] == "test_parse_header"
+
+
+def test_a_sentence_lowers_tests_further_than_a_name_does() -> None:
+    test = candidate(1, "test_retry_backoff", 0.70, path="tests/test_retry.py", body="retry backoff delay")
+    code = candidate(2, "compute_delay", 0.60, path="src/retry.py", body="retry backoff delay")
+    factors = {}
+    for query in ("how is the retry backoff delay computed", "test_retry_backoff"):
+        parsed = Query.parse(query)
+        found = rank(parsed, [replace(test), replace(code)], {t: 1 for t in parsed.terms}, 1000, 0.3, "hybrid", 10)
+        factors[query] = next(c.factors["test"] for c in found if c.symbol == "test_retry_backoff")
+    assert factors["how is the retry backoff delay computed"] == ranking.DEFAULT.test * ranking.DEFAULT.sentence_roles
+    assert factors["test_retry_backoff"] == ranking.DEFAULT.test
+
+
+def test_a_folder_named_after_its_package_is_read_by_its_words() -> None:
+    assert role_of_path("containers-tests/test-utils/IntMapValidity.hs") == Role.TEST
+    assert role_of_path("test/Polly.Core.Tests/Hedging/Strategy.cs") == Role.TEST
+    assert role_of_path("bench/Polly.Core.Benchmarks/HedgingBenchmark.cs") == Role.AUXILIARY
+    assert role_of_path("typing-examples/mypy.py") == Role.AUXILIARY
+    for path in ("src/Polly.Core/Hedging/Strategy.cs", "src/attestation/check.py", "lib/latest-docs.py"):
+        assert role_of_path(path) == Role.IMPLEMENTATION, path
 
 
 def test_results_spread_over_files() -> None:
