@@ -82,8 +82,9 @@ class Signals:
     # A further factor on those three (text, test, auxiliary) for a sentence, not a name: a whole repository's
     # tests, docs, samples and benchmarks hold a question's words as often as its code does. Session 13, the
     # questions asked of whole releases (retrieval.py --whole: tests, docs, changelogs, samples): 0.75 against 1:
-    # 0.900 -> 0.905 (architecture 0.807 -> 0.820, C# 0.490 -> 0.530); of the code's folders 0.909 -> 0.911;
-    # docs 0.611 both, issues MRR 0.655 -> 0.657. On names it cost identifier partials 0.837 -> 0.827: sentences only.
+    # 0.900 -> 0.905 (architecture 0.807 -> 0.819, C# 0.490 -> 0.530, no language lower); of the code's folders
+    # 0.909 -> 0.911; docs 0.611 both (Kotlin docs and identifiers 0.735 -> 0.725), issues MRR 0.655 -> 0.656. On
+    # names too it cost identifier partials 0.837 -> 0.827: sentences only.
     sentence_roles: float = 0.75
     # Added per good candidate of the same file (its best two), in base-score units.
     # Without: questions NDCG 0.581.
