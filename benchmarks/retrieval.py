@@ -10,9 +10,9 @@ Query sets, each reported on its own:
 - question: questions written by hand in a developer's words (questions.toml), asked of the
   project as released, in five kinds (architecture, semantic, name-plain, name-qualified,
   name-multi), a fifth of them held out from tuning (with --whole, of all of each release:
-  its tests, docs, examples and changelogs too, as a developer's clone holds them); scored at file level (NDCG@10, MRR@10
-  of the distinct files of the first ten results) by kind and by language, tuned and
-  held-out parts apart, and at span level where a definition answers;
+  its tests, docs, examples and changelogs too, as a developer's clone holds them); scored
+  at file level (NDCG@10, MRR@10 of the distinct files of the first ten results) by kind and
+  by language, tuned and held-out parts apart, and at span level where a definition answers;
 - issue: real issues (issues.toml), title and description as written, asked of the tree
   just before their fixing commit; file-level MRR of the first fixed file, first result right.
 A span hit is the right file and lines: a result whose span overlaps an answer's by half of
