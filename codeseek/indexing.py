@@ -29,7 +29,7 @@ from .index.segment_files import is_ours
 from .parsing import chunker_digests
 from .protocol import Source
 from .repo import Workspace, list_files
-from .skipping import SkipRules
+from .skipping import SKIP_DIGEST_KEY, SkipRules, markers_digest
 from .words import count
 
 BATCH_BYTES = 64 << 20  # files read and chunked at a time: memory stays bounded
@@ -167,7 +167,7 @@ def _refresh(ws: Workspace, store: Store, engine: EngineChoice, source: Source, 
     # Another sparse-checkout set: every stored path is looked at again (what left the checkout
     # goes) and every path of HEAD (what entered it comes), though no commit changed.
     resparsed = sparse != meta.get("sparse", "")
-    digests = chunker_digests()
+    digests = chunker_record()
     chunkers = json.dumps(digests, sort_keys=True)
     chunkers_changed = meta.get("chunkers") != chunkers
     rechunk = _chunked_otherwise(store, meta.get("chunkers"), digests) if chunkers_changed else set()
@@ -243,13 +243,22 @@ def _refresh(ws: Workspace, store: Store, engine: EngineChoice, source: Source, 
     return result
 
 
+def chunker_record() -> dict[str, str]:
+    """What an index records of what decided its chunks: each language's chunker
+    (parsing.chunker_digests), and what marks a file generated (skipping.markers_digest)."""
+    return {**chunker_digests(), SKIP_DIGEST_KEY: markers_digest()}
+
+
 def _chunked_otherwise(store: Store, recorded: str | None, now: dict[str, str]) -> set[str]:
     """The stored files today's chunker would chunk otherwise: of a language whose chunker the
     index recorded differently (parsing.chunker_digests), or now of another language than they
-    were chunked as (a language added: its files were line windows). An index from before the
-    record is taken to hold its languages' chunks as today's (the seventeen languages' chunks
-    did not change with it: benchmarks/README.md), so only the second applies."""
+    were chunked as (a language added: its files were line windows); every file where what
+    marks a generated file changed (skipping.markers_digest), or was not recorded. An index from
+    before the record is taken to hold its languages' chunks as today's (the seventeen
+    languages' chunks did not change with it: benchmarks/README.md), so only the second applies."""
     then: dict[str, str] = json.loads(recorded) if recorded else {}
+    if then and then.get(SKIP_DIGEST_KEY) != now[SKIP_DIGEST_KEY]:
+        return set(store.chunks.file_languages())
     changed = {language for language, digest in then.items() if now.get(language) != digest}
     if then and "text" not in then:  # recorded before line windows had an entry (a `#!` script may be one)
         changed.add("text")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import PurePosixPath
@@ -40,6 +41,17 @@ GENERATED_MARKERS = (b"@generated", b"DO NOT EDIT", b"Code generated", b"autogen
 BUNDLE_MARKERS = (b"webpackBootstrap", b"webpackUniversalModuleDefinition",
                   b"function r(e,n,t){function o(i,f){", b"function e(t,n,r){function s(o,u){")
 BUNDLE_MARKER_BYTES = 4096
+SKIP_DIGEST_KEY = "skip"  # its entry beside the languages' in an index's record of its chunkers
+
+
+def markers_digest() -> str:
+    """What decides from a file's content, beyond its size and lines, that it is generated: an
+    index records it, and reads every file again when it changes (a bundle indexed before
+    bundles were known goes)."""
+    text = repr((GENERATED_MARKER_LINES, GENERATED_MARKERS, BUNDLE_MARKER_BYTES, BUNDLE_MARKERS)).encode()
+    return hashlib.blake2b(text, digest_size=8).hexdigest()
+
+
 LOCK_NAMES = frozenset(p for p in DEFAULT_EXCLUDES if "lock" in p.lower() or p == "go.sum")
 
 

@@ -359,14 +359,12 @@ def test_files_of_a_language_whose_chunker_changed_are_chunked_again_keeping_the
     """A grammar or query file changed since the index recorded it: that language's files are
     chunked again on the next update (chunks whose text is unchanged keep their vectors); once
     recorded, an update finds nothing to do."""
-    from codeseek.parsing import chunker_digests
-
-    recorded = {**chunker_digests(), "python": "an older grammar"}
+    recorded = {**indexing.chunker_record(), "python": "an older grammar"}
     _age(repo, chunkers=json.dumps(recorded, sort_keys=True))
     assert ("a.py", "stale", 1, 2) in indexed(repo)
     assert update(repo) == []  # the same texts: no vector is made again
     assert {(p, s) for p, s, *_ in indexed(repo)} == FRESH
-    _age(repo, chunkers=json.dumps(chunker_digests(), sort_keys=True))
+    _age(repo, chunkers=json.dumps(indexing.chunker_record(), sort_keys=True))
     update(repo)
     assert ("a.py", "stale", 1, 2) in indexed(repo)  # the record is today's: nothing read again
 
@@ -381,6 +379,24 @@ def test_a_file_chunked_as_another_language_is_chunked_again(repo: Path, update)
     update(repo)
     assert ("a.py", "alpha", 1, 2) in indexed(repo)
     assert ("pkg/b.py", "stale", 1, 3) in indexed(repo)  # chunked as today: left alone
+
+
+def test_a_bundle_indexed_before_bundles_were_known_goes_on_the_next_update(
+        make_repo: MakeRepo, update, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What marks a generated file is part of the index's record: an index made when a bundle's
+    bootstrap was not one of them reads every file again once it is, and drops the bundle."""
+    from codeseek import skipping
+
+    bundle = "(function webpackUniversalModuleDefinition(root, factory) {\n})(this, function() {});\n" \
+             "function decodeMappings(text) {\n  return text.split(';');\n}\n"
+    root = make_repo({**FILES, "dist/lib.js": bundle})
+    monkeypatch.setattr(skipping, "BUNDLE_MARKERS", ())
+    update(root)
+    assert any(path == "dist/lib.js" for path, *_ in indexed(root))
+    monkeypatch.undo()
+    update(root)
+    assert not any(path == "dist/lib.js" for path, *_ in indexed(root))
+    assert {(p, s) for p, s, *_ in indexed(root)} >= {("a.py", "alpha")}
 
 
 def test_a_plain_folder_is_chunked_again_too(tmp_path: Path, counting: CountingEmbedder) -> None:
@@ -404,13 +420,11 @@ def test_a_script_kept_as_line_windows_by_an_older_codeseek_is_read_again_as_its
         make_repo: MakeRepo, update) -> None:
     """An index recorded before a `#!` line chose a script's language holds it as line windows;
     the next update chunks that script again (its functions), and only it."""
-    from codeseek.parsing import chunker_digests
-
     script = "#!/usr/bin/env bash\nprint_help() {\n  echo usage\n}\n"
     root = make_repo({**FILES, "bin/tool": script})
     update(root)
     assert ("bin/tool", "print_help", 1, 4) in indexed(root)
-    older = {k: v for k, v in chunker_digests().items() if k != "text"}
+    older = {k: v for k, v in indexing.chunker_record().items() if k != "text"}
     _age(root, chunkers=json.dumps(older, sort_keys=True))
     with Store(root / ".git" / "codeseek") as store:
         with store.db.transaction() as db:
