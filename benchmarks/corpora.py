@@ -99,6 +99,10 @@ CORPORA = [
            ("os/src", "os/src-jvm", "os/src-2", "os/src-3", "os/watch/src", "os/test/src", "os/test/src-jvm")),
     Corpus("zigimg", "zig", "github", "zigimg/zigimg", "a7440df3fc41cde7df078b1c5829646c13056d49",
            ("src", "tests")),
+    # A repository that commits its builds (session 14): marked's `lib/` holds three rollup copies of
+    # `src/` (CommonJS, ES module, universal), `marked.min.js` a fourth.
+    Corpus("marked", "javascript", "github", "markedjs/marked", "d65cf6353c93bde557665787270daa3a25514ce8",
+           ("src",)),
 ]
 
 
