@@ -90,6 +90,10 @@ def role_of_path(path: str, symbol: str = "") -> Role:
 # the code itself). `old` and `compat` are whole segments only: `oldest.py` is not one.
 LEGACY_PARTS = frozenset({"legacy", "deprecated", "compat", "_compat", "old", "obsolete", "vendor", "_vendor",
                           "vendored", "third_party", "thirdparty", "3rdparty", "backport", "backports"})
+# Words that say so inside a longer folder name too (FOLDER_WORDS): `legacy-api/`, and a JVM
+# build's relocated copy of another project (os-lib's `shaded_org_apache_tools_zip/`, Maven's
+# shade plugin). Not `old` or `compat`, which name other things inside a word.
+LEGACY_FOLDER_WORDS = frozenset({"legacy", "deprecated", "obsolete", "vendored", "shaded"})
 VERSION_PART = re.compile(r"^v(\d+)$", re.IGNORECASE)
 
 
@@ -100,7 +104,7 @@ def legacy_part(path: str, newest: dict[str, int]) -> str:
     parts = PurePosixPath(path).parts[:-1]
     for i, part in enumerate(parts):
         lowered = part.lower()
-        if lowered in LEGACY_PARTS:
+        if lowered in LEGACY_PARTS or not LEGACY_FOLDER_WORDS.isdisjoint(FOLDER_WORDS.split(lowered)):
             return part
         version = VERSION_PART.match(part)
         if version and int(version.group(1)) < newest.get("/".join(parts[:i]), 0):
@@ -119,3 +123,4 @@ def newest_versions(paths: Iterable[str]) -> dict[str, int]:
                 parent = "/".join(parts[:i])
                 newest[parent] = max(newest.get(parent, 0), int(version.group(1)))
     return newest
+

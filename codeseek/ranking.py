@@ -48,7 +48,8 @@ from .wordscale import QueryWords
 TEST_WORDS = frozenset({"test", "tests", "testing", "spec", "fixture", "mock", "assert"})
 AUX_WORDS = frozenset({"example", "examples", "benchmark", "benchmarks", "bench", "demo", "docs", "documentation"})
 PROSE_WORDS = frozenset({"readme", "docs", "documentation", "doc", "changelog", "guide", "markdown"})
-LEGACY_WORDS = frozenset({"legacy", "deprecated", "compat", "compatibility", "old", "vendor", "vendored", "backport"})
+LEGACY_WORDS = frozenset({"legacy", "deprecated", "compat", "compatibility", "old", "vendor", "vendored", "backport",
+                          "shaded"})
 
 
 @dataclass(frozen=True)

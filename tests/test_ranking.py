@@ -15,7 +15,7 @@ from codeseek import cli as cli_module
 from codeseek import ranking, search
 from codeseek.candidates import Candidate
 from codeseek.index import Store
-from codeseek.kinds import Role, role_of_path
+from codeseek.kinds import Role, legacy_part, role_of_path
 from codeseek.lexical import code_terms
 from codeseek.protocol import Mode
 from codeseek.ranking import Query, rank
@@ -87,6 +87,13 @@ def test_a_folder_named_after_its_package_is_read_by_its_words() -> None:
     assert role_of_path("typing-examples/mypy.py") == Role.AUXILIARY
     for path in ("src/Polly.Core/Hedging/Strategy.cs", "src/attestation/check.py", "lib/latest-docs.py"):
         assert role_of_path(path) == Role.IMPLEMENTATION, path
+
+
+def test_a_folder_that_says_it_is_a_copy_is_legacy_by_its_words() -> None:
+    assert legacy_part("os/zip/src/os/shaded_org_apache_tools_zip/ZipFile.java", {}) == "shaded_org_apache_tools_zip"
+    assert legacy_part("api/legacy-v1/client.go", {}) == "legacy-v1"
+    for path in ("src/threshold/old_values.js", "lib/compat_checks/run.py", "golden_old/x.py", "src/shadows/x.py"):
+        assert legacy_part(path, {}) == "", path
 
 
 def test_results_spread_over_files() -> None:
