@@ -254,7 +254,7 @@ def print_issues(rows: dict[tuple[str, str], FileTally], systems: list[str]) -> 
     print(f"\n### issues (file level, the first {ISSUE_FILES} files)\n")
     print("| project | system | MRR | first right | n |")
     print("|---|---|---|---|---|")
-    for group in sorted(dict.fromkeys(g for g, _ in rows), key=lambda g: g == "all"):
+    for group in sorted(dict.fromkeys(g for g, _ in rows), key=lambda g: g.startswith("all")):
         for system in systems:
             if (group, system) in rows:
                 t = rows[group, system]
@@ -365,7 +365,8 @@ class Run:
         for system, find in searchers.items():
             hits = find(issue.query, ISSUE_HITS)
             result = file_score([h.path for h in hits], issue.files, ISSUE_FILES)
-            for key in (issue.project, "all"):
+            named = "all: its text names a fixed file" if issue.names_fix else "all: names none"
+            for key in (issue.project, named, "all"):
                 self.by_issue[key, system].scores.append(result)
             self.details.append({"corpus": issue.project, "set": "issue", "query": issue.query[:200],
                                  "issue": f"{issue.repo}#{issue.number}", "system": system, "mrr": result.mrr,

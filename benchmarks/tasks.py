@@ -51,6 +51,13 @@ class Issue:
     query: str  # the issue's title and description as written
     files: frozenset[str]  # implementation files the fix changed
 
+    @property
+    def names_fix(self) -> bool:
+        """Whether its text names a file the fix changed (the file's name is in it: a stack
+        frame's, a path's): a third of the held-out evaluation's issues, where a plain BM25 put a
+        fixed file first 78% of the time and codeseek 44%."""
+        return any(Path(f).name in self.query for f in self.files)
+
 
 @dataclass(frozen=True)
 class FileScore:
