@@ -124,3 +124,25 @@ def newest_versions(paths: Iterable[str]) -> dict[str, int]:
                 newest[parent] = max(newest.get(parent, 0), int(version.group(1)))
     return newest
 
+
+# An installed Python package's path lacks its checkout's `src/` (or `lib/`) folder: a
+# traceback's `site-packages/jinja2/compiler.py` is the checkout's `src/jinja2/compiler.py`.
+PACKAGE_ROOTS = frozenset({"src", "lib"})
+
+
+# A package manager's folder of a release names its version (`regex-syntax-0.6.2/` in cargo's
+# registry, `gin@v1.9.1/` in Go's module cache, `sinatra-3.0.5/` among gems); the repository's
+# folder does not (`regex-syntax/`).
+RELEASE_SUFFIX = re.compile(r"(?<=[A-Za-z])(?:-|@v?)\d+(?:\.\d+)+[\w.+-]*(?=/)")
+
+
+def names_path(named: str, path: str) -> bool:
+    """Whether a file a query names (as written: relative, absolute, a bare file name) is this
+    indexed path: equal, or one the other's tail at a folder, once the name's release folders
+    lose their versions and, failing that, once the path's package root is dropped (a package
+    folder and its file, never a bare `src/index.js` for any `index.js`)."""
+    named = RELEASE_SUFFIX.sub("", named)
+    if path == named or path.endswith("/" + named) or named.endswith("/" + path):
+        return True
+    root, _, rest = path.partition("/")
+    return root in PACKAGE_ROOTS and "/" in rest and named.endswith("/" + rest)

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, replace
 
 from .abbreviations import short_forms
+from .kinds import names_path
 from .lexical import STOPWORDS, code_terms, inflections, name_key
 
 # Source files only: `docs/guide.md` or `setup.cfg` in a traceback is not the code at fault.
@@ -20,6 +21,10 @@ CODE_EXTENSIONS = frozenset(
 FILE_MENTION = re.compile(
     r"(?P<path>(?:[A-Za-z]:)?[\w.@~+-]*(?:[/\\][\w.@~+-]+)*\.(?P<ext>[A-Za-z]{1,6}))"
     r"(?:\"?,\s+line\s+(?P<pyline>\d+)|:(?P<line>\d+)|#L(?P<anchor>\d+))?")
+# A Python traceback lists its innermost frame last.
+CALL_LAST = re.compile(r"most recent call last", re.IGNORECASE)
+# A file in a repository host's web address, past its ref: GitHub's `/blob/<ref>/`, GitLab's `/-/blob/<ref>/`.
+BLOB = re.compile(r"/(?:-/)?blob/[^/]+/(.+)$")
 INTERROGATIVES = frozenset({"how", "where", "what", "which", "why", "when", "who"})
 QUALIFIER = re.compile(r"::|->|#|\.|\\")
 # A token that can only be code: camelCase, snake_case, a qualified name.
@@ -40,20 +45,33 @@ class FileMention:
     line: int = 0
 
     def matches(self, path: str) -> bool:
-        """Whether an indexed path is this file: equal, or one is the other's tail at a folder."""
-        return path == self.path or path.endswith("/" + self.path) or self.path.endswith("/" + path)
+        """Whether an indexed path is this file (kinds.names_path)."""
+        return names_path(self.path, path)
 
 
 def file_mentions(text: str) -> tuple[FileMention, ...]:
-    """Source files named in a query, each once (the first line given wins)."""
-    found: dict[str, int] = {}
+    """Source files named in a query, each once, innermost frame first: a stack trace lists the
+    frame that failed first, a Python traceback last ("most recent call last"); a file named
+    twice keeps its innermost line. Of a web address, only a file a repository host shows
+    (`github.com/o/r/blob/main/assert/assertions.go#L311`)."""
+    named: list[tuple[str, int]] = []
     for m in FILE_MENTION.finditer(text):
-        if m["ext"].lower() not in CODE_EXTENSIONS or "://" in text[max(0, m.start() - 8) : m.start() + 3]:
+        if m["ext"].lower() not in CODE_EXTENSIONS:
             continue
-        path = m["path"].replace("\\", "/").lstrip("./")
+        path = m["path"].replace("\\", "/")
+        if "://" in text[max(0, m.start() - 8) : m.start() + 3]:
+            shown = BLOB.search(path)
+            if shown is None:
+                continue
+            path = shown.group(1)
+        path = path.lstrip("./")
         if "/" not in path and len(path.split(".")[0]) < 2:
             continue
-        line = int(m["pyline"] or m["line"] or m["anchor"] or 0)
+        named.append((path, int(m["pyline"] or m["line"] or m["anchor"] or 0)))
+    if CALL_LAST.search(text):
+        named.reverse()
+    found: dict[str, int] = {}
+    for path, line in named:
         if not found.get(path):
             found[path] = line
     return tuple(FileMention(p, line) for p, line in found.items())

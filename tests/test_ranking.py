@@ -15,9 +15,10 @@ from codeseek import cli as cli_module
 from codeseek import ranking, search
 from codeseek.candidates import Candidate
 from codeseek.index import Store
-from codeseek.kinds import Role, legacy_part, role_of_path
+from codeseek.kinds import Role, legacy_part, names_path, role_of_path
 from codeseek.lexical import code_terms
 from codeseek.protocol import Mode
+from codeseek.query import FileMention, file_mentions
 from codeseek.ranking import Query, rank
 
 from .conftest import EmbeddingServer, MakeRepo
@@ -409,24 +410,80 @@ KeyError: 'refresh'
 """
 
 
-def test_an_issue_with_a_traceback_finds_the_file_and_function_it_names(make_repo, meaningless,
+@pytest.mark.parametrize("root", ["", "src/"])  # the checkout's layout; the traceback's path is an installed one
+def test_an_issue_with_a_traceback_finds_the_file_and_function_it_names(root, make_repo, meaningless,
                                                                         monkeypatch) -> None:
     prose = "the session token expires refresh the access token transparent client request retried error"
     find = searcher(make_repo, meaningless, {
-        "app/session.py": "class Session:\n    def __init__(self):\n        self.tokens = {}\n\n"
-                          "    def refresh(self):\n        token = self.tokens['refresh']\n        return token\n",
-        "app/client.py": "class Client:\n    def request(self, method):\n        return method\n",
+        f"{root}app/session.py": "class Session:\n    def __init__(self):\n        self.tokens = {}\n\n"
+                                 "    def refresh(self):\n        token = self.tokens['refresh']\n        return token\n",
+        f"{root}app/client.py": "class Client:\n    def request(self, method):\n        return method\n",
         "docs/documentation.md": f"# Sessions\n\n{prose}\n\n{prose}\n",
         "CHANGELOG.md": f"# 1.2\n\n- {prose}\n",
         "tests/test_session.py": f"def test_refresh_after_the_token_expires():\n    \"\"\"{prose}\"\"\"\n",
     }, monkeypatch)
     off = dict(mentioned_file=0.0, mentioned_line=0.0, long_prose=1.0, file_pass=0.0)
-    assert find(ISSUE, **off)[0][0] != "app/session.py"
-    assert find(ISSUE)[0][:2] == ("app/session.py", "Session.refresh")
+    assert find(ISSUE, **off)[0][0] != f"{root}app/session.py"
+    assert find(ISSUE)[0][:2] == (f"{root}app/session.py", "Session.refresh")
     assert {"mentioned_file", "mentioned_line"} <= set(find.why(ISSUE)["bonuses"])
     # Three thousand characters of it still find candidates (its rarest terms, not all of them).
     long = ISSUE + "\n".join(f"More context {n}: the refresh of the session token fails." for n in range(60))
-    assert len(long) > 3000 and find(long)[0][0] == "app/session.py"
+    assert len(long) > 3000 and find(long)[0][0] == f"{root}app/session.py"
+
+
+STACK = """NullPointerException when a fragment closes a table
+
+Exception in thread "main" java.lang.NullPointerException
+    at java.base/java.util.ArrayList.remove(ArrayList.java:551)
+    at org.acme.parser.TableState.close(TableState.java:2)
+    at org.acme.parser.TreeBuilder.process(TreeBuilder.java:3)
+    at org.acme.Parser.parse(Parser.java:3)
+"""
+
+
+@pytest.mark.parametrize("trace", ["java", "python"])
+def test_the_innermost_frame_the_index_holds_is_named_first(trace, make_repo, meaningless, monkeypatch) -> None:
+    # The frame that failed is listed first in a stack trace and last in a Python traceback; its callers' files are
+    # named as well, and the one holding more of the issue's words would otherwise come first.
+    words = "a fragment closes the table"
+    files = {"src/org/acme/parser/TableState.java": "class TableState {\n    void close() { pop(); }\n}\n",
+             "src/org/acme/parser/TreeBuilder.java": f"class TreeBuilder {{\n    // {words}\n"
+                                                     f"    void process() {{ state.close(); }}\n}}\n",
+             "src/org/acme/Parser.java": f"class Parser {{\n    // {words}\n    void parse() {{ }}\n}}\n"}
+    issue = STACK
+    if trace == "python":
+        words += " attribute error pop"  # (the words of its own traceback's last line)
+        files = {"src/acme/" + p.rsplit("/", 1)[1].lower().replace(".java", ".py"): f"# {words}\ndef run():\n    pass\n"
+                 for p in files}
+        files["src/acme/tablestate.py"] = "def close():\n    pop()\n"
+        issue = ("NullPointerException when a fragment closes a table\n\nTraceback (most recent call last):\n"
+                 '  File "/venv/site-packages/acme/parser.py", line 2, in run\n'
+                 '  File "/venv/site-packages/acme/treebuilder.py", line 2, in run\n'
+                 '  File "/venv/site-packages/acme/tablestate.py", line 2, in close\nAttributeError: pop\n')
+    find = searcher(make_repo, meaningless, files, monkeypatch)
+    failed = next(p for p in files if "ablestate" in p.lower())
+    assert find(issue, mentioned_order=1.0)[0][0] != failed
+    assert find(issue)[0][0] == failed
+
+
+def test_a_query_names_files_by_path_and_by_a_repository_hosts_address() -> None:
+    text = ("Panics at src/hir/translate.rs:203:18; the check in "
+            "https://github.com/o/r/blob/v1.2/assert/assertions.go#L311 is wrong (see https://example.com/guide.py)")
+    assert file_mentions(text) == (FileMention("src/hir/translate.rs", 203), FileMention("assert/assertions.go", 311))
+
+
+def test_a_named_file_is_matched_by_its_tail_and_past_a_package_root() -> None:
+    installed = "/home/me/venv/lib/python3.12/site-packages/jinja2/compiler.py"
+    for path in ("jinja2/compiler.py", "src/jinja2/compiler.py", "lib/jinja2/compiler.py"):
+        assert names_path(installed, path), path
+    assert names_path("compiler.py", "src/jinja2/compiler.py")
+    assert names_path("context.go", "context.go") and names_path("/go/pkg/mod/x@v1/context.go", "context.go")
+    # A package manager's release folder names its version; the repository's folder does not.
+    registry = "/home/u/.cargo/registry/src/index.crates.io-6f17d22b/regex-syntax-0.6.2/src/hir/translate.rs"
+    assert names_path(registry, "regex-syntax/src/hir/translate.rs")
+    assert not names_path(registry, "regex-automata/src/hir/translate.rs")
+    for path in ("src/jinja/compiler.py", "tests/jinja2/compiler.py", "src/index.js", "lib/index.js"):
+        assert not names_path("node_modules/jinja2/index.js" if path.endswith(".js") else installed, path), path
 
 
 def test_a_chunk_with_only_a_static_vector_competes_on_the_transformers_scale() -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from ..embedding.base import ModelInfo
-from ..kinds import Kind
+from ..kinds import Kind, names_path
 from ..lexical import code_terms, name_key
 from ..parsing import Chunk
 from .database import UNEMBEDDED, Database, guarded
@@ -333,14 +333,13 @@ class Chunks:
 
 
 def _named_paths(db: Database, name: str) -> list[str]:
-    """Indexed files a query's file name (`context.go`, `pkg/x/y.py`) means: the path itself, or
-    one ending in it, or (for a path with folders) one it ends in."""
+    """Indexed files a query's file name (`context.go`, `pkg/x/y.py`) means (kinds.names_path)."""
     tail = name.rsplit("/", 1)[-1]
     pattern = "%/" + tail.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     rows = db.execute(
         "SELECT path FROM files WHERE skipped IS NULL AND (path IN (?, ?) OR path LIKE ? ESCAPE '\\') LIMIT 50",
         (name, tail, pattern))
-    return [p for (p,) in rows if p == name or p.endswith("/" + name) or name.endswith("/" + p) or "/" not in name]
+    return [p for (p,) in rows if names_path(name, p) or "/" not in name]
 
 
 def _forget(db: sqlite3.Connection, path: str, now: float, removed: Counter[str]) -> int:
