@@ -1,8 +1,10 @@
 """What a chunk is, and what part of a project a path belongs to: the two classifications the
-parser, the indexer (which embeds first) and the ranking (which ranks first) all share."""
+parser, the indexer (which embeds first) and the ranking (which ranks first) all share; and
+which indexed path a file a query names is, which the index's lookup and the ranking share."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from enum import StrEnum
@@ -141,8 +143,14 @@ def names_path(named: str, path: str) -> bool:
     indexed path: equal, or one the other's tail at a folder, once the name's release folders
     lose their versions and, failing that, once the path's package root is dropped (a package
     folder and its file, never a bare `src/index.js` for any `index.js`)."""
-    named = RELEASE_SUFFIX.sub("", named)
+    named = _unreleased(named)
     if path == named or path.endswith("/" + named) or named.endswith("/" + path):
         return True
     root, _, rest = path.partition("/")
     return root in PACKAGE_ROOTS and "/" in rest and named.endswith("/" + rest)
+
+
+@functools.lru_cache(maxsize=1024)
+def _unreleased(named: str) -> str:
+    """The name without its release folders' versions (asked once a candidate: cached)."""
+    return RELEASE_SUFFIX.sub("", named)
