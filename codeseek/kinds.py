@@ -74,14 +74,17 @@ TEST_FILE = re.compile(
 
 # A folder's name is read as its words too: whole repositories name test and auxiliary trees
 # after their package (`containers-tests/`, `Polly.Core.Tests/`, `Polly.Core.Benchmarks/`,
-# `typing-examples/`, `test-utils/`).
+# `typing-examples/`, `test-utils/`), and Kotlin's multiplatform source sets after their platform
+# (`jvmTest/`, `commonTest/`).
 FOLDER_WORDS = re.compile(r"[-_.]")
+CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
 def role_of_path(path: str, symbol: str = "") -> Role:
     """By folder and file name (and a Rust `tests::` module in the symbol)."""
     parts = PurePosixPath(path).parts
-    folders = {word for p in parts[:-1] for word in (p.lower(), *FOLDER_WORDS.split(p.lower()))}
+    folders = {word for p in parts[:-1]
+               for word in (p.lower(), *FOLDER_WORDS.split(CAMEL_BOUNDARY.sub("-", p).lower()))}
     if folders & TEST_PARTS or TEST_FILE.search(parts[-1]) or re.search(r"(^|::)tests?::", symbol):
         return Role.TEST
     return Role.AUXILIARY if folders & AUX_PARTS else Role.IMPLEMENTATION

@@ -86,7 +86,9 @@ def test_a_folder_named_after_its_package_is_read_by_its_words() -> None:
     assert role_of_path("test/Polly.Core.Tests/Hedging/Strategy.cs") == Role.TEST
     assert role_of_path("bench/Polly.Core.Benchmarks/HedgingBenchmark.cs") == Role.AUXILIARY
     assert role_of_path("typing-examples/mypy.py") == Role.AUXILIARY
-    for path in ("src/Polly.Core/Hedging/Strategy.cs", "src/attestation/check.py", "lib/latest-docs.py"):
+    assert role_of_path("kotlinpoet/src/jvmTest/kotlin/com/squareup/kotlinpoet/TestFiler.kt") == Role.TEST
+    for path in ("src/Polly.Core/Hedging/Strategy.cs", "src/attestation/check.py", "lib/latest-docs.py",
+                 "src/jvmMain/kotlin/Table.kt", "src/Contest/Rules.cs", "src/latestResults/Sum.kt"):
         assert role_of_path(path) == Role.IMPLEMENTATION, path
 
 
