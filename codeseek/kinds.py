@@ -155,5 +155,5 @@ def names_path(named: str, path: str) -> bool:
 
 @functools.lru_cache(maxsize=1024)
 def _unreleased(named: str) -> str:
-    """The name without its release folders' versions (asked once a candidate: cached)."""
+    """The name without its release folders' versions (asked for every candidate: cached)."""
     return RELEASE_SUFFIX.sub("", named)
