@@ -168,11 +168,11 @@ class Signals:
     # Added to the chunks of a file a query names, more to the definition holding its line. Without: MRR 0.626 -> 0.603.
     mentioned_file: float = 0.4
     mentioned_line: float = 0.3
-    # Of the files a query names that the index holds, innermost frame first (query.file_mentions: a stack trace's first,
-    # a Python traceback's last), each gets this much of the bonuses of the one before: the frame that failed is where
-    # the fix most often is, its callers' files are named too. Session 14, 101 issues, the 42 whose text names a fixed
-    # file: MRR 0.825 -> 0.952, first file right 0.667 -> 0.905 (the 15 of before 0.822 -> 0.900, the 27 gathered for it
-    # 0.827 -> 0.981), 0.3 and 0.7 the same; the 59 naming none equal (0.631).
+    # Of the files a query names that the index holds, innermost frame first (query.file_mentions: a stack trace's
+    # first, a Python traceback's last), each gets this much of the bonuses of the one before: the frame that failed is
+    # where the fix most often is, its callers' files are named too. Session 14, 101 issues, the 42 whose text names a
+    # fixed file: MRR 0.825 -> 0.952, first file right 0.667 -> 0.905 (the 15 of before 0.822 -> 0.900, the 27
+    # gathered for it 0.827 -> 0.981), 0.3 and 0.7 the same; the 59 naming none equal (0.631).
     mentioned_order: float = 0.5
     # (A bonus for a definition a long query names, a traceback's function or exception type: 0.620 -> 0.606 with 0.2.)
     # Further factor, for a long query, on text, tests and auxiliary code (an issue's words are all over its docs,
@@ -226,7 +226,7 @@ def rank(query: Query, candidates: list[Candidate], counts: dict[str, int], tota
         if c.shape == "primary" and (c.name_match not in ("", "prefix") or c.kind.is_named and
                                      not query.is_name and name_key(c.symbol) in named):
             _bonus(c, "primary", signals.primary)
-        _mention_bonuses(c, query, signals, held)
+        _mention_bonuses(c, signals, held)
         if scoped and signals.scope:
             _bonus(c, "scope", signals.scope * max(_scope_share(c, parts) for parts in scoped))
         if query.is_question and signals.file_name:
@@ -280,9 +280,9 @@ def _scope_share(c: Candidate, parts: tuple[str, ...]) -> float:
     return 0.5 if evidence.in_scope(c.symbol, c.path, parts) else 0.0
 
 
-def _mention_bonuses(c: Candidate, query: Query, signals: Signals, held: list[FileMention]) -> None:
+def _mention_bonuses(c: Candidate, signals: Signals, held: list[FileMention]) -> None:
     """A file the query names, and the definition holding the line it points at; of the named
-    files the index holds, the innermost frame's most (`mentioned_order`)."""
+    files the index holds (`held`, innermost frame first), the innermost's most (`mentioned_order`)."""
     for order, mention in enumerate(held):
         if mention.matches(c.path):
             share = signals.mentioned_order**order

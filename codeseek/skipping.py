@@ -64,7 +64,8 @@ def markers_digest() -> str:
     index records it, and reads every file again when it changes (a bundle indexed before
     bundles were known goes)."""
     text = repr((GENERATED_MARKER_LINES, GENERATED_MARKERS, OPENING_COMMENT_LINES, COMMENT_STARTS,
-                 OPENING_COMMENT_MARKERS, BUNDLE_MARKER_BYTES, BUNDLE_MARKERS, SOURCE_MAP_LINK.pattern, SOURCE_MAP_TAIL_BYTES)).encode()
+                 OPENING_COMMENT_MARKERS, BUNDLE_MARKER_BYTES, BUNDLE_MARKERS, SOURCE_MAP_LINK.pattern,
+                 SOURCE_MAP_TAIL_BYTES)).encode()
     return hashlib.blake2b(text, digest_size=8).hexdigest()
 
 
