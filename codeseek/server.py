@@ -335,8 +335,9 @@ class Server:
                 listener.server_close()
             self.pool.shutdown(wait=True, cancel_futures=True)
             if client.address(self.folder) == where:
-                (self.folder / client.INFO_NAME).unlink(missing_ok=True)
+                # The socket goes before the address: once the address is gone, nothing of this server is left.
                 path.unlink(missing_ok=True)
+                (self.folder / client.INFO_NAME).unlink(missing_ok=True)
             self.service.close()
 
     def _watch(self) -> None:
