@@ -13,6 +13,8 @@ Query sets, each reported on its own:
   its tests, docs, examples and changelogs too, as a developer's clone holds them); scored
   at file level (NDCG@10, MRR@10 of the distinct files of the first ten results) by kind and
   by language, tuned and held-out parts apart, and at span level where a definition answers;
+  architecture and semantic questions also by their form: opening with a question word
+  ("how does ... work") or a phrase ("WebSocket client implementation", "encode a code point");
 - issue: real issues (issues.toml), title and description as written, asked of the tree
   just before their fixing commit; file-level MRR of the first fixed file, first result right.
 A span hit is the right file and lines: a result whose span overlaps an answer's by half of
@@ -50,6 +52,7 @@ from codeseek.embedding import DEFAULT_MODEL, LOADERS, EngineChoice, EngineSetti
 from codeseek.embedding.base import Embedder
 from codeseek.embedding.bundled import FORMER_NAMES
 from codeseek.index import Store
+from codeseek.query import INTERROGATIVES
 from codeseek.repo import open_workspace
 from codeseek.skipping import SkipRules
 
@@ -348,6 +351,10 @@ class Run:
             hits = find(q.query)
             latency = (time.perf_counter() - began) * 1000
             result = file_score([h.path for h in hits], q.files, K)
+            form = "asked with a question word" if q.query.split()[0].lower() in INTERROGATIVES else "a phrase"
+            if q.kind in ("architecture", "semantic"):
+                for key in ((form, part), (form, "all")):
+                    self.by_kind[(*key, system)].scores.append(result)
             for key in ((q.kind, part), (q.kind, "all"), ("all", part), ("all", "all")):
                 self.by_kind[(*key, system)].scores.append(result)
             for key in ((language, part), (language, "all")):
