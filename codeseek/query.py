@@ -26,6 +26,20 @@ CALL_LAST = re.compile(r"most recent call last", re.IGNORECASE)
 # A file in a repository host's web address, past its ref: GitHub's `/blob/<ref>/`, GitLab's `/-/blob/<ref>/`.
 BLOB = re.compile(r"/(?:-/)?blob/[^/]+/(.+)$")
 INTERROGATIVES = frozenset({"how", "where", "what", "which", "why", "when", "who"})
+# A word that opens a verb's object: `encode a code point`, `Return the ...` describe what one definition does.
+DETERMINERS = frozenset("a an the this that these those its their each every all any some one no".split())
+# A word with a qualifier inside, as a name is written (`List:remove`, `pkg.Type`, `Class#method`).
+QUALIFIED_WORD = re.compile(r"\w(?:::|->|[.:#\\])\w")
+# A word only code writes: snake_case or lowerCamelCase (`WebSocket` and `XMLHttpRequest` are also a product's).
+IDENTIFIER = re.compile(r"\w_\w|^[a-z]+[A-Z]")
+# Verbs that open a description of what one definition does (`Parse sql and return ...`, `check
+# whether ...`): in the imperative, as doc comments and tasks write them, or a yes-no question's.
+DESCRIPTION_VERBS = frozenset(
+    "return check convert iterate get fold setup use update describe emit create add delete remove compute calculate "
+    "make build find load save apply initialize init generate register resolve validate copy insert append ensure "
+    "determine wrap visit walk replace split flush write read test parse does do is are can should will".split())
+# A topic (`WebSocket client implementation`) is a short phrase; a description runs longer.
+TOPIC_WORDS = 8
 QUALIFIER = re.compile(r"::|->|#|\.|\\")
 # A token that can only be code: camelCase, snake_case, a qualified name.
 CODE_SHAPE = re.compile(r"[a-z0-9][A-Z]|[A-Z]{2}[a-z]|\w_\w|[.#]\w|::|->")
@@ -132,6 +146,29 @@ class Query:
         answer spans files, rather than a definition described (`Return the ...`)."""
         first = self.text.split(maxsplit=1)[0].lower() if self.text.strip() else ""
         return not self.is_name and not self.is_long and first in INTERROGATIVES
+
+    @property
+    def is_topic(self) -> bool:
+        """A short phrase naming a feature or a subsystem (`WebSocket client implementation`,
+        `XPath queries on parsed documents`): asked like a question, answered by the file or
+        files that implement it. Not a description of one definition, which opens with its
+        verb: a third person's (`Returns the ...`) or one followed by its object (`encode a
+        code point`)."""
+        if self.is_name or self.is_long or self.is_question or any(IDENTIFIER.search(w) for w in self.mentioned):
+            return False  # it names a definition (`visit_For in the code generator`, `insertWith of Data.Map`)
+        if QUALIFIED_WORD.search(self.text):
+            return False  # `List:remove`, `Date.Format:parse`
+        words = re.findall(r"[\w'-]+", self.text)
+        if not words or len(words) > TOPIC_WORDS:
+            return False
+        # A doc comment's sentence opens with its verb, capitalised (`Returns`, `Creates`); a topic
+        # typed in lower case may open with a plural (`hooks for ...`).
+        # A description may also open with its subject (`The user's home directory`, Go's `Name
+        # registers a new route`): a determiner among its first three words says so.
+        first = words[0]
+        third_person = first[0].isupper() and first.endswith("s") and not first.endswith(("ss", "us", "is"))
+        verb = first.lower() in DESCRIPTION_VERBS or first.lower().removesuffix("s") in DESCRIPTION_VERBS
+        return not (third_person or verb or any(w.lower() in DETERMINERS for w in words[:3]))
 
     def links_to(self, name: str) -> bool:
         """Whether the query writes a name as a doc comment's link to another definition

@@ -27,8 +27,9 @@ trees, a `v1/` beside a `v4/` the index holds and definitions marked deprecated;
 `__init__.py`, example and `.d.ts` penalties were not taken (the test and auxiliary priors
 measured those). Not in semble: the primary definition of a shared name and overload stubs
 (evidence.shape_of); long queries (their 30 rarest terms, a file or `file:line` a traceback
-names, a file-level pass, prose and tests lowered); saturation for questions only (on every
-sentence it cost the docs set 0.016 NDCG).
+names, a file-level pass, prose and tests lowered); the file-level signals and saturation for
+questions and topics only (`how does ... work`, `WebSocket client implementation`: on every
+sentence they cost the docs set 0.016 NDCG).
 """
 
 from __future__ import annotations
@@ -155,6 +156,9 @@ class Signals:
     # `spread` (distinct files before a fifth chunk of one). Without: architecture 0.802 -> 0.786; on every sentence it
     # cost the docs set 0.016.
     saturation: float = 0.7
+    # 1: a topic (query.is_topic: a short phrase such as `WebSocket client implementation`) is asked like a question,
+    # with `file_name`, `file_top` and `saturation`; 0: like a description of one definition.
+    topic: float = 1.0
     # Long queries (an issue, a traceback): candidates by the most informative terms, this many
     # (0: every term); a named file's chunks added, and bonuses for them and its line. Issues
     # MRR: every term 0.616, 12: 0.523, 20: 0.550, 30: 0.626, 50: 0.604.
@@ -214,6 +218,7 @@ def rank(query: Query, candidates: list[Candidate], counts: dict[str, int], tota
     scoped = ([name_parts(n) for n in query.mentioned if QUALIFIER.search(n) and not query.links_to(n)]
               if not (query.is_name or query.is_long) else [])
     file_shares: dict[str, float] = {}
+    asked = query.is_question or bool(signals.topic) and query.is_topic  # answered by files, as a question is
     held = [m for m in query.files if any(m.matches(c.path) for c in candidates)]  # the named files indexed
     meanings = Meanings.of(candidates, floor, static_floor)
     for c in candidates:
@@ -229,7 +234,7 @@ def rank(query: Query, candidates: list[Candidate], counts: dict[str, int], tota
         _mention_bonuses(c, signals, held)
         if scoped and signals.scope:
             _bonus(c, "scope", signals.scope * max(_scope_share(c, parts) for parts in scoped))
-        if query.is_question and signals.file_name:
+        if asked and signals.file_name:
             if c.path not in file_shares:
                 file_shares[c.path] = evidence.file_name_share(c.path, words.weights, words.total)
             _bonus(c, "file_name", signals.file_name * file_shares[c.path])
@@ -240,9 +245,9 @@ def rank(query: Query, candidates: list[Candidate], counts: dict[str, int], tota
         for factor in c.factors.values():
             c.base *= factor
     _add_coherence(candidates, signals)
-    if query.is_question:
+    if asked:
         _add_file_top(candidates, signals)
-    return _spread(candidates, signals, limit, signals.saturation if query.is_question else 1.0)
+    return _spread(candidates, signals, limit, signals.saturation if asked else 1.0)
 
 
 def _bonus(c: Candidate, name: str, value: float) -> None:

@@ -382,6 +382,42 @@ def test_a_subsystem_question_finds_the_file_that_implements_it(make_repo, meani
     assert {"file_name", "file_top"} <= set(find.why(query)["bonuses"])
 
 
+@pytest.mark.parametrize(("text", "topic"), [
+    ("WebSocket client implementation", True),
+    ("XPath queries on parsed documents", True),
+    ("hooks for outgoing requests", True),
+    ("how does the client connect", False),  # a question already
+    ("Returns the user's home directory", False),  # a doc comment's sentence
+    ("encode a code point as UTF-8", False),  # a verb and its object
+    ("parse sql and return a list of statements", False),
+    ("The user's home directory", False),
+    ("Name registers a new route with a name", False),  # Go's doc comments open with the name
+    ("visit_For in the code generator", False),  # it names a definition
+    ("List:partition", False),
+    ("cache compiled templates on disk, keyed by name and checked for staleness when loaded", False),  # long
+])
+def test_a_short_phrase_naming_a_feature_is_a_topic(text: str, topic: bool) -> None:
+    assert Query.parse(text).is_topic is topic
+
+
+def test_a_topic_finds_the_file_that_implements_it(make_repo, meaningless, monkeypatch) -> None:
+    # Typed into a search box as a phrase, the question of the test above is answered the same way.
+    steps = [("resolve_name", "look up the address of a name"), ("open_socket", "a socket for the address of the host"),
+             ("try_address", "the address connects with a timeout"), ("happy_eyeballs", "try IPv6 and IPv4 at once")]
+    files = {
+        "lib/client/connect.c": "".join(f"static int {name}(struct conn *c) {{\n  /* {doc} */\n  return 0;\n}}\n\n"
+                                        for name, doc in steps),
+        "lib/misc.c": "int wait_remote(struct conn *c) {\n  /* resolve the remote host, then connect */\n  return 0;\n}\n",
+    }
+    files |= {f"lib/part{n}.c": f"int part_{n}(int x) {{\n  /* unrelated work number {n} on buffers and lists */\n"
+                                "  return x;\n}\n" for n in range(12)}
+    find = searcher(make_repo, meaningless, files, monkeypatch)
+    query = "client resolve and connect to remote host"
+    assert find(query, topic=0.0)[0][0] == "lib/misc.c"
+    assert find(query)[0][0] == "lib/client/connect.c"
+    assert {"file_name", "file_top"} <= set(find.why(query)["bonuses"])
+
+
 def test_a_subsystem_question_lists_other_files_before_a_fifth_chunk_of_one(make_repo, meaningless,
                                                                           monkeypatch) -> None:
     big = "".join(f"def cache_step_{n}(entry):\n    \"\"\"evict a cache entry\"\"\"\n    return entry\n\n\n"
