@@ -112,6 +112,34 @@ def _roots(term: str) -> set[str]:
     return roots
 
 
+def derivations(term: str) -> tuple[str, ...]:
+    """The words of a term's family that a topic and code use for one another: an action and
+    its agent (`optimization`, `optimize`, `optimizer`; `iteration`, `iterator`; `selection`,
+    `selector`; `parser`, `parse`). Candidates only, most of them no word: the index's
+    vocabulary says which exist (Query.held)."""
+    if len(term) < MIN_INFLECTED + 2 or not term.isalpha():
+        return ()
+    verbs = set()
+    for suffix, endings in (("ation", ("e", "ate", "")), ("ion", ("e", "")), ("er", ("e", "")), ("or", ("e", ""))):
+        stem = term[: -len(suffix)]
+        if term.endswith(suffix) and len(stem) >= MIN_INFLECTED - 1:
+            verbs.update(stem + e for e in endings)
+            break
+    else:
+        verbs.add(term)  # a verb itself: `optimize` -> optimizer, optimization
+    forms = set()
+    for verb in (v for v in verbs if len(v) > MIN_INFLECTED):  # not `iter` of `iteration`, `rend` of `render`
+        forms.add(verb)
+        if verb.endswith("e"):
+            forms.update((verb + "r", verb[:-1] + "ion", verb[:-1] + "ation"))
+            if verb.endswith("ate"):
+                forms.add(verb[:-1] + "or")  # `iterate` -> iterator
+        else:
+            forms.update((verb + "er", verb + "or", verb + "ion", verb + "ation"))
+    forms.discard(term)
+    return tuple(sorted(forms))
+
+
 def _groups(query: str, forms: Mapping[str, tuple[str, ...]] | None) -> list[str]:
     """Each of the query's terms as FTS5 matches it: quoted, or its forms in an OR group."""
     groups = []

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 from .abbreviations import short_forms
 from .kinds import names_path
-from .lexical import STOPWORDS, code_terms, inflections, name_key
+from .lexical import STOPWORDS, code_terms, derivations, inflections, name_key
 
 # Source files only: `docs/guide.md` or `setup.cfg` in a traceback is not the code at fault.
 CODE_EXTENSIONS = frozenset(
@@ -120,15 +120,15 @@ class Query:
         return cls(text, tuple(terms), ".".join(tokens) if is_name else None, coded,
                    frozenset(w.lower() for w in re.findall(r"\w+", text)), file_mentions(text))
 
-    def inflected(self, short: bool = True) -> list[str]:
+    def inflected(self, short: bool = True, derived: bool = True) -> list[str]:
         """Every other form of its terms: what `held` asks the index about."""
-        return [form for term in self.terms for form in _other_forms(term, short)]
+        return [form for term in self.terms for form in _other_forms(term, short, derived)]
 
-    def held(self, counts: dict[str, int], short: bool = True) -> Query:
+    def held(self, counts: dict[str, int], short: bool = True, derived: bool = True) -> Query:
         """This query with each term's forms that the index holds (`counts`: how many chunks
-        hold each word), so `variables` finds `variable`, `parsing` `parse` and, with `short`,
-        `environment` `env`."""
-        return replace(self, forms=tuple((t, *(f for f in _other_forms(t, short) if counts.get(f, 0) > 0))
+        hold each word), so `variables` finds `variable`, `parsing` `parse`, with `short`
+        `environment` `env` and, with `derived`, `optimization` `optimizer`."""
+        return replace(self, forms=tuple((t, *(f for f in _other_forms(t, short, derived) if counts.get(f, 0) > 0))
                                          for t in self.terms))
 
     @property
@@ -197,10 +197,13 @@ class Query:
         return [k for k in dict.fromkeys(name_key(n) for n in (self.name or "", *self.mentioned)) if k]
 
 
-def _other_forms(term: str, short: bool) -> tuple[str, ...]:
-    """A term's inflections (lexical.inflections) and, with `short`, the abbreviations of it
-    and of its singular (`environments` -> env; abbreviations.py), each once."""
+def _other_forms(term: str, short: bool, derived: bool = True) -> tuple[str, ...]:
+    """A term's inflections (lexical.inflections), with `derived` its family's (lexical.derivations)
+    and, with `short`, the abbreviations of it and of its singular (`environments` -> env;
+    abbreviations.py), each once."""
     forms = inflections(term)
+    if derived:
+        forms += derivations(term)
     if short:
         forms += tuple(a for word in (term, *forms) for a in short_forms(word))
     return tuple(f for f in dict.fromkeys(forms) if f != term)

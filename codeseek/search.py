@@ -56,11 +56,12 @@ def find(
         mode = Mode.LEXICAL  # no vector yet (a first index filling in): words alone, and no model to load
     notes: tuple[str, ...] = ()
     filling = True
-    short = bool(signals.abbreviation)
-    inflected = parsed.inflected(short) if signals.inflection else []
+    # A long query's terms are many already: its words' families were not measured on issues.
+    short, derived = bool(signals.abbreviation), bool(signals.derivation) and not parsed.is_long
+    inflected = parsed.inflected(short, derived) if signals.inflection else []
     counts, total = store.chunks.term_counts([*parsed.terms, *inflected]) if parsed.terms else ({}, 0)
     if inflected:
-        parsed = parsed.held(counts, short)
+        parsed = parsed.held(counts, short, derived)
     with ThreadPoolExecutor(max_workers=1) as pool:
         # SQLite (BM25, names) runs in the pool while the engine embeds the query: both release the GIL.
         worded = (pool.submit(_by_words, store, parsed, depth, filters, signals, (counts, total))

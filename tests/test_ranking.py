@@ -182,6 +182,20 @@ def test_a_question_finds_its_words_in_other_forms(make_repo, meaningless, monke
     assert find.why(query)["matched"] == ["environment", "variable", "parsed", "option"]
 
 
+def test_a_topic_finds_its_words_agent_and_action(make_repo, meaningless, monkeypatch) -> None:
+    # Twig's optimizer is `OptimizerNodeVisitor`; a developer asks for the `optimization` pass.
+    find = searcher(make_repo, meaningless, {
+        "src/NodeVisitor/OptimizerNodeVisitor.php": "<?php\nclass OptimizerNodeVisitor\n{\n    /** a node of the tree */\n"
+                                                    "    public function enterNode($node) { return $node; }\n}\n",
+        "src/Parser.php": "<?php\nclass Parser\n{\n    /** the tree of a template, or a syntax error */\n"
+                          "    public function parse($stream) { return $stream; }\n}\n",
+    }, monkeypatch)
+    query = "syntax tree optimization pass"
+    assert find(query, derivation=0.0)[0][0] == "src/Parser.php"
+    assert find(query)[0][0] == "src/NodeVisitor/OptimizerNodeVisitor.php"
+    assert "optimizer" in find.why(query)["matched"]
+
+
 def test_a_question_finds_the_abbreviations_code_writes(make_repo, meaningless, monkeypatch) -> None:
     find = searcher(make_repo, meaningless, {
         "app/db.py": "def open_db_conn(cfg):\n    return connect(cfg.db_url)\n",
@@ -190,7 +204,8 @@ def test_a_question_finds_the_abbreviations_code_writes(make_repo, meaningless, 
                       "def now():\n    \"\"\"The current time.\"\"\"\n    return 0\n",
     }, monkeypatch)
     query = "open a database connection from the configuration"
-    assert find(query, abbreviation=0.0)[0][1] == "open_pool"  # `open` alone
+    # `open` alone (`connection`'s family finds the body's `connect` call)
+    assert find(query, abbreviation=0.0, derivation=0.0)[0][1] == "open_pool"
     assert find(query)[0][1] == "open_db_conn"
     assert find.why(query)["matched"] == ["open", "db", "conn", "cfg"]
     # And back: a query's abbreviation finds the word spelled out.

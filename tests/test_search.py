@@ -14,7 +14,7 @@ from codeseek import indexing, report, search
 from codeseek.embedding import EngineChoice
 from codeseek.errors import CodeseekError
 from codeseek.index import Store
-from codeseek.lexical import code_terms, inflections, match_expression, match_expressions
+from codeseek.lexical import code_terms, derivations, inflections, match_expression, match_expressions
 from codeseek.protocol import Filters, Mode
 from codeseek.repo import open_workspace
 
@@ -64,6 +64,23 @@ def test_a_term_s_forms_include_code_s_abbreviations_of_it_and_back() -> None:
     forms = Query.parse("environments ctx").inflected()
     assert {"environment", "env", "context"} <= set(forms)  # the singular's abbreviation too
     assert "env" not in Query.parse("environments").inflected(short=False)
+
+
+@pytest.mark.parametrize(("word", "family"), [
+    ("optimization", {"optimize", "optimizer"}),
+    ("iteration", {"iterate", "iterator"}),
+    ("selector", {"select", "selection"}),
+    ("parser", {"parse"}),
+    ("compile", {"compiler", "compilation"}),
+])
+def test_a_word_s_family_is_its_action_and_its_agent(word: str, family: set[str]) -> None:
+    assert family <= set(derivations(word))
+
+
+def test_a_family_keeps_no_stem_too_short_to_be_its_word() -> None:
+    # `iter` is a word of its own in code, `rend` and `numb` no stems of `render` and `number`.
+    assert not {"iter", "rend", "numb"} & {*derivations("iteration"), *derivations("render"), *derivations("number")}
+    assert derivations("user") == () and derivations("x2y_z9") == ()
 
 
 def test_a_term_held_in_other_forms_matches_in_any_of_them() -> None:
