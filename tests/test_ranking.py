@@ -168,32 +168,33 @@ def searcher(make_repo: MakeRepo, server: EmbeddingServer, files: dict[str, str]
     return find
 
 
-def test_a_question_finds_its_words_in_other_forms(make_repo, meaningless, monkeypatch) -> None:
+OTHER_FORMS = {
     # A docstring says `environment variable`; a question asks about `environment variables`.
-    find = searcher(make_repo, meaningless, {
+    "inflection": ({
         "tool/settings.py": "def lookup_setting(name):\n    \"\"\"The option's value from its environment variable, "
                             "parsed.\"\"\"\n    return name\n",
         "tool/screen.py": "def wipe():\n    \"\"\"Wipe the screen, whatever the environment.\"\"\"\n"
                           "    return None\n",
-    }, monkeypatch)
-    query = "where are environment variables parsing options"
-    assert find(query, inflection=0.0)[0][1] == "wipe"  # `environment` alone, the shorter chunk
-    assert find(query)[0][1] == "lookup_setting"
-    assert find.why(query)["matched"] == ["environment", "variable", "parsed", "option"]
-
-
-def test_a_topic_finds_its_words_agent_and_action(make_repo, meaningless, monkeypatch) -> None:
+    }, "where are environment variables parsing options", "tool/screen.py", "tool/settings.py",  # `environment` alone
+        ["environment", "variable", "parsed", "option"]),
     # Twig's optimizer is `OptimizerNodeVisitor`; a developer asks for the `optimization` pass.
-    find = searcher(make_repo, meaningless, {
+    "derivation": ({
         "src/NodeVisitor/OptimizerNodeVisitor.php": "<?php\nclass OptimizerNodeVisitor\n{\n    /** a node of the tree */\n"
                                                     "    public function enterNode($node) { return $node; }\n}\n",
         "src/Parser.php": "<?php\nclass Parser\n{\n    /** the tree of a template, or a syntax error */\n"
                           "    public function parse($stream) { return $stream; }\n}\n",
-    }, monkeypatch)
-    query = "syntax tree optimization pass"
-    assert find(query, derivation=0.0)[0][0] == "src/Parser.php"
-    assert find(query)[0][0] == "src/NodeVisitor/OptimizerNodeVisitor.php"
-    assert "optimizer" in find.why(query)["matched"]
+    }, "syntax tree optimization pass", "src/Parser.php", "src/NodeVisitor/OptimizerNodeVisitor.php",
+        ["tree", "optimizer"]),
+}
+
+
+@pytest.mark.parametrize("signal", list(OTHER_FORMS))
+def test_a_question_finds_its_words_in_other_forms(make_repo, meaningless, monkeypatch, signal: str) -> None:
+    files, query, without, found, matched = OTHER_FORMS[signal]
+    find = searcher(make_repo, meaningless, files, monkeypatch)
+    assert find(query, **{signal: 0.0})[0][0] == without
+    assert find(query)[0][0] == found
+    assert find.why(query)["matched"] == matched
 
 
 def test_a_question_finds_the_abbreviations_code_writes(make_repo, meaningless, monkeypatch) -> None:
@@ -395,6 +396,11 @@ def test_a_subsystem_question_finds_the_file_that_implements_it(make_repo, meani
     assert find(query, file_name=0.0, file_top=0.0)[0][0] == "lib/misc.c"
     assert find(query)[0][0] == "lib/client/connect.c"
     assert {"file_name", "file_top"} <= set(find.why(query)["bonuses"])
+    # Typed into a search box as a phrase (a topic), it is answered the same way.
+    topic = "client resolve and connect to remote host"
+    assert find(topic, topic=0.0)[0][0] == "lib/misc.c"
+    assert find(topic)[0][0] == "lib/client/connect.c"
+    assert {"file_name", "file_top"} <= set(find.why(topic)["bonuses"])
 
 
 @pytest.mark.parametrize(("text", "topic"), [
@@ -413,24 +419,6 @@ def test_a_subsystem_question_finds_the_file_that_implements_it(make_repo, meani
 ])
 def test_a_short_phrase_naming_a_feature_is_a_topic(text: str, topic: bool) -> None:
     assert Query.parse(text).is_topic is topic
-
-
-def test_a_topic_finds_the_file_that_implements_it(make_repo, meaningless, monkeypatch) -> None:
-    # Typed into a search box as a phrase, the question of the test above is answered the same way.
-    steps = [("resolve_name", "look up the address of a name"), ("open_socket", "a socket for the address of the host"),
-             ("try_address", "the address connects with a timeout"), ("happy_eyeballs", "try IPv6 and IPv4 at once")]
-    files = {
-        "lib/client/connect.c": "".join(f"static int {name}(struct conn *c) {{\n  /* {doc} */\n  return 0;\n}}\n\n"
-                                        for name, doc in steps),
-        "lib/misc.c": "int wait_remote(struct conn *c) {\n  /* resolve the remote host, then connect */\n  return 0;\n}\n",
-    }
-    files |= {f"lib/part{n}.c": f"int part_{n}(int x) {{\n  /* unrelated work number {n} on buffers and lists */\n"
-                                "  return x;\n}\n" for n in range(12)}
-    find = searcher(make_repo, meaningless, files, monkeypatch)
-    query = "client resolve and connect to remote host"
-    assert find(query, topic=0.0)[0][0] == "lib/misc.c"
-    assert find(query)[0][0] == "lib/client/connect.c"
-    assert {"file_name", "file_top"} <= set(find.why(query)["bonuses"])
 
 
 def test_a_subsystem_question_lists_other_files_before_a_fifth_chunk_of_one(make_repo, meaningless,
