@@ -161,10 +161,10 @@ class Query:
         words = re.findall(r"[\w'-]+", self.text)
         if not words or len(words) > TOPIC_WORDS:
             return False
-        # A doc comment's sentence opens with its verb, capitalised (`Returns`, `Creates`); a topic
-        # typed in lower case may open with a plural (`hooks for ...`).
-        # A description may also open with its subject (`The user's home directory`, Go's `Name
-        # registers a new route`): a determiner among its first three words says so.
+        # A doc comment's sentence opens with its verb, capitalised (`Returns`, `Creates`; a topic
+        # typed in lower case may open with a plural, `hooks for ...`), or with its subject (`The
+        # user's home directory`, Go's `Name registers a new route`): then a determiner comes
+        # among its first three words.
         first = words[0]
         third_person = first[0].isupper() and first.endswith("s") and not first.endswith(("ss", "us", "is"))
         verb = first.lower() in DESCRIPTION_VERBS or first.lower().removesuffix("s") in DESCRIPTION_VERBS
