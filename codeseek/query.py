@@ -26,6 +26,8 @@ CALL_LAST = re.compile(r"most recent call last", re.IGNORECASE)
 # A file in a repository host's web address, past its ref: GitHub's `/blob/<ref>/`, GitLab's `/-/blob/<ref>/`.
 BLOB = re.compile(r"/(?:-/)?blob/[^/]+/(.+)$")
 INTERROGATIVES = frozenset({"how", "where", "what", "which", "why", "when", "who"})
+# Words a request opens with before its question word: `explain how ...`, `show me where ...`.
+REQUESTS = frozenset("explain show tell find describe me us please can could would you".split())
 # A word that opens a verb's object: `encode a code point`, `Return the ...` describe what one definition does.
 DETERMINERS = frozenset("a an the this that these those its their each every all any some one no".split())
 # A word with a qualifier inside, as a name is written (`List:remove`, `pkg.Type`, `Class#method`).
@@ -142,10 +144,13 @@ class Query:
 
     @property
     def is_question(self) -> bool:
-        """Asked as a question (`how does ... work`, `where is ... done`): about a subsystem, whose
-        answer spans files, rather than a definition described (`Return the ...`)."""
-        first = self.text.split(maxsplit=1)[0].lower() if self.text.strip() else ""
-        return not self.is_name and not self.is_long and first in INTERROGATIVES
+        """Asked as a question (`how does ... work`, `where is ... done`, also after a request:
+        `explain how ...`, `show me where ...`): about a subsystem, whose answer spans files,
+        rather than a definition described (`Return the ...`)."""
+        words = [w.lower() for w in re.findall(r"\w+", self.text)]
+        while words and words[0] in REQUESTS:  # `explain how ...`, `show me where ...`, `can you find where`
+            words.pop(0)
+        return not self.is_name and not self.is_long and bool(words) and words[0] in INTERROGATIVES
 
     @property
     def is_topic(self) -> bool:

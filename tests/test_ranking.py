@@ -421,6 +421,18 @@ def test_a_short_phrase_naming_a_feature_is_a_topic(text: str, topic: bool) -> N
     assert Query.parse(text).is_topic is topic
 
 
+@pytest.mark.parametrize(("text", "question"), [
+    ("how does the router match a path", True),
+    ("explain how the router matches a path", True),  # a request before its question word
+    ("show me where retries are scheduled", True),
+    ("Can you find where the config is loaded?", True),
+    ("find the first element matching a selector", False),  # a description
+    ("Describe sharing permissions by image", False),
+])
+def test_a_request_that_asks_how_or_where_is_a_question(text: str, question: bool) -> None:
+    assert Query.parse(text).is_question is question
+
+
 def test_a_subsystem_question_lists_other_files_before_a_fifth_chunk_of_one(make_repo, meaningless,
                                                                           monkeypatch) -> None:
     big = "".join(f"def cache_step_{n}(entry):\n    \"\"\"evict a cache entry\"\"\"\n    return entry\n\n\n"
