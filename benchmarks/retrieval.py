@@ -39,7 +39,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 from baseline import Baseline, FileBM25, plain_chunks
@@ -54,7 +54,7 @@ from codeseek.embedding.base import Embedder
 from codeseek.embedding.bundled import FORMER_NAMES
 from codeseek.index import Store
 from codeseek.kinds import Role, role_of_path
-from codeseek.query import CODE_EXTENSIONS, INTERROGATIVES
+from codeseek.query import CODE_EXTENSIONS, Query
 from codeseek.repo import open_workspace
 from codeseek.skipping import SkipRules
 
@@ -354,7 +354,7 @@ class Run:
             hits = find(q.query)
             latency = (time.perf_counter() - began) * 1000
             result = file_score([h.path for h in hits], q.files, K)
-            form = "asked with a question word" if q.query.split()[0].lower() in INTERROGATIVES else "a phrase"
+            form = "asked with a question word" if Query.parse(q.query).is_question else "a phrase"
             if q.kind in ("architecture", "semantic"):
                 for key in ((form, part), (form, "all")):
                     self.by_kind[(*key, system)].scores.append(result)
@@ -387,7 +387,7 @@ FILE_BASELINE = "bm25-files"
 
 
 def _source(path: str) -> bool:
-    return path.rpartition(".")[2].lower() in CODE_EXTENSIONS
+    return PurePosixPath(path).suffix[1:].lower() in CODE_EXTENSIONS
 
 
 # Whole-file BM25 over every file, over source files only, and over implementation source files

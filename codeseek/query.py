@@ -147,7 +147,7 @@ class Query:
         """Asked as a question (`how does ... work`, `where is ... done`, also after a request:
         `explain how ...`, `show me where ...`): about a subsystem, whose answer spans files,
         rather than a definition described (`Return the ...`)."""
-        words = [w.lower() for w in re.findall(r"\w+", self.text)]
+        words = [w.lower() for w in re.findall(r"\w[\w'-]*", self.text)]  # `how-to` is no `how`
         while words and words[0] in REQUESTS:  # `explain how ...`, `show me where ...`, `can you find where`
             words.pop(0)
         return not self.is_name and not self.is_long and bool(words) and words[0] in INTERROGATIVES
@@ -157,9 +157,10 @@ class Query:
         """A short phrase naming a feature or a subsystem (`WebSocket client implementation`,
         `XPath queries on parsed documents`): asked like a question, answered by the file or
         files that implement it. Not a description of one definition, which opens with its
-        verb: a third person's (`Returns the ...`) or one followed by its object (`encode a
-        code point`)."""
-        if self.is_name or self.is_long or self.is_question or any(IDENTIFIER.search(w) for w in self.mentioned):
+        verb (a third person's, `Returns the ...`, or one `DESCRIPTION_VERBS` holds) or has a
+        determiner among its first words (`encode a code point`)."""
+        if not self.terms or self.is_name or self.is_long or self.is_question or any(
+                IDENTIFIER.search(w) for w in self.mentioned):
             return False  # it names a definition (`visit_For in the code generator`, `insertWith of Data.Map`)
         if QUALIFIED_WORD.search(self.text):
             return False  # `List:remove`, `Date.Format:parse`

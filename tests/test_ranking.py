@@ -415,6 +415,7 @@ def test_a_subsystem_question_finds_the_file_that_implements_it(make_repo, meani
     ("Name registers a new route with a name", False),  # Go's doc comments open with the name
     ("visit_For in the code generator", False),  # it names a definition
     ("List:partition", False),
+    ("---", False),  # no term to ask about
     ("cache compiled templates on disk, keyed by name and checked for staleness when loaded", False),  # long
 ])
 def test_a_short_phrase_naming_a_feature_is_a_topic(text: str, topic: bool) -> None:
@@ -428,6 +429,7 @@ def test_a_short_phrase_naming_a_feature_is_a_topic(text: str, topic: bool) -> N
     ("Can you find where the config is loaded?", True),
     ("find the first element matching a selector", False),  # a description
     ("Describe sharing permissions by image", False),
+    ("how-to guide for the parser", False),
 ])
 def test_a_request_that_asks_how_or_where_is_a_question(text: str, question: bool) -> None:
     assert Query.parse(text).is_question is question
