@@ -349,17 +349,17 @@ class Run:
         """A question: file-level scores for every system, and span-level ones where a
         definition answers it."""
         part = "heldout" if q.heldout else "tuned"
+        groups = [q.kind, "all"]
+        if q.kind in ("architecture", "semantic"):
+            groups.append("asked with a question word" if Query.parse(q.query).is_question else "a phrase")
         for system, find in searchers.items():
             began = time.perf_counter()
             hits = find(q.query)
             latency = (time.perf_counter() - began) * 1000
             result = file_score([h.path for h in hits], q.files, K)
-            form = "asked with a question word" if Query.parse(q.query).is_question else "a phrase"
-            if q.kind in ("architecture", "semantic"):
-                for key in ((form, part), (form, "all")):
+            for group in groups:
+                for key in ((group, part), (group, "all")):
                     self.by_kind[(*key, system)].scores.append(result)
-            for key in ((q.kind, part), (q.kind, "all"), ("all", part), ("all", "all")):
-                self.by_kind[(*key, system)].scores.append(result)
             for key in ((language, part), (language, "all")):
                 self.by_question_language[(*key, system)].scores.append(result)
             if q.targets and system not in FILE_BASELINES:
