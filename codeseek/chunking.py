@@ -58,17 +58,19 @@ def prepare(items: list[tuple[str, bytes]], rules: SkipRules, info: ModelInfo) -
     the CPU work of an update, done in worker processes so that the main process only writes. (Static vectors
     made in the main process after chunking were half of a first index's time; a text's vector
     does not depend on the texts embedded beside it, so they are the same.)"""
-    files = []
+    files, texts = [], []
     for item in items:
         reason, chunks = chunk_one(item, rules)
-        files.append((item[0], reason, [NewChunk.of(chunk, info) for chunk in chunks]))
+        embedded = [chunk.embedding_text() for chunk in chunks]  # once: its key and its static vector
+        files.append((item[0], reason, [NewChunk.of(chunk, info, text) for chunk, text in zip(chunks, embedded, strict=True)]))
+        texts.extend(embedded)
     counts = [term_docs(new.terms for new in news) for _, _, news in files]
     tier = static_tier(info.model)
     if tier is None:
         return [Prepared(path, reason, news, terms=terms) for (path, reason, news), terms in zip(files, counts, strict=True)]
     # float16, as the segment stores them (the same rounding as USearch's): half the memory a
     # batch's vectors hold until its segment is written.
-    vectors = tier.embed_documents([new.chunk.embedding_text() for _, _, news in files for new in news])
+    vectors = tier.embed_documents(texts)
     vectors = vectors.astype(np.float16)
     ends = np.cumsum([len(news) for _, _, news in files])
     return [Prepared(path, reason, news, vectors[end - len(news) : end], terms)

@@ -62,7 +62,7 @@ class Chunk:
         context is embedded truncated on the right: its name, signature and doc comment come
         first (splitting it into parts ranked worse on benchmarks/retrieval.py).
         """
-        header = PurePosixPath(self.path).name
+        header = self.path.rpartition("/")[2]  # PurePosixPath's name, without its cost per chunk
         if self.context:
             header += f" > {self.context}"
         return f"{header}\n{self.text}"

@@ -44,8 +44,9 @@ class NewChunk:
     terms: tuple[str, str, str]
 
     @classmethod
-    def of(cls, chunk: Chunk, info: ModelInfo) -> NewChunk:
-        return cls(chunk, vector_key(chunk.embedding_text(), info),
+    def of(cls, chunk: Chunk, info: ModelInfo, text: str | None = None) -> NewChunk:
+        """`text`: the chunk's embedding_text, where the caller has it already (for its static vector)."""
+        return cls(chunk, vector_key(chunk.embedding_text() if text is None else text, info),
                    (code_terms(chunk.symbol), code_terms(chunk.path), code_terms(chunk.text)))
 
 
