@@ -42,6 +42,8 @@ DESCRIPTION_VERBS = frozenset(
     "determine wrap visit walk replace split flush write read test parse does do is are can should will".split())
 # A topic (`WebSocket client implementation`) is a short phrase; a description runs longer.
 TOPIC_WORDS = 8
+# A query's words as a reader counts them: `how-to` and `don't` are one word, not `how` and `to`.
+WORDS = re.compile(r"\w[\w'-]*")
 QUALIFIER = re.compile(r"::|->|#|\.|\\")
 # A token that can only be code: camelCase, snake_case, a qualified name.
 CODE_SHAPE = re.compile(r"[a-z0-9][A-Z]|[A-Z]{2}[a-z]|\w_\w|[.#]\w|::|->")
@@ -147,7 +149,7 @@ class Query:
         """Asked as a question (`how does ... work`, `where is ... done`, also after a request:
         `explain how ...`, `show me where ...`): about a subsystem, whose answer spans files,
         rather than a definition described (`Return the ...`)."""
-        words = [w.lower() for w in re.findall(r"\w[\w'-]*", self.text)]  # `how-to` is no `how`
+        words = [w.lower() for w in WORDS.findall(self.text)]
         while words and words[0] in REQUESTS:  # `explain how ...`, `show me where ...`, `can you find where`
             words.pop(0)
         return not self.is_name and not self.is_long and bool(words) and words[0] in INTERROGATIVES
@@ -164,7 +166,7 @@ class Query:
             return False  # it names a definition (`visit_For in the code generator`, `insertWith of Data.Map`)
         if QUALIFIED_WORD.search(self.text):
             return False  # `List:remove`, `Date.Format:parse`
-        words = re.findall(r"[\w'-]+", self.text)
+        words = WORDS.findall(self.text)
         if not words or len(words) > TOPIC_WORDS:
             return False
         # A doc comment's sentence opens with its verb, capitalised (`Returns`, `Creates`; a topic
