@@ -280,8 +280,8 @@ def test_plain_text_is_counted_by_its_words_into_the_tokenizers_own_tokens(monke
         assert tokens._words is not None
         for start in range(0, len(texts), 64):
             batch = texts[start : start + 64]
-            got = tokens.count(batch)
-            encoded = tokens.encode(batch, special=False)
+            got = tokens.count(batch, limit=32 if split else None)  # a shorter limit: its first tokens
+            encoded = [e[: 32 if split else limit] for e in tokens.encode(batch, special=False)]
             owner = np.repeat(np.arange(len(batch)), [len(e) for e in encoded])
             ids = np.concatenate([np.asarray(e, dtype=np.int64) for e in encoded])
             pairs, counts = np.unique(owner * 100_000 + ids, return_counts=True)

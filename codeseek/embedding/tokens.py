@@ -46,7 +46,7 @@ class Tokens:
         unknown = (config.get("model") or {}).get("unk_token")
         self._unknown_id = self._tokenizer.token_to_id(unknown) if isinstance(unknown, str) else None
         self._plain = _plain_twin(text, config, max_tokens)
-        self._words = Words.of(self._tokenizer, text, config, max_tokens, split=split_case)
+        self._words = Words.of(self._tokenizer, text, config, split=split_case)
 
     def _as_read(self, texts: Sequence[str]) -> Sequence[str]:
         """The texts as the model reads them: split at case boundaries where it reads them so."""
@@ -75,23 +75,25 @@ class Tokens:
                     ids[i] = e.ids
         return ids
 
-    def count(self, texts: Sequence[str]) -> TokenCounts:
-        """How many times each text holds each token id of `encode(texts, special=False)`:
-        plain ASCII by its words where the tokenizer is BERT's (wordpiece.py: it splits words at
-        their case boundaries itself, where this model reads them split), the rest encoded."""
+    def count(self, texts: Sequence[str], limit: int | None = None) -> TokenCounts:
+        """How many times each text holds each token id of `encode(texts, special=False)`, of its
+        first `limit` tokens (at most `max_tokens`, the default): plain ASCII by its words where
+        the tokenizer is BERT's (wordpiece.py: it splits words at their case boundaries itself,
+        where this model reads them split), the rest encoded."""
+        limit = self.max_tokens if limit is None else min(limit, self.max_tokens)
         words = self._words
         counted = [i for i, text in enumerate(texts) if words.takes(text)] if words is not None else []
         owners, ids, weights = [], [], []
         if counted:
             assert words is not None
-            owner, token, weight = words.count([texts[i] for i in counted])
+            owner, token, weight = words.count([texts[i] for i in counted], limit)
             owners.append(np.asarray(counted, dtype=np.int64)[owner])
             ids.append(token)
             weights.append(weight)
         taken = set(counted)
         rest = [i for i in range(len(texts)) if i not in taken]
         if rest:
-            encoded = self.encode([texts[i] for i in rest], special=False)
+            encoded = [e[:limit] for e in self.encode([texts[i] for i in rest], special=False)]
             lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
             owners.append(np.repeat(np.asarray(rest, dtype=np.int64), lengths))
             ids.append(np.fromiter((i for e in encoded for i in e), dtype=np.int64, count=int(lengths.sum())))

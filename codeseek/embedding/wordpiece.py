@@ -14,6 +14,7 @@ its words are distinct, and most of those were seen in earlier chunks.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -65,8 +66,7 @@ def tally(owners: list[np.ndarray], ids: list[np.ndarray], weights: list[np.ndar
 class Words:
     """The word cache of one tokenizer, and the counting of the texts it takes (`takes`)."""
 
-    def __init__(self, tokenizer: Any, *, lowercase: bool, max_tokens: int, added: tuple[str, ...],
-                 split: bool = False) -> None:
+    def __init__(self, tokenizer: Any, *, lowercase: bool, added: tuple[str, ...], split: bool = False) -> None:
         self._tokenizer = tokenizer  # lowercasing alone, no truncation: one word at a time
         self._lowercase = lowercase
         # Case boundaries lie inside a word (a run of letters and digits): a text split at them
@@ -74,14 +74,12 @@ class Words:
         # once, when it is learnt, not every text whole (a regular expression's pass over every
         # character was 0.27 s per 3 MB of chunks).
         self._split = split
-        self._max_tokens = max_tokens
         self._added = added  # matched in the raw text before the words are split: tokenized whole
         self._index: dict[str, int] = {}
         self._starts = self._lengths = self._ids = np.zeros(0, np.int64)
 
     @classmethod
-    def of(cls, tokenizer: Any, text: str, config: dict[str, Any], max_tokens: int, *, split: bool = False
-           ) -> Words | None:
+    def of(cls, tokenizer: Any, text: str, config: dict[str, Any], *, split: bool = False) -> Words | None:
         """The counter for a BERT WordPiece tokenizer (normaliser, pre-tokeniser and model all
         BERT's), else None. `text` is its file's JSON, `config` that JSON parsed; `split`: texts
         are read split at case boundaries (`split_case`)."""
@@ -97,7 +95,7 @@ class Words:
         words.no_truncation()
         words.no_padding()
         added = tuple(token.content.lower() for token in tokenizer.get_added_tokens_decoder().values())
-        return cls(words, lowercase=lowercase, max_tokens=max_tokens, added=added, split=split)
+        return cls(words, lowercase=lowercase, added=added, split=split)
 
     def takes(self, text: str) -> bool:
         """Whether `count` gives this text's tokens: PLAIN, and no added token (`[PAD]`) in it."""
@@ -106,12 +104,14 @@ class Words:
         lowered = text.lower()
         return not any(token in lowered for token in self._added)
 
-    def count(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(text, token id, how many) of each text's first `max_tokens` tokens, texts that `takes`
+    def count(self, texts: list[str], limit: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(text, token id, how many) of each text's first `limit` tokens, texts that `takes`
         alone; unsorted, a token may come more than once for a text (see `tally`)."""
         # Split words keep their case until they are learnt (their pieces are the lowercased split's).
         lower = self._lowercase and not self._split
-        words = [WORD.findall(text.lower() if lower else text) for text in texts]
+        # A word is one token at least, so a text's first `limit` tokens lie in its first `limit`
+        # words: the rest are not counted.
+        words = [WORD.findall(text.lower() if lower else text)[:limit] for text in texts]
         counted = [Counter(found) for found in words]
         self._learn(set().union(*counted))
         index, order, counts, sizes = self._index, [], [], []
@@ -123,21 +123,32 @@ class Words:
         count = np.array(counts, dtype=np.int64)
         owner = np.repeat(np.arange(len(texts), dtype=np.int64), sizes)
         totals = np.bincount(owner, weights=count * self._lengths[word], minlength=len(texts))
-        long = np.flatnonzero(totals > self._max_tokens)
+        long = np.flatnonzero(totals > limit)
         if not len(long):
             return self._pieces(owner, word, count)
         short = ~np.isin(owner, long)
         kept = self._pieces(owner[short], word[short], count[short])
-        owners, ids, weights = [kept[0]], [kept[1]], [kept[2]]
-        for i in long:  # past the limit: the text's first max_tokens tokens, in order
-            ordered = np.fromiter(map(index.__getitem__, words[i]), dtype=np.int64, count=len(words[i]))
-            through = int(np.searchsorted(np.cumsum(self._lengths[ordered]), self._max_tokens)) + 1
-            ones = np.ones(through, dtype=np.int64)
-            first = self._pieces(ones * i, ordered[:through], ones)[1][: self._max_tokens]
-            owners.append(np.full(len(first), i, dtype=np.int64))
-            ids.append(first)
-            weights.append(np.ones(len(first), dtype=np.int64))
-        return np.concatenate(owners), np.concatenate(ids), np.concatenate(weights)
+        first = self._first(long, [words[i] for i in long], limit)
+        return (np.concatenate([kept[0], first[0]]), np.concatenate([kept[1], first[1]]),
+                np.concatenate([kept[2], first[2]]))
+
+    def _first(self, texts: np.ndarray, words: list[list[str]], limit: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(text, token id, 1) of the first `limit` tokens of texts longer than that (`texts`, their
+        indexes; `words`, each one's words in order, learnt), in order: all texts at once (one at a
+        time, the static tier's first 32 tokens of a chunk cost as much as its whole count)."""
+        sizes = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+        word = np.fromiter(map(self._index.__getitem__, itertools.chain.from_iterable(words)), dtype=np.int64,
+                           count=int(sizes.sum()))
+        lengths = self._lengths[word]
+        starts = np.cumsum(lengths) - lengths  # each word's first token, counted over all the texts
+        at = starts - np.repeat(starts[np.cumsum(sizes) - sizes], sizes)  # ... and within its text
+        begun = at < limit  # the words whose first token is within the limit
+        owner, ids, _ = self._pieces(np.repeat(texts, sizes)[begun], word[begun], np.ones(int(begun.sum()), np.int64))
+        taken = lengths[begun]
+        # Each token's place in its text: its word's first token's place, plus its place in its word.
+        place = np.repeat(at[begun], taken) + np.arange(len(ids)) - np.repeat(np.cumsum(taken) - taken, taken)
+        within = place < limit
+        return owner[within], ids[within], np.ones(int(within.sum()), dtype=np.int64)
 
     def _learn(self, words: set[str]) -> None:
         """Tokenize the words not seen yet (all of them again once the cache is full)."""
