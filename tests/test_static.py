@@ -98,6 +98,27 @@ def test_a_static_models_identity_includes_how_much_it_reads(tmp_path: Path) -> 
     assert np.allclose(engine.embed_documents(["retry backoff sleep"]), engine.embed_documents(["retry backoff"]))
 
 
+def test_a_static_models_lead_counts_a_texts_first_tokens_again(tmp_path: Path) -> None:
+    """`lead_tokens` and `lead_weight` in its config: a text's vector is its tokens' mean plus
+    the weight times its first tokens' mean (each normalised), so `retry backoff sleep` leans
+    to `retry`; the digest differs (stored vectors are computed again); a lead past what the
+    model reads, or without a positive weight, is no lead."""
+    model = tiny_static_model(tmp_path / "model", "model2vec")
+    config = json.loads((model / "config.json").read_text())
+    plain = StaticEmbedder(model)
+    (model / "config.json").write_text(json.dumps({**config, "lead_tokens": 1, "lead_weight": 0.5}))
+    led = StaticEmbedder(model)
+    whole, first = plain.embed_documents(["retry backoff sleep", "retry"])
+    want = whole + 0.5 * first
+    assert np.allclose(led.embed_documents(["retry backoff sleep"])[0], want / np.linalg.norm(want), atol=1e-6)
+    assert np.allclose(led.embed_documents(["retry"]), plain.embed_documents(["retry"]), atol=1e-6)
+    assert not led.embed_documents(["nothing known here"]).any()
+    assert led.model.digest != plain.model.digest
+    for lead, weight in ((512, 0.5), (0, 0.5), (1, 0), (1, "half"), (True, 0.5)):
+        (model / "config.json").write_text(json.dumps({**config, "lead_tokens": lead, "lead_weight": weight}))
+        assert static.load(model).digest == plain.model.digest
+
+
 def test_a_static_model_taught_on_split_identifiers_reads_every_text_split(tmp_path: Path) -> None:
     """`"split_case": true` in its config: `retryWithBackoff` is read as `retry With Backoff`
     (two known words), where the same table unsplit reads one unknown word; and the digest
@@ -290,16 +311,26 @@ def test_plain_text_is_counted_by_its_words_into_the_tokenizers_own_tokens(monke
 
 
 def test_a_static_vector_is_the_exact_sum_of_its_tokens_rows_whatever_its_batch() -> None:
-    """`pool` on real code: each text's vector is the exact (float64) sum of its first 512
-    tokens' rows rounded to float32, the same alone as in a batch of others."""
+    """`pool` on real code: each text's vector comes from the exact (float64) sums of its first
+    `max_length` tokens' rows and of its first `lead` ones (the shipped tier's config), rounded
+    once to float32, the same alone as in a batch of others."""
     texts = _corpus()
     tier = static_tier(CODE_MODEL)
     assert isinstance(tier, StaticEmbedder)
     model = tier.model
+    assert 0 < model.lead < model.max_length and model.lead_weight > 0
     table = model.table.astype(np.float64)
     encoded = model.tokenizer.encode([text[: 512 * 8] for text in texts], special=False)
-    want = np.stack([table[e].sum(axis=0) if e else np.zeros(table.shape[1]) for e in encoded]).astype(np.float32)
+
+    def sums(limit: int) -> np.ndarray:
+        rows = np.stack([table[e[:limit]].sum(axis=0) if e else np.zeros(table.shape[1]) for e in encoded])
+        norms = np.linalg.norm(rows, axis=1, keepdims=True)
+        return np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 0)
+
+    want = (sums(model.max_length) + model.lead_weight * sums(model.lead)).astype(np.float32)
     got = pool(model, texts)
     assert np.array_equal(got, want)
+    assert np.array_equal(pool(replace(model, lead=0), texts), np.stack(
+        [table[e].sum(axis=0) if e else np.zeros(table.shape[1]) for e in encoded]).astype(np.float32))
     alone = np.stack([pool(model, [text])[0] for text in texts[::7]])
     assert np.array_equal(alone, got[::7])

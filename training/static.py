@@ -321,10 +321,21 @@ def build(args: argparse.Namespace) -> None:
     quantized = np.round(kept / scales[:, None]).astype(np.int8)
     restored = np.zeros_like(table)
     restored[used] = quantized.astype(np.float32) * scales[:, None]
+    # As codeseek reads it: with a lead, a text's first tokens counted again (codeseek/embedding/static.py).
+    lead = {k: token_ids(tokenizer, texts[k], unk, args.lead_tokens, split) for k in checks} if args.lead_tokens else {}
+
+    def shipped(kind: str) -> np.ndarray:
+        vectors = mean_vectors(restored, checks[kind])
+        if lead:
+            vectors = vectors + args.lead_weight * mean_vectors(restored, lead[kind])
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
     print(f"shipped (pruned, {table.shape[1]} dims, int8): validation "
-          f"{validation(lambda k: mean_vectors(restored, checks[k]), codes)}; "
+          f"{validation(shipped, codes)}; "
           f"vocabulary {int(used.sum())} of {len(used)} tokens", flush=True)
     made = {"method": args.method, "distilled_from": chosen.float32, "max_length": args.max_length}
+    if args.lead_tokens:
+        made |= {"lead_tokens": args.lead_tokens, "lead_weight": args.lead_weight}
     if split:
         made["split_case"] = True
     if args.method == "tokenlearn":
@@ -380,6 +391,9 @@ def main() -> None:
     make.add_argument("--project", action="store_true", help="train in the teacher's top --dims directions (no PCA after)")
     make.add_argument("--max-length", type=int, default=TEACHER_TOKENS,
                       help="tokens of a text the model reads at run time (config.json)")
+    make.add_argument("--lead-tokens", type=int, default=32,
+                      help="a text's first tokens, counted again at run time (config.json; 0: none)")
+    make.add_argument("--lead-weight", type=float, default=0.5, help="the weight of the lead's mean")
     make.add_argument("--coverage", type=Path, help="report the share of this folder's tokens the vocabulary keeps")
     args = parser.parse_args()
     {"featurize": featurize, "build": build}[args.step](args)

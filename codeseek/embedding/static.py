@@ -15,7 +15,10 @@ Three folder formats load:
 Each becomes one table indexed by token id (float16: 15 MB for a BERT vocabulary at 256
 dims), with model2vec's per-token weights folded in and the unknown token zeroed (model2vec
 drops it). A text's vector is the mean of its tokens' rows, normalised (so the mean is a
-sum: the count cancels).
+sum: the count cancels). A config's `lead_tokens` and `lead_weight` add the mean of the
+text's first tokens again, at that weight: a chunk's opening (its file, scope, name and
+signature) counts more than its body, as its place in a bag of tokens cannot say (issue 29,
+benchmarks/README.md: codeseek's tier reads its first 32 tokens again at half weight).
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ class StaticModel:
     max_length: int
     format: str
     digest: str  # of its table file, length and splitting: a static model is identified by its values, not its name
+    lead: int = 0  # the first tokens counted again (config.json's `lead_tokens`; 0: none)
+    lead_weight: float = 0.0
 
 
 def layout(folder: Path) -> tuple[Path, str] | None:
@@ -100,6 +105,9 @@ def load(folder: Path) -> StaticModel:
     max_length = length if isinstance(length, int) and 0 < length <= MAX_TOKENS else MAX_TOKENS
     # A table trained on identifiers split at case boundaries (wordpiece.split_case) reads them so.
     split = config.get("split_case") is True
+    lead, weight = config.get("lead_tokens", 0), config.get("lead_weight", 0.0)
+    if not (type(lead) is int and 0 < lead < max_length and type(weight) in (int, float) and 0 < weight):
+        lead, weight = 0, 0.0
     try:
         tensors = load_file(str(inner / "model.safetensors"))
         tokenizer = Tokens(inner / "tokenizer.json", max_length, split_case=split)
@@ -129,8 +137,10 @@ def load(folder: Path) -> StaticModel:
     content = (inner / "model.safetensors").read_bytes() + f"max_length={max_length}".encode()
     if split:
         content += b";split_case"  # (an unsplit model's digest is what it was before the option)
+    if lead:
+        content += f";lead={lead}x{float(weight)}".encode()
     digest = hashlib.sha256(content).hexdigest()[:12]
-    return StaticModel(table, tokenizer, max_length, kind, digest)
+    return StaticModel(table, tokenizer, max_length, kind, digest, lead, float(weight))
 
 
 def _finite_half(rows: np.ndarray, folder: Path) -> np.ndarray:
@@ -156,21 +166,37 @@ def _by_token(rows: np.ndarray, mapping: np.ndarray | None, vocab: int) -> np.nd
 
 
 def pool(model: StaticModel, texts: list[str]) -> np.ndarray:
-    """Each text's summed token rows (unnormalised; a text with no known token is zeros).
+    """Each text's summed token rows (unnormalised; a text with no known token is zeros); with a
+    lead (`lead_tokens`), the sum of its first `max_length` tokens' rows and `lead_weight` times
+    that of its first `lead`, each normalised first.
 
     A chunk repeats its tokens (`self`, `(`, its names): each text's tokens are counted
     (`Tokens.count`), and a batch's sums are one product of its counts by the rows of the
     tokens it holds, in float64, where they are exact: every row value is a float16 (a
     multiple of 2**-24 below 2**16) and a count at most MAX_TOKENS, so no product or partial
-    sum rounds, in whatever order BLAS adds them. A text's vector is its exact sum rounded
-    once to float32, whatever texts share its batch."""
+    sum rounds, in whatever order BLAS adds them. A text's vector is computed from its exact
+    sums alone and rounded once to float32, whatever texts share its batch."""
+    out = _sums(model, texts, model.max_length)
+    if model.lead:
+        lead = _sums(model, texts, model.lead)
+        out = _unit(out) + model.lead_weight * _unit(lead)
+    return out.astype(np.float32)
+
+
+def _unit(sums: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(sums, axis=1, keepdims=True)
+    return np.divide(sums, norms, out=np.zeros_like(sums), where=norms > 0)
+
+
+def _sums(model: StaticModel, texts: list[str], limit: int) -> np.ndarray:
+    """Each text's exact (float64) sum of its first `limit` tokens' rows."""
     table = model.table
     vocab = len(table)
-    out = np.zeros((len(texts), table.shape[1]), dtype=np.float32)
+    out = np.zeros((len(texts), table.shape[1]), dtype=np.float64)
     for start in range(0, len(texts), BATCH):
         # Cut first, as model2vec does: the tokenizer would read a whole long file, then truncate.
-        batch = [text[: model.max_length * CHARS_PER_TOKEN] for text in texts[start : start + BATCH]]
-        counted = model.tokenizer.count(batch)
+        batch = [text[: limit * CHARS_PER_TOKEN] for text in texts[start : start + BATCH]]
+        counted = model.tokenizer.count(batch, limit)
         known = counted.ids < vocab  # a tokenizer with more ids than rows: the rest count as unknown
         if not known.any():
             continue
