@@ -50,7 +50,7 @@ class StaticModel:
     tokenizer: Tokens  # truncating at max_length, no padding
     max_length: int
     format: str
-    digest: str  # of its table file, length and splitting: a static model is identified by its values, not its name
+    digest: str  # of its table file, length, splitting and lead: a static model is identified by its values, not its name
     lead: int = 0  # the first tokens counted again (config.json's `lead_tokens`; 0: none)
     lead_weight: float = 0.0
 
