@@ -68,7 +68,7 @@ def find(
                   if mode != Mode.SEMANTIC else None)
         static_vector = spaces.tier.embed_queries([query])[0] if spaces.tier is not None else None
         try:
-            vector = (_query_vector(engine, info, query)
+            vector = (_query_vector(engine, info, query, signals.long_title if parsed.is_long else 0.0)
                       if engine is not None and info is not None and mode != Mode.LEXICAL and spaces.transformer
                       else None)
         except EngineUnavailable as exc:
@@ -219,10 +219,17 @@ def _exact_cosines(space: Vectors, vector: np.ndarray, chunks: list[StoredChunk]
             into[c.id] = float(vectors[c.vector_key] @ vector)
 
 
-def _query_vector(engine: EngineChoice, info: ModelInfo, query: str) -> np.ndarray:
+def _query_vector(engine: EngineChoice, info: ModelInfo, query: str, title: float = 0.0) -> np.ndarray:
+    """The query's vector; with `title` (a long query's `Signals.long_title`), its whole text's
+    plus `title` times its first line's: an issue's title says what is wrong, its body how."""
     embedder = engine.embedder_for(info)
+    head = query.strip().split("\n", 1)[0].strip()
     with engine.lock:
-        return embedder.embed_queries([query])[0]
+        if not title or not head or head == query.strip():
+            return embedder.embed_queries([query])[0]
+        whole, first = embedder.embed_queries([query, head])
+    both = whole + title * first
+    return both / np.linalg.norm(both)
 
 
 def _dense(store: Store, space: Vectors, vector: np.ndarray, depth: int,

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from codeseek import indexing, report, search
@@ -242,3 +243,25 @@ def test_mcp_over_stdio(make_repo: MakeRepo) -> None:
     assert found["isError"] is False and found["structuredContent"]["hits"][0]["symbol"] == "retry_with_backoff"
     assert replies[4]["result"]["isError"] is True and "no indexed chunk" in replies[4]["result"]["content"][0]["text"]
     assert replies[5]["error"]["code"] == -32601
+
+
+def test_a_long_querys_vector_leans_to_its_first_line(indexed: tuple[Path, Store], engine: EngineChoice,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """An issue pasted whole: its vector is its text's plus `long_title` times its first line's
+    (the title, what is wrong), each normalised; a one-line query is embedded alone."""
+    _, store = indexed
+    issue = ("Retries give up too early when the server answers 503\n\n"
+             + "We call fetch_user in a loop and the backoff helper stops after the first failure. " * 6)
+    embedder = engine.embedder()
+    asked: list[list[str]] = []
+    real = embedder.embed_queries
+    monkeypatch.setattr(embedder, "embed_queries", lambda texts: asked.append(list(texts)) or real(texts))
+    search.find(store, engine, issue, 5)
+    assert [issue, issue.split("\n")[0]] in asked
+    info = store.db.model_info()
+    whole, title = real([issue, issue.split("\n")[0]])
+    want = whole + 0.5 * title
+    assert np.allclose(search._query_vector(engine, info, issue, 0.5), want / np.linalg.norm(want), atol=1e-6)
+    assert np.allclose(search._query_vector(engine, info, issue, 0.0), whole, atol=1e-6)
+    one_line = issue.replace("\n", " ")
+    assert np.allclose(search._query_vector(engine, info, one_line, 0.5), real([one_line])[0], atol=1e-6)
