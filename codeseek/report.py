@@ -83,7 +83,9 @@ class Status:
                          + (f"computed by {self.engine}" if self.engine else "no vector computed yet"))
         if self.static_model:
             every = "every chunk" if self.static_chunks == c.chunks else f"{self.static_chunks:,} of {c.chunks:,} chunks"
-            until = "until every chunk has the model's vector" if self.unembedded else "not needed now: every chunk has the model's"
+            # Read beside the model's vectors too (ranking.Signals.static_blend), not only until they are in.
+            until = ("meaning for the chunks still without the model's vector, and beside it" if self.unembedded
+                     else "read beside the model's vectors")
             lines.append(f"static tier {self.static_model}: {every} ({until})")
         if self.advice:
             lines.append(self.advice)

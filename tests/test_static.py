@@ -155,8 +155,9 @@ def test_a_fresh_index_has_a_static_vector_for_every_chunk_and_meaning_before_th
 
 
 def test_once_every_chunk_has_the_models_vector_both_spaces_give_meaning(make_repo: MakeRepo) -> None:
-    """With the transformer's vector for every chunk, a tenth of a chunk's meaning still comes
-    from the static tier (Signals.static_blend: it ranked better than the transformer alone)."""
+    """With the transformer's vector for every chunk, a fifth of a chunk's meaning still comes
+    from the static tier (Signals.static_blend: it ranked better than the transformer alone),
+    and `status` says it is read."""
     root = make_repo()
     ws = open_workspace(root)
     engine = EngineChoice(EngineSettings())
@@ -169,6 +170,8 @@ def test_once_every_chunk_has_the_models_vector_both_spaces_give_meaning(make_re
     assert results.vectors == "transformer and static" and alone.vectors == "transformer"
     assert results.hits[0].symbol == "retry_with_backoff" and results.hits[0].why["vectors"] == "both"
     assert alone.hits[0].why["vectors"] == "transformer"
+    status = codeseek(root, "status").stdout
+    assert "static tier codeseek-code-static-v2@" in status and "every chunk (read beside the model's vectors)" in status
 
 
 def test_static_vectors_made_in_the_worker_processes_are_the_tiers_own(make_repo: MakeRepo) -> None:
