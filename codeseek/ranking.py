@@ -26,10 +26,11 @@ factors); a qualified name is resolved against tree-sitter's scopes and the file
 trees, a `v1/` beside a `v4/` the index holds and definitions marked deprecated; semble's test,
 `__init__.py`, example and `.d.ts` penalties were not taken (the test and auxiliary priors
 measured those). Not in semble: the primary definition of a shared name and overload stubs
-(evidence.shape_of); long queries (their 30 rarest terms, a file or `file:line` a traceback
-names, a file-level pass, prose and tests lowered, their first line read twice); the file-level signals and saturation for
-questions and topics only (`how does ... work`, `WebSocket client implementation`: on every
-sentence saturation cost the docs set 0.016 NDCG, the file-level signals 0.003-0.006).
+(evidence.shape_of); long queries (their 30 rarest terms, a file or `file:line` a traceback names,
+a file-level pass, prose and tests lowered, their first line read twice); the file-level signals
+and saturation for questions and topics only (`how does ... work`, `WebSocket client
+implementation`: on every sentence saturation cost the docs set 0.016 NDCG, the file-level
+signals 0.003-0.006).
 """
 
 from __future__ import annotations
@@ -162,9 +163,8 @@ class Signals:
     # 0.867, the 66 0.763 -> 0.793 (their architecture 0.677 -> 0.719); whole releases 0.889 -> 0.892 (the 66 0.766 ->
     # 0.795); docs MRR 0.610 -> 0.609, identifiers equal. For every short sentence (no verb test): docs 0.610 -> 0.606.
     topic: float = 1.0
-    # Long queries (an issue, a traceback): candidates by the most informative terms, this many
-    # (0: every term); a named file's chunks added, and bonuses for them and its line. Issues
-    # MRR: every term 0.616, 12: 0.523, 20: 0.550, 30: 0.626, 50: 0.604.
+    # Long queries (an issue, a traceback): candidates by this many most informative terms (0: every term); a named
+    # file's chunks added, bonuses for them and its line. Issues MRR: all terms .616, 12 .523, 20 .550, 30 .626, 50 .604.
     long_terms: float = 30
     # Added, for a long query, times its file's share of the query's informative terms (a file-level pass over them,
     # search.py; 0: none). Without: MRR 0.630 but the first file right 0.455 -> 0.432. Session 10, 74 issues (the 44 of
@@ -185,10 +185,8 @@ class Signals:
     # Further factor, for a long query, on text, tests and auxiliary code (an issue's words are all over its docs,
     # changelog and tests). Without (0.5 then): issues MRR 0.626 -> 0.561; 0.2 / 0.4: 0.656 / 0.652.
     long_prose: float = 0.3
-    # For a long query, the transformer's query vector is its whole text's plus this times its first line's (an
-    # issue's title: what is wrong, in a sentence; each normalised), as the static tier reads a text's first tokens
-    # again. Session 16, 101 issues: MRR 0.767 -> 0.772, first file right 0.653 -> 0.663 (naming no fixed file 0.635 ->
-    # 0.643); 1: 0.771. Questions, docs and identifiers unchanged (none is long). One more short text embedded a search.
+    # A long query's transformer vector: its text's plus this times its first line's (its title), each normalised. 101
+    # issues: MRR 0.767 -> 0.772, first file right 0.653 -> 0.663, 1: 0.771; questions, docs, identifiers equal.
     long_title: float = 0.5
     # words_sentence for a long query, whose vector reads only its first 128 tokens: 0.6 / 0.9: 0.636 / 0.645.
     words_long: float = 0.75
