@@ -164,7 +164,7 @@ class Signals:
     # 0.795); docs MRR 0.610 -> 0.609, identifiers equal. For every short sentence (no verb test): docs 0.610 -> 0.606.
     topic: float = 1.0
     # Long queries (an issue, a traceback): candidates by this many most informative terms (0: every term); a named
-    # file's chunks added, bonuses for them and its line. Issues MRR: all terms .616, 12 .523, 20 .550, 30 .626, 50 .604.
+    # file's chunks added, bonuses for them and its line. Issues MRR: all terms .616, 12 .523, 20 .55, 30 .626, 50 .604.
     long_terms: float = 30
     # Added, for a long query, times its file's share of the query's informative terms (a file-level pass over them,
     # search.py; 0: none). Without: MRR 0.630 but the first file right 0.455 -> 0.432. Session 10, 74 issues (the 44 of
