@@ -18,6 +18,7 @@ from .index import Store, StoredChunk
 from .index.segments import Vectors
 from .lexical import idf, match_expression, match_expressions
 from .protocol import Filters, Mode, check_k
+from .query import CALL_LAST
 from .results import Hit, Results
 from .words import count
 
@@ -221,15 +222,16 @@ def _exact_cosines(space: Vectors, vector: np.ndarray, chunks: list[StoredChunk]
 
 def _query_vector(engine: EngineChoice, info: ModelInfo, query: str, title: float = 0.0) -> np.ndarray:
     """The query's vector; with `title` (a long query's `Signals.long_title`), its whole text's
-    plus `title` times its first line's: an issue's title says what is wrong, its body how."""
+    plus `title` times its first line's: an issue's title says what is wrong, its body how (a
+    traceback's first line says nothing: then the text alone)."""
     embedder = engine.embedder_for(info)
     head = query.strip().split("\n", 1)[0].strip()
     with engine.lock:
-        if not title or not head or head == query.strip():
+        if not title or not head or head == query.strip() or CALL_LAST.search(head):
             return embedder.embed_queries([query])[0]
         whole, first = embedder.embed_queries([query, head])
     both = whole + title * first
-    return both / np.linalg.norm(both)
+    return both / max(float(np.linalg.norm(both)), 1e-12)  # a static engine's text of unknown words: zeros
 
 
 def _dense(store: Store, space: Vectors, vector: np.ndarray, depth: int,

@@ -248,7 +248,8 @@ def test_mcp_over_stdio(make_repo: MakeRepo) -> None:
 def test_a_long_querys_vector_leans_to_its_first_line(indexed: tuple[Path, Store], engine: EngineChoice,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """An issue pasted whole: its vector is its text's plus `long_title` times its first line's
-    (the title, what is wrong), each normalised; a one-line query is embedded alone."""
+    (the title, what is wrong), each normalised; a one-line query, or a traceback's, is embedded
+    alone."""
     _, store = indexed
     issue = ("Retries give up too early when the server answers 503\n\n"
              + "We call fetch_user in a loop and the backoff helper stops after the first failure. " * 6)
@@ -265,3 +266,5 @@ def test_a_long_querys_vector_leans_to_its_first_line(indexed: tuple[Path, Store
     assert np.allclose(search._query_vector(engine, info, issue, 0.0), whole, atol=1e-6)
     one_line = issue.replace("\n", " ")
     assert np.allclose(search._query_vector(engine, info, one_line, 0.5), real([one_line])[0], atol=1e-6)
+    pasted = "Traceback (most recent call last):\n" + issue  # a traceback's first line is no title
+    assert np.allclose(search._query_vector(engine, info, pasted, 0.5), real([pasted])[0], atol=1e-6)

@@ -171,7 +171,7 @@ def test_once_every_chunk_has_the_models_vector_both_spaces_give_meaning(make_re
     assert results.hits[0].symbol == "retry_with_backoff" and results.hits[0].why["vectors"] == "both"
     assert alone.hits[0].why["vectors"] == "transformer"
     status = codeseek(root, "status").stdout
-    assert "static tier codeseek-code-static-v2@" in status and "every chunk (read beside the model's vectors)" in status
+    assert "static tier codeseek-code-static-v2@" in status and "every chunk (blended with the model's vectors)" in status
 
 
 def test_static_vectors_made_in_the_worker_processes_are_the_tiers_own(make_repo: MakeRepo) -> None:
@@ -304,21 +304,22 @@ def test_plain_text_is_counted_by_its_words_into_the_tokenizers_own_tokens(monke
         assert tokens._words is not None
         for start in range(0, len(texts), 64):
             batch = texts[start : start + 64]
-            # A shorter limit: its first tokens, a word cut where the limit falls inside it.
-            cut = 7 if start % 128 else 32 if split else limit
-            got = tokens.count(batch, limit=cut)
-            encoded = [e[:cut] for e in tokens.encode(batch, special=False)]
-            owner = np.repeat(np.arange(len(batch)), [len(e) for e in encoded])
-            ids = np.concatenate([np.asarray(e, dtype=np.int64) for e in encoded])
-            pairs, counts = np.unique(owner * 100_000 + ids, return_counts=True)
-            assert np.array_equal(got.texts, pairs // 100_000) and np.array_equal(got.ids, pairs % 100_000)
-            assert np.array_equal(got.counts, counts)
+            # Shorter limits too, in the same call: its first tokens, a word cut where a limit falls inside it.
+            cuts = [limit] if start % 128 else [limit, 7, 32]
+            for cut, got in zip(cuts, tokens.count(batch, cuts), strict=True):
+                encoded = [e[:cut] for e in tokens.encode(batch, special=False)]
+                owner = np.repeat(np.arange(len(batch)), [len(e) for e in encoded])
+                ids = np.concatenate([np.asarray(e, dtype=np.int64) for e in encoded])
+                pairs, counts = np.unique(owner * 100_000 + ids, return_counts=True)
+                assert np.array_equal(got.texts, pairs // 100_000) and np.array_equal(got.ids, pairs % 100_000)
+                assert np.array_equal(got.counts, counts)
 
 
 def test_a_static_vector_is_the_exact_sum_of_its_tokens_rows_whatever_its_batch() -> None:
     """`pool` on real code: each text's vector comes from the exact (float64) sums of its first
-    `max_length` tokens' rows and of its first `lead` ones (the shipped tier's config), rounded
-    once to float32, the same alone as in a batch of others."""
+    `max_length` tokens' rows and of its first `lead` ones (the shipped tier's config), each
+    normalised, added and normalised, rounded once to float32, the same alone as in a batch of
+    others."""
     texts = _corpus()
     tier = static_tier(CODE_MODEL)
     assert isinstance(tier, StaticEmbedder)
@@ -327,12 +328,14 @@ def test_a_static_vector_is_the_exact_sum_of_its_tokens_rows_whatever_its_batch(
     table = model.table.astype(np.float64)
     encoded = model.tokenizer.encode([text[: 512 * 8] for text in texts], special=False)
 
-    def sums(limit: int) -> np.ndarray:
-        rows = np.stack([table[e[:limit]].sum(axis=0) if e else np.zeros(table.shape[1]) for e in encoded])
+    def unit(rows: np.ndarray) -> np.ndarray:
         norms = np.linalg.norm(rows, axis=1, keepdims=True)
         return np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 0)
 
-    want = (sums(model.max_length) + model.lead_weight * sums(model.lead)).astype(np.float32)
+    def sums(limit: int) -> np.ndarray:
+        return np.stack([table[e[:limit]].sum(axis=0) if e else np.zeros(table.shape[1]) for e in encoded])
+
+    want = unit(unit(sums(model.max_length)) + model.lead_weight * unit(sums(model.lead))).astype(np.float32)
     got = pool(model, texts)
     assert np.array_equal(got, want)
     assert np.array_equal(pool(replace(model, lead=0), texts), np.stack(

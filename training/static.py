@@ -264,6 +264,8 @@ def build(args: argparse.Namespace) -> None:
     """The table (distilled, then tokenlearn's training when asked), pruned, PCA, int8; with the
     validation MRR@10 of distilled, built and teacher (doc sentences / questions) printed."""
     chosen = TEACHERS[args.teacher]
+    if args.lead_tokens and (not 0 < args.lead_tokens < args.max_length or args.lead_weight <= 0):
+        raise SystemExit(f"--lead-tokens must be 0 or below --max-length ({args.max_length}), --lead-weight above 0")
     texts = json.loads((chosen.workdir / "texts.json").read_text())
     taught = teacher_vectors(chosen.workdir)
     began = time.time()

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,7 +107,7 @@ def load(folder: Path) -> StaticModel:
     # A table trained on identifiers split at case boundaries (wordpiece.split_case) reads them so.
     split = config.get("split_case") is True
     lead, weight = config.get("lead_tokens", 0), config.get("lead_weight", 0.0)
-    if not (type(lead) is int and 0 < lead < max_length and type(weight) in (int, float) and 0 < weight):
+    if not (type(lead) is int and 0 < lead < max_length and type(weight) in (int, float) and 0 < weight < math.inf):
         lead, weight = 0, 0.0
     try:
         tensors = load_file(str(inner / "model.safetensors"))
@@ -167,20 +168,19 @@ def _by_token(rows: np.ndarray, mapping: np.ndarray | None, vocab: int) -> np.nd
 
 def pool(model: StaticModel, texts: list[str]) -> np.ndarray:
     """Each text's summed token rows (unnormalised; a text with no known token is zeros); with a
-    lead (`lead_tokens`), the sum of its first `max_length` tokens' rows and `lead_weight` times
-    that of its first `lead`, each normalised first.
+    lead (`lead_tokens`), its first `max_length` tokens' sum and `lead_weight` times its first
+    `lead` tokens' sum, each normalised, and the two together normalised.
 
     A chunk repeats its tokens (`self`, `(`, its names): each text's tokens are counted
-    (`Tokens.count`), and a batch's sums are one product of its counts by the rows of the
-    tokens it holds, in float64, where they are exact: every row value is a float16 (a
-    multiple of 2**-24 below 2**16) and a count at most MAX_TOKENS, so no product or partial
-    sum rounds, in whatever order BLAS adds them. A text's vector is computed from its exact
-    sums alone and rounded once to float32, whatever texts share its batch."""
-    out = _sums(model, texts, model.max_length)
-    if model.lead:
-        lead = _sums(model, texts, model.lead)
-        out = _unit(out) + model.lead_weight * _unit(lead)
-    return out.astype(np.float32)
+    (`Tokens.count`, once for both sums), and a batch's sums are one product of its counts by
+    the rows of the tokens it holds, in float64, where they are exact: every row value is a
+    float16 (a multiple of 2**-24 below 2**16) and a count at most MAX_TOKENS, so no product or
+    partial sum rounds, in whatever order BLAS adds them. A text's vector is computed from its
+    exact sums alone and rounded once to float32, whatever texts share its batch."""
+    if not model.lead:
+        return _sums(model, texts, (model.max_length,))[0].astype(np.float32)
+    whole, lead = _sums(model, texts, (model.max_length, model.lead))
+    return _unit(_unit(whole) + model.lead_weight * _unit(lead)).astype(np.float32)
 
 
 def _unit(sums: np.ndarray) -> np.ndarray:
@@ -188,22 +188,22 @@ def _unit(sums: np.ndarray) -> np.ndarray:
     return np.divide(sums, norms, out=np.zeros_like(sums), where=norms > 0)
 
 
-def _sums(model: StaticModel, texts: list[str], limit: int) -> np.ndarray:
-    """Each text's exact (float64) sum of its first `limit` tokens' rows."""
+def _sums(model: StaticModel, texts: list[str], limits: tuple[int, ...]) -> list[np.ndarray]:
+    """For each limit, each text's exact (float64) sum of its first `limit` tokens' rows."""
     table = model.table
     vocab = len(table)
-    out = np.zeros((len(texts), table.shape[1]), dtype=np.float64)
+    out = [np.zeros((len(texts), table.shape[1]), dtype=np.float64) for _ in limits]
     for start in range(0, len(texts), BATCH):
         # Cut first, as model2vec does: the tokenizer would read a whole long file, then truncate.
-        batch = [text[: limit * CHARS_PER_TOKEN] for text in texts[start : start + BATCH]]
-        counted = model.tokenizer.count(batch, limit)
-        known = counted.ids < vocab  # a tokenizer with more ids than rows: the rest count as unknown
-        if not known.any():
-            continue
-        ids, column = np.unique(counted.ids[known], return_inverse=True)
-        counts = np.zeros((len(batch), len(ids)), dtype=np.float64)
-        counts[counted.texts[known], column.reshape(-1)] = counted.counts[known]
-        out[start : start + len(batch)] = counts @ table[ids].astype(np.float64)
+        batch = [text[: model.max_length * CHARS_PER_TOKEN] for text in texts[start : start + BATCH]]
+        for sums, counted in zip(out, model.tokenizer.count(batch, limits), strict=True):
+            known = counted.ids < vocab  # a tokenizer with more ids than rows: the rest count as unknown
+            if not known.any():
+                continue
+            ids, column = np.unique(counted.ids[known], return_inverse=True)
+            counts = np.zeros((len(batch), len(ids)), dtype=np.float64)
+            counts[counted.texts[known], column.reshape(-1)] = counted.counts[known]
+            sums[start : start + len(batch)] = counts @ table[ids].astype(np.float64)
     return out
 
 

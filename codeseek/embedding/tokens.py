@@ -75,30 +75,35 @@ class Tokens:
                     ids[i] = e.ids
         return ids
 
-    def count(self, texts: Sequence[str], limit: int | None = None) -> TokenCounts:
-        """How many times each text holds each token id of `encode(texts, special=False)`, of its
-        first `limit` tokens (at most `max_tokens`, the default): plain ASCII by its words where
-        the tokenizer is BERT's (wordpiece.py: it splits words at their case boundaries itself,
-        where this model reads them split), the rest encoded."""
-        limit = self.max_tokens if limit is None else min(limit, self.max_tokens)
+    def count(self, texts: Sequence[str], limits: Sequence[int] = ()) -> list[TokenCounts]:
+        """For each limit (`max_tokens` alone by default; none past it), how many times each text
+        holds each token id of its first `limit` in `encode(texts, special=False)`: plain ASCII by
+        its words where the tokenizer is BERT's (wordpiece.py: it splits words at their case
+        boundaries itself, where this model reads them split), the rest encoded. Each text is
+        read once for every limit."""
+        limits = [max(0, min(limit, self.max_tokens)) for limit in limits] or [self.max_tokens]
         words = self._words
         counted = [i for i, text in enumerate(texts) if words.takes(text)] if words is not None else []
-        owners, ids, weights = [], [], []
+        parts: list[tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]] = [([], [], []) for _ in limits]
         if counted:
             assert words is not None
-            owner, token, weight = words.count([texts[i] for i in counted], limit)
-            owners.append(np.asarray(counted, dtype=np.int64)[owner])
-            ids.append(token)
-            weights.append(weight)
+            at = np.asarray(counted, dtype=np.int64)
+            for (owners, ids, weights), (owner, token, weight) in zip(
+                    parts, words.count([texts[i] for i in counted], limits), strict=True):
+                owners.append(at[owner])
+                ids.append(token)
+                weights.append(weight)
         taken = set(counted)
         rest = [i for i in range(len(texts)) if i not in taken]
         if rest:
-            encoded = [e[:limit] for e in self.encode([texts[i] for i in rest], special=False)]
-            lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
-            owners.append(np.repeat(np.asarray(rest, dtype=np.int64), lengths))
-            ids.append(np.fromiter((i for e in encoded for i in e), dtype=np.int64, count=int(lengths.sum())))
-            weights.append(np.ones(int(lengths.sum()), dtype=np.int64))
-        return tally(owners, ids, weights)
+            encoded = self.encode([texts[i] for i in rest], special=False)
+            for (owners, ids, weights), limit in zip(parts, limits, strict=True):
+                cut = [e[:limit] for e in encoded]
+                lengths = np.fromiter(map(len, cut), dtype=np.int64, count=len(cut))
+                owners.append(np.repeat(np.asarray(rest, dtype=np.int64), lengths))
+                ids.append(np.fromiter((i for e in cut for i in e), dtype=np.int64, count=int(lengths.sum())))
+                weights.append(np.ones(int(lengths.sum()), dtype=np.int64))
+        return [tally(*part) for part in parts]
 
 
 def _plain_twin(text: str, config: dict[str, Any], max_tokens: int) -> Any:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,14 +105,18 @@ class Words:
         lowered = text.lower()
         return not any(token in lowered for token in self._added)
 
-    def count(self, texts: list[str], limit: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(text, token id, how many) of each text's first `limit` tokens, texts that `takes`
-        alone; unsorted, a token may come more than once for a text (see `tally`)."""
+    def count(self, texts: list[str], limits: Sequence[int]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """For each limit, (text, token id, how many) of each text's first `limit` tokens, texts that
+        `takes` alone; unsorted, a token may come more than once for a text (see `tally`). The
+        texts' words are found once for every limit."""
         # Split words keep their case until they are learnt (their pieces are the lowercased split's).
         lower = self._lowercase and not self._split
         # A word is one token at least, so a text's first `limit` tokens lie in its first `limit`
         # words: the rest are not counted.
-        words = [WORD.findall(text.lower() if lower else text)[:limit] for text in texts]
+        words = [WORD.findall(text.lower() if lower else text)[: max(limits, default=0)] for text in texts]
+        return [self._count([found[:limit] for found in words], limit) for limit in limits]
+
+    def _count(self, words: list[list[str]], limit: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         counted = [Counter(found) for found in words]
         self._learn(set().union(*counted))
         index, order, counts, sizes = self._index, [], [], []
@@ -121,8 +126,8 @@ class Words:
             sizes.append(len(each))
         word = np.array(order, dtype=np.int64)
         count = np.array(counts, dtype=np.int64)
-        owner = np.repeat(np.arange(len(texts), dtype=np.int64), sizes)
-        totals = np.bincount(owner, weights=count * self._lengths[word], minlength=len(texts))
+        owner = np.repeat(np.arange(len(words), dtype=np.int64), sizes)
+        totals = np.bincount(owner, weights=count * self._lengths[word], minlength=len(words))
         long = np.flatnonzero(totals > limit)
         if not len(long):
             return self._pieces(owner, word, count)
