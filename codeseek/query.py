@@ -67,6 +67,13 @@ class FileMention:
         return names_path(self.path, path)
 
 
+def issue_title(text: str) -> str:
+    """A pasted issue's first line, its title (what is wrong, in a sentence); "" where the text
+    is one line, or a traceback opens it (`Traceback (most recent call last):` names nothing)."""
+    head = text.strip().split("\n", 1)[0].strip()
+    return "" if head == text.strip() or CALL_LAST.search(head) else head
+
+
 def file_mentions(text: str) -> tuple[FileMention, ...]:
     """Source files named in a query, each once, innermost frame first: a stack trace lists the
     frame that failed first, a Python traceback last ("most recent call last"); a file named

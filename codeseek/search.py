@@ -13,12 +13,13 @@ import numpy as np
 from . import evidence, meanings, ranking
 from .candidates import Candidate
 from .embedding import Embedder, EngineChoice, ModelInfo, static_tier
+from .embedding.base import normalise
 from .errors import CodeseekError, EngineUnavailable
 from .index import Store, StoredChunk
 from .index.segments import Vectors
 from .lexical import idf, match_expression, match_expressions
 from .protocol import Filters, Mode, check_k
-from .query import CALL_LAST
+from .query import issue_title
 from .results import Hit, Results
 from .words import count
 
@@ -225,13 +226,12 @@ def _query_vector(engine: EngineChoice, info: ModelInfo, query: str, title: floa
     plus `title` times its first line's: an issue's title says what is wrong, its body how (a
     traceback's first line says nothing: then the text alone)."""
     embedder = engine.embedder_for(info)
-    head = query.strip().split("\n", 1)[0].strip()
+    head = issue_title(query) if title else ""
     with engine.lock:
-        if not title or not head or head == query.strip() or CALL_LAST.search(head):
+        if not head:
             return embedder.embed_queries([query])[0]
         whole, first = embedder.embed_queries([query, head])
-    both = whole + title * first
-    return both / max(float(np.linalg.norm(both)), 1e-12)  # a static engine's text of unknown words: zeros
+    return normalise((whole + title * first)[None])[0]
 
 
 def _dense(store: Store, space: Vectors, vector: np.ndarray, depth: int,
