@@ -97,10 +97,11 @@ class Tokens:
         rest = [i for i in range(len(texts)) if i not in taken]
         if rest:
             encoded = self.encode([texts[i] for i in rest], special=False)
+            at = np.asarray(rest, dtype=np.int64)
             for (owners, ids, weights), limit in zip(parts, limits, strict=True):
                 cut = [e[:limit] for e in encoded]
                 lengths = np.fromiter(map(len, cut), dtype=np.int64, count=len(cut))
-                owners.append(np.repeat(np.asarray(rest, dtype=np.int64), lengths))
+                owners.append(np.repeat(at, lengths))
                 ids.append(np.fromiter((i for e in cut for i in e), dtype=np.int64, count=int(lengths.sum())))
                 weights.append(np.ones(int(lengths.sum()), dtype=np.int64))
         return [tally(*part) for part in parts]
