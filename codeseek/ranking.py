@@ -5,15 +5,14 @@ Candidates come from the dense index, from BM25 over code-aware terms and from t
 definition names; whichever found it, each candidate is scored on the same two scales:
 
 - meaning: its cosine to the query above the background (the cosine at the dense search's
-  depth), as a share of the room above that background. A model whose vectors say little
-  gives a flat distribution, which then adds little; min-max scaling used to stretch it to
-  0..1 and let it bury an exact lexical match.
+  depth), as a share of the room above that background: a model whose vectors say little adds
+  little (min-max scaling stretched it to 0..1 and let it bury an exact lexical match).
 - words: the idf-weighted share of the query's terms the chunk holds, a term in its name
   counting most. 0..1 for every query, so it needs no scaling either.
 
 Then structure: a definition named like the query, definitions over module code and text,
-implementation over tests and examples, files holding several good candidates; and further
-results from a file already listed yield to other files.
+implementation over tests and examples, files holding several good candidates; further results
+from a file already listed yield to other files.
 
 Issue 27 (developer questions, names, whole issues) took from MinishLab/semble's `ranking/`
 (its source only): penalties for compatibility copies (`compat/`, `legacy/`), a boost for files
@@ -50,8 +49,7 @@ from .wordscale import QueryWords
 TEST_WORDS = frozenset({"test", "tests", "testing", "spec", "fixture", "mock", "assert"})
 AUX_WORDS = frozenset({"example", "examples", "benchmark", "benchmarks", "bench", "demo", "docs", "documentation"})
 PROSE_WORDS = frozenset({"readme", "docs", "documentation", "doc", "changelog", "guide", "markdown"})
-LEGACY_WORDS = frozenset({"legacy", "deprecated", "compat", "compatibility", "old", "vendor", "vendored", "backport",
-                          "shaded"})
+LEGACY_WORDS = frozenset("legacy deprecated compat compatibility old vendor vendored backport shaded".split())
 
 
 @dataclass(frozen=True)
@@ -96,17 +94,19 @@ class Signals:
     # 1.0 (none): questions NDCG 0.592; 0.75: 0.568.
     spread: float = 0.9
     # Candidates by words (1: on): chunks holding all the query's terms, then any two, then any one, rather than BM25
-    # over any one at once. Kernel-sized index: lexical find p50 139 -> 14 ms, p99 1.3 s -> 82 ms (ranking: README).
+    # over any one at once. Kernel-sized index: lexical find p50 139 -> 14 ms, p99 1.3 s -> 82 ms (ranking: README); its
+    # cost there (session 17, 20 kernel questions, static tier and words): NDCG@10 0.750 at 0, 0.693 at 1.
     all_words_first: float = 1.0
     # The static tier: static_tier 0 never reads it; static_only 1 reads nothing else; static_blend: the static meaning's
-    # share for a chunk with both vectors. 0.1 against 0 (the transformer alone): questions tuned 0.919 -> 0.922, docs
-    # 0.604 -> 0.611. Session 11, 22 projects (Kotlin, Swift, C#, Elixir added), 0.2 against 0.1: questions 0.907 ->
-    # 0.911 (held aside .886 -> .890; Kotlin +.021, TypeScript +.027, Java +.013, Elixir -.018: one question), docs
-    # 0.623 -> 0.624, no docs language lower by .005; 0.3: JavaScript -.014, docs 0.619. words_static: words_sentence
-    # where the static tier alone gives meaning (a first search): 0.55 against 0.45, questions tuned 0.893 -> 0.902.
+    # share for a chunk with both vectors (0.2 against 0.1, session 11: questions 0.907 -> 0.911, docs 0.623 -> 0.624;
+    # 0.3: JavaScript -.014); static_asked: the same for a question or a topic (session 17: 0.4 against 0.2, questions
+    # tuned .896 -> .899, held aside .905 -> .909, 3 projects measured before it was tried .847 -> .860; docs equal; 0.4
+    # for every sentence: docs .603 -> .599). words_static: words_sentence where the static tier alone gives meaning (a
+    # first search): 0.55 against 0.45, questions tuned 0.893 -> 0.902.
     static_tier: float = 1.0
     static_only: float = 0.0
     static_blend: float = 0.2
+    static_asked: float = 0.4
     words_static: float = 0.55
 
     # -- issue 27: developer questions, names and long queries. Each is off at its neutral value (a factor of 1, a
@@ -214,6 +214,7 @@ def rank(query: Query, candidates: list[Candidate], counts: dict[str, int], tota
     reasons for it. `files`: a long query's file-level word shares (search.py's file pass);
     `versions`: the index's version trees (index.Versions; None: those of the candidates)."""
     words = QueryWords.of(query, counts, total, signals.inflection)
+    asked = query.is_question or bool(signals.topic) and query.is_topic  # answered by files, as a question is
     if mode == Mode.SEMANTIC:
         words_share = 0.0
     elif mode == Mode.LEXICAL:
@@ -229,12 +230,11 @@ def rank(query: Query, candidates: list[Candidate], counts: dict[str, int], tota
     scoped = ([name_parts(n) for n in query.mentioned if QUALIFIER.search(n) and not query.links_to(n)]
               if not (query.is_name or query.is_long) else [])
     file_shares: dict[str, float] = {}
-    asked = query.is_question or bool(signals.topic) and query.is_topic  # answered by files, as a question is
     held = [m for m in query.files if any(m.matches(c.path) for c in candidates)]  # the named files indexed
     meanings = Meanings.of(candidates, floor, static_floor)
     for c in candidates:
         c.matched, c.factors, c.name_match, c.bonuses = [], {}, "", {}  # derived here, afresh
-        c.meaning, c.meaning_from = meanings.of_candidate(c, signals.static_blend)
+        c.meaning, c.meaning_from = meanings.of_candidate(c, signals.static_asked if asked else signals.static_blend)
         c.words, c.matched = words.share(c.terms, signals.path_weight, signals.body_weight)
         c.base = (1.0 - words_share) * c.meaning + words_share * c.words
         if mode != Mode.SEMANTIC:

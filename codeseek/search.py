@@ -140,7 +140,7 @@ def _spaces(store: Store, info: ModelInfo | None, mode: Mode, signals: ranking.S
     tier = static_tier(info.model)
     missing = not transformer or store.chunks.unembedded_count() > 0
     return Spaces(transformer and not signals.static_only,
-                  tier if missing or signals.static_blend > 0 or signals.static_only else None)
+                  tier if missing or signals.static_blend > 0 or signals.static_asked > 0 or signals.static_only else None)
 
 
 def similar(store: Store, engine: EngineChoice, target: StoredChunk, k: int = 10,

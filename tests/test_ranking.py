@@ -576,6 +576,28 @@ def test_a_search_by_the_static_tier_alone_leans_on_words_more() -> None:
                                    static_floor=0.5)] == ["unrelated", "other"]
 
 
+def test_a_question_reads_more_of_the_static_tier_than_a_description() -> None:
+    """A chunk with both vectors takes a share of its meaning from the static tier: a fifth for
+    a description (Signals.static_blend), more for a question or a topic, which files answer
+    (Signals.static_asked): a file's bag of tokens places a subsystem well."""
+    both = [candidate(i, f"f{i}", 0.3 + 0.02 * i, path=f"src/m{i}.py") for i in range(20)]
+    both = [replace(c, static_cosine=0.9 - 0.01 * i) for i, c in enumerate(both)]
+
+    def meanings(query: str, signals: ranking.Signals = ranking.DEFAULT) -> dict[str, float]:
+        parsed = Query.parse(query)
+        ranked = rank(parsed, [replace(c) for c in both], {t: 1 for t in parsed.terms}, 1000, 0.3, Mode.HYBRID,
+                      limit=20, signals=signals, static_floor=0.7)
+        return {c.symbol: c.meaning for c in ranked}
+
+    described = meanings("open the connection pool")
+    asked = meanings("how does the connection pool work")
+    assert Query.parse("how does the connection pool work").is_question
+    # f0 has the weakest transformer cosine and the strongest static one: a question lifts it.
+    assert asked["f0"] > described["f0"] and asked["f19"] < described["f19"]
+    same = replace(ranking.DEFAULT, static_asked=ranking.DEFAULT.static_blend)
+    assert meanings("how does the connection pool work", same) == pytest.approx(described)
+
+
 def test_a_pasted_issue_leans_on_words_more() -> None:
     """A long query's vector reads its first 128 tokens only, while its words all count: a
     chunk holding the issue's words passes one its vector merely places nearer
