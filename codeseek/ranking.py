@@ -93,16 +93,16 @@ class Signals:
     # A result's score is multiplied by this for each result already listed from its file.
     # 1.0 (none): questions NDCG 0.592; 0.75: 0.568.
     spread: float = 0.9
-    # Candidates by words (1: on): chunks holding all the query's terms, then any two, then any one, rather than BM25
-    # over any one at once. Kernel-sized index: lexical find p50 139 -> 14 ms, p99 1.3 s -> 82 ms (ranking: README); its
-    # cost there (session 17, 20 kernel questions, static tier and words): NDCG@10 0.750 at 0, 0.693 at 1.
-    all_words_first: float = 1.0
+    # From this many chunks, candidates by words hold all the query's terms first (then any two, any one), not BM25 over
+    # any one at once: kernel-sized (954k), lexical find p50 139 -> 14 ms, p99 1.3 s -> 82 ms, but 20 kernel questions
+    # 0.750 -> 0.693 NDCG@10 (static tier and words); below it any term at once: the stdlib's 74k chunks, docs words
+    # 0.301 -> 0.317 MRR@10 (p50 23 ms both); 30 projects, questions +0.001, docs equal (session 17).
+    all_words_from: float = 250_000
     # The static tier: static_tier 0 never reads it; static_only 1 reads nothing else; static_blend: the static meaning's
-    # share for a chunk with both vectors (0.2 against 0.1, session 11: questions 0.907 -> 0.911, docs 0.623 -> 0.624;
-    # 0.3: JavaScript -.014); static_asked: the same for a question or a topic (session 17: 0.4 against 0.2, questions
-    # tuned .896 -> .899, held aside .905 -> .909, 3 projects measured before it was tried .847 -> .860; docs equal; 0.4
-    # for every sentence: docs .603 -> .599). words_static: words_sentence where the static tier alone gives meaning (a
-    # first search): 0.55 against 0.45, questions tuned 0.893 -> 0.902.
+    # share for a chunk with both vectors (0.2 against 0.1, session 11: questions .907 -> .911, docs .623 -> .624; 0.3:
+    # JavaScript -.014); static_asked: the same for a question or topic (session 17: 0.4 against 0.2, questions tuned .896
+    # -> .899, held aside .905 -> .909, 3 projects measured before it was tried .847 -> .860; docs equal; 0.4 for every
+    # sentence: docs .603 -> .599); words_static: words_sentence for a first search (0.55: questions .893 -> .902).
     static_tier: float = 1.0
     static_only: float = 0.0
     static_blend: float = 0.2

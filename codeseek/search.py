@@ -251,7 +251,7 @@ def _dense(store: Store, space: Vectors, vector: np.ndarray, depth: int,
 
 def _by_words(store: Store, query: ranking.Query, depth: int, filters: Filters, signals: ranking.Signals,
               counted: tuple[dict[str, int], int]) -> tuple[list[StoredChunk], dict[str, float]]:
-    """Candidates by BM25 (all the query's terms first, when `all_words_first`), definitions
+    """Candidates by BM25 (all the query's terms first in a large index: `all_words_from`), definitions
     named like the query's identifiers and the chunks of files it names; for a long query, its
     most informative terms only, and each file's share of them (the file pass)."""
     found = {c.id: c for c in store.chunks.named(query.name_keys)}
@@ -267,7 +267,8 @@ def _by_words(store: Store, query: ranking.Query, depth: int, filters: Filters, 
             found |= {c.id: c for c in (firsts[p] for p in sorted(files, key=files.__getitem__)[-FILE_PASS_ADDS:])}
     worded: dict[int, StoredChunk] = {}
     loose = match_expression(text, query.forms_by_term)
-    stages = match_expressions(text, query.forms_by_term) if signals.all_words_first else [loose] if loose else []
+    staged = counted[1] >= signals.all_words_from  # where BM25 over a common word would score too many chunks
+    stages = match_expressions(text, query.forms_by_term) if staged else [loose] if loose else []
     for expression in stages:
         fetch = depth
         while True:

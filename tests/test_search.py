@@ -6,12 +6,13 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from codeseek import indexing, report, search
+from codeseek import indexing, ranking, report, search
 from codeseek.embedding import EngineChoice
 from codeseek.errors import CodeseekError
 from codeseek.index import Store
@@ -88,6 +89,23 @@ def test_a_term_held_in_other_forms_matches_in_any_of_them() -> None:
     forms = {"variables": ("variables", "variable")}
     assert match_expression("environment variables", forms) == '"environment" OR ("variables" OR "variable")'
     assert match_expressions("environment variables", forms)[0] == '"environment" AND ("variables" OR "variable")'
+
+
+def test_candidates_by_any_word_until_an_index_is_large(make_repo: MakeRepo, engine: EngineChoice) -> None:
+    """Sixty chunks mention both words in passing; one is about pipes. Asking for chunks holding
+    every word first (what keeps BM25 affordable at a kernel's size: Signals.all_words_from)
+    fills the candidates with the sixty; below that size BM25 over either word finds the one."""
+    filler = " ".join(f"word{j}" for j in range(120))
+    files = {f"drivers/dev{i}.py": f"def setup_{i}(dev):\n    # {filler} pipe ring\n    return dev.configure({i})\n"
+             for i in range(60)}
+    files |= {f"util/u{i}.py": f"def helper_{i}(x):\n    return x + {i}\n" for i in range(40)}
+    files["fs/pipe.py"] = "def pipe_read(pipe):\n    pipe.lock()\n    data = pipe.take()\n    pipe.unlock()\n    return data\n"
+    ws = open_workspace(make_repo(files))
+    indexing.update(ws, engine)
+    staged = replace(ranking.DEFAULT, all_words_from=0)
+    with Store(ws.index_dir) as store:
+        assert symbols(search.find(store, None, "pipe ring", 10, mode=Mode.LEXICAL))[0] == "pipe_read"
+        assert "pipe_read" not in symbols(search.find(store, None, "pipe ring", 10, mode=Mode.LEXICAL, signals=staged))
 
 
 def test_exact_identifiers_found_in_every_spelling(indexed, engine: EngineChoice) -> None:
