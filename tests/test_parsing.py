@@ -84,6 +84,53 @@ def test_javascript_functions_classes_and_arrow_functions() -> None:
     ]
 
 
+def test_a_module_function_made_by_a_wrapper_is_named_by_what_it_is_assigned_to() -> None:
+    """`M.update = throttle_async(opts, function ... end)`, `const onResize = debounce(() => ...)`:
+    a module's function passed to a wrapper is a definition of the name it is assigned to; inside
+    a body such an assignment is a value computed there, part of its function's chunk."""
+    lua = chunks_of(
+        "lua/plugin/manager.lua",
+        """
+        local M = {}
+
+        -- Refresh the buffer's signs.
+        M.update = throttle_async({ hash = 1 }, function(bufnr)
+          local names = vim.tbl_map(function(h) return h.name end, hunks)
+          return render(bufnr, names)
+        end)
+
+        local warn = vim.schedule_wrap(function(msg)
+          print(msg)
+        end)
+
+        return M
+        """,
+    )
+    assert lua == [
+        ("module", "manager.lua", 1, 13),
+        ("function", "M.update", 3, 7),
+        ("function", "warn", 9, 11),
+    ]
+    source = """
+        export const onResize = debounce(() => {
+          layout(window.innerWidth);
+        }, 100);
+
+        var legacy = wrap(function (req) {
+          const sizes = req.items.map((item) => item.size);
+          return sizes;
+        });
+
+        exports.handler = middleware(async (event) => event.body);
+
+        const total = sum(values);
+        """
+    for path in ("src/window.js", "src/window.ts"):
+        assert [(kind, symbol) for kind, symbol, _, _ in chunks_of(path, source)] == [
+            ("module", path.rpartition("/")[2]), ("function", "onResize"), ("function", "legacy"),
+            ("function", "handler")], path
+
+
 def test_typescript_interfaces_types_enums_and_methods() -> None:
     got = chunks_of(
         "src/api.ts",

@@ -156,8 +156,8 @@ def test_a_fresh_index_has_a_static_vector_for_every_chunk_and_meaning_before_th
 
 def test_once_every_chunk_has_the_models_vector_both_spaces_give_meaning(make_repo: MakeRepo) -> None:
     """With the transformer's vector for every chunk, a fifth of a chunk's meaning still comes
-    from the static tier (Signals.static_blend: it ranked better than the transformer alone),
-    and `status` says it is read."""
+    from the static tier (Signals.static_blend: it ranked better than the transformer alone; two
+    fifths for a question, Signals.static_asked), and `status` says it is read."""
     root = make_repo()
     ws = open_workspace(root)
     engine = EngineChoice(EngineSettings())
@@ -166,7 +166,7 @@ def test_once_every_chunk_has_the_models_vector_both_spaces_give_meaning(make_re
         assert store.chunks.unembedded_count() == 0
         results = search.find(store, engine, "sleep longer after each failed attempt", 3, explain=True)
         alone = search.find(store, engine, "sleep longer after each failed attempt", 3, explain=True,
-                            signals=replace(ranking.DEFAULT, static_blend=0.0))
+                            signals=replace(ranking.DEFAULT, static_blend=0.0, static_asked=0.0))
     assert results.vectors == "transformer and static" and alone.vectors == "transformer"
     assert results.hits[0].symbol == "retry_with_backoff" and results.hits[0].why["vectors"] == "both"
     assert alone.hits[0].why["vectors"] == "transformer"
