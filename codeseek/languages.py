@@ -128,9 +128,17 @@ def _parse_header(name: str, text: str) -> LanguageSpec:
     )
 
 
+def _with_includes(text: str) -> str:
+    """A query file with the shared patterns its `; includes:` header names (queries/shared/NAME.scm,
+    written once for the grammars that share their node types) after it."""
+    names = next((line.partition(":")[2].split() for line in text.splitlines()
+                  if line.startswith(";") and line.lstrip("; ").startswith("includes:")), [])
+    return "\n".join([text, *((QUERY_DIR / "shared" / f"{n}.scm").read_text(encoding="utf-8") for n in names)])
+
+
 @cache
 def registry() -> dict[str, LanguageSpec]:
-    texts = {path.stem: path.read_text(encoding="utf-8") for path in sorted(QUERY_DIR.glob("*.scm"))}
+    texts = {path.stem: _with_includes(path.read_text(encoding="utf-8")) for path in sorted(QUERY_DIR.glob("*.scm"))}
     specs = {}
     for name, text in texts.items():
         spec = _parse_header(name, text)

@@ -125,7 +125,7 @@ def test_a_module_function_made_by_a_wrapper_is_named_by_what_it_is_assigned_to(
 
         const total = sum(values);
         """
-    for path in ("src/window.js", "src/window.ts"):
+    for path in ("src/window.js", "src/window.ts", "src/window.tsx"):  # one shared query (queries/shared)
         assert [(kind, symbol) for kind, symbol, _, _ in chunks_of(path, source)] == [
             ("module", path.rpartition("/")[2]), ("function", "onResize"), ("function", "legacy"),
             ("function", "handler")], path
