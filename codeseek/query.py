@@ -161,6 +161,11 @@ class Query:
             words.pop(0)
         return not self.is_name and not self.is_long and bool(words) and words[0] in INTERROGATIVES
 
+    def answered_by_files(self, topics: bool = True) -> bool:
+        """A question, or with `topics` a topic: what the files that implement it answer, rather
+        than one definition."""
+        return self.is_question or topics and self.is_topic
+
     @property
     def is_topic(self) -> bool:
         """A short phrase naming a feature or a subsystem (`WebSocket client implementation`,

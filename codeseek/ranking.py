@@ -87,16 +87,13 @@ class Signals:
     # 0.909 -> 0.911; docs 0.611 both (Kotlin docs and identifiers 0.735 -> 0.725), issues MRR 0.655 -> 0.656. On
     # names too it cost identifier partials 0.837 -> 0.827: sentences only.
     sentence_roles: float = 0.75
-    # Added per good candidate of the same file (its best two), in base-score units.
-    # Without: questions NDCG 0.581.
+    # Added per good candidate of the same file (its best two), in base-score units. Without: questions NDCG 0.581.
     coherence: float = 0.08
-    # A result's score is multiplied by this for each result already listed from its file.
-    # 1.0 (none): questions NDCG 0.592; 0.75: 0.568.
+    # A result's score is multiplied by this for each result already listed from its file. 1 (none): 0.592; 0.75: 0.568.
     spread: float = 0.9
-    # From this many chunks, candidates by words hold all the query's terms first (then any two, any one), not BM25 over
-    # any one at once: kernel-sized (954k), lexical find p50 139 -> 14 ms, p99 1.3 s -> 82 ms, but 20 kernel questions
-    # 0.750 -> 0.693 NDCG@10 (static tier and words); below it any term at once: the stdlib's 74k chunks, docs words
-    # 0.301 -> 0.317 MRR@10 (p50 23 ms both); 30 projects, questions +0.001, docs equal (session 17).
+    # From this many chunks, word candidates hold every query term first (then two, one), not BM25 over any at once: at
+    # 954k chunks lexical p50 139 -> 14 ms, p99 1.3 s -> 82 ms, 20 kernel questions 0.750 -> 0.693; below, any at once:
+    # the stdlib's 74k chunks docs words 0.301 -> 0.317 (p50 23 ms both), 30 projects equal (session 17).
     all_words_from: float = 250_000
     # The static tier: static_tier 0 never reads it; static_only 1 reads nothing else; static_blend: the static meaning's
     # share for a chunk with both vectors (0.2 against 0.1, session 11: questions .907 -> .911, docs .623 -> .624; 0.3:
@@ -185,22 +182,20 @@ class Signals:
     # Further factor, for a long query, on text, tests and auxiliary code (an issue's words are all over its docs,
     # changelog and tests). Without (0.5 then): issues MRR 0.626 -> 0.561; 0.2 / 0.4: 0.656 / 0.652.
     long_prose: float = 0.3
-    # A long query's transformer vector: its text's plus this times its first line's (its title), each normalised. 101
-    # issues: MRR 0.767 -> 0.772, first file right 0.653 -> 0.663, 1: 0.771; questions, docs, identifiers equal.
+    # A long query's vector: its text's plus this times its title's (first line's), each normalised. 101 issues: MRR
+    # 0.767 -> 0.772, first file right 0.653 -> 0.663, 1: 0.771; questions, docs, identifiers equal.
     long_title: float = 0.5
     # words_sentence for a long query, whose vector reads only its first 128 tokens: 0.6 / 0.9: 0.636 / 0.645.
     words_long: float = 0.75
-    # A query's term found in another form (lexical.inflections: `variables` as `variable`), as a share of the term
-    # (times the form's idf over the term's, at most 1: wordscale.py); 0: as written only. benchmarks/README.md ("A word
-    # in its other forms"): questions tuned 0.921 -> 0.932 with every vector in (held aside 0.916 -> 0.908), docs MRR
-    # 0.640 both; first search docs 0.508 -> 0.519. At 1 regardless of idf: words-only architecture 0.814 -> 0.784.
+    # A query's term found in another form (lexical.inflections: `variables` as `variable`), as a share of the term (the
+    # form's idf over the term's, at most 1: wordscale.py); 0: as written only. Questions tuned 0.921 -> 0.932 (held aside
+    # .916 -> .908), docs 0.640 both, first search .508 -> .519; at 1 regardless of idf words-only architecture -.030.
     inflection: float = 1.0
     # 1: the forms include code's abbreviations (abbreviations.py). Docs 0.640 -> 0.642, first search 0.519 -> 0.530.
     abbreviation: float = 1.0
-    # 1: the forms include the term's family (lexical.derivations: `optimization` finds `optimizer`, `iteration`
-    # `iterator`), for a query that is not long. Session 15, 652 questions: 0.896 -> 0.897 (architecture 0.809 ->
-    # 0.813); words only 0.849 -> 0.854 (held aside 0.859 -> 0.876); first search 0.879 -> 0.881; docs and
-    # identifiers within 0.001.
+    # 1: the forms include the term's family (lexical.derivations: `optimization` finds `optimizer`), for a query that is
+    # not long. Session 15, 652 questions: 0.896 -> 0.897 (architecture .809 -> .813); words only .849 -> .854 (held
+    # aside .859 -> .876); first search .879 -> .881; docs and identifiers within 0.001.
     derivation: float = 1.0
 
 
@@ -214,7 +209,7 @@ def rank(query: Query, candidates: list[Candidate], counts: dict[str, int], tota
     reasons for it. `files`: a long query's file-level word shares (search.py's file pass);
     `versions`: the index's version trees (index.Versions; None: those of the candidates)."""
     words = QueryWords.of(query, counts, total, signals.inflection)
-    asked = query.is_question or bool(signals.topic) and query.is_topic  # answered by files, as a question is
+    asked = query.answered_by_files(bool(signals.topic))
     if mode == Mode.SEMANTIC:
         words_share = 0.0
     elif mode == Mode.LEXICAL:
@@ -231,10 +226,10 @@ def rank(query: Query, candidates: list[Candidate], counts: dict[str, int], tota
               if not (query.is_name or query.is_long) else [])
     file_shares: dict[str, float] = {}
     held = [m for m in query.files if any(m.matches(c.path) for c in candidates)]  # the named files indexed
-    meanings = Meanings.of(candidates, floor, static_floor)
+    meanings, share = Meanings.of(candidates, floor, static_floor), static_share(query, signals)
     for c in candidates:
         c.matched, c.factors, c.name_match, c.bonuses = [], {}, "", {}  # derived here, afresh
-        c.meaning, c.meaning_from = meanings.of_candidate(c, signals.static_asked if asked else signals.static_blend)
+        c.meaning, c.meaning_from = meanings.of_candidate(c, share)
         c.words, c.matched = words.share(c.terms, signals.path_weight, signals.body_weight)
         c.base = (1.0 - words_share) * c.meaning + words_share * c.words
         if mode != Mode.SEMANTIC:
@@ -259,6 +254,11 @@ def rank(query: Query, candidates: list[Candidate], counts: dict[str, int], tota
     if asked:
         _add_file_top(candidates, signals)
     return _spread(candidates, signals, limit, signals.saturation if asked else 1.0)
+
+
+def static_share(query: Query, signals: Signals) -> float:
+    """The static tier's share of a chunk's meaning where it has both vectors."""
+    return signals.static_asked if query.answered_by_files(bool(signals.topic)) else signals.static_blend
 
 
 def _bonus(c: Candidate, name: str, value: float) -> None:

@@ -83,7 +83,7 @@ class Status:
                          + (f"computed by {self.engine}" if self.engine else "no vector computed yet"))
         if self.static_model:
             every = "every chunk" if self.static_chunks == c.chunks else f"{self.static_chunks:,} of {c.chunks:,} chunks"
-            # Read beside the model's vectors too (ranking.Signals.static_blend), not only until they are in.
+            # Read beside the model's vectors too (ranking.Signals.static_blend, static_asked), not only until they are in.
             until = ("meaning for the chunks still without the model's vector; blended with it for the rest"
                      if self.unembedded else "blended with the model's vectors")
             lines.append(f"static tier {self.static_model}: {every} ({until})")

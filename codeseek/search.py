@@ -53,7 +53,7 @@ def find(
     # Read before the pool starts: the connection is shared, and a query waiting for it would
     # serialise the overlap below.
     info = store.db.model_info() if engine is not None and mode != Mode.LEXICAL else None
-    spaces = _spaces(store, info, mode, signals)
+    spaces = _spaces(store, info, mode, signals, ranking.static_share(parsed, signals))
     if mode == Mode.HYBRID and not spaces.transformer and spaces.tier is None:
         mode = Mode.LEXICAL  # no vector yet (a first index filling in): words alone, and no model to load
     notes: tuple[str, ...] = ()
@@ -131,7 +131,9 @@ class Spaces:
     tier: Embedder | None
 
 
-def _spaces(store: Store, info: ModelInfo | None, mode: Mode, signals: ranking.Signals) -> Spaces:
+def _spaces(store: Store, info: ModelInfo | None, mode: Mode, signals: ranking.Signals, share: float) -> Spaces:
+    """The spaces a search reads: the static tier where a chunk lacks the transformer's vector, or its `share` of
+    a chunk's meaning (ranking.static_share) is above nothing."""
     if info is None:
         return Spaces(False, None)
     transformer = store.vectors.count() > 0 or mode == Mode.SEMANTIC
@@ -140,7 +142,7 @@ def _spaces(store: Store, info: ModelInfo | None, mode: Mode, signals: ranking.S
     tier = static_tier(info.model)
     missing = not transformer or store.chunks.unembedded_count() > 0
     return Spaces(transformer and not signals.static_only,
-                  tier if missing or signals.static_blend > 0 or signals.static_asked > 0 or signals.static_only else None)
+                  tier if missing or share > 0 or signals.static_only else None)
 
 
 def similar(store: Store, engine: EngineChoice, target: StoredChunk, k: int = 10,

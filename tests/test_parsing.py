@@ -103,11 +103,12 @@ def test_a_module_function_made_by_a_wrapper_is_named_by_what_it_is_assigned_to(
           print(msg)
         end)
 
+        local ok, err = pcall(function() return require("x") end)
         return M
         """,
     )
     assert lua == [
-        ("module", "manager.lua", 1, 13),
+        ("module", "manager.lua", 1, 14),
         ("function", "M.update", 3, 7),
         ("function", "warn", 9, 11),
     ]
@@ -124,6 +125,8 @@ def test_a_module_function_made_by_a_wrapper_is_named_by_what_it_is_assigned_to(
         exports.handler = middleware(async (event) => event.body);
 
         const total = sum(values);
+        const sizes = items.map((item) => item.size);
+        load().then(function (x) { return x; });
         """
     for path in ("src/window.js", "src/window.ts", "src/window.tsx"):  # one shared query (queries/shared)
         assert [(kind, symbol) for kind, symbol, _, _ in chunks_of(path, source)] == [

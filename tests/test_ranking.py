@@ -594,6 +594,7 @@ def test_a_question_reads_more_of_the_static_tier_than_a_description() -> None:
     assert Query.parse("how does the connection pool work").is_question
     # f0 has the weakest transformer cosine and the strongest static one: a question lifts it.
     assert asked["f0"] > described["f0"] and asked["f19"] < described["f19"]
+    assert meanings("connection pool implementation") == pytest.approx(asked)  # a topic, as a question
     same = replace(ranking.DEFAULT, static_asked=ranking.DEFAULT.static_blend)
     assert meanings("how does the connection pool work", same) == pytest.approx(described)
 

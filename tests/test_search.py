@@ -102,9 +102,11 @@ def test_candidates_by_any_word_until_an_index_is_large(make_repo: MakeRepo, eng
     files["fs/pipe.py"] = "def pipe_read(pipe):\n    pipe.lock()\n    data = pipe.take()\n    pipe.unlock()\n    return data\n"
     ws = open_workspace(make_repo(files))
     indexing.update(ws, engine)
-    staged = replace(ranking.DEFAULT, all_words_from=0)
     with Store(ws.index_dir) as store:
-        assert symbols(search.find(store, None, "pipe ring", 10, mode=Mode.LEXICAL))[0] == "pipe_read"
+        total = store.chunks.counts().chunks
+        staged, at_once = (replace(ranking.DEFAULT, all_words_from=n) for n in (total, total + 1))
+        assert symbols(search.find(store, None, "pipe ring", 10, mode=Mode.LEXICAL, signals=at_once))[0] == "pipe_read"
+        assert symbols(search.find(store, None, "pipe ring", 10, mode=Mode.LEXICAL))[0] == "pipe_read"  # the default
         assert "pipe_read" not in symbols(search.find(store, None, "pipe ring", 10, mode=Mode.LEXICAL, signals=staged))
 
 

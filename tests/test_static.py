@@ -165,9 +165,12 @@ def test_once_every_chunk_has_the_models_vector_both_spaces_give_meaning(make_re
     with Store(ws.index_dir) as store:
         assert store.chunks.unembedded_count() == 0
         results = search.find(store, engine, "sleep longer after each failed attempt", 3, explain=True)
-        alone = search.find(store, engine, "sleep longer after each failed attempt", 3, explain=True,
-                            signals=replace(ranking.DEFAULT, static_blend=0.0, static_asked=0.0))
+        no_blend = replace(ranking.DEFAULT, static_blend=0.0)
+        # A description (a third person's verb): a fifth of its meaning from the static tier, none here.
+        alone = search.find(store, engine, "Sleeps longer after each failed attempt", 3, explain=True, signals=no_blend)
+        asked = search.find(store, engine, "how does the retry loop wait", 3, signals=no_blend)
     assert results.vectors == "transformer and static" and alone.vectors == "transformer"
+    assert asked.vectors == "transformer and static"  # a question reads it still (Signals.static_asked)
     assert results.hits[0].symbol == "retry_with_backoff" and results.hits[0].why["vectors"] == "both"
     assert alone.hits[0].why["vectors"] == "transformer"
     status = codeseek(root, "status").stdout
