@@ -34,6 +34,7 @@ class Candidate:
     deprecated: bool = False  # marked so in its source, or its module's, class's (evidence.deprecated)
     bonuses: dict[str, float] = field(default_factory=dict)  # issue 27's additive signals, by name
     meaning_from: str = ""  # the space(s) its meaning came from
+    static_share: float = 0.0  # where both: the static tier's share of its meaning (ranking.static_share)
 
     def __post_init__(self) -> None:
         self.kind = Kind(self.kind)
@@ -47,6 +48,8 @@ class Candidate:
             why["static_cosine"] = round(self.static_cosine, 3)
         if self.meaning_from:
             why["vectors"] = self.meaning_from
+        if self.meaning_from == "both":
+            why["static_share"] = round(self.static_share, 3)
         if self.matched:
             why["matched"] = self.matched
         if self.name_match:

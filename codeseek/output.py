@@ -107,7 +107,7 @@ def human(hits: Sequence[Hit], query: str = "", explain: bool = False, color: bo
 
 def _reasons(why: dict[str, object]) -> str:
     """The ranking's reasons in a line: `meaning 0.42 (cosine 0.61)  words 0.80 [retry backoff] ...`."""
-    parts = [f"meaning {why['meaning']}" + (f" (cosine {why['cosine']})" if "cosine" in why else " (no vector yet)")]
+    parts = [f"meaning {why['meaning']} ({_cosines(why)})"]
     matched = why.get("matched")
     parts.append(f"words {why['words']}" + (f" [{' '.join(map(str, matched))}]" if isinstance(matched, list) else ""))
     if "name" in why:
@@ -123,6 +123,16 @@ def _reasons(why: dict[str, object]) -> str:
     if "spread" in why:
         parts.append(f"spread x{why['spread']}")
     return "  ".join(parts)
+
+
+def _cosines(why: dict[str, object]) -> str:
+    """Where a result's meaning came from: `cosine 0.61`, `static cosine 0.84` (the static tier alone, in
+    the first minute), `cosine 0.61, static 0.84 at 0.4` (both, the static tier's share last)."""
+    if why.get("vectors") == "both":
+        return f"cosine {why['cosine']}, static {why['static_cosine']} at {why['static_share']}"
+    if why.get("vectors") == "static":
+        return f"static cosine {why['static_cosine']}"
+    return f"cosine {why['cosine']}" if "cosine" in why else "no vector yet"
 
 
 def _highlight(line: str, terms: set[str], color: bool) -> str:

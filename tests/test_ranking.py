@@ -147,6 +147,18 @@ def test_explain_says_why(make_repo: MakeRepo, run) -> None:
     assert "why: meaning" in human and "words" in human
 
 
+def test_explain_says_which_space_gave_meaning_and_the_static_tiers_share() -> None:
+    from codeseek.output import _reasons
+
+    both = {"meaning": 0.5, "words": 0.2, "cosine": 0.61, "static_cosine": 0.84, "vectors": "both", "static_share": 0.4}
+    assert _reasons(both).startswith("meaning 0.5 (cosine 0.61, static 0.84 at 0.4)  words 0.2")
+    first_minute = {"meaning": 0.5, "words": 0.2, "static_cosine": 0.84, "vectors": "static"}
+    assert _reasons(first_minute).startswith("meaning 0.5 (static cosine 0.84)")
+    assert _reasons({"meaning": 0.0, "words": 0.2}).startswith("meaning 0.0 (no vector yet)")
+    candidate = Candidate(1, "a.py", "function", "f", 0.61, static_cosine=0.84, meaning_from="both", static_share=0.4)
+    assert candidate.explain()["static_share"] == 0.4
+
+
 # -- issue 27's signals, each through a real repository and index (words only: no meaning is
 # tested, so the index is filled by the meaningless server and searched lexically) ------------
 

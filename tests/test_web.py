@@ -283,6 +283,9 @@ def test_explain_draws_bars_and_chips(site: Web, page) -> None:
     search(page, "how are calls retried with backoff")  # a question: file-level bonuses
     page.locator(".why").first.wait_for()
     assert any(chip.startswith("file top +") for chip in page.locator(".chip.bonus").all_inner_texts())
+    # Every chunk has both vectors: a question takes Signals.static_asked of its meaning from the static tier.
+    assert "static" in page.locator(".hit").first.locator(".bar-value").first.inner_text()
+    assert "at 0.4" in page.locator(".hit").first.locator(".bar-value").first.inner_text()
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "web-explain.png"))
 

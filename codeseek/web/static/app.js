@@ -228,7 +228,10 @@
   function reasons(why) {
     // The ranking's reasons, drawn: meaning and words as bars, the rest as chips.
     const box = el("div", "why");
-    const cosine = "cosine" in why ? ` · cosine ${why.cosine.toFixed(3)}` : " · no vector yet";
+    const cosine = why.vectors === "both"
+      ? ` · cosine ${why.cosine.toFixed(3)}, static ${why.static_cosine.toFixed(3)} at ${why.static_share}`
+      : why.vectors === "static" ? ` · static cosine ${why.static_cosine.toFixed(3)}`
+      : "cosine" in why ? ` · cosine ${why.cosine.toFixed(3)}` : " · no vector yet";
     box.append(bar("meaning", why.meaning, `${why.meaning.toFixed(3)}${cosine}`));
     const words = bar("words", why.words, why.words.toFixed(3));
     for (const term of why.matched || []) words.append(el("span", "term", term));
