@@ -3,15 +3,7 @@
 ; what it is assigned to. At the top level only: inside a body it is a value computed there. Nor where the call
 ; computes a value from the function (`const total = xs.reduce((a, x) => a + x)`, `p.then(...)`, a timer's id).
 (program
-  (lexical_declaration
-    (variable_declarator
-      name: (identifier) @name
-      value: (call_expression
-        function: (_) @_callee
-        arguments: (arguments [(arrow_function) (function_expression) (generator_function)]))) @definition.function)
-  (#not-match? @_callee "(^|[.])(map|filter|reduce|reduceRight|forEach|find|findIndex|findLast|some|every|sort|flatMap|then|catch|finally|setTimeout|setInterval|requestAnimationFrame|fn)$"))
-(program
-  (variable_declaration
+  (_
     (variable_declarator
       name: (identifier) @name
       value: (call_expression
