@@ -16,6 +16,7 @@ as C, a header of classes was one module chunk), and a script without a known ex
 from __future__ import annotations
 
 import importlib
+import itertools
 import re
 from dataclasses import dataclass, field, replace
 from functools import cache
@@ -131,8 +132,8 @@ def _parse_header(name: str, text: str) -> LanguageSpec:
 def _with_includes(text: str) -> str:
     """A query file with the shared patterns its `; includes:` header names (queries/shared/NAME.scm,
     written once for the grammars that share their node types) after it."""
-    names = next((line.partition(":")[2].split() for line in text.splitlines()
-                  if line.startswith(";") and line.lstrip("; ").startswith("includes:")), [])
+    header = itertools.takewhile(lambda line: line.startswith(";"), text.splitlines())  # as _parse_header reads it
+    names = next((line.partition(":")[2].split() for line in header if line.lstrip("; ").startswith("includes:")), [])
     return "\n".join([text, *((QUERY_DIR / "shared" / f"{n}.scm").read_text(encoding="utf-8") for n in names)])
 
 

@@ -268,9 +268,9 @@ def _by_words(store: Store, query: ranking.Query, depth: int, filters: Filters, 
             files, firsts = _file_pass(store, text, counted, depth, filters)
             found |= {c.id: c for c in (firsts[p] for p in sorted(files, key=files.__getitem__)[-FILE_PASS_ADDS:])}
     worded: dict[int, StoredChunk] = {}
-    loose = match_expression(text, query.forms_by_term)
-    staged = counted[1] >= signals.all_words_from  # where BM25 over a common word would score too many chunks
-    stages = match_expressions(text, query.forms_by_term) if staged else [loose] if loose else []
+    stages = match_expressions(text, query.forms_by_term)
+    if counted[1] < signals.all_words_from:  # small enough for BM25 over a common word: its loosest stage alone
+        stages = stages[-1:]
     for expression in stages:
         fetch = depth
         while True:
