@@ -67,7 +67,11 @@ class Status:
                          f"(pid {self.embedding.pid})")
         elif self.embedding is not None:
             left = f", about {duration(self.embedding.eta_s)} left" if self.embedding.eta_s is not None else ""
-            lines.append(f"embedded {self.embedded:,} of {c.chunks:,}: {self.embedding.rate:.0f} chunks/s{left}")
+            # The run counts distinct texts as it computes them; the store counts chunks as each
+            # checkpoint saves them, so both are said (the first checkpoint can be 30 s away).
+            run = self.embedding
+            lines.append(f"embedded {self.embedded:,} of {c.chunks:,}; computing {run.done:,} of {run.total:,} "
+                         f"distinct texts, {run.rate:.0f}/s{left} (saved every {filling.CHECKPOINT_SECONDS:.0f} s)")
             if self.embedding.shares:
                 lines.append("  shared by " + ", ".join(f"{url} {n:,}" for url, n in self.embedding.shares.items()))
         elif self.unembedded and self.waiting:

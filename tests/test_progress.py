@@ -8,8 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from codeseek import progress
+from codeseek import indexing, progress, report
+from codeseek.embedding import EngineChoice
 from codeseek.progress import Phase, Reporter
+from codeseek.repo import open_workspace
+
+from .conftest import MakeRepo
 
 
 def test_the_report_says_loading_then_counts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -38,3 +42,17 @@ def test_a_report_of_a_dead_process_is_no_report(tmp_path: Path) -> None:
     raw = json.loads((tmp_path / progress.PROGRESS_NAME).read_text())
     (tmp_path / progress.PROGRESS_NAME).write_text(json.dumps({**raw, "pid": 2**22 + 12345}))
     assert progress.read(tmp_path) is None
+
+
+def test_status_counts_what_a_run_computed_before_its_first_checkpoint(make_repo: MakeRepo,
+                                                                         engine: EngineChoice) -> None:
+    """A worker saves its vectors every CHECKPOINT_SECONDS: until then the store holds none, and
+    status said "embedded 0 of N" though the run was well on. Both counts are said now."""
+    ws = open_workspace(make_repo())
+    indexing.update(ws, engine)  # words and static vectors: no model vector yet
+    chunks = report.status(ws).counts.chunks
+    reporter = Reporter(ws.index_dir, total=chunks)
+    reporter.embedding()
+    reporter.advance(2, force=True)
+    said = report.status(ws).describe()
+    assert f"embedded 0 of {chunks}; computing 2 of {chunks} distinct texts" in said
