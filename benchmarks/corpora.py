@@ -113,6 +113,17 @@ CORPORA = [
            ("lua", "plugin", "test")),
     Corpus("serilog", "csharp", "github", "serilog/serilog", "60935b4d7abad71cf6157b45a10f5c3c65ead527",
            ("src/Serilog", "test/Serilog.Tests")),
+    # Measured first too (session 18), in the held-out evaluation's most common languages: a Go
+    # logger (a core package beneath the API), a C process viewer (one function name defined once
+    # per platform folder), a Python terminal renderer and a Ruby browser-testing library.
+    Corpus("zap", "go", "github", "uber-go/zap", "5b81b37b81b8e2ed447a6f57991e372ee4fa5c8f",
+           drop=(".github", "assets", "benchmarks")),
+    Corpus("htop", "c", "github", "htop-dev/htop", "1a4504c0c6a74ecd7f2eb1c17c22750c55f555ff",
+           drop=(".github", "docs", "m4", "scripts", "iwyu")),
+    Corpus("rich", "python", "github", "Textualize/rich", "42899d8a0a96b121a514516f4be9db44ff7aeaf3",
+           ("rich", "tests")),
+    Corpus("capybara", "ruby", "github", "teamcapybara/capybara", "b3325b198464b806f07ec2011ceb532d6d5cf4ab",
+           ("lib", "spec")),
 ]
 
 
