@@ -51,8 +51,12 @@ NAME = re.compile(r"[A-Za-z_$][\w$]*(?:(?:\.|::|#|->|\\)[A-Za-z_$][\w$]*)*[?!]?"
 PUNCTUATION = "`'\"()[]{},;:?!"
 
 # A query with at least this many distinct terms (without function words) is long: an issue's
-# title and body, a traceback. Developer questions have 3-12.
+# title and body, a traceback. Developer questions have 3-12, a few one-line ones 20-26 (`How
+# does the embedded app server work: picking a free port, booting ...`): on one line, a query is
+# long from ONE_LINE_LONG_TERMS (an issue flattened into a tool's one-line argument). Every issue
+# of benchmarks/issues.toml has lines.
 LONG_QUERY_TERMS = 20
+ONE_LINE_LONG_TERMS = 40
 
 
 @dataclass(frozen=True)
@@ -169,7 +173,10 @@ class Query:
     @property
     def is_topic(self) -> bool:
         """A short phrase naming a feature or a subsystem (`WebSocket client implementation`,
-        `XPath queries on parsed documents`): asked like a question, answered by the file or
+        `XPath queries on parsed documents`), or a line outlining one by its parts (`pcp-htop
+        user-defined meters: reading ini-style meter definition files ..., binding them to
+        performance metrics, and showing ...`: LONG_QUERY_TERMS or more terms, not long on one
+        line): asked like a question, answered by the file or
         files that implement it. Not a description of one definition, which opens with its
         verb (a third person's, `Returns the ...`, or one `DESCRIPTION_VERBS` holds) or has a
         determiner among its first words (`encode a code point`)."""
@@ -179,7 +186,7 @@ class Query:
         if QUALIFIED_WORD.search(self.text):
             return False  # `List:remove`, `Date.Format:parse`
         words = WORDS.findall(self.text)
-        if not words or len(words) > TOPIC_WORDS:
+        if not words or TOPIC_WORDS < len(words) and len(self.terms) < LONG_QUERY_TERMS:
             return False
         # A doc comment's sentence opens with its verb, capitalised (`Returns`, `Creates`; a topic
         # typed in lower case may open with a plural, `hooks for ...`), or with its subject (`The
@@ -199,7 +206,8 @@ class Query:
     @property
     def is_long(self) -> bool:
         """An issue, a traceback, a pasted error: not a question or a name."""
-        return len(self.terms) >= LONG_QUERY_TERMS
+        lines = "\n" in self.text.strip()
+        return len(self.terms) >= (LONG_QUERY_TERMS if lines else ONE_LINE_LONG_TERMS)
 
     @property
     def parts(self) -> tuple[str, ...]:
