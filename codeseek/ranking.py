@@ -1,35 +1,32 @@
-"""How a query's candidates become the order a user sees. Every ranking signal lives here,
-in `Signals`, each with the benchmark gain that justified it (benchmarks/README.md).
+"""How a query's candidates become the order a user sees. Every ranking signal lives here, in `Signals`, each with
+the benchmark gain that justified it (benchmarks/README.md).
 
-Candidates come from the dense index, from BM25 over code-aware terms and from the table of
-definition names; whichever found it, each candidate is scored on the same two scales:
+Candidates come from the dense index, from BM25 over code-aware terms and from the table of definition names;
+whichever found it, each candidate is scored on the same two scales:
 
-- meaning: its cosine to the query above the background (the cosine at the dense search's
-  depth), as a share of the room above that background: a model whose vectors say little adds
-  little (min-max scaling stretched it to 0..1 and let it bury an exact lexical match).
-- words: the idf-weighted share of the query's terms the chunk holds, a term in its name
-  counting most. 0..1 for every query, so it needs no scaling either.
+- meaning: its cosine to the query above the background (the cosine at the dense search's depth), as a share of
+  the room above that background: a model whose vectors say little adds little (min-max scaling stretched it to
+  0..1 and let it bury an exact lexical match).
+- words: the idf-weighted share of the query's terms the chunk holds, a term in its name counting most. 0..1 for
+  every query, so it needs no scaling either.
 
-Then structure: a definition named like the query, definitions over module code and text,
-implementation over tests and examples, files holding several good candidates; further results
-from a file already listed yield to other files.
+Then structure: a definition named like the query, definitions over module code and text, implementation over
+tests and examples, files holding several good candidates; further results from a file already listed yield to
+other files.
 
-Issue 27 (developer questions, names, whole issues) took from MinishLab/semble's `ranking/`
-(its source only): penalties for compatibility copies (`compat/`, `legacy/`), a boost for files
-whose name and folder hold the question's words (`connect` finds `connection`), a boost to each
-file's top chunk by its file's summed score, a saturation decay past a file's second result.
-Done differently: each is a named weight in `Signals` on the same 0..1 scales, off at its
-neutral value, measured as an ablation here (semble's are multiples of the best score and fixed
-factors); a qualified name is resolved against tree-sitter's scopes and the file's folders
-(`evidence.qualified_match`), not a regular expression; legacy copies also include vendored
-trees, a `v1/` beside a `v4/` the index holds and definitions marked deprecated; semble's test,
-`__init__.py`, example and `.d.ts` penalties were not taken (the test and auxiliary priors
-measured those). Not in semble: the primary definition of a shared name and overload stubs
-(evidence.shape_of); long queries (their 30 rarest terms, a file or `file:line` a traceback names,
-a file-level pass, prose and tests lowered, their first line read twice); the file-level signals
-and saturation for questions and topics only (`how does ... work`, `WebSocket client
-implementation`: on every sentence saturation cost the docs set 0.016 NDCG, the file-level
-signals 0.003-0.006).
+Issue 27 (developer questions, names, whole issues) took from MinishLab/semble's `ranking/` (its source only):
+penalties for compatibility copies (`compat/`, `legacy/`), a boost for files whose name and folder hold the
+question's words (`connect` finds `connection`), a boost to each file's top chunk by its file's summed score, a
+saturation decay past a file's second result. Done differently: each is a named weight in `Signals` on the same
+0..1 scales, off at its neutral value, measured as an ablation here (semble's are multiples of the best score
+and fixed factors); a qualified name is resolved against tree-sitter's scopes and the file's folders
+(`evidence.qualified_match`), not a regular expression; legacy copies also include vendored trees, a `v1/`
+beside a `v4/` the index holds and definitions marked deprecated; semble's test, `__init__.py`, example and
+`.d.ts` penalties were not taken (the test and auxiliary priors measured those). Not in semble: the primary
+definition of a shared name and overload stubs (evidence.shape_of); long queries (their 30 rarest terms, a file
+or `file:line` a traceback names, a file-level pass, prose and tests lowered, their first line read twice); the
+file-level signals and saturation for questions and topics only (`how does ... work`, `WebSocket client
+implementation`: on every sentence saturation cost the docs set 0.016 NDCG, the file-level signals 0.003-0.006).
 """
 
 from __future__ import annotations
@@ -46,6 +43,7 @@ from .protocol import Mode
 from .query import QUALIFIER, FileMention, Query, name_parts
 from .wordscale import QueryWords
 
+WORDS_RAMP_FROM = 10  # a sentence of up to this many terms keeps words_sentence (Signals.words_per_term)
 TEST_WORDS = frozenset({"test", "tests", "testing", "spec", "fixture", "mock", "assert"})
 AUX_WORDS = frozenset({"example", "examples", "benchmark", "benchmarks", "bench", "demo", "docs", "documentation"})
 PROSE_WORDS = frozenset({"readme", "docs", "documentation", "doc", "changelog", "guide", "markdown"})
@@ -60,22 +58,25 @@ class Signals:
     # Share of the words scale (the rest is meaning) for a question and for a name.
     # 0.45/0.7 against 0.2/0.4: 0.728; against 0.7/0.9: 0.722.
     words_sentence: float = 0.45
+    # Added to a sentence's words share per term past WORDS_RAMP_FROM, up to words_long: one vector holds a query's many
+    # parts less well than its words do (session 18, 0.55 for all: questions of 11-15 terms .809 -> .819, of 16+ .760 ->
+    # .772; but docs of up to 6 terms .651 -> .636, questions of 7-10 .900 -> .899). 0.045 against 0: the 7 projects
+    # measured first .871 -> .887 (architecture .726 -> .766), the 27 others .902 both, docs .624 -> .623; 0.03 / 0.06:
+    # .880 / .888 on the 7, docs .623 / .622.
+    words_per_term: float = 0.045
     words_name: float = 0.7
-    # A term found in the chunk's name counts fully; in its path or body, this much.
-    # Path 0.4 or 0.8: 0.744 (no matter). Body 0.3: 0.745 but questions NDCG 0.598 -> 0.575;
-    # 0.7: 0.731.
+    # A term found in the chunk's name counts fully; in its path or body, this much. Path 0.4 or 0.8: 0.744 (no matter).
+    # Body 0.3: 0.745 but questions NDCG 0.598 -> 0.575; 0.7: 0.731.
     path_weight: float = 0.6
     body_weight: float = 0.5
-    # Added for a definition named like a name query: exactly, in another spelling, or
-    # starting with it (a partial name). Without: 0.694, exact names at rank 1 0.906 -> 1.0.
-    # (A bonus for a definition a sentence names, `what calls parse_header`, did not earn its
-    # place: 0.737 with it, 0.740 without; the words scale already counts a name fully.)
+    # Added for a definition named like a name query: exactly, in another spelling, or starting with it (a partial
+    # name). Without: 0.694, exact names at rank 1 0.906 -> 1.0. (A bonus for a definition a sentence names, `what calls
+    # parse_header`, did not earn its place: 0.737 with it, 0.740 without; the words scale already counts a name fully.)
     exact_name: float = 1.0
     variant_name: float = 0.8
     prefix_name: float = 0.25
-    # Factors for what is not a definition (without: docs 0.539, questions NDCG 0.594, from
-    # 0.542 and 0.597), and for what is not the implementation (without: 0.731, docs 0.515,
-    # questions NDCG 0.563).
+    # Factors for what is not a definition (without: docs 0.539, questions NDCG 0.594, from 0.542 and 0.597), and for
+    # what is not the implementation (without: 0.731, docs 0.515, questions NDCG 0.563).
     module: float = 0.55
     text: float = 0.45
     test: float = 0.55
@@ -217,7 +218,8 @@ def rank(query: Query, candidates: list[Candidate], counts: dict[str, int], tota
     else:
         static_alone = floor is None and static_floor is not None
         words_share = (signals.words_name if query.is_name else signals.words_long if query.is_long
-                       else signals.words_static if static_alone else signals.words_sentence)
+                       else min(signals.words_long, (signals.words_static if static_alone else signals.words_sentence)
+                                + signals.words_per_term * max(0, len(query.terms) - WORDS_RAMP_FROM)))
     newest = versions if versions is not None else newest_versions(c.path for c in candidates)
     implemented = {name_key(c.symbol) for c in candidates if c.kind.is_named and c.shape != "stub"}
     current = {(evidence.definition_key(c.symbol), c.path) for c in candidates if c.kind.is_named and not c.deprecated}
@@ -336,9 +338,7 @@ def _apply_issue_priors(c: Candidate, query: Query, signals: Signals, newest: di
         c.factors["stub"] = signals.stub
     if query.is_long and (c.kind == Kind.TEXT or role_of_path(c.path, c.symbol) != Role.IMPLEMENTATION):
         c.factors["long_prose"] = signals.long_prose
-    for name in ("legacy", "deprecated", "stub", "long_prose"):
-        if c.factors.get(name) == 1.0:
-            del c.factors[name]
+    c.factors = {name: factor for name, factor in c.factors.items() if factor != 1.0}  # one off says nothing
 
 
 def _add_coherence(candidates: list[Candidate], signals: Signals) -> None:

@@ -415,6 +415,10 @@ def test_a_subsystem_question_finds_the_file_that_implements_it(make_repo, meani
     assert {"file_name", "file_top"} <= set(find.why(topic)["bonuses"])
 
 
+OUTLINE = ("pcp-htop user-defined meters: reading ini-style meter definition files from the config and system "
+           "directories, binding them to performance metrics, and showing their values in the header")
+
+
 @pytest.mark.parametrize(("text", "topic"), [
     ("WebSocket client implementation", True),
     ("XPath queries on parsed documents", True),
@@ -429,9 +433,26 @@ def test_a_subsystem_question_finds_the_file_that_implements_it(make_repo, meani
     ("List:partition", False),
     ("---", False),  # no term to ask about
     ("cache compiled templates on disk, keyed by name and checked for staleness when loaded", False),  # long
+    (OUTLINE, True),  # a subsystem outlined by its parts, on one line
+    ("Reads " + OUTLINE, False),  # a doc comment's, however long
 ])
 def test_a_short_phrase_naming_a_feature_is_a_topic(text: str, topic: bool) -> None:
     assert Query.parse(text).is_topic is topic
+
+
+def test_one_line_of_many_terms_is_a_question_not_an_issue() -> None:
+    """An issue or a traceback has lines; one line of 20-39 terms is a developer's question or
+    outline (12 of the benchmark's), asked like one. Flattened onto one line, an issue has more."""
+    asked = ("How does the JavaScript-free driver fake a browser: sending requests through Rack::Test, following "
+             "redirects, parsing the returned page and submitting forms with their fields and file uploads")
+    assert len(Query.parse(asked).terms) >= 20
+    assert not Query.parse(asked).is_long and Query.parse(asked).is_question
+    assert Query.parse(asked.replace(": ", "\n", 1)).is_long  # a title and a body
+    flattened = ("Session reset leaks cookies between tests after upgrading: when two examples run in the same "
+                 "thread, the second visit still carries the first one's login, because reset clears the browser's "
+                 "cookie jar only after the server has answered pending requests; seen with puma workers, selenium "
+                 "chrome headless, rspec hooks and database cleaner truncation on ruby 3.3")
+    assert len(Query.parse(flattened).terms) >= 40 and Query.parse(flattened).is_long
 
 
 @pytest.mark.parametrize(("text", "question"), [
@@ -615,7 +636,7 @@ def test_a_pasted_issue_leans_on_words_more() -> None:
     """A long query's vector reads its first 128 tokens only, while its words all count: a
     chunk holding the issue's words passes one its vector merely places nearer
     (Signals.words_long)."""
-    issue = ("Splitting statements breaks inside BEGIN END transaction blocks: the splitter treats every semicolon "
+    issue = ("Splitting statements breaks inside BEGIN END transaction blocks\n\nThe splitter treats every semicolon "
              "as a statement boundary, so a procedure body with nested DECLARE cursor loops comes back in pieces "
              "after upgrading the parser release")
     parsed = Query.parse(issue)
@@ -630,6 +651,30 @@ def test_a_pasted_issue_leans_on_words_more() -> None:
 
     assert order(ranking.DEFAULT) == ["other", "unrelated"]
     assert order(replace(ranking.DEFAULT, words_long=ranking.DEFAULT.words_sentence)) == ["unrelated", "other"]
+
+
+@pytest.mark.parametrize(("text", "words_win"), [
+    ("table column sizing: measuring each column's minimum and maximum content width, shrinking the widest "
+     "wrappable columns when the console is narrow", True),
+    ("shrink table columns to fit", False),
+])
+def test_a_sentence_of_many_parts_leans_on_its_words_more(text: str, words_win: bool) -> None:
+    """One vector holds a query of many parts less well than its words do: past
+    WORDS_RAMP_FROM terms each adds Signals.words_per_term to the words' share, so the chunk
+    holding the parts passes one the vector merely places nearer; a short query is unchanged."""
+    parsed = Query.parse(text)
+    assert not parsed.is_long
+    near = candidate(1, "unrelated", 0.90, path="src/a.py")
+    worded = candidate(2, "other", 0.62, path="src/b.py", body=text)
+    counts = {t: 1 for t in parsed.terms}
+
+    def order(signals: ranking.Signals) -> list[str]:
+        return [c.symbol for c in rank(parsed, [near, worded], counts, 1000, 0.5, Mode.HYBRID, limit=10,
+                                       signals=signals)]
+
+    flat = order(replace(ranking.DEFAULT, words_per_term=0.0))
+    assert flat == ["unrelated", "other"]  # at words_sentence the nearer vector wins
+    assert order(ranking.DEFAULT) == (["other", "unrelated"] if words_win else flat)
 
 
 def test_a_qualified_word_in_a_sentence_picks_its_scope() -> None:
