@@ -35,6 +35,7 @@ class Candidate:
     bonuses: dict[str, float] = field(default_factory=dict)  # issue 27's additive signals, by name
     meaning_from: str = ""  # the space(s) its meaning came from
     static_share: float = 0.0  # where both: the static tier's share of its meaning (ranking.static_share)
+    words_share: float = 0.0  # the words' share of its base, the rest meaning: by the query's kind and length
 
     def __post_init__(self) -> None:
         self.kind = Kind(self.kind)
@@ -50,6 +51,8 @@ class Candidate:
             why["vectors"] = self.meaning_from
         if self.meaning_from == "both":
             why["static_share"] = round(self.static_share, 3)
+        if 0.0 < self.words_share < 1.0:  # a hybrid search's: a semantic or lexical one reads one scale
+            why["words_share"] = round(self.words_share, 3)
         if self.matched:
             why["matched"] = self.matched
         if self.name_match:

@@ -106,10 +106,12 @@ def human(hits: Sequence[Hit], query: str = "", explain: bool = False, color: bo
 
 
 def _reasons(why: dict[str, object]) -> str:
-    """The ranking's reasons in a line: `meaning 0.42 (cosine 0.61)  words 0.80 [retry backoff] ...`."""
+    """The ranking's reasons in a line: `meaning 0.42 (cosine 0.61)  words 0.80 at 0.45 [retry backoff] ...`
+    (the words' share of the score after `at`: the rest is meaning's)."""
     parts = [f"meaning {why['meaning']} ({_cosines(why)})"]
-    matched = why.get("matched")
-    parts.append(f"words {why['words']}" + (f" [{' '.join(map(str, matched))}]" if isinstance(matched, list) else ""))
+    matched, share = why.get("matched"), f" at {why['words_share']}" if "words_share" in why else ""
+    terms = f" [{' '.join(map(str, matched))}]" if isinstance(matched, list) else ""
+    parts.append(f"words {why['words']}{share}{terms}")
     if "name" in why:
         parts.append(f"name: {why['name']}")
     priors = why.get("priors")

@@ -231,7 +231,7 @@ def rank(query: Query, candidates: list[Candidate], counts: dict[str, int], tota
     meanings, share = Meanings.of(candidates, floor, static_floor), static_share(query, signals)
     for c in candidates:
         c.matched, c.factors, c.name_match, c.bonuses = [], {}, "", {}  # derived here, afresh
-        c.meaning, c.meaning_from, c.static_share = *meanings.of_candidate(c, share), share
+        c.meaning, c.meaning_from, c.static_share, c.words_share = *meanings.of_candidate(c, share), share, words_share
         c.words, c.matched = words.share(c.terms, signals.path_weight, signals.body_weight)
         c.base = (1.0 - words_share) * c.meaning + words_share * c.words
         if mode != Mode.SEMANTIC:

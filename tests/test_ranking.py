@@ -150,8 +150,9 @@ def test_explain_says_why(make_repo: MakeRepo, run) -> None:
 def test_explain_says_which_space_gave_meaning_and_the_static_tiers_share() -> None:
     from codeseek.output import _reasons
 
-    both = {"meaning": 0.5, "words": 0.2, "cosine": 0.61, "static_cosine": 0.84, "vectors": "both", "static_share": 0.4}
-    assert _reasons(both).startswith("meaning 0.5 (cosine 0.61, static 0.84 at 0.4)  words 0.2")
+    both = {"meaning": 0.5, "words": 0.2, "cosine": 0.61, "static_cosine": 0.84, "vectors": "both", "static_share": 0.4,
+            "words_share": 0.63}
+    assert _reasons(both).startswith("meaning 0.5 (cosine 0.61, static 0.84 at 0.4)  words 0.2 at 0.63")
     first_minute = {"meaning": 0.5, "words": 0.2, "static_cosine": 0.84, "vectors": "static"}
     assert _reasons(first_minute).startswith("meaning 0.5 (static cosine 0.84)")
     assert _reasons({"meaning": 0.0, "words": 0.2}).startswith("meaning 0.0 (no vector yet)")
@@ -675,6 +676,8 @@ def test_a_sentence_of_many_parts_leans_on_its_words_more(text: str, words_win: 
     flat = order(replace(ranking.DEFAULT, words_per_term=0.0))
     assert flat == ["unrelated", "other"]  # at words_sentence the nearer vector wins
     assert order(ranking.DEFAULT) == (["other", "unrelated"] if words_win else flat)
+    said = worded.explain()["words_share"]  # --explain says the share: `words 0.5 at 0.63`
+    assert (said > ranking.DEFAULT.words_sentence) if words_win else said == ranking.DEFAULT.words_sentence
 
 
 def test_a_qualified_word_in_a_sentence_picks_its_scope() -> None:

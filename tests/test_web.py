@@ -286,6 +286,7 @@ def test_explain_draws_bars_and_chips(site: Web, page) -> None:
     # Every chunk has both vectors: a question takes Signals.static_asked of its meaning from the static tier.
     assert "static" in page.locator(".hit").first.locator(".bar-value").first.inner_text()
     assert "at 0.4" in page.locator(".hit").first.locator(".bar-value").first.inner_text()
+    assert " at 0.45" in page.locator(".hit").first.locator(".bar-value").nth(1).inner_text()  # the words' share
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "web-explain.png"))
 

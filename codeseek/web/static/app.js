@@ -233,7 +233,8 @@
       : why.vectors === "static" ? ` · static cosine ${why.static_cosine.toFixed(3)}`
       : "cosine" in why ? ` · cosine ${why.cosine.toFixed(3)}` : " · no vector yet";
     box.append(bar("meaning", why.meaning, `${why.meaning.toFixed(3)}${cosine}`));
-    const words = bar("words", why.words, why.words.toFixed(3));
+    const share = "words_share" in why ? ` at ${why.words_share}` : "";  // the words' share of the score
+    const words = bar("words", why.words, `${why.words.toFixed(3)}${share}`);
     for (const term of why.matched || []) words.append(el("span", "term", term));
     box.append(words);
     const chips = el("div", "chips");
