@@ -66,8 +66,10 @@ class Role(StrEnum):
 
 TEST_PARTS = frozenset({"test", "tests", "testing", "__tests__", "spec", "specs", "testdata", "fixtures"})
 AUX_PARTS = frozenset({"examples", "example", "bench", "benches", "benchmarks", "docs", "doc", "samples"})
+# Not a JVM or .NET file named `...Spec` (KotlinPoet's `FileSpec.kt`, a `PBEKeySpec.java`): a
+# Kotest or ScalaTest spec sits in a test folder, which says so.
 TEST_FILE = re.compile(
-    r"^test_.*\.py$|_tests?\.(py|go|rb|exs?|zig)$|\.(test|spec)\.[cm]?[jt]sx?$|(Tests?|Spec|IT)\.(java|kt|scala|cs)$"
+    r"^test_.*\.py$|_tests?\.(py|go|rb|exs?|zig)$|\.(test|spec)\.[cm]?[jt]sx?$|(Tests?|IT)\.(java|kt|scala|cs)$"
     r"|^Test\w*\.(java|kt|scala|cs)$|_spec\.rb$|Tests?\.swift$|Spec\.hs$"
 )
 

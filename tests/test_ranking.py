@@ -92,6 +92,17 @@ def test_a_folder_named_after_its_package_is_read_by_its_words() -> None:
         assert role_of_path(path) == Role.IMPLEMENTATION, path
 
 
+def test_a_jvm_class_named_spec_is_code_and_a_spec_in_a_test_folder_a_test() -> None:
+    """KotlinPoet's `FileSpec`, `TypeSpec` and `FunSpec` are its code, as a Java `PBEKeySpec` is;
+    a Kotest or ScalaTest spec is a test by its folder."""
+    for path in ("kotlinpoet/src/jvmMain/kotlin/com/squareup/kotlinpoet/FileSpec.kt",
+                 "src/main/java/org/acme/crypto/PBEKeySpec.java"):
+        assert role_of_path(path) == Role.IMPLEMENTATION, path
+    for path in ("src/test/scala/cats/FunctorSpec.scala", "src/jvmTest/kotlin/ParserSpec.kt", "test/MapSpec.hs",
+                 "lib/capybara/spec/session/visit_spec.rb", "src/parse.spec.ts", "FooTest.java"):
+        assert role_of_path(path) == Role.TEST, path
+
+
 def test_a_folder_that_says_it_is_a_copy_is_legacy_by_its_words() -> None:
     assert legacy_part("os/zip/src/os/shaded_org_apache_tools_zip/ZipFile.java", {}) == "shaded_org_apache_tools_zip"
     assert legacy_part("api/legacy-v1/client.go", {}) == "legacy-v1"
