@@ -173,13 +173,13 @@ class Query:
     @property
     def is_topic(self) -> bool:
         """A short phrase naming a feature or a subsystem (`WebSocket client implementation`,
-        `XPath queries on parsed documents`), or a line outlining one by its parts (`pcp-htop
+        `XPath queries on parsed documents`), or one line outlining one by its parts (`pcp-htop
         user-defined meters: reading ini-style meter definition files ..., binding them to
-        performance metrics, and showing ...`: LONG_QUERY_TERMS or more terms, not long on one
-        line): asked like a question, answered by the file or
-        files that implement it. Not a description of one definition, which opens with its
-        verb (a third person's, `Returns the ...`, or one `DESCRIPTION_VERBS` holds) or has a
-        determiner among its first words (`encode a code point`)."""
+        performance metrics, and showing ...`: LONG_QUERY_TERMS terms or more, not long on one
+        line): asked like a question, answered by the file or files that implement it. Not a
+        description of one definition, which opens with its verb (a third person's, `Returns
+        the ...`, or one `DESCRIPTION_VERBS` holds) or has a determiner among its first words
+        (`encode a code point`)."""
         if not self.terms or self.is_name or self.is_long or self.is_question or any(
                 IDENTIFIER.search(w) for w in self.mentioned):
             return False  # it names a definition (`visit_For in the code generator`, `insertWith of Data.Map`)
