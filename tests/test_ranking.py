@@ -651,18 +651,24 @@ def test_a_pasted_issue_leans_on_words_more() -> None:
     issue = ("Splitting statements breaks inside BEGIN END transaction blocks\n\nThe splitter treats every semicolon "
              "as a statement boundary, so a procedure body with nested DECLARE cursor loops comes back in pieces "
              "after upgrading the parser release")
-    parsed = Query.parse(issue)
-    assert parsed.is_long
-    near = candidate(1, "unrelated", 0.95, path="src/a.py")
-    worded = candidate(2, "other", 0.70, path="src/b.py", body=issue)
-    counts = {t: 1 for t in parsed.terms}
-
-    def order(signals: ranking.Signals) -> list[str]:
-        return [c.symbol for c in rank(parsed, [near, worded], counts, 1000, 0.5, Mode.HYBRID, limit=10,
-                                       signals=signals)]
-
+    assert Query.parse(issue).is_long
+    order, _ = near_or_worded(issue, 0.95, 0.70)
     assert order(ranking.DEFAULT) == ["other", "unrelated"]
     assert order(replace(ranking.DEFAULT, words_long=ranking.DEFAULT.words_sentence)) == ["unrelated", "other"]
+
+
+def near_or_worded(text: str, near_cosine: float, worded_cosine: float):
+    """A chunk the query's vector places nearer (`unrelated`) and one holding all its words
+    (`other`): their order under given signals, and the worded candidate (its explanation)."""
+    parsed = Query.parse(text)
+    near = candidate(1, "unrelated", near_cosine, path="src/a.py")
+    worded = candidate(2, "other", worded_cosine, path="src/b.py", body=text)
+
+    def order(signals: ranking.Signals) -> list[str]:
+        return [c.symbol for c in rank(parsed, [near, worded], {t: 1 for t in parsed.terms}, 1000, 0.5, Mode.HYBRID,
+                                       limit=10, signals=signals)]
+
+    return order, worded
 
 
 @pytest.mark.parametrize(("text", "words_win"), [
@@ -674,16 +680,8 @@ def test_a_sentence_of_many_parts_leans_on_its_words_more(text: str, words_win: 
     """One vector holds a query of many parts less well than its words do: past
     WORDS_RAMP_FROM terms each adds Signals.words_per_term to the words' share, so the chunk
     holding the parts passes one the vector merely places nearer; a short query is unchanged."""
-    parsed = Query.parse(text)
-    assert not parsed.is_long
-    near = candidate(1, "unrelated", 0.90, path="src/a.py")
-    worded = candidate(2, "other", 0.62, path="src/b.py", body=text)
-    counts = {t: 1 for t in parsed.terms}
-
-    def order(signals: ranking.Signals) -> list[str]:
-        return [c.symbol for c in rank(parsed, [near, worded], counts, 1000, 0.5, Mode.HYBRID, limit=10,
-                                       signals=signals)]
-
+    assert not Query.parse(text).is_long
+    order, worded = near_or_worded(text, 0.90, 0.62)
     flat = order(replace(ranking.DEFAULT, words_per_term=0.0))
     assert flat == ["unrelated", "other"]  # at words_sentence the nearer vector wins
     assert order(ranking.DEFAULT) == (["other", "unrelated"] if words_win else flat)
