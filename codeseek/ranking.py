@@ -31,10 +31,9 @@ implementation`: on every sentence saturation cost the docs set 0.016 NDCG, the 
 
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass
 
-from . import evidence
+from . import evidence, filewise
 from .candidates import Candidate
 from .kinds import Kind, Role, legacy_part, newest_versions, role_of_path
 from .lexical import name_key
@@ -252,10 +251,10 @@ def rank(query: Query, candidates: list[Candidate], counts: dict[str, int], tota
         _apply_issue_priors(c, query, signals, newest, implemented, current)
         for factor in c.factors.values():
             c.base *= factor
-    _add_coherence(candidates, signals)
+    filewise.add_coherence(candidates, signals.coherence)
     if asked:
-        _add_file_top(candidates, signals)
-    return _spread(candidates, signals, limit, signals.saturation if asked else 1.0)
+        filewise.add_file_top(candidates, signals.file_top)
+    return filewise.spread(candidates, signals.spread, limit, signals.saturation if asked else 1.0)
 
 
 def static_share(query: Query, signals: Signals) -> float:
@@ -339,62 +338,3 @@ def _apply_issue_priors(c: Candidate, query: Query, signals: Signals, newest: di
     if query.is_long and (c.kind == Kind.TEXT or role_of_path(c.path, c.symbol) != Role.IMPLEMENTATION):
         c.factors["long_prose"] = signals.long_prose
     c.factors = {name: factor for name, factor in c.factors.items() if factor != 1.0}  # one off says nothing
-
-
-def _add_coherence(candidates: list[Candidate], signals: Signals) -> None:
-    """A file with several good candidates is likelier the place: each candidate gains a
-    share of the best two others of its file."""
-    by_file: dict[str, list[Candidate]] = {}
-    for c in candidates:
-        by_file.setdefault(c.path, []).append(c)
-    for group in by_file.values():
-        best = sorted(group, key=lambda c: -c.base)[:3]
-        for c in group:
-            c.coherence = signals.coherence * sum([o.base for o in best if o is not c][:2])
-            c.score = c.base + c.coherence
-
-
-def _add_file_top(candidates: list[Candidate], signals: Signals) -> None:
-    """Semble's file coherence: a file's best candidate gains in proportion to its file's summed
-    score (how many of its definitions answer), so a subsystem's own file can pass a neighbour's
-    one matching method."""
-    if not signals.file_top or not candidates:
-        return
-    sums: dict[str, float] = {}
-    best: dict[str, Candidate] = {}
-    for c in candidates:
-        sums[c.path] = sums.get(c.path, 0.0) + max(c.base, 0.0)
-        if c.path not in best or c.score > best[c.path].score:
-            best[c.path] = c
-    top, most = max(c.base for c in candidates), max(sums.values())
-    if top <= 0 or most <= 0:
-        return
-    for path, c in best.items():
-        gain = signals.file_top * top * sums[path] / most
-        c.bonuses["file_top"] = gain
-        c.score += gain
-
-
-def _spread(candidates: list[Candidate], signals: Signals, limit: int, saturation: float = 1.0) -> list[Candidate]:
-    """The best `limit` in turn, each result already listed from a file lowering that file's
-    next one (past its second, by `saturation` as well); the rest after them by score."""
-    heap = [(-c.score, i, 0) for i, c in enumerate(candidates)]
-    heapq.heapify(heap)
-    listed: dict[str, int] = {}
-    out: list[Candidate] = []
-    while heap and len(out) < limit:
-        _, i, seen = heapq.heappop(heap)
-        c = candidates[i]
-        now = listed.get(c.path, 0)
-        if now != seen:  # its file gained a result since this entry was scored
-            heapq.heappush(heap, (-c.score * _lowered(now, signals.spread, saturation), i, now))
-            continue
-        c.spread = _lowered(now, signals.spread, saturation)
-        listed[c.path] = now + 1
-        out.append(c)
-    rest = sorted((candidates[i] for _, i, _ in heap), key=lambda c: -c.score)
-    return out + rest
-
-
-def _lowered(listed: int, spread: float, saturation: float) -> float:
-    return spread**listed * saturation ** max(0, listed - 1)
