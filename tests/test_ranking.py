@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -642,6 +643,23 @@ def test_a_question_reads_more_of_the_static_tier_than_a_description() -> None:
     assert meanings("connection pool implementation") == pytest.approx(asked)  # a topic, as a question
     same = replace(ranking.DEFAULT, static_asked=ranking.DEFAULT.static_blend)
     assert meanings("how does the connection pool work", same) == pytest.approx(described)
+
+
+def test_a_sentence_of_many_parts_takes_more_of_its_meaning_from_the_static_tier() -> None:
+    """A bag of tokens holds a query of many parts better than one transformer vector: past
+    WORDS_RAMP_FROM terms each adds Signals.static_per_term to the static tier's share, a
+    description's and a question's alike; a short sentence, a name and an issue keep theirs."""
+    many = ("close idle connections of the pool after a timeout, keeping a minimum of warm ones, and log each "
+            "connection that was reaped with its age and host")
+    share = partial(ranking.static_share, signals=ranking.DEFAULT)
+    assert share(Query.parse("Closes idle connections of the pool")) == ranking.DEFAULT.static_blend
+    assert ranking.DEFAULT.static_blend < share(Query.parse(many)) <= 1.0
+    assert share(Query.parse("how does the pool close idle connections")) == ranking.DEFAULT.static_asked
+    assert share(Query.parse("how does the pool " + many)) > ranking.DEFAULT.static_asked
+    assert share(Query.parse("Pool.close")) == ranking.DEFAULT.static_blend
+    assert share(Query.parse(many.replace(", and log", "\n\nand log") + " " + OUTLINE)) == ranking.DEFAULT.static_blend
+    off = replace(ranking.DEFAULT, static_per_term=0.0)
+    assert ranking.static_share(Query.parse(many), off) == ranking.DEFAULT.static_blend
 
 
 def test_a_pasted_issue_leans_on_words_more() -> None:
