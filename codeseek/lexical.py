@@ -16,11 +16,14 @@ from collections.abc import Mapping
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[0-9]+")
 WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 # English function words: in a question they carry no meaning, and in code they match only
-# comments. Dropped from queries (unless nothing else is left), not from the index.
+# comments. Dropped from queries (unless nothing else is left), not from the index. With them
+# what an apostrophe leaves of a possessive or a contraction (`file's`, `doesn't`): `s` and `t`
+# are code's commonest one-letter names.
 STOPWORDS = frozenset(
     "a an the of to in on for from by with and or is are be as at it its this that these those into if then "
     "else when which whose who what than not no any all each such can may will should must was were has have "
-    "had do does given using use used returns return how where find code function".split()
+    "had do does given using use used returns return how where find code function "
+    "s t don doesn isn aren didn wasn weren won wouldn shouldn couldn hasn haven ll ve".split()
 )
 # FTS5 tokenizer settings matching what code_terms emits.
 TOKENIZE = "unicode61 tokenchars '_' remove_diacritics 0"

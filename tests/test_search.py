@@ -41,6 +41,9 @@ def test_code_aware_terms() -> None:
     assert match_expression("return the parsed header") == '"parsed" OR "header"'
     assert match_expression("the") == '"the"'
     assert match_expression("?!") is None
+    # What an apostrophe leaves is no term (`s`, `t`: code's commonest one-letter names), but alone it is asked.
+    assert match_expression("the file's top chunk doesn't change") == '"file" OR "top" OR "chunk" OR "change"'
+    assert match_expression("t") == '"t"'
 
 
 @pytest.mark.parametrize(("word", "forms"), [
