@@ -94,17 +94,27 @@ def _declaration(head: str) -> str:
 def qualified_match(symbol: str, path: str, parts: tuple[str, ...]) -> str:
     """How a definition answers a qualified name (`Sinatra::Helpers`, `pkg.Type`, `Class#method`,
     `a.b.c`): `qualified` when its last part is the name's, in its case, and its scopes or its
-    file's folders and name hold its nearest qualifier; `variant` for another of that name (the
-    `helpers` methods beside the module); `prefix` for a longer one; else ""."""
+    file's folders and name hold its nearest qualifier (its nearest scope, where its scopes hold
+    it; and the next qualifier too, where both have another); `variant` for another of that name
+    (the `helpers` methods beside the module, an inner scope's namesake); `prefix` for a longer
+    one; else ""."""
     own = name_parts(symbol) or (symbol,)
     last, wanted = own[-1], parts[-1]
     if name_key(last) != name_key(wanted):
         return "prefix" if len(name_key(wanted)) >= 4 and name_key(last).startswith(name_key(wanted)) else ""
-    where = {p.lower() for p in _scopes(symbol)} | {p.lower() for p in PurePosixPath(path).with_suffix("").parts}
+    scopes = [p.lower() for p in _scopes(symbol)]
+    where = set(scopes) | {p.lower() for p in PurePosixPath(path).with_suffix("").parts}
     same_case = last.rstrip("?!=") == wanted.rstrip("?!=")  # Ruby's `block?`
     # The nearest qualifier decides (`Html` in `Kramdown::Converter::Html#convert`); outer ones
     # are often a root namespace no folder spells (`Twig` over `src/`).
-    return "qualified" if same_case and parts[-2].lower() in where else "variant"
+    qualifiers = [p.lower() for p in parts[:-1]]
+    if not same_case or qualifiers[-1] not in where:
+        return "variant"
+    if qualifiers[-1] in scopes and scopes[-1] != qualifiers[-1]:
+        return "variant"  # an inner scope's (`Capybara::DSL#using_session` for `Capybara.using_session`)
+    if len(qualifiers) > 1 and len(scopes) > 1 and qualifiers[-2] not in where:
+        return "variant"  # another type's nested one (`CodeBlockHolder.Builder` for `CodeBlock.Builder`)
+    return "qualified"
 
 
 def in_scope(symbol: str, path: str, parts: tuple[str, ...]) -> bool:

@@ -345,6 +345,28 @@ def test_a_qualified_name_resolves_to_its_definition(make_repo, meaningless, mon
     assert why["name"] == "qualified" and why["bonuses"]["qualified"] > 0
 
 
+def test_a_qualified_name_is_not_an_inner_scopes_namesake(make_repo, meaningless, monkeypatch) -> None:
+    """`Capybara.using_session` is the method of `Capybara` itself, not `Capybara::DSL`'s;
+    `CodeBlock.Builder.beginControlFlow` is CodeBlock's builder's, not CodeBlockHolder's."""
+    find = searcher(make_repo, meaningless, {
+        "lib/capybara/dsl.rb": "module Capybara\n  module DSL\n    # using session: the session using_session\n"
+                               "    def using_session(name, &block)\n      Capybara.using_session(name, &block)\n"
+                               "    end\n  end\nend\n",
+        "lib/capybara.rb": "module Capybara\n  class << self\n    def using_session(name)\n      yield\n    end\n"
+                           "  end\nend\n",
+        "src/CodeBlockHolder.kt": "interface CodeBlockHolder {\n  interface Builder {\n"
+                                  "    fun beginControlFlow(controlFlow: String): Builder // begin control flow block\n"
+                                  "  }\n}\n",
+        "src/CodeBlock.kt": "class CodeBlock {\n  class Builder {\n    fun beginControlFlow(controlFlow: String): Builder {\n"
+                            "      return this\n    }\n  }\n}\n",
+    }, monkeypatch)
+    assert find("Capybara.using_session")[0][0] == "lib/capybara.rb"
+    assert find.why("Capybara.using_session")["name"] == "qualified"
+    assert find("CodeBlock.Builder.beginControlFlow")[0][0] == "src/CodeBlock.kt"
+    assert find("CodeBlockHolder.Builder.beginControlFlow")[0][0] == "src/CodeBlockHolder.kt"
+    assert find("DSL.using_session")[0][0] == "lib/capybara/dsl.rb"
+
+
 def test_the_primary_definition_of_a_shared_name_comes_first(make_repo, meaningless, monkeypatch) -> None:
     find = searcher(make_repo, meaningless, {
         "store/store.go": "package store\n\n// Store keeps values by key.\ntype Store interface {\n"
