@@ -122,9 +122,10 @@ class Signals:
     # A factor for a deprecated definition (evidence.deprecated) another file defines unmarked. All 18: vectors +.001
     deprecated: float = 0.5
     # Added for a definition whose qualifiers (`Sinatra::` in `Sinatra::Helpers`, `pkg.` in `pkg.Type`) are its scopes
-    # or its file's folders; its last part must then match in case. Session 18: an inner scope's namesake is none
-    # (`Capybara::DSL#using_session` for `Capybara.using_session`): name-qualified questions .991 -> 1.000, all else equal. 1.000 with or without it here and on the 3 added
-    # projects (words find them); its test shows the order it fixes (`Sinatra::Helpers` before `helpers`).
+    # or its file's folders; its last part must then match in case. 1.000 with or without it here and on the 3 added
+    # projects (words find them); its test shows the order it fixes (`Sinatra::Helpers` before `helpers`). Session 18:
+    # an inner scope's namesake is none (`Capybara::DSL#using_session` for `Capybara.using_session`, evidence.py):
+    # name-qualified questions .991 -> 1.000, every other case equal.
     qualified: float = 0.5
     # Added, for a name query, to the primary definition of a name several define: the interface, trait, protocol or
     # abstract class before its implementations. Without (the run with file-name terms on every sentence): tuned 0.873
