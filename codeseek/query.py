@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 from .abbreviations import short_forms
 from .kinds import names_path
@@ -203,9 +204,10 @@ class Query:
         pasted whole names what its function calls or resembles, not what it is."""
         return f"[{name}]" in self.text or f"{{@link {name}" in self.text
 
-    @property
+    @cached_property
     def is_long(self) -> bool:
-        """An issue, a traceback, a pasted error: not a question or a name."""
+        """An issue, a traceback, a pasted error: not a question or a name. Kept once read: the
+        ranking asks it of every candidate, and an issue's text is long."""
         lines = "\n" in self.text.strip()
         return len(self.terms) >= (LONG_QUERY_TERMS if lines else ONE_LINE_LONG_TERMS)
 

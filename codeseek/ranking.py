@@ -42,7 +42,7 @@ from .protocol import Mode
 from .query import QUALIFIER, FileMention, Query, name_parts
 from .wordscale import QueryWords
 
-WORDS_RAMP_FROM = 10  # a sentence of up to this many terms keeps words_sentence (Signals.words_per_term)
+WORDS_RAMP_FROM = 10  # a sentence of up to this many terms keeps its shares (Signals.words_per_term, static_per_term)
 TEST_WORDS = frozenset({"test", "tests", "testing", "spec", "fixture", "mock", "assert"})
 AUX_WORDS = frozenset({"example", "examples", "benchmark", "benchmarks", "bench", "demo", "docs", "documentation"})
 PROSE_WORDS = frozenset({"readme", "docs", "documentation", "doc", "changelog", "guide", "markdown"})
@@ -225,7 +225,7 @@ def rank(query: Query, candidates: list[Candidate], counts: dict[str, int], tota
         static_alone = floor is None and static_floor is not None
         words_share = (signals.words_name if query.is_name else signals.words_long if query.is_long
                        else min(signals.words_long, (signals.words_static if static_alone else signals.words_sentence)
-                                + signals.words_per_term * max(0, len(query.terms) - WORDS_RAMP_FROM)))
+                                + _ramp(query, signals.words_per_term)))
     newest = versions if versions is not None else newest_versions(c.path for c in candidates)
     implemented = {name_key(c.symbol) for c in candidates if c.kind.is_named and c.shape != "stub"}
     current = {(evidence.definition_key(c.symbol), c.path) for c in candidates if c.kind.is_named and not c.deprecated}
@@ -267,9 +267,13 @@ def rank(query: Query, candidates: list[Candidate], counts: dict[str, int], tota
 def static_share(query: Query, signals: Signals) -> float:
     """The static tier's share of a chunk's meaning where it has both vectors."""
     share = signals.static_asked if query.answered_by_files(bool(signals.topic)) else signals.static_blend
-    if query.is_name or query.is_long:
-        return share
-    return min(1.0, share + signals.static_per_term * max(0, len(query.terms) - WORDS_RAMP_FROM))
+    return min(1.0, share + _ramp(query, signals.static_per_term))
+
+
+def _ramp(query: Query, per_term: float) -> float:
+    """What a sentence's length adds to a share: `per_term` for each term past WORDS_RAMP_FROM. A
+    name's and a long query's shares are their own (words_name, words_long)."""
+    return 0.0 if query.is_name or query.is_long else per_term * max(0, len(query.terms) - WORDS_RAMP_FROM)
 
 
 def _bonus(c: Candidate, name: str, value: float) -> None:
