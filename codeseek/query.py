@@ -50,6 +50,7 @@ QUALIFIER = re.compile(r"::|->|#|\.|\\")
 CODE_SHAPE = re.compile(r"[a-z0-9][A-Z]|[A-Z]{2}[a-z]|\w_\w|[.#]\w|::|->")
 NAME = re.compile(r"[A-Za-z_$][\w$]*(?:(?:\.|::|#|->|\\)[A-Za-z_$][\w$]*)*[?!]?")
 PUNCTUATION = "`'\"()[]{},;:?!"
+CODE_SPAN = re.compile(r"`([^`\n]+)`")  # inline code in Markdown (an issue's `STARTTIME`)
 
 # A query with at least this many distinct terms (without function words) is long: an issue's
 # title and body, a traceback. Developer questions have 3-12, a few one-line ones 20-26 (`How
@@ -216,10 +217,20 @@ class Query:
         """A name query's qualified parts (`Sinatra::Helpers` -> Sinatra, Helpers)."""
         return name_parts(self.name) if self.name else ()
 
-    def informative(self, counts: dict[str, int], n: int) -> list[str]:
-        """Its `n` rarest terms that the index holds (what a long query's candidates are found by)."""
+    def informative(self, counts: dict[str, int], total: int, n: int, coded_under: float = 0.0) -> list[str]:
+        """Its `n` most telling terms that the index holds (what a long query's candidates are
+        found by): the rarest, after the terms of its code (`coded_terms`) that fewer than
+        `coded_under` of the `total` chunks hold. An issue's rarest words are its prose's (`configuring`,
+        `reproduce`), held by a changelog; the names it quotes are what the code holds."""
         useful = (t for t in self.terms if counts.get(t, 0) > 0 and len(t) > 2 and not t.isdigit())
-        return sorted(useful, key=lambda t: counts[t])[:n]
+        coded = self.coded_terms if coded_under else frozenset()
+        return sorted(useful, key=lambda t: (not (t in coded and counts[t] < coded_under * total), counts[t]))[:n]
+
+    @cached_property
+    def coded_terms(self) -> frozenset[str]:
+        """The terms of the code it quotes: words in backticks (`STARTTIME`, `Update interval`)
+        and code-shaped ones (`starttime_ctime`, `macOS`)."""
+        return frozenset(code_terms(" ".join([*CODE_SPAN.findall(self.text), *self.mentioned])).split())
 
     @property
     def name_keys(self) -> list[str]:

@@ -263,7 +263,7 @@ def _by_words(store: Store, query: ranking.Query, depth: int, filters: Filters, 
         found |= {c.id: c for c in store.chunks.in_files([m.path for m in query.files], limit=depth)}
     text, files = query.text, {}
     if query.is_long and signals.long_terms:
-        text = " ".join(query.informative(counted[0], int(signals.long_terms)))
+        text = " ".join(query.informative(*counted, int(signals.long_terms), signals.long_coded))
         if signals.file_pass:
             files, firsts = _file_pass(store, text, counted, depth, filters)
             found |= {c.id: c for c in (firsts[p] for p in sorted(files, key=files.__getitem__)[-FILE_PASS_ADDS:])}

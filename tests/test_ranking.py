@@ -554,6 +554,29 @@ def test_an_issue_with_a_traceback_finds_the_file_and_function_it_names(root, ma
     assert len(long) > 3000 and find(long)[0][0] == f"{root}app/session.py"
 
 
+PROSE = ("configuring duration reproduce observe likely populated specifically appear calculating apple leave "
+         "created unix displays affected rather looking represent certain individual expected cause logic backend "
+         "similar epoch properly shows valid sudo blank abnormally")
+
+
+def test_an_issue_is_searched_by_the_code_it_quotes_before_its_rarest_prose(make_repo, meaningless,
+                                                                             monkeypatch) -> None:
+    """An issue's rarest words are its prose's, held by a changelog alone; the name it quotes
+    in backticks is what the code holds (Signals.long_coded)."""
+    files = {"CHANGELOG.md": f"# 3.5\n\n- {PROSE}\n", "darwin/process.c": "void scan_threads(struct proc* p) {\n"
+             "   p->starttime_ctime = 0;\n}\n"}
+    files |= {f"src/part{n}.c": f"int part{n}_value(void) {{\n   return {n};\n}}\n" for n in range(30)}
+    issue = f"Start time is blank for some tasks\n\n{PROSE}.\n\nThe field `starttime_ctime` is never set."
+    parsed = Query.parse(issue)
+    assert parsed.is_long and {"starttime_ctime", "starttime", "ctime"} <= parsed.coded_terms
+    counts = dict.fromkeys(parsed.terms, 1)
+    assert "starttime_ctime" not in parsed.informative(counts, 40, 30)  # the 30 rarest: a tie, in the text's order
+    assert parsed.informative(counts, 40, 30, coded_under=0.05)[:3] == ["starttime_ctime", "starttime", "ctime"]
+    find = searcher(make_repo, meaningless, files, monkeypatch)
+    assert "darwin/process.c" not in [path for path, _, _ in find(issue, long_coded=0.0)]
+    assert find(issue)[0][:2] == ("darwin/process.c", "scan_threads")
+
+
 STACK = """NullPointerException when a fragment closes a table
 
 Exception in thread "main" java.lang.NullPointerException
