@@ -13,13 +13,14 @@ import json
 import os
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import changes, languages
-from .chunking import Chunker, Prepared, prepare
+from .chunking import PARALLEL_MIN_FILES, Chunker, Prepared, load_tier, prepare, start_forkserver
 from .embedding import EngineChoice, ModelInfo, static_tier
 from .errors import CodeseekError, EngineUnavailable
 from .fsutil import remove_own
@@ -33,6 +34,10 @@ from .skipping import SKIP_DIGEST_KEY, SkipRules, markers_digest
 from .words import count
 
 BATCH_BYTES = 64 << 20  # files read and chunked at a time: memory stays bounded
+# A worker's share at a time, given as soon as its files are read. Smaller: more handing over; larger: the workers start
+# later, and the last part keeps one waiting while the other works alone.
+PART_FILES = 32
+PART_BYTES = 1 << 20
 STATIC_BATCH = 65_536  # static vectors a segment: a batch of files' worth, or a backfill's step
 
 
@@ -111,8 +116,12 @@ def update(
     that cannot be reached to say which model a first index is for is no error: the words are
     indexed under a provisional identity (no model recorded), and indexed again once it answers.
     """
-    if not exists(ws.index_dir) and not list_files(ws):
-        raise CodeseekError(f"no files to index in {ws.root}")
+    if not exists(ws.index_dir):
+        files = list_files(ws)
+        if not files:
+            raise CodeseekError(f"no files to index in {ws.root}")
+        if len(files) >= PARALLEL_MIN_FILES:
+            start_forkserver()  # a first index: its workers' process loads while the changes are found and read
     with Store(ws.index_dir, create=True) as store:
         with store.writing(wait):
             repaired = store.repair(full=verify)
@@ -196,7 +205,10 @@ def _refresh(ws: Workspace, store: Store, engine: EngineChoice, source: Source, 
         return result  # nothing to write: the common case for a search's freshness check
     if static_stale:
         store.static.clear()
-    chunker = Chunker(functools.partial(prepare, rules=rules, info=info))
+    chunker = Chunker(functools.partial(prepare, rules=rules, info=info),
+                      warm=functools.partial(load_tier, info.model) if tier is not None else None)
+    if len(change.files) >= PARALLEL_MIN_FILES:
+        chunker.start()
     try:
         with store.db.transaction() as db:
             store.chunks.remove(db, change.deleted)
@@ -302,31 +314,35 @@ def _lacking_static(store: Store) -> Iterator[dict[int, str]]:
 
 def _entries(ws: Workspace, change: changes.Change, chunker: Chunker[Prepared],
              result: UpdateResult) -> Iterator[tuple[list[FileEntry], dict[int, np.ndarray], bool]]:
-    """The changed files' new state and their chunks' static vectors by key, a batch at a time
-    (at most BATCH_BYTES read at once), each batch in parts as its workers finish them, and
-    whether a part is its batch's last. The caller writes one part while the workers prepare
-    the next: a first index's words are stored while its files are still being chunked."""
-    waiting: deque[list[Callable[[], list[Prepared]]]] = deque()
-    batch: list[tuple[str, bytes]] = []
-    size = 0
+    """The changed files' new state and their chunks' static vectors by key, in parts of
+    PART_FILES files given to the workers as they are read, and whether a part ends its batch
+    (BATCH_BYTES read: the caller writes a batch's terms and static segment once). Parts come
+    back in order, each as soon as it is ready while files are still read, so the workers
+    start on the first files at once and the caller writes one part while they prepare the
+    next; at most two batches' files are read ahead."""
+    waiting: deque[tuple[Future[list[Prepared]], int, bool]] = deque()  # a part, its bytes, whether it ends a batch
+    part: list[tuple[str, bytes]] = []
+    part_bytes = batch_bytes = ahead = 0
     for item in changes.read(ws, change, sorted(change.files)):
-        batch.append(item)
-        size += len(item[1])
-        if size >= BATCH_BYTES:
-            waiting.append(chunker.submit(batch))
-            batch, size = [], 0
-            if len(waiting) > 1:
-                yield from _parts(waiting.popleft(), change, result)
-    if batch:
-        waiting.append(chunker.submit(batch))
-    while waiting:
-        yield from _parts(waiting.popleft(), change, result)
-
-
-def _parts(parts: list[Callable[[], list[Prepared]]], change: changes.Change,
-           result: UpdateResult) -> Iterator[tuple[list[FileEntry], dict[int, np.ndarray], bool]]:
-    for i, part in enumerate(parts):
-        yield (*_entries_of(part(), change, result), i == len(parts) - 1)
+        part.append(item)
+        part_bytes += len(item[1])
+        batch_bytes += len(item[1])
+        ends = batch_bytes >= BATCH_BYTES
+        if ends or len(part) >= PART_FILES or part_bytes >= PART_BYTES:
+            waiting.append((chunker.submit_part(part), part_bytes, ends))
+            ahead += part_bytes
+            part, part_bytes, batch_bytes = [], 0, 0 if ends else batch_bytes
+        # The newest part stays: it may turn out to be the last, which ends its batch.
+        while len(waiting) > 1 and (waiting[0][0].done() or ahead > 2 * BATCH_BYTES):
+            done, size, ends = waiting.popleft()
+            ahead -= size
+            yield (*_entries_of(done.result(), change, result), ends)
+    if part:
+        waiting.append((chunker.submit_part(part), part_bytes, True))
+    elif waiting:
+        waiting.append((*waiting.pop()[:2], True))
+    for done, _, ends in waiting:
+        yield (*_entries_of(done.result(), change, result), ends)
 
 
 def _entries_of(prepared: list[Prepared], change: changes.Change,

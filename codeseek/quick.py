@@ -94,7 +94,14 @@ def _started(index_dir: Path) -> client.Connection | None:
     version's process running (it searches alone), or one that failed to start (it says why)."""
     from . import config
 
-    if not (index_dir / INDEX_FILE).exists() or _being_written(index_dir):
+    if not (index_dir / INDEX_FILE).exists():
+        from .chunking import start_forkserver
+
+        # cli.py makes the first index: the process its workers fork from loads its modules while
+        # the command line loads its own (the workers of a first index started 0.5 s late).
+        start_forkserver()
+        return None
+    if _being_written(index_dir):
         return None
     try:
         config.server_idle()

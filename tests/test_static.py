@@ -207,7 +207,7 @@ def test_the_chunking_workers_sum_static_vectors_on_one_blas_thread() -> None:
     before = dict(os.environ)
     chunker = chunking.Chunker(_blas_threads, workers=2)
     try:
-        got = [value for part in chunker.submit([("a.py", b"")] * chunking.PARALLEL_MIN_FILES) for value in part()]
+        got = [value for part in chunker.submit([("a.py", b"")] * chunking.PARALLEL_MIN_FILES) for value in part.result()]
     finally:
         chunker.close()
     assert set(got) == {"1"} and dict(os.environ) == before

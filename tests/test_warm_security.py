@@ -324,7 +324,7 @@ def test_pool_workers_exit_when_the_process_that_started_them_is_killed(tmp_path
     code = ("import functools, time; from codeseek.chunking import Chunker, chunk_each; "
             "from codeseek.skipping import SkipRules; "
             "c = Chunker(functools.partial(chunk_each, rules=SkipRules()), workers=2); "
-            "[part() for part in c.submit([(f'f{i}.py', b'def f():\\n    return 1\\n') for i in range(100)])]; "
+            "[part.result() for part in c.submit([(f'f{i}.py', b'def f():\\n    return 1\\n') for i in range(100)])]; "
             "print('ready', flush=True); time.sleep(300)")
     owner = subprocess.Popen([sys.executable, "-P", "-c", code], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
     try:
