@@ -196,6 +196,35 @@ def test_static_vectors_made_in_the_worker_processes_are_the_tiers_own(make_repo
     assert np.allclose(got, want.astype(np.float16).astype(np.float32), atol=1e-3)
 
 
+def test_files_handed_over_in_parts_and_batches_make_the_index_one_batch_makes(
+        make_repo: MakeRepo, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A first index hands its workers parts of PART_FILES files as they are read, and writes a
+    batch's terms and static segment once BATCH_BYTES are read: however the files are cut, the
+    chunks, their words, their terms' counts and their static vectors are the same."""
+    files = {f"pkg/mod{i}.py": f"def handler_{i}(request):\n    return retry_{i}(request, attempts={i})\n"
+             for i in range(chunking.PARALLEL_MIN_FILES + 20)}
+
+    def indexed(name: str) -> tuple[object, ...]:
+        ws = open_workspace(make_repo(files, name=name))
+        indexing.update(ws, EngineChoice(EngineSettings()))
+        with Store(ws.index_dir) as store:
+            rows = store.db.connection.execute(
+                "SELECT c.path, c.symbol, c.vector_key, f.symbol, f.path, f.body FROM chunks c "
+                "JOIN chunks_fts f ON f.rowid = c.id ORDER BY c.path, c.start_line").fetchall()
+            terms = store.db.connection.execute("SELECT term, doc FROM term_docs ORDER BY term").fetchall()
+            keys = sorted(store.static.keys())
+            vectors = store.static.get(keys)
+            return rows, terms, keys, np.stack([vectors[k] for k in keys]), len(store.static.names())
+
+    whole = indexed("whole")
+    monkeypatch.setattr(indexing, "PART_FILES", 5)
+    monkeypatch.setattr(indexing, "BATCH_BYTES", 30 * len(files["pkg/mod10.py"]))  # about 30 files a batch
+    cut = indexed("cut")
+    assert whole[:3] == cut[:3] and len(whole[0]) >= len(files)
+    assert np.array_equal(whole[3], cut[3])
+    assert whole[4] == 1 and cut[4] == 3  # a static segment a batch
+
+
 def _blas_threads(items: list[tuple[str, bytes]]) -> list[str | None]:
     return [os.environ.get("OPENBLAS_NUM_THREADS") for _ in items]
 
