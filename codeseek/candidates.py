@@ -36,6 +36,7 @@ class Candidate:
     meaning_from: str = ""  # the space(s) its meaning came from
     static_share: float = 0.0  # where both: the static tier's share of its meaning (ranking.static_share)
     words_share: float = 0.0  # the words' share of its base, the rest meaning: by the query's kind and length
+    quoted: int = 0  # how many of its lines a long query quotes (evidence.quoted)
 
     def __post_init__(self) -> None:
         self.kind = Kind(self.kind)

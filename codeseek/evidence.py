@@ -146,3 +146,11 @@ def file_name_share(path: str, weights: dict[str, float], all_weight: float) -> 
               if any(t == word or (min(len(t), len(word)) >= 4 and (t.startswith(word) or word.startswith(t)))
                      for word in words))
     return got / all_weight
+
+
+def quoted(content: str, lines: frozenset[str]) -> int:
+    """How many of a chunk's lines a query quotes (`Query.code_lines`, whitespace collapsed):
+    an issue that pastes a function's own lines points at it, however few of its words it has."""
+    if not lines:
+        return 0
+    return len(lines.intersection(" ".join(line.split()) for line in content.splitlines()))

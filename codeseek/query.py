@@ -50,6 +50,9 @@ QUALIFIER = re.compile(r"::|->|#|\.|\\")
 CODE_SHAPE = re.compile(r"[a-z0-9][A-Z]|[A-Z]{2}[a-z]|\w_\w|[.#]\w|::|->")
 NAME = re.compile(r"[A-Za-z_$][\w$]*(?:(?:\.|::|#|->|\\)[A-Za-z_$][\w$]*)*[?!]?")
 PUNCTUATION = "`'\"()[]{},;:?!"
+# A line long enough to say something (`return 0;` and `end` are everywhere), with code's punctuation.
+CODE_LINE_MIN = 24
+CODE_MARKS = re.compile(r"[(){}\[\]=;]")
 CODE_SPAN = re.compile(r"`([^`\n]+)`")  # inline code in Markdown (an issue's `STARTTIME`)
 
 # A query with at least this many distinct terms (without function words) is long: an issue's
@@ -225,6 +228,13 @@ class Query:
         useful = (t for t in self.terms if counts.get(t, 0) > 0 and len(t) > 2 and not t.isdigit())
         coded = self.coded_terms if coded_under else frozenset()
         return sorted(useful, key=lambda t: (not (t in coded and counts[t] < coded_under * total), counts[t]))[:n]
+
+    @cached_property
+    def code_lines(self) -> frozenset[str]:
+        """Its lines that read as a line of code (`evidence.quoted`), whitespace collapsed: an
+        issue's code block, a traceback's source line, a line it quotes from the file at fault."""
+        lines = (" ".join(line.split()) for line in self.text.splitlines())
+        return frozenset(line for line in lines if len(line) >= CODE_LINE_MIN and CODE_MARKS.search(line))
 
     @cached_property
     def coded_terms(self) -> frozenset[str]:

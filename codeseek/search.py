@@ -97,7 +97,8 @@ def find(
     candidates = [Candidate(c.id, c.path, c.kind, c.symbol, cosines.get(c.id), terms.get(c.id, ("", "", "")),
                                     static_cosine=static_cosines.get(c.id), start_line=c.start_line,
                                     end_line=c.end_line, shape=evidence.shape_of(c.kind, c.content, c.path, c.context),
-                                    deprecated=evidence.deprecated(c.content, c.path) if c.kind.is_named else False)
+                                    deprecated=evidence.deprecated(c.content, c.path) if c.kind.is_named else False,
+                                    quoted=evidence.quoted(c.content, parsed.code_lines) if parsed.is_long else 0)
                   for c in chunks.values()]
     _deprecated_scopes(store, candidates, chunks)
     floor = dense[-1][1] if dense else None

@@ -577,6 +577,25 @@ def test_an_issue_is_searched_by_the_code_it_quotes_before_its_rarest_prose(make
     assert find(issue)[0][:2] == ("darwin/process.c", "scan_threads")
 
 
+def test_an_issue_that_pastes_a_functions_own_lines_points_at_it(make_repo, meaningless, monkeypatch) -> None:
+    """An issue names the function its reproducer runs, and pastes the lines that fail: their
+    function comes first (Signals.quoted), though the one named holds more of its words."""
+    files = {"src/text.c": "static int text_write_wide(Text* this, const char* data_c, int len) {\n"
+                           "   wchar_t wide_data[len + 1];\n   len = mbstowcs(wide_data, data_c, len);\n   return len;\n}\n",
+             "src/table.c": "void table_read_command_line(Process* process) {\n   // a stray byte\n"
+                            "   char command[4096];\n"
+                            "   int amount = read_file(process, command);\n"
+                            "   text_write_wide(process->text, command, amount);\n}\n"}
+    issue = ("Invalid multibyte encoding leaves a column empty\n\nSeen while testing table_read_command_line with a "
+             "process whose arguments hold a stray byte: nothing is shown at all. The return here is taken, so the "
+             "whole text is dropped:\n\n```c\n   wchar_t wide_data[len + 1];\n   len = mbstowcs(wide_data, data_c, len);\n```\n")
+    assert Query.parse(issue).is_long and "len = mbstowcs(wide_data, data_c, len);" in Query.parse(issue).code_lines
+    find = searcher(make_repo, meaningless, files, monkeypatch)
+    assert find(issue, quoted=0.0)[0][1] == "table_read_command_line"
+    assert find(issue)[0][1] == "text_write_wide"
+    assert find.why(issue)["bonuses"]["quoted"] == ranking.DEFAULT.quoted  # both lines: all of it
+
+
 STACK = """NullPointerException when a fragment closes a table
 
 Exception in thread "main" java.lang.NullPointerException
