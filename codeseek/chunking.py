@@ -17,6 +17,7 @@ from typing import Generic, TypeVar
 import numpy as np
 
 from .embedding import ModelInfo, static_tier
+from .forking import start_forkserver
 from .fsutil import proc_stat
 from .index import NewChunk
 from .index.chunks import term_docs
@@ -24,8 +25,6 @@ from .parsing import Chunk, chunk_file
 from .skipping import SkipRules
 
 PARALLEL_MIN_FILES = 64
-# What OpenBLAS, MKL, Accelerate and OpenMP read for their thread count, when they load.
-ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "VECLIB_MAXIMUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
 T = TypeVar("T")
 
 
@@ -78,8 +77,12 @@ def prepare(items: list[tuple[str, bytes]], rules: SkipRules, info: ModelInfo) -
 
 
 def load_tier(model: str) -> None:
-    """A worker's first task (`Chunker.start`): the static tier loaded before any file comes."""
+    """A worker's warm-up (`Chunker.start`): the static tier loaded before any file comes."""
     static_tier(model)
+
+
+def _ready() -> None:
+    """A warm-up with nothing to load: the worker started, and nothing more."""
 
 
 def chunk_each(items: list[tuple[str, bytes]], rules: SkipRules) -> list[tuple[str | None, list[Chunk]]]:
@@ -117,30 +120,9 @@ def exit_with(owner: int) -> None:
     threading.Thread(target=watch, daemon=True, name="codeseek-owner").start()
 
 
-def start_forkserver() -> None:
-    """Start the forkserver the workers fork from (if it is not running yet) with one BLAS
-    thread, without changing this process's environment. The workers are one a core already:
-    BLAS threads in them (numpy's, in the static tier's sums) only spin against the other
-    workers (two workers pooling 10,000 chunks each: 3.6 s on two cores, against 1.2 s)."""
-    from multiprocessing import forkserver
-
-    saved = {name: os.environ.get(name) for name in ONE_THREAD}
-    os.environ.update(ONE_THREAD)
-    # Imported once, in the forkserver: each worker forks with them (0.2 s a worker otherwise).
-    forkserver.set_forkserver_preload(["__main__", __name__])
-    try:
-        forkserver.ensure_running()
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                del os.environ[name]
-            else:
-                os.environ[name] = value
-
-
 class Chunker(Generic[T]):
-    """Runs a function over batches of files in worker processes (tree-sitter holds the GIL),
-    so that reading and writing one batch overlaps the work on the next."""
+    """Runs a function over parts of a list of files in worker processes (tree-sitter holds
+    the GIL), so that reading and writing one part overlaps the work on the next."""
 
     def __init__(self, work: Callable[[list[tuple[str, bytes]]], list[T]], workers: int | None = None,
                  warm: Callable[[], None] | None = None) -> None:
@@ -149,16 +131,16 @@ class Chunker(Generic[T]):
         self.warm = warm  # what a worker loads before its first files (a model): run by `start`
         self._pool: ProcessPoolExecutor | None = None
 
-    def start(self) -> None:
-        """Start the workers now, each loading what the work needs (`warm`), while the caller
-        still reads the files it will submit: a first index's workers took 0.4 s to start and
-        load, with the main process idle."""
+    def start(self, parts: int) -> None:
+        """Start the workers now, as many as there will be `parts` (one a core at most), each
+        loading what the work needs (`warm`) while the caller still reads the files it will
+        submit: a first index's workers took 0.4 s to start and load, with the main process
+        idle. (A worker's error there comes again with the files it is given.)"""
         if self.workers == 1:
             return
         pool = self._started()
-        if self.warm is not None:
-            for _ in range(self.workers):
-                pool.submit(self.warm)
+        for _ in range(min(self.workers, parts)):
+            pool.submit(self.warm or _ready)
 
     def submit(self, items: list[tuple[str, bytes]]) -> list[Future[list[T]]]:
         """Start preparing these files, in parts a worker each; returns each part's result to
@@ -173,7 +155,7 @@ class Chunker(Generic[T]):
     def submit_part(self, items: list[tuple[str, bytes]]) -> Future[list[T]]:
         """Start preparing these files in one worker: in this process, at once, where the
         workers are not started and the files are few (an update of a handful of files)."""
-        if self._pool is None and len(items) < PARALLEL_MIN_FILES or self.workers == 1:
+        if (self._pool is None and len(items) < PARALLEL_MIN_FILES) or self.workers == 1:
             done: Future[list[T]] = Future()
             done.set_result(self.work(items))
             return done

@@ -258,7 +258,7 @@ def start(version: str, env: dict[str, str] | None = None) -> bool:
     find the server running. An older version's server is replaced, once; a newer one's is
     left alone (NewerServer). Returns whether a server was started. `env` (server_env()'s,
     taken earlier) is for a caller on another thread: the main thread may change os.environ
-    for a moment meanwhile (chunking.start_forkserver)."""
+    for a moment meanwhile (forking.start_forkserver)."""
     import subprocess
 
     folder = runtime_folder()

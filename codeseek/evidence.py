@@ -10,7 +10,7 @@ from pathlib import PurePosixPath
 
 from .kinds import Kind
 from .lexical import code_terms, name_key
-from .query import name_parts
+from .query import code_line, name_parts
 
 # A definition's own words that make it the primary one of a shared name (with its kind).
 ABSTRACT = re.compile(r"\b(abstract|ABC|ABCMeta|Protocol|interface|trait|protocol|@runtime_checkable)\b")
@@ -149,8 +149,9 @@ def file_name_share(path: str, weights: dict[str, float], all_weight: float) -> 
 
 
 def quoted(content: str, lines: frozenset[str]) -> int:
-    """How many of a chunk's lines a query quotes (`Query.code_lines`, whitespace collapsed):
-    an issue that pastes a function's own lines points at it, however few of its words it has."""
+    """How many of a chunk's lines a query quotes (`Query.code_lines`, both read by
+    `query.code_line`): an issue that pastes a function's own lines points at it, however few
+    of its words it has."""
     if not lines:
         return 0
-    return len(lines.intersection(" ".join(line.split()) for line in content.splitlines()))
+    return len(lines.intersection(map(code_line, content.splitlines())))

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import changes, languages
-from .chunking import PARALLEL_MIN_FILES, Chunker, Prepared, load_tier, prepare, start_forkserver
+from .chunking import PARALLEL_MIN_FILES, Chunker, Prepared, load_tier, prepare
 from .embedding import EngineChoice, ModelInfo, static_tier
 from .errors import CodeseekError, EngineUnavailable
+from .forking import start_forkserver
 from .fsutil import remove_own
 from .index import DB_FILES, SEGMENT_DIR, STATIC_MODEL, FileEntry, Store, exists
 from .index.fingerprint import STATIC_DIR
@@ -34,8 +35,8 @@ from .skipping import SKIP_DIGEST_KEY, SkipRules, markers_digest
 from .words import count
 
 BATCH_BYTES = 64 << 20  # files read and chunked at a time: memory stays bounded
-# A worker's share at a time, given as soon as its files are read. Smaller: more handing over; larger: the workers start
-# later, and the last part keeps one waiting while the other works alone.
+# A worker's share at a time (fewer where the workers would not each have one), given as soon as its files are read.
+# Smaller: more handing over; larger: the workers start later, and the last part keeps one waiting while the others work.
 PART_FILES = 32
 PART_BYTES = 1 << 20
 STATIC_BATCH = 65_536  # static vectors a segment: a batch of files' worth, or a backfill's step
@@ -120,7 +121,7 @@ def update(
         files = list_files(ws)
         if not files:
             raise CodeseekError(f"no files to index in {ws.root}")
-        if len(files) >= PARALLEL_MIN_FILES:
+        if len(files) >= PARALLEL_MIN_FILES and (os.cpu_count() or 1) > 1:
             start_forkserver()  # a first index: its workers' process loads while the changes are found and read
     with Store(ws.index_dir, create=True) as store:
         with store.writing(wait):
@@ -207,15 +208,16 @@ def _refresh(ws: Workspace, store: Store, engine: EngineChoice, source: Source, 
         store.static.clear()
     chunker = Chunker(functools.partial(prepare, rules=rules, info=info),
                       warm=functools.partial(load_tier, info.model) if tier is not None else None)
+    per_part = max(1, min(PART_FILES, -(-len(change.files) // chunker.workers)))  # every worker has a part
     if len(change.files) >= PARALLEL_MIN_FILES:
-        chunker.start()
+        chunker.start(-(-len(change.files) // per_part))
     try:
         with store.db.transaction() as db:
             store.chunks.remove(db, change.deleted)
             static: dict[int, np.ndarray] = {}
             terms: Counter[str] = Counter()  # the batch's, stored once
             seen: set[int] = set()  # keys of this batch counted as reused or not
-            for entries, vectors, last in _entries(ws, change, chunker, result):
+            for entries, vectors, last in _entries(ws, change, chunker, per_part, result):
                 lap("parse")
                 keys = {new.key for e in entries for new in e.chunks}
                 absent = store.vectors.missing(keys)
@@ -312,14 +314,14 @@ def _lacking_static(store: Store) -> Iterator[dict[int, str]]:
         yield {c.vector_key: c.embedding_text() for c in chunks.values()}
 
 
-def _entries(ws: Workspace, change: changes.Change, chunker: Chunker[Prepared],
+def _entries(ws: Workspace, change: changes.Change, chunker: Chunker[Prepared], per_part: int,
              result: UpdateResult) -> Iterator[tuple[list[FileEntry], dict[int, np.ndarray], bool]]:
     """The changed files' new state and their chunks' static vectors by key, in parts of
-    PART_FILES files given to the workers as they are read, and whether a part ends its batch
-    (BATCH_BYTES read: the caller writes a batch's terms and static segment once). Parts come
-    back in order, each as soon as it is ready while files are still read, so the workers
-    start on the first files at once and the caller writes one part while they prepare the
-    next; at most two batches' files are read ahead."""
+    `per_part` files (PART_BYTES at most) given to the workers as they are read, and whether
+    a part ends its batch (BATCH_BYTES read: the caller writes a batch's terms and static
+    segment once). Parts come back in order, each as soon as it is ready while files are
+    still read, so the workers start on the first files at once and the caller writes one
+    part while they prepare the next; at most two batches' files are read ahead."""
     waiting: deque[tuple[Future[list[Prepared]], int, bool]] = deque()  # a part, its bytes, whether it ends a batch
     part: list[tuple[str, bytes]] = []
     part_bytes = batch_bytes = ahead = 0
@@ -328,7 +330,7 @@ def _entries(ws: Workspace, change: changes.Change, chunker: Chunker[Prepared],
         part_bytes += len(item[1])
         batch_bytes += len(item[1])
         ends = batch_bytes >= BATCH_BYTES
-        if ends or len(part) >= PART_FILES or part_bytes >= PART_BYTES:
+        if ends or len(part) >= per_part or part_bytes >= PART_BYTES:
             waiting.append((chunker.submit_part(part), part_bytes, ends))
             ahead += part_bytes
             part, part_bytes, batch_bytes = [], 0, 0 if ends else batch_bytes

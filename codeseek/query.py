@@ -53,6 +53,10 @@ PUNCTUATION = "`'\"()[]{},;:?!"
 # A line long enough to say something (`return 0;` and `end` are everywhere), with code's punctuation.
 CODE_LINE_MIN = 24
 CODE_MARKS = re.compile(r"[(){}\[\]=;]")
+TASK_ITEM = re.compile(r"\[[ xX]\] ")  # a Markdown task list's box, its marker gone (`- [x] I have read ...`)
+# A diff's, a quotation's or a list's marker before a line (the same line in a file has none).
+LINE_MARK = re.compile(r"^(?:[-+>*]\s?)+")
+NAME_PART = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 CODE_SPAN = re.compile(r"`([^`\n]+)`")  # inline code in Markdown (an issue's `STARTTIME`)
 
 # A query with at least this many distinct terms (without function words) is long: an issue's
@@ -109,6 +113,13 @@ def file_mentions(text: str) -> tuple[FileMention, ...]:
         if not found.get(path):
             found[path] = line
     return tuple(FileMention(p, line) for p, line in found.items())
+
+
+def code_line(line: str) -> str:
+    """A line as a query's and a chunk's lines are compared (Query.code_lines,
+    evidence.quoted): whitespace collapsed, and a diff's, a quotation's or a list's leading
+    marker (`+`, `-`, `>`, `*`) gone."""
+    return " ".join(LINE_MARK.sub("", line.strip()).split())
 
 
 def name_parts(name: str) -> tuple[str, ...]:
@@ -231,16 +242,24 @@ class Query:
 
     @cached_property
     def code_lines(self) -> frozenset[str]:
-        """Its lines that read as a line of code (`evidence.quoted`), whitespace collapsed: an
-        issue's code block, a traceback's source line, a line it quotes from the file at fault."""
-        lines = (" ".join(line.split()) for line in self.text.splitlines())
-        return frozenset(line for line in lines if len(line) >= CODE_LINE_MIN and CODE_MARKS.search(line))
+        """Its lines that read as a line of code (`evidence.quoted`; as `code_line` gives them):
+        an issue's code block or diff, a traceback's source line, a line it quotes from the
+        file at fault. Not a task list's item (`- [ ] I have searched the issues`)."""
+        lines = (code_line(line) for line in self.text.splitlines())
+        return frozenset(line for line in lines if len(line) >= CODE_LINE_MIN and CODE_MARKS.search(line)
+                         and not TASK_ITEM.match(line))
 
     @cached_property
     def coded_terms(self) -> frozenset[str]:
-        """The terms of the code it quotes: words in backticks (`STARTTIME`, `Update interval`)
-        and code-shaped ones (`starttime_ctime`, `macOS`)."""
-        return frozenset(code_terms(" ".join([*CODE_SPAN.findall(self.text), *self.mentioned])).split())
+        """The terms of the code it quotes: words in backticks (`STARTTIME`, `Update interval`),
+        and code-shaped words, whole, and in their parts where they are identifiers
+        (`starttime_ctime`, `macOS`; `GitHub` is `github` alone, not `git` and `hub`)."""
+        named = []
+        for word in self.mentioned:
+            for identifier in NAME_PART.findall(word):
+                terms = code_terms(identifier).split()
+                named.extend(terms if IDENTIFIER.search(identifier) else terms[:1])
+        return frozenset([*code_terms(" ".join(CODE_SPAN.findall(self.text))).split(), *named])
 
     @property
     def name_keys(self) -> list[str]:

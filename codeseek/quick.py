@@ -3,11 +3,14 @@ the warm process answers is parsed, sent and printed here without importing clic
 the parser, numpy or torch (Python's start and these imports are most of a warm search's
 time). Where none runs and the repository has an index, this path starts it and asks it: the
 first search of the day skips the full command line's imports too (0.15-0.2 s, while the
-warm process starts). Anything else goes to the full command line (cli.py).
+warm process starts). Where there is no index, it starts the process a first index's workers
+fork from (forking.py), and the full command line makes the index. Anything else goes to the
+full command line (cli.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -95,11 +98,13 @@ def _started(index_dir: Path) -> client.Connection | None:
     from . import config
 
     if not (index_dir / INDEX_FILE).exists():
-        from .chunking import start_forkserver
+        if (os.cpu_count() or 1) > 1:
+            from .forking import start_forkserver
 
-        # cli.py makes the first index: the process its workers fork from loads its modules while
-        # the command line loads its own (the workers of a first index started 0.5 s late).
-        start_forkserver()
+            # cli.py makes the first index: the process its workers fork from loads their modules
+            # while the command line loads its own (they started 0.5 s late). Only a head start.
+            with contextlib.suppress(OSError):
+                start_forkserver()
         return None
     if _being_written(index_dir):
         return None

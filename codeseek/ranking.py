@@ -175,12 +175,13 @@ class Signals:
     # fewer than this share of the chunks hold them (0: the rarest alone); an issue's rarest words are its prose's,
     # which only docs and changelogs hold. Session 19, 142 issues: MRR 0.746 -> 0.751 (0.03 / 0.2: 0.748 / 0.744), the
     # 23 of four projects measured first 0.595 -> 0.624 (htop 0.444 -> 0.592). A module's factor of 0.75 or 1 for a
-    # long query (a file of registrations is all module code): 0.745 / 0.746.
+    # long query (a file of registrations is all module code): 0.745 / 0.746. Final code (R2): 0.753 -> 0.759.
     long_coded: float = 0.05
     # Added, for a long query, to a chunk with lines it quotes (evidence.quoted, all of it from QUOTED_FULL lines): a
     # function's own line pasted into an issue (`static inline int RichString_writeFromWide(...) {`) points at it, even
     # where a neighbour holds more of the issue's words. Session 19, 142 issues: MRR 0.751 -> 0.758, first file right
     # 0.641 -> 0.655 (htop #1373 and kramdown #514 0.5 -> 1.0, none lower); 0.2 / 0.4: 0.757 (jinja #668 0.5 -> 0.33).
+    # Final code (R2): 0.752 -> 0.759.
     quoted: float = 0.1
     # Added, for a long query, times its file's share of the query's informative terms (a file-level pass over them,
     # search.py; 0: none). Without: MRR 0.630 but the first file right 0.455 -> 0.432. Session 10, 74 issues (the 44 of

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from codeseek import client
+from codeseek.chunking import PARALLEL_MIN_FILES
 
 from .conftest import MakeRepo, codeseek, git, one_line_error, wait_for
 
@@ -356,3 +357,19 @@ def test_a_sparse_checkout_indexes_what_is_checked_out(make_repo: MakeRepo) -> N
     inside = codeseek(root, "find", "retry_with_backoff", "--json", "--mode", "lexical", "-k", "1")
     assert json.loads(inside.stdout)[0]["path"] == "net/retry.py"
     assert json.loads(codeseek(root, "status", "--json").stdout)["files"] == 2
+
+
+def test_a_repositorys_own_modules_never_run_in_the_indexing_workers(make_repo: MakeRepo, tmp_path: Path) -> None:
+    """The workers of a first index fork from a process started as `python -c`, whose path
+    Python 3.11 starts with the current folder, the repository: its own `numpy.py` would be
+    imported there, and run (forking.SAFE_PATH). Through the installed command, as a user runs
+    it, from the repository's root."""
+    marker = tmp_path / "ran"
+    files = {f"pkg/mod{i}.py": f"def handler_{i}(request):\n    return request\n" for i in range(PARALLEL_MIN_FILES + 6)}
+    files["numpy.py"] = f"open({str(marker)!r}, 'w').write('ran')\n"
+    root = make_repo(files)
+    command = Path(sys.executable).parent / "codeseek"
+    result = subprocess.run([str(command), "find", "handler", "--mode", "lexical", "-k", "1"], cwd=root,
+                            env={**os.environ, "CODESEEK_SERVER": "0"}, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert "handler" in result.stdout and not marker.exists()

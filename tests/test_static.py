@@ -196,13 +196,14 @@ def test_static_vectors_made_in_the_worker_processes_are_the_tiers_own(make_repo
     assert np.allclose(got, want.astype(np.float16).astype(np.float32), atol=1e-3)
 
 
+@pytest.mark.parametrize("count", [84, 85])  # the last part ends early, or exactly (then it is marked last)
 def test_files_handed_over_in_parts_and_batches_make_the_index_one_batch_makes(
-        make_repo: MakeRepo, monkeypatch: pytest.MonkeyPatch) -> None:
+        count: int, make_repo: MakeRepo, monkeypatch: pytest.MonkeyPatch) -> None:
     """A first index hands its workers parts of PART_FILES files as they are read, and writes a
     batch's terms and static segment once BATCH_BYTES are read: however the files are cut, the
     chunks, their words, their terms' counts and their static vectors are the same."""
     files = {f"pkg/mod{i}.py": f"def handler_{i}(request):\n    return retry_{i}(request, attempts={i})\n"
-             for i in range(chunking.PARALLEL_MIN_FILES + 20)}
+             for i in range(count)}
 
     def indexed(name: str) -> tuple[object, ...]:
         ws = open_workspace(make_repo(files, name=name))
