@@ -208,8 +208,9 @@ def _refresh(ws: Workspace, store: Store, engine: EngineChoice, source: Source, 
         store.static.clear()
     chunker = Chunker(functools.partial(prepare, rules=rules, info=info),
                       warm=functools.partial(load_tier, info.model) if tier is not None else None)
-    per_part = max(1, min(PART_FILES, -(-len(change.files) // chunker.workers)))  # every worker has a part
+    per_part = PART_FILES  # (in this process where the files are few)
     if len(change.files) >= PARALLEL_MIN_FILES:
+        per_part = max(1, min(PART_FILES, -(-len(change.files) // chunker.workers)))  # every worker has a part
         chunker.start(-(-len(change.files) // per_part))
     try:
         with store.db.transaction() as db:

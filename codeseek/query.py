@@ -53,9 +53,10 @@ PUNCTUATION = "`'\"()[]{},;:?!"
 # A line long enough to say something (`return 0;` and `end` are everywhere), with code's punctuation.
 CODE_LINE_MIN = 24
 CODE_MARKS = re.compile(r"[(){}\[\]=;]")
-TASK_ITEM = re.compile(r"\[[ xX]\] ")  # a Markdown task list's box, its marker gone (`- [x] I have read ...`)
-# A diff's, a quotation's or a list's marker before a line (the same line in a file has none).
-LINE_MARK = re.compile(r"^(?:[-+>*]\s?)+")
+TASK_ITEM = re.compile(r"^\s*[-*+]\s+\[[ xX]\]\s")  # a Markdown task list's item (`- [x] I have read ...`)
+# A diff's, a quotation's or a list's marker before a line: a whole run of them is dropped, code's own too (`-1;`,
+# `*ptr`), from the query's lines and the chunk's alike.
+LINE_MARK = re.compile(r"^(?:[-+>*] ?)+")
 NAME_PART = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 CODE_SPAN = re.compile(r"`([^`\n]+)`")  # inline code in Markdown (an issue's `STARTTIME`)
 
@@ -117,9 +118,9 @@ def file_mentions(text: str) -> tuple[FileMention, ...]:
 
 def code_line(line: str) -> str:
     """A line as a query's and a chunk's lines are compared (Query.code_lines,
-    evidence.quoted): whitespace collapsed, and a diff's, a quotation's or a list's leading
-    marker (`+`, `-`, `>`, `*`) gone."""
-    return " ".join(LINE_MARK.sub("", line.strip()).split())
+    evidence.quoted): whitespace collapsed, then a leading run of `+`, `-`, `>` and `*` (a
+    diff's, a quotation's or a list's marker, and code's own: both sides lose it) gone."""
+    return LINE_MARK.sub("", " ".join(line.split()))
 
 
 def name_parts(name: str) -> tuple[str, ...]:
@@ -245,9 +246,8 @@ class Query:
         """Its lines that read as a line of code (`evidence.quoted`; as `code_line` gives them):
         an issue's code block or diff, a traceback's source line, a line it quotes from the
         file at fault. Not a task list's item (`- [ ] I have searched the issues`)."""
-        lines = (code_line(line) for line in self.text.splitlines())
-        return frozenset(line for line in lines if len(line) >= CODE_LINE_MIN and CODE_MARKS.search(line)
-                         and not TASK_ITEM.match(line))
+        lines = (code_line(line) for line in self.text.splitlines() if not TASK_ITEM.match(line))
+        return frozenset(line for line in lines if len(line) >= CODE_LINE_MIN and CODE_MARKS.search(line))
 
     @cached_property
     def coded_terms(self) -> frozenset[str]:

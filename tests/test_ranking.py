@@ -590,6 +590,10 @@ def test_an_issue_that_pastes_a_functions_own_lines_points_at_it(make_repo, mean
              "process whose arguments hold a stray byte: nothing is shown at all. The return here is taken, so the "
              "whole text is dropped:\n\n```c\n   wchar_t wide_data[len + 1];\n   len = mbstowcs(wide_data, data_c, len);\n```\n")
     assert Query.parse(issue).is_long and "len = mbstowcs(wide_data, data_c, len);" in Query.parse(issue).code_lines
+    # A diff's marker and its indentation go before lines are compared; a task list's item is no code.
+    diff = Query.parse(issue.replace("   len = mbstowcs", "+      len = mbstowcs") + "\n- [x] I have searched = issues (all)\n")
+    assert "len = mbstowcs(wide_data, data_c, len);" in diff.code_lines
+    assert not [line for line in diff.code_lines if "searched" in line]
     find = searcher(make_repo, meaningless, files, monkeypatch)
     assert find(issue, quoted=0.0)[0][1] == "table_read_command_line"
     assert find(issue)[0][1] == "text_write_wide"

@@ -61,7 +61,7 @@ def test_a_first_search_starts_the_warm_process_while_it_indexes(make_repo: Make
     from codeseek import access, client, config, forking
     from codeseek.repo import open_workspace
 
-    for name in forking.ONE_THREAD:
+    for name in {**forking.ONE_THREAD, **forking.SAFE_PATH}:
         monkeypatch.delenv(name, raising=False)
     root = make_repo()
     ws = open_workspace(root)
@@ -77,12 +77,13 @@ def test_a_first_search_starts_the_warm_process_while_it_indexes(make_repo: Make
     monkeypatch.setattr(client, "runtime_folder", held)
     early = access.EarlyStart(cfg)
     assert inside.wait(30)
-    for name, value in forking.ONE_THREAD.items():  # as start_forkserver does meanwhile
+    changed = {**forking.ONE_THREAD, **forking.SAFE_PATH}
+    for name, value in changed.items():  # as start_forkserver does meanwhile
         monkeypatch.setenv(name, value)
     go.set()
     assert early.join() is True
     environ = Path(f"/proc/{warm.address().pid}/environ").read_bytes().split(b"\0")
-    assert not [e for e in environ if e.split(b"=")[0].decode() in forking.ONE_THREAD]
+    assert not [e for e in environ if e.split(b"=")[0].decode() in changed]
     searcher, started = access.searcher(ws, {}, cfg, early)
     assert isinstance(searcher, access.Warm) and started  # started by the early start: said once
     monkeypatch.setenv("CODESEEK_SERVER", "0")
