@@ -17,7 +17,7 @@ from typing import Generic, TypeVar
 import numpy as np
 
 from .embedding import ModelInfo, static_tier
-from .forking import start_forkserver
+from .forking import start_forkserver, usable_cores
 from .fsutil import proc_stat
 from .index import NewChunk
 from .index.chunks import term_docs
@@ -127,7 +127,7 @@ class Chunker(Generic[T]):
     def __init__(self, work: Callable[[list[tuple[str, bytes]]], list[T]], workers: int | None = None,
                  warm: Callable[[], None] | None = None) -> None:
         self.work = work
-        self.workers = workers or os.cpu_count() or 1
+        self.workers = workers or usable_cores()
         self.warm = warm  # what a worker loads before its first files (a model): run by `start`
         self._pool: ProcessPoolExecutor | None = None
 

@@ -20,6 +20,15 @@ PRELOAD = ["codeseek.chunking"]
 _changing = threading.Lock()  # the warm process may start two updates' workers at once
 
 
+def usable_cores() -> int:
+    """The cores this process may run on: its affinity where the platform has one (`taskset`,
+    a container's cpuset give fewer than the machine has), at least one. A worker a core."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # no affinity here (macOS)
+        return os.cpu_count() or 1
+
+
 def start_forkserver() -> None:
     """Start the forkserver (if it is not running yet) with one BLAS thread and a safe path,
     without changing this process's environment. The workers are one a core already: BLAS

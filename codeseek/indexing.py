@@ -23,7 +23,7 @@ from . import changes, languages
 from .chunking import PARALLEL_MIN_FILES, Chunker, Prepared, load_tier, prepare
 from .embedding import EngineChoice, ModelInfo, static_tier
 from .errors import CodeseekError, EngineUnavailable
-from .forking import start_forkserver
+from .forking import start_forkserver, usable_cores
 from .fsutil import remove_own
 from .index import DB_FILES, SEGMENT_DIR, STATIC_MODEL, FileEntry, Store, exists
 from .index.fingerprint import STATIC_DIR
@@ -121,7 +121,7 @@ def update(
         files = list_files(ws)
         if not files:
             raise CodeseekError(f"no files to index in {ws.root}")
-        if len(files) >= PARALLEL_MIN_FILES and (os.cpu_count() or 1) > 1:
+        if len(files) >= PARALLEL_MIN_FILES and usable_cores() > 1:
             start_forkserver()  # a first index: its workers' process loads while the changes are found and read
     with Store(ws.index_dir, create=True) as store:
         with store.writing(wait):

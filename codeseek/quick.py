@@ -98,9 +98,9 @@ def _started(index_dir: Path) -> client.Connection | None:
     from . import config
 
     if not (index_dir / INDEX_FILE).exists():
-        if (os.cpu_count() or 1) > 1:
-            from .forking import start_forkserver
+        from .forking import start_forkserver, usable_cores
 
+        if usable_cores() > 1:
             # cli.py makes the first index: the process its workers fork from loads their modules
             # while the command line loads its own (they started 0.5 s late). Only a head start.
             with contextlib.suppress(OSError):

@@ -226,6 +226,21 @@ def test_files_handed_over_in_parts_and_batches_make_the_index_one_batch_makes(
     assert whole[4] == 1 and cut[4] == 3  # a static segment a batch
 
 
+def test_a_process_held_to_one_core_prepares_its_files_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker a core this process may run on (its affinity: `taskset`, a container's cpuset),
+    not a core the machine has: held to one, it starts no workers."""
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3}, raising=False)
+    chunker = chunking.Chunker(_blas_threads)
+    try:
+        assert chunker.workers == 1
+        done = chunker.submit([("a.py", b"")] * chunking.PARALLEL_MIN_FILES)
+        assert len(done) == 1 and done[0].done() and chunker._pool is None  # here, at once
+    finally:
+        chunker.close()
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    assert chunking.Chunker(_blas_threads).workers == 3
+
+
 def _blas_threads(items: list[tuple[str, bytes]]) -> list[str | None]:
     return [os.environ.get("OPENBLAS_NUM_THREADS") for _ in items]
 
