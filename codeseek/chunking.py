@@ -25,6 +25,9 @@ from .parsing import Chunk, chunk_file
 from .skipping import SkipRules
 
 PARALLEL_MIN_FILES = 64
+# A worker's share at a time (fewer where the workers would not each have one), given as soon as its files are read.
+# Smaller: more handing over; larger: the workers start later, and the last part keeps one waiting while the others work.
+PART_FILES = 32
 T = TypeVar("T")
 
 
@@ -74,6 +77,11 @@ def prepare(items: list[tuple[str, bytes]], rules: SkipRules, info: ModelInfo) -
     ends = np.cumsum([len(news) for _, _, news in files])
     return [Prepared(path, reason, news, vectors[end - len(news) : end], terms)
             for (path, reason, news), end, terms in zip(files, ends, counts, strict=True)]
+
+
+def parallel(files: int, workers: int) -> bool:
+    """Whether so many files are prepared in worker processes (else in this one, at once)."""
+    return files >= PARALLEL_MIN_FILES and workers > 1
 
 
 def load_tier(model: str) -> None:
@@ -131,21 +139,25 @@ class Chunker(Generic[T]):
         self.warm = warm  # what a worker loads before its first files (a model): run by `start`
         self._pool: ProcessPoolExecutor | None = None
 
-    def start(self, parts: int) -> None:
-        """Start the workers now, as many as there will be `parts` (one a core at most), each
-        loading what the work needs (`warm`) while the caller still reads the files it will
-        submit: a first index's workers took 0.4 s to start and load, with the main process
-        idle. (A worker's error there comes again with the files it is given.)"""
-        if self.workers == 1:
-            return
+    def start(self, files: int) -> int:
+        """For a list of so many files to come in parts (`submit_part`): how many files a part
+        should hold, PART_FILES or fewer so that every worker has one; and where they go to
+        workers, start those now, as many as there will be parts, each loading what the work
+        needs (`warm`) while the caller still reads the files: a first index's workers took
+        0.4 s to start and load, with the main process idle. (A worker's error there comes
+        again with the files it is given.)"""
+        if not parallel(files, self.workers):
+            return PART_FILES
+        per_part = max(1, min(PART_FILES, -(-files // self.workers)))
         pool = self._started()
-        for _ in range(min(self.workers, parts)):
+        for _ in range(min(self.workers, -(-files // per_part))):
             pool.submit(self.warm or _ready)
+        return per_part
 
     def submit(self, items: list[tuple[str, bytes]]) -> list[Future[list[T]]]:
         """Start preparing these files, in parts a worker each; returns each part's result to
         come, in input order (the caller may use one part while the workers prepare the next)."""
-        if len(items) >= PARALLEL_MIN_FILES and self.workers > 1:
+        if parallel(len(items), self.workers):
             self._started()
         if self._pool is None:
             return [self.submit_part(items)]
@@ -155,7 +167,7 @@ class Chunker(Generic[T]):
     def submit_part(self, items: list[tuple[str, bytes]]) -> Future[list[T]]:
         """Start preparing these files in one worker: in this process, at once, where the
         workers are not started and the files are few (an update of a handful of files)."""
-        if (self._pool is None and len(items) < PARALLEL_MIN_FILES) or self.workers == 1:
+        if self._pool is None and not parallel(len(items), self.workers):
             done: Future[list[T]] = Future()
             done.set_result(self.work(items))
             return done

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import changes, languages
-from .chunking import PARALLEL_MIN_FILES, Chunker, Prepared, load_tier, prepare
+from .chunking import Chunker, Prepared, load_tier, parallel, prepare
 from .embedding import EngineChoice, ModelInfo, static_tier
 from .errors import CodeseekError, EngineUnavailable
 from .forking import start_forkserver, usable_cores
@@ -35,10 +35,7 @@ from .skipping import SKIP_DIGEST_KEY, SkipRules, markers_digest
 from .words import count
 
 BATCH_BYTES = 64 << 20  # files read and chunked at a time: memory stays bounded
-# A worker's share at a time (fewer where the workers would not each have one), given as soon as its files are read.
-# Smaller: more handing over; larger: the workers start later, and the last part keeps one waiting while the others work.
-PART_FILES = 32
-PART_BYTES = 1 << 20
+PART_BYTES = 1 << 20  # a part's files at most (chunking.PART_FILES: how many)
 STATIC_BATCH = 65_536  # static vectors a segment: a batch of files' worth, or a backfill's step
 
 
@@ -121,7 +118,7 @@ def update(
         files = list_files(ws)
         if not files:
             raise CodeseekError(f"no files to index in {ws.root}")
-        if len(files) >= PARALLEL_MIN_FILES and usable_cores() > 1:
+        if parallel(len(files), usable_cores()):
             start_forkserver()  # a first index: its workers' process loads while the changes are found and read
     with Store(ws.index_dir, create=True) as store:
         with store.writing(wait):
@@ -208,10 +205,7 @@ def _refresh(ws: Workspace, store: Store, engine: EngineChoice, source: Source, 
         store.static.clear()
     chunker = Chunker(functools.partial(prepare, rules=rules, info=info),
                       warm=functools.partial(load_tier, info.model) if tier is not None else None)
-    per_part = PART_FILES  # (in this process where the files are few)
-    if len(change.files) >= PARALLEL_MIN_FILES:
-        per_part = max(1, min(PART_FILES, -(-len(change.files) // chunker.workers)))  # every worker has a part
-        chunker.start(-(-len(change.files) // per_part))
+    per_part = chunker.start(len(change.files))
     try:
         with store.db.transaction() as db:
             store.chunks.remove(db, change.deleted)

@@ -23,8 +23,9 @@ and fixed factors); a qualified name is resolved against tree-sitter's scopes an
 (`evidence.qualified_match`), not a regular expression; legacy copies also include vendored trees, a `v1/`
 beside a `v4/` the index holds and definitions marked deprecated; semble's test, `__init__.py`, example and
 `.d.ts` penalties were not taken (the test and auxiliary priors measured those). Not in semble: the primary
-definition of a shared name and overload stubs (evidence.shape_of); long queries (their 30 rarest terms, a file
-or `file:line` a traceback names, a file-level pass, prose and tests lowered, their first line read twice); the
+definition of a shared name and overload stubs (evidence.shape_of); long queries (their 30 most telling terms, the
+code they quote first, a file or `file:line` a traceback names, a file-level pass, the lines they paste, prose and
+tests lowered, their first line read twice); the
 file-level signals and saturation for questions and topics only (`how does ... work`, `WebSocket client
 implementation`: on every sentence saturation cost the docs set 0.016 NDCG, the file-level signals 0.003-0.006).
 """

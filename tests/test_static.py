@@ -218,7 +218,7 @@ def test_files_handed_over_in_parts_and_batches_make_the_index_one_batch_makes(
             return rows, terms, keys, np.stack([vectors[k] for k in keys]), len(store.static.names())
 
     whole = indexed("whole")
-    monkeypatch.setattr(indexing, "PART_FILES", 5)
+    monkeypatch.setattr(chunking, "PART_FILES", 5)
     monkeypatch.setattr(indexing, "BATCH_BYTES", 30 * len(files["pkg/mod10.py"]))  # about 30 files a batch
     cut = indexed("cut")
     assert whole[:3] == cut[:3] and len(whole[0]) >= len(files)
