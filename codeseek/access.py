@@ -5,12 +5,11 @@ warm process, started when none runs, or in this process when none may run (CODE
 from __future__ import annotations
 
 import sys
-import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from . import __version__, client, config
-from .errors import CodeseekError, RefusedPath
+from .errors import RefusedPath
 from .freshness import Who
 from .protocol import FindRequest, SimilarRequest, UpdateRequest
 from .repo import Workspace
@@ -120,60 +119,21 @@ class WorkerProcess:
         return f"a background worker (pid {hooks.spawn(self.ws, 'background')})"
 
 
-def searcher(ws: Workspace, flags: dict[str, object], cfg: config.Config,
-             early: EarlyStart | None = None) -> tuple[Searcher, bool]:
-    """The way to search this repository, and whether a warm process was started for it
-    (here, or by `early`)."""
-    started_early = early is not None and early.join()
+def searcher(ws: Workspace, flags: dict[str, object], cfg: config.Config, first: bool = False) -> tuple[Searcher, bool]:
+    """The way to search this repository, and whether a warm process was started for it.
+    `first`: this process has just made the repository's first index: it answers this search
+    itself, and the warm process starts beside that answer, for the searches after it (`launch`)."""
     if not config.server_enabled(cfg):
         return Local(ws, flags), False
     config.server_idle()  # a wrong value is named here, not by a warm process that fails to start
     try:
-        if early is not None and early.error is not None:
-            raise early.error
-        return Warm(ws, flags), client.start(__version__) or started_early
+        if first:
+            return Local(ws, flags), client.launch(__version__)
+        return Warm(ws, flags), client.start(__version__)
+    except OSError as exc:  # (from `launch` alone: `start` says why a warm process failed, the next search too)
+        print(f"codeseek: the warm process could not start ({exc}); the next search starts it", file=sys.stderr)
     except RefusedPath as exc:  # a default runtime folder that is a link, or another user's
         print(f"codeseek: {exc}; searching in this process", file=sys.stderr)
     except client.NewerServer:  # a newer codeseek's warm process: this older one works alone
         pass
     return Local(ws, flags), False
-
-
-class EarlyStart:
-    """The warm process started on a thread while this process indexes a repository's words
-    for its first search: its start (Python, its imports: most of a second on 2 cores)
-    overlaps the indexing instead of following it. Nothing is decided here: searcher() then
-    finds it running, or re-raises the error this attempt met (a refused folder, a newer
-    version's process, one that did not answer in time) and handles it as it says: one
-    attempt, as without this. A warm process started for a search whose indexing then failed
-    stays, idle, until its idle time is up (the next search would start it anyway)."""
-
-    def __init__(self, cfg: config.Config) -> None:
-        self.started = False
-        self.error: Exception | None = None
-        self._thread: threading.Thread | None = None
-        if config.server_enabled(cfg) and _idle_valid():
-            env = client.server_env()  # now, on this thread: see client.start
-            self._thread = threading.Thread(target=self._start, args=(env,), daemon=True, name="codeseek-early-start")
-            self._thread.start()
-
-    def _start(self, env: dict[str, str]) -> None:
-        try:
-            self.started = client.start(__version__, env)
-        except Exception as exc:  # noqa: BLE001 - re-raised on the main thread by searcher()
-            self.error = exc
-
-    def join(self) -> bool:
-        """Whether it started a warm process, once its attempt is over."""
-        if self._thread is not None:
-            self._thread.join()
-        return self.started
-
-
-def _idle_valid() -> bool:
-    """Whether the warm process's idle setting is valid (searcher() names a wrong one)."""
-    try:
-        config.server_idle()
-    except CodeseekError:
-        return False
-    return True

@@ -17,7 +17,7 @@ from typing import Generic, TypeVar
 import numpy as np
 
 from .embedding import ModelInfo, static_tier
-from .forking import start_forkserver, usable_cores
+from .forking import ready_workers, start_method, usable_cores
 from .fsutil import proc_stat
 from .index import NewChunk
 from .index.chunks import term_docs
@@ -175,9 +175,8 @@ class Chunker(Generic[T]):
 
     def _started(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            # forkserver: forking a process that has loaded torch can deadlock its thread pools.
-            start_forkserver()
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("forkserver"),
+            ready_workers()
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context(start_method()),
                                              initializer=exit_with, initargs=(os.getpid(),))
         return self._pool
 

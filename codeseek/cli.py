@@ -168,20 +168,18 @@ def _searcher(opened: Opened, flags: Flags, words_only: bool = False) -> access.
     (trust_remote_code) were given; else this process."""
     from .index import exists
 
-    early = None
-    if not exists(opened.ws.index_dir):
+    first = not exists(opened.ws.index_dir)
+    if first:
         click.echo(f"codeseek: no index yet for {opened.ws.root}; indexing its words first", err=True)
         from . import indexing
-        if not flags.trust_remote_code:
-            early = access.EarlyStart(opened.cfg)
         result = indexing.update(opened.ws, opened.engine, rules=opened.rules, words_only=words_only)
         click.echo(f"codeseek: {result.summary()}", err=True)
     if flags.trust_remote_code:
         return access.Local(opened.ws, opened.flags)
-    searcher, started = access.searcher(opened.ws, opened.flags, opened.cfg, early)
+    searcher, started = access.searcher(opened.ws, opened.flags, opened.cfg, first)
     if started:
         click.echo(client.STARTED, err=True)
-    elif isinstance(searcher, access.Local) and sys.stderr.isatty():
+    elif isinstance(searcher, access.Local) and not first and sys.stderr.isatty():
         click.echo("codeseek: searching in this process, model included (no warm process: CODESEEK_SERVER=0)",
                    err=True)
     return searcher

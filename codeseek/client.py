@@ -22,10 +22,13 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import CodeseekError, RefusedPath
-from .fsutil import locked, open_own, pid_alive, private_dir
+from .fsutil import held, locked, open_own, pid_alive, private_dir
+
+if TYPE_CHECKING:
+    import subprocess
 
 # What a search says when it started the warm process (quick.py and cli.py both may).
 STARTED = ("codeseek: started the warm process: it loads the model once (seconds), and later searches answer "
@@ -252,38 +255,66 @@ def server_env() -> dict[str, str]:
             if not k.startswith("GIT_") and (not k.startswith("CODESEEK_") or k in SERVER_ENV)}
 
 
-def start(version: str, env: dict[str, str] | None = None) -> bool:
+def start(version: str) -> bool:
     """Start the server unless one runs (of this version), and wait until it answers. Ten
     clients at once start one: the first takes the spawn lock, the others wait for it and
     find the server running. An older version's server is replaced, once; a newer one's is
-    left alone (NewerServer). Returns whether a server was started. `env` (server_env()'s,
-    taken earlier) is for a caller on another thread: the main thread may change os.environ
-    for a moment meanwhile (forking.start_forkserver)."""
-    import subprocess
-
+    left alone (NewerServer). Returns whether a server was started."""
     folder = runtime_folder()
     with locked(folder / SPAWN_LOCK):
-        where = address(folder)
-        if where is not None and _is_server(where, folder):
-            if where.version == version:
-                return False
-            if version_key(where.version) > version_key(version):
-                raise NewerServer(f"a newer codeseek's warm process (version {where.version}) runs")
-            call("/stop", {}, timeout=START_SECONDS)  # an older codeseek's server: replace it
-            _wait_gone(where.pid)
-        env = env if env is not None else server_env()
-        with os.fdopen(open_own(folder / LOG_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as log:
-            proc = subprocess.Popen([sys.executable, "-P", "-m", "codeseek", "serve", "--detached"], cwd=folder,
-                                    env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        if not _make_way(folder, version):
+            return False
+        proc = _spawn(folder)
         deadline = time.monotonic() + START_SECONDS
         while time.monotonic() < deadline:
             answering = call("/ping", timeout=5, version=version) is not None
-            if proc.poll() is not None and not answering:
+            # One that exited because another server holds the server's lock (one launched
+            # without waiting: `launch`) leaves that one to answer.
+            if proc.poll() is not None and not answering and not held(folder / LOCK_NAME):
                 raise CodeseekError(f"the warm process exited at start (exit {proc.returncode}); see {folder / LOG_NAME}")
             if answering:
                 return True
             time.sleep(0.05)
         raise CodeseekError(f"the warm process did not answer within {START_SECONDS:.0f} s; see {folder / LOG_NAME}")
+
+
+def launch(version: str) -> bool:
+    """Start the server unless one of this version (or a newer: NewerServer) runs or starts,
+    without waiting for it: a first search answers in its own process, where its new index and
+    static tier are loaded already, and the warm process starts beside that answer for the
+    searches after it (started while the index was made, it took the cores the indexing used).
+    Whether one was started."""
+    folder = runtime_folder()
+    with locked(folder / SPAWN_LOCK):
+        if held(folder / LOCK_NAME) and address(folder) is None or not _make_way(folder, version):
+            return False  # (a server holding its lock with no address yet is starting)
+        _spawn(folder)
+    return True
+
+
+def _make_way(folder: Path, version: str) -> bool:
+    """Whether a server of this version must be started (under the spawn lock): not where one
+    runs; an older version's is stopped first, once; a newer one's is left alone (NewerServer)."""
+    where = address(folder)
+    if where is not None and _is_server(where, folder):
+        if where.version == version:
+            return False
+        if version_key(where.version) > version_key(version):
+            raise NewerServer(f"a newer codeseek's warm process (version {where.version}) runs")
+        call("/stop", {}, timeout=START_SECONDS)  # an older codeseek's server: replace it
+        _wait_gone(where.pid)
+    return True
+
+
+def _spawn(folder: Path) -> subprocess.Popen[bytes]:
+    """The server, started detached in its folder, its output appended to its log. A server
+    started while another holds the server's lock exits at once (server.serve)."""
+    import subprocess  # (not on the quick path's imports)
+
+    with os.fdopen(open_own(folder / LOG_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as log:
+        return subprocess.Popen([sys.executable, "-P", "-m", "codeseek", "serve", "--detached"], cwd=folder,
+                                env=server_env(), stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=log, start_new_session=True)
 
 
 def _is_server(where: Address, folder: Path) -> bool:

@@ -1,6 +1,6 @@
-"""The process a first index's workers fork from (multiprocessing's forkserver), started with
-what they need: light to import, so that the quick path can start it the moment it finds no
-index, while the command line's own imports load (chunking.py's workers fork from it)."""
+"""Where a first index's workers fork from (chunking.py): the command line's own process where
+that is safe (`start_method`), else multiprocessing's forkserver, started with what they need.
+Light to import: the quick path decides before the command line's imports load."""
 
 from __future__ import annotations
 
@@ -18,6 +18,49 @@ SAFE_PATH = {"PYTHONSAFEPATH": "1"}
 # Named, not imported: the workers' module is floors above this one.
 PRELOAD = ["codeseek.chunking"]
 _changing = threading.Lock()  # the warm process may start two updates' workers at once
+# Linux alone forks a process safely with its libraries loaded (macOS's do not survive a fork).
+FORKS = sys.platform.startswith("linux")
+_one_thread = False  # numpy was loaded here with one BLAS thread (`load_numpy`)
+
+
+def load_numpy() -> None:
+    """Load numpy, with one BLAS thread, as the command line's first act (quick.py): workers
+    forked from this process then sum their static vectors with one thread each, as the
+    forkserver's do (BLAS reads its thread count once, when it loads: two workers with two
+    threads each took twice as long on two cores). The environment is as it was afterwards
+    (torch, loaded later for a local model, reads OMP_NUM_THREADS itself); this process's own
+    BLAS work is a query's few products."""
+    global _one_thread
+    if "numpy" in sys.modules:
+        return  # too late: its BLAS has its thread count already
+    with _changing:
+        saved = {name: os.environ.get(name) for name in ONE_THREAD}
+        os.environ.update(ONE_THREAD)
+        try:
+            import numpy  # noqa: F401
+        finally:
+            _restore(saved)
+    _one_thread = True
+
+
+def start_method() -> str:
+    """How this process starts workers: `fork` where it is safe and cheapest (Linux; numpy
+    loaded with one BLAS thread; no thread but this one, Python's or a library's, whose locks a
+    child could inherit held; no torch, whose thread pools can deadlock in a child), else
+    `forkserver`. Forking skips the forkserver's start and its imports (0.3-0.4 CPU-seconds of
+    a first index on two cores), and the workers inherit this process's loaded modules and
+    static tier."""
+    if FORKS and _one_thread and "torch" not in sys.modules and _threads() == 1:
+        return "fork"
+    return "forkserver"
+
+
+def _threads() -> int:
+    """This process's threads, as the kernel counts them (native ones too)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return 0  # not known: not forked
 
 
 def usable_cores() -> int:
@@ -27,6 +70,13 @@ def usable_cores() -> int:
         return len(os.sched_getaffinity(0)) or 1
     except AttributeError:  # no affinity here (macOS)
         return os.cpu_count() or 1
+
+
+def ready_workers() -> None:
+    """Make ready where this process's workers will come from: nothing where it forks them
+    itself, else the forkserver (started now: it loads while the caller still reads files)."""
+    if start_method() == "forkserver":
+        start_forkserver()
 
 
 def start_forkserver() -> None:
@@ -47,8 +97,12 @@ def start_forkserver() -> None:
         try:
             forkserver.ensure_running()
         finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+            _restore(saved)
+
+
+def _restore(saved: dict[str, str | None]) -> None:
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value

@@ -23,7 +23,7 @@ from . import changes, languages
 from .chunking import Chunker, Prepared, load_tier, parallel, prepare
 from .embedding import EngineChoice, ModelInfo, static_tier
 from .errors import CodeseekError, EngineUnavailable
-from .forking import start_forkserver, usable_cores
+from .forking import ready_workers, usable_cores
 from .fsutil import remove_own
 from .index import DB_FILES, SEGMENT_DIR, STATIC_MODEL, FileEntry, Store, exists
 from .index.fingerprint import STATIC_DIR
@@ -119,7 +119,7 @@ def update(
         if not files:
             raise CodeseekError(f"no files to index in {ws.root}")
         if parallel(len(files), usable_cores()):
-            start_forkserver()  # a first index: its workers' process loads while the changes are found and read
+            ready_workers()  # a first index: a forkserver loads while the changes are found and read
     with Store(ws.index_dir, create=True) as store:
         with store.writing(wait):
             repaired = store.repair(full=verify)

@@ -3,9 +3,9 @@ the warm process answers is parsed, sent and printed here without importing clic
 the parser, numpy or torch (Python's start and these imports are most of a warm search's
 time). Where none runs and the repository has an index, this path starts it and asks it: the
 first search of the day skips the full command line's imports too (0.15-0.2 s, while the
-warm process starts). Where there is no index, it starts the process a first index's workers
-fork from (forking.py), and the full command line makes the index. Anything else goes to the
-full command line (cli.py).
+warm process starts). Where there is no index, the full command line makes it (and, where it
+cannot fork its workers itself, this path starts the process they fork from: forking.py).
+Anything else goes to the full command line (cli.py).
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ def main() -> None:
     try:
         code = answer(sys.argv[1:])
         if code is None:
+            from .forking import load_numpy
+
+            load_numpy()  # before the command line loads it: see forking.start_method
             from .cli import cli
 
             code = cli(prog_name="codeseek", standalone_mode=True)
@@ -98,11 +101,12 @@ def _started(index_dir: Path) -> client.Connection | None:
     from . import config
 
     if not (index_dir / INDEX_FILE).exists():
-        from .forking import start_forkserver, usable_cores
+        from .forking import FORKS, start_forkserver, usable_cores
 
-        if usable_cores() > 1:
-            # cli.py makes the first index: the process its workers fork from loads their modules
-            # while the command line loads its own (they started 0.5 s late). Only a head start.
+        if usable_cores() > 1 and not FORKS:
+            # cli.py makes the first index: where it cannot fork its workers itself, the process
+            # they fork from loads their modules while the command line loads its own (they
+            # started 0.5 s late). Only a head start.
             with contextlib.suppress(OSError):
                 start_forkserver()
         return None

@@ -12,6 +12,7 @@ import sys
 import textwrap
 import threading
 import time
+import types
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -21,6 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 from codeseek import cli as cli_module
+from codeseek.client import Address
 from codeseek.embedding import EngineChoice, EngineSettings
 
 SAMPLE_REPO = {
@@ -206,6 +208,13 @@ def warm(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("CODESEEK_SERVER", "1")
     yield client
     client.stop()
+
+
+def started(client: types.ModuleType) -> Address:
+    """The address of the warm process a first search started beside its answer (not waited
+    for: cli.py), once it answers."""
+    wait_for(lambda: client.address() is not None and client.running() is not None)
+    return client.address()
 
 
 def wait_for(predicate: Callable[[], bool], seconds: float = 60.0) -> None:

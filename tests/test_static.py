@@ -8,6 +8,7 @@ import email
 import json
 import os
 import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from codeseek.embedding.tokens import Tokens
 from codeseek.index import STATIC_MODEL as STATIC_KEY
 from codeseek.index import Store
 from codeseek.parsing import chunk_file
-from codeseek.repo import open_workspace
+from codeseek.repo import Workspace, open_workspace
 
 from .conftest import EmbeddingServer, MakeRepo, codeseek, git, index_all
 from .test_sharing import cli, clone
@@ -208,14 +209,7 @@ def test_files_handed_over_in_parts_and_batches_make_the_index_one_batch_makes(
     def indexed(name: str) -> tuple[object, ...]:
         ws = open_workspace(make_repo(files, name=name))
         indexing.update(ws, EngineChoice(EngineSettings()))
-        with Store(ws.index_dir) as store:
-            rows = store.db.connection.execute(
-                "SELECT c.path, c.symbol, c.vector_key, f.symbol, f.path, f.body FROM chunks c "
-                "JOIN chunks_fts f ON f.rowid = c.id ORDER BY c.path, c.start_line").fetchall()
-            terms = store.db.connection.execute("SELECT term, doc FROM term_docs ORDER BY term").fetchall()
-            keys = sorted(store.static.keys())
-            vectors = store.static.get(keys)
-            return rows, terms, keys, np.stack([vectors[k] for k in keys]), len(store.static.names())
+        return _contents(ws)
 
     whole = indexed("whole")
     monkeypatch.setattr(chunking, "PART_FILES", 5)
@@ -224,6 +218,32 @@ def test_files_handed_over_in_parts_and_batches_make_the_index_one_batch_makes(
     assert whole[:3] == cut[:3] and len(whole[0]) >= len(files)
     assert np.array_equal(whole[3], cut[3])
     assert whole[4] == 1 and cut[4] == 3  # a static segment a batch
+
+
+def test_workers_forked_from_the_command_line_make_the_index_the_forkservers_make(make_repo: MakeRepo) -> None:
+    """The command line forks its workers (forking.start_method); this process, numpy loaded
+    before, has the forkserver's: the same chunks, words, term counts and static vectors."""
+    files = {f"pkg/mod{i}.py": f"def handler_{i}(request):\n    return retry_{i}(request, attempts={i})\n"
+             for i in range(chunking.PARALLEL_MIN_FILES + 6)}
+    forked = open_workspace(make_repo(files, name="forked"))
+    made = codeseek(forked.root, "index", env={**os.environ, "CODESEEK_SERVER": "0"})
+    assert made.returncode == 0, made.stderr
+    served = open_workspace(make_repo(files, name="served"))
+    indexing.update(served, EngineChoice(EngineSettings()))
+    one, other = _contents(forked), _contents(served)
+    assert one[:3] == other[:3] and np.array_equal(one[3], other[3]) and len(one[0]) >= len(files)
+
+
+def _contents(ws: Workspace) -> tuple[object, ...]:
+    """An index's chunks and their words, its terms' counts, its static vectors, its segments."""
+    with Store(ws.index_dir) as store:
+        rows = store.db.connection.execute(
+            "SELECT c.path, c.symbol, c.vector_key, f.symbol, f.path, f.body FROM chunks c "
+            "JOIN chunks_fts f ON f.rowid = c.id ORDER BY c.path, c.start_line").fetchall()
+        terms = store.db.connection.execute("SELECT term, doc FROM term_docs ORDER BY term").fetchall()
+        keys = sorted(store.static.keys())
+        vectors = store.static.get(keys)
+        return rows, terms, keys, np.stack([vectors[k] for k in keys]), len(store.static.names())
 
 
 def test_a_process_held_to_one_core_prepares_its_files_itself(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -256,6 +276,48 @@ def test_the_chunking_workers_sum_static_vectors_on_one_blas_thread() -> None:
     finally:
         chunker.close()
     assert set(got) == {"1"} and dict(os.environ) == before
+
+
+FORKED = """
+import os, sys, threading
+from codeseek import forking
+{before}
+forking.load_numpy()
+import numpy
+from codeseek import chunking
+
+def threads(items):
+    numpy.ones((256, 256)) @ numpy.ones((256, 256))  # BLAS at work: its threads, if it has more than one
+    return [(len(os.listdir("/proc/self/task")), os.getppid())]
+
+if __name__ == "__main__":
+    method = forking.start_method()
+    {after}
+    print(method, forking.start_method())
+    if forking.start_method() == "fork":
+        chunker = chunking.Chunker(threads, workers=2)
+        got = {{t for part in chunker.submit([("a.py", b"")] * chunking.PARALLEL_MIN_FILES) for t in part.result()}}
+        chunker.close()
+        assert got == {{(2, os.getpid())}}, got  # this process's children: their own thread, and the one watching it
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers fork from the command line on Linux alone")
+@pytest.mark.parametrize(("before", "after", "methods"), [
+    ("", "", "fork fork"),
+    ("", "threading.Thread(target=threading.Event().wait, args=(5,), daemon=True).start()", "fork forkserver"),
+    ("import numpy", "", "forkserver forkserver"),
+])
+def test_the_command_line_forks_its_workers_where_that_is_safe(before: str, after: str, methods: str) -> None:
+    """The command line loads numpy with one BLAS thread (forking.load_numpy), then forks its
+    workers from itself: no forkserver to start and load. Each worker has no thread but its own
+    and its watcher's, BLAS at work. Not where another thread runs (a child could inherit its
+    locks held) or numpy was loaded before (its BLAS threads are set): the forkserver then."""
+    script = FORKED.format(before=before, after=after)
+    done = subprocess.run([sys.executable, "-P", "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == methods.split()
+    assert "OPENBLAS_NUM_THREADS" not in done.stderr
 
 
 def test_static_vectors_are_pushed_and_pulled_with_the_models(
