@@ -46,7 +46,7 @@ from baseline import Baseline, FileBM25, plain_chunks
 from corpora import CORPORA, DEFAULT_WORKDIR, fetch
 from index_stdlib import commit_all, git
 from queries import Case, Corpus, Target
-from tasks import KINDS, FileScore, Issue, Question, file_score, issue_tree, issues, questions
+from tasks import ISSUES, KINDS, FileScore, Issue, Question, file_score, issue_tree, issues, questions
 
 from codeseek import filling, indexing, ranking, search
 from codeseek.embedding import DEFAULT_MODEL, LOADERS, EngineChoice, EngineSettings, local_backend
@@ -427,11 +427,11 @@ def run_corpus(run: Run, corpus, sets: Sequence[str], whole: bool = False) -> No
     print(f"{corpus.name}: {len(todo)} questions", flush=True)
 
 
-def run_issues(run: Run, only: Sequence[str] | None) -> None:
+def run_issues(run: Run, only: Sequence[str] | None, path: Path = ISSUES) -> None:
     """Each issue asked of its own tree: codeseek and the file-level BM25 (the chunk baselines
     answer spans, and an issue has none)."""
     by_tree: dict[Path, list[Issue]] = defaultdict(list)
-    for issue in issues():
+    for issue in issues(path):
         if not only or issue.project in only:
             by_tree[issue_tree(issue, run.workdir)].append(issue)
     for root, todo in by_tree.items():
@@ -460,6 +460,8 @@ def main() -> None:
                              "first model. MODEL:ENGINE names the engine (onnxruntime, sentence-transformers), "
                              "else codeseek's choice for the model")
     parser.add_argument("--cases", type=Path, help="write every case's ranks to this JSON file")
+    parser.add_argument("--issues", type=Path, default=ISSUES,
+                        help="the issue set's file (issues_unseen.toml: projects nobody tuned on, never tuned on)")
     args = parser.parse_args()
 
     embedders: dict[str, Embedder] = {}
@@ -474,7 +476,7 @@ def main() -> None:
         if (not args.only or corpus.name in args.only) and set(args.sets) - {"issue"}:
             run_corpus(run, corpus, args.sets, args.whole)
     if "issue" in args.sets:
-        run_issues(run, args.only)
+        run_issues(run, args.only, args.issues)
     several = len(args.models) > 1
     shown = [f"{s}@{m}" if several and s.startswith("codeseek") else s for s in args.systems
              for m in (args.models if several and s.startswith("codeseek") else [""])]
