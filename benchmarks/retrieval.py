@@ -42,11 +42,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 import numpy as np
+import tasks
 from baseline import Baseline, FileBM25, plain_chunks
 from corpora import CORPORA, DEFAULT_WORKDIR, fetch
 from index_stdlib import commit_all, git
 from queries import Case, Corpus, Target
-from tasks import ISSUES, KINDS, FileScore, Issue, Question, file_score, issue_tree, issues, questions
+from tasks import KINDS, FileScore, Issue, Question, file_score, issue_tree, issues, questions
 
 from codeseek import filling, indexing, ranking, search
 from codeseek.embedding import DEFAULT_MODEL, LOADERS, EngineChoice, EngineSettings, local_backend
@@ -401,7 +402,7 @@ FILE_BASELINES: dict[str, Callable[[str], bool]] = {
 SETS = ("docs", "identifier", "question", "issue")
 
 
-def run_corpus(run: Run, corpus, sets: Sequence[str], whole: bool = False) -> None:
+def run_corpus(run: Run, corpus, sets: Sequence[str], whole: bool = False, asked: Path = tasks.QUESTIONS) -> None:
     original = fetch(corpus, run.workdir, whole)
     source = Corpus.read(original, git_files(original))
     if "docs" in sets or "identifier" in sets:
@@ -416,7 +417,7 @@ def run_corpus(run: Run, corpus, sets: Sequence[str], whole: bool = False) -> No
             run.ask(corpus.name, corpus.language, case.kind, case.query, case.targets, searchers)
         for close in closers:
             close()
-    todo = questions(corpus.name, source) if "question" in sets else []
+    todo = questions(corpus.name, source, asked) if "question" in sets else []
     if todo:
         searchers, closers = run.searchers(original, f"{corpus.name}-{'whole' if whole else 'original'}",
                                            chunk_baselines=True)
@@ -427,7 +428,7 @@ def run_corpus(run: Run, corpus, sets: Sequence[str], whole: bool = False) -> No
     print(f"{corpus.name}: {len(todo)} questions", flush=True)
 
 
-def run_issues(run: Run, only: Sequence[str] | None, path: Path = ISSUES) -> None:
+def run_issues(run: Run, only: Sequence[str] | None, path: Path = tasks.ISSUES) -> None:
     """Each issue asked of its own tree: codeseek and the file-level BM25 (the chunk baselines
     answer spans, and an issue has none)."""
     by_tree: dict[Path, list[Issue]] = defaultdict(list)
@@ -460,7 +461,10 @@ def main() -> None:
                              "first model. MODEL:ENGINE names the engine (onnxruntime, sentence-transformers), "
                              "else codeseek's choice for the model")
     parser.add_argument("--cases", type=Path, help="write every case's ranks to this JSON file")
-    parser.add_argument("--issues", type=Path, default=ISSUES,
+    parser.add_argument("--questions", type=Path, default=tasks.QUESTIONS,
+                        help="the questions' file (questions_unseen.toml: projects nobody tuned on, its own "
+                             "[[corpus]] list, never tuned on)")
+    parser.add_argument("--issues", type=Path, default=tasks.ISSUES,
                         help="the issue set's file (issues_unseen.toml: projects nobody tuned on, never tuned on)")
     args = parser.parse_args()
 
@@ -472,9 +476,9 @@ def main() -> None:
     if args.whole and {"docs", "identifier"} & set(args.sets):
         parser.error("--whole asks questions and issues only: the docs and identifier sets strip the code's folders")
     run = Run(args.systems, embedders, args.workdir, args.fresh)
-    for corpus in CORPORA:
+    for corpus in CORPORA if args.questions == tasks.QUESTIONS else tasks.releases(args.questions):
         if (not args.only or corpus.name in args.only) and set(args.sets) - {"issue"}:
-            run_corpus(run, corpus, args.sets, args.whole)
+            run_corpus(run, corpus, args.sets, args.whole, args.questions)
     if "issue" in args.sets:
         run_issues(run, args.only, args.issues)
     several = len(args.models) > 1

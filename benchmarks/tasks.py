@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from corpora import MIRRORS, check_out, snapshot
+from corpora import Corpus as Release
 from index_stdlib import commit_all, git
 from queries import Corpus, Target
 
@@ -78,12 +79,12 @@ def file_score(paths: list[str], answers: frozenset[str], k: int) -> FileScore:
     )
 
 
-def questions(name: str, source: Corpus) -> list[Question]:
-    """One corpus's questions. An answer `PATH:LINE label` is the definition holding that
-    line, doc comment included; the label must be in its first lines. `files` are answers
-    as whole files."""
+def questions(name: str, source: Corpus, path: Path = QUESTIONS) -> list[Question]:
+    """One corpus's questions (of questions.toml, or a file in its form: questions_unseen.toml).
+    An answer `PATH:LINE label` is the definition holding that line, doc comment included; the
+    label must be in its first lines. `files` are answers as whole files."""
     out = []
-    for q in tomllib.loads(QUESTIONS.read_text())["question"]:
+    for q in tomllib.loads(path.read_text())["question"]:
         if q["corpus"] != name:
             continue
         if q.get("kind") not in KINDS or not isinstance(q.get("heldout"), bool):
@@ -102,6 +103,13 @@ def questions(name: str, source: Corpus) -> list[Question]:
             raise SystemExit(f"questions.toml: {q['query']!r}: no answer, or a file not in {name}")
         out.append(Question(name, q["query"], q["kind"], q["heldout"], tuple(targets), files))
     return out
+
+
+def releases(path: Path) -> list[Release]:
+    """The projects a questions file names itself (`[[corpus]]`: a GitHub repository at a
+    commit, whole): questions_unseen.toml's, which corpora.py does not list."""
+    return [Release(c["name"], c["language"], "github", c["repo"], c["commit"])
+            for c in tomllib.loads(path.read_text()).get("corpus", [])]
 
 
 def issues(path: Path = ISSUES) -> list[Issue]:
