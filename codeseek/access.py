@@ -119,21 +119,23 @@ class WorkerProcess:
         return f"a background worker (pid {hooks.spawn(self.ws, 'background')})"
 
 
-def searcher(ws: Workspace, flags: dict[str, object], cfg: config.Config, first: bool = False) -> tuple[Searcher, bool]:
+def searcher(ws: Workspace, flags: dict[str, object], cfg: config.Config, made: bool = False) -> tuple[Searcher, bool]:
     """The way to search this repository, and whether a warm process was started for it.
-    `first`: this process has just made the repository's first index: it answers this search
-    itself, and the warm process starts beside that answer, for the searches after it (`launch`)."""
+    `made`: this process has just made the repository's first index, too large to embed before
+    answering: it answers this search itself, and the warm process is launched beside that
+    answer, for the searches after it (`client.launch`); the vectors are handed to it by the
+    background worker the answer starts (hooks.py)."""
     if not config.server_enabled(cfg):
         return Local(ws, flags), False
     config.server_idle()  # a wrong value is named here, not by a warm process that fails to start
     try:
-        if first:
+        if made:
             return Local(ws, flags), client.launch(__version__)
         return Warm(ws, flags), client.start(__version__)
-    except OSError as exc:  # (from `launch` alone: `start` says why a warm process failed, the next search too)
-        print(f"codeseek: the warm process could not start ({exc}); the next search starts it", file=sys.stderr)
     except RefusedPath as exc:  # a default runtime folder that is a link, or another user's
         print(f"codeseek: {exc}; searching in this process", file=sys.stderr)
     except client.NewerServer:  # a newer codeseek's warm process: this older one works alone
         pass
+    except OSError as exc:  # the log or a lock of the runtime folder (a start says why it failed next time too)
+        print(f"codeseek: the warm process could not start ({exc}); searching in this process", file=sys.stderr)
     return Local(ws, flags), False

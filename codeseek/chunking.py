@@ -17,7 +17,7 @@ from typing import Generic, TypeVar
 import numpy as np
 
 from .embedding import ModelInfo, static_tier
-from .forking import ready_workers, start_method, usable_cores
+from .forking import ONE_THREAD, ready_workers, usable_cores
 from .fsutil import proc_stat
 from .index import NewChunk
 from .index.chunks import term_docs
@@ -115,8 +115,11 @@ def _started(pid: int) -> str | None:
 def exit_with(owner: int) -> None:
     """A pool worker's initializer: the worker exits once the process that started the pool
     is gone, however it ended (SIGKILL included), so no worker, nor the forkserver that waits
-    for its workers, outlives its work."""
+    for its workers, outlives its work. And one BLAS thread, for a BLAS that reads its count at
+    its first call (MKL's; numpy's own OpenBLAS read it as it loaded: forking.py)."""
     import threading
+
+    os.environ.update(ONE_THREAD)
 
     started = _started(owner)  # None: it is gone already (killed while this worker started)
 
@@ -175,8 +178,7 @@ class Chunker(Generic[T]):
 
     def _started(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            ready_workers()
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context(start_method()),
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context(ready_workers()),
                                              initializer=exit_with, initargs=(os.getpid(),))
         return self._pool
 

@@ -168,18 +168,19 @@ def _searcher(opened: Opened, flags: Flags, words_only: bool = False) -> access.
     (trust_remote_code) were given; else this process."""
     from .index import exists
 
-    first = not exists(opened.ws.index_dir)
-    if first:
+    made = False
+    if not exists(opened.ws.index_dir):
         click.echo(f"codeseek: no index yet for {opened.ws.root}; indexing its words first", err=True)
-        from . import indexing
+        from . import filling, indexing
         result = indexing.update(opened.ws, opened.engine, rules=opened.rules, words_only=words_only)
         click.echo(f"codeseek: {result.summary()}", err=True)
+        made = result.pending > filling.INLINE_LIMIT  # (fewer: the warm process embeds them, and keeps its model)
     if flags.trust_remote_code:
         return access.Local(opened.ws, opened.flags)
-    searcher, started = access.searcher(opened.ws, opened.flags, opened.cfg, first)
+    searcher, started = access.searcher(opened.ws, opened.flags, opened.cfg, made)
     if started:
         click.echo(client.STARTED, err=True)
-    elif isinstance(searcher, access.Local) and not first and sys.stderr.isatty():
+    elif isinstance(searcher, access.Local) and not config.server_enabled(opened.cfg) and sys.stderr.isatty():
         click.echo("codeseek: searching in this process, model included (no warm process: CODESEEK_SERVER=0)",
                    err=True)
     return searcher

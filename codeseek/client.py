@@ -42,6 +42,7 @@ SPAWN_LOCK = "spawn.lock"  # held while one client starts the server: ten first 
 LOG_NAME = "server.log"
 DEFAULT_IDLE_SECONDS = 1800
 START_SECONDS = 30.0  # how long a client waits for a server it started to answer
+SPAWNS = 3  # servers a client starts before it gives up (one exits when another holds the server's lock)
 TIMEOUT = 300.0  # a request's answer (an update of many changed files can take minutes)
 MAX_SOCKET_PATH = 100  # AF_UNIX paths are limited to about 108 bytes
 SERVER_ENV = ("CODESEEK_RUNTIME_DIR", "CODESEEK_SERVER_IDLE")  # the only settings the server takes from its start
@@ -259,42 +260,49 @@ def start(version: str) -> bool:
     """Start the server unless one runs (of this version), and wait until it answers. Ten
     clients at once start one: the first takes the spawn lock, the others wait for it and
     find the server running. An older version's server is replaced, once; a newer one's is
-    left alone (NewerServer). Returns whether a server was started."""
+    left alone (NewerServer). Returns whether this call's server is the one that answers (one
+    launched meanwhile, `launch`, may be: the one started here then exits, finding the
+    server's lock held, and this waits for the other)."""
     folder = runtime_folder()
     with locked(folder / SPAWN_LOCK):
         if not _make_way(folder, version):
             return False
-        proc = _spawn(folder)
+        proc, spawns = _spawn(folder), 1
         deadline = time.monotonic() + START_SECONDS
         while time.monotonic() < deadline:
-            answering = call("/ping", timeout=5, version=version) is not None
-            # One that exited because another server holds the server's lock (one launched
-            # without waiting: `launch`) leaves that one to answer.
-            if proc.poll() is not None and not answering and not held(folder / LOCK_NAME):
-                raise CodeseekError(f"the warm process exited at start (exit {proc.returncode}); see {folder / LOG_NAME}")
-            if answering:
-                return True
+            if call("/ping", timeout=5, version=version) is not None:
+                return proc.poll() is None
+            if proc.poll() is not None:
+                where = address(folder)
+                if where is not None and where.version != version and _is_server(where, folder):
+                    _make_way(folder, version)  # one of another version started meanwhile: NewerServer, or replaced
+                elif not held(folder / LOCK_NAME):  # nobody is starting one
+                    if spawns == SPAWNS:
+                        raise CodeseekError(f"the warm process exited at start (exit {proc.returncode}); "
+                                            f"see {folder / LOG_NAME}")
+                    proc, spawns = _spawn(folder), spawns + 1
             time.sleep(0.05)
         raise CodeseekError(f"the warm process did not answer within {START_SECONDS:.0f} s; see {folder / LOG_NAME}")
 
 
 def launch(version: str) -> bool:
-    """Start the server unless one of this version (or a newer: NewerServer) runs or starts,
-    without waiting for it: a first search answers in its own process, where its new index and
-    static tier are loaded already, and the warm process starts beside that answer for the
-    searches after it (started while the index was made, it took the cores the indexing used).
-    Whether one was started."""
+    """Start the server unless one runs or is being started (of any version: the next search's
+    `start` replaces an older one), without waiting for it: a first search of a large index
+    answers in its own process, where the index and its static tier are loaded already, and
+    the warm process starts beside that answer for the searches after it (started while the
+    index was made, it took the cores the indexing used). Whether one was started."""
     folder = runtime_folder()
-    with locked(folder / SPAWN_LOCK):
-        if held(folder / LOCK_NAME) and address(folder) is None or not _make_way(folder, version):
-            return False  # (a server holding its lock with no address yet is starting)
+    with locked(folder / SPAWN_LOCK, wait=False) as mine:
+        where = address(folder)
+        if not mine or held(folder / LOCK_NAME) or (where is not None and _is_server(where, folder)):
+            return False  # someone is starting one, or one runs
         _spawn(folder)
     return True
 
 
 def _make_way(folder: Path, version: str) -> bool:
     """Whether a server of this version must be started (under the spawn lock): not where one
-    runs; an older version's is stopped first, once; a newer one's is left alone (NewerServer)."""
+    runs; an older version's is stopped first; a newer one's is left alone (NewerServer)."""
     where = address(folder)
     if where is not None and _is_server(where, folder):
         if where.version == version:

@@ -28,8 +28,9 @@ def load_numpy() -> None:
     forked from this process then sum their static vectors with one thread each, as the
     forkserver's do (BLAS reads its thread count once, when it loads: two workers with two
     threads each took twice as long on two cores). The environment is as it was afterwards
-    (torch, loaded later for a local model, reads OMP_NUM_THREADS itself); this process's own
-    BLAS work is a query's few products."""
+    (torch, loaded later for a local model, reads OMP_NUM_THREADS itself). Every command loads
+    it so, the warm process too: its BLAS work is a query's few products and the static tier's
+    sums, of a few texts at a time beside its embedding threads."""
     global _one_thread
     if "numpy" in sys.modules:
         return  # too late: its BLAS has its thread count already
@@ -72,11 +73,14 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def ready_workers() -> None:
-    """Make ready where this process's workers will come from: nothing where it forks them
-    itself, else the forkserver (started now: it loads while the caller still reads files)."""
-    if start_method() == "forkserver":
+def ready_workers() -> str:
+    """Make ready where this process's workers will come from, and say how they start
+    (`start_method`): nothing to do where it forks them itself, else the forkserver is started
+    (early, by a first index: it loads while the caller still reads files)."""
+    method = start_method()
+    if method == "forkserver":
         start_forkserver()
+    return method
 
 
 def start_forkserver() -> None:

@@ -52,6 +52,38 @@ def try_lock(handle: IO[str]) -> bool:
     return True
 
 
+# The lock files this process has open. A process forked from it (a first index's workers:
+# forking.start_method) closes its copies at once: an flock belongs to the open file, shared
+# with the children, so a holder killed while its workers run would otherwise leave the lock
+# held until the last of them ended.
+_LOCK_FDS: set[int] = set()
+
+
+def _forget_locks() -> None:
+    for fd in _LOCK_FDS:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _LOCK_FDS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_locks)
+
+
+@contextmanager
+def lock_file(path: Path) -> Iterator[IO[str]]:
+    """A lock file (created if missing; opened as open_own opens it), open for flock for the
+    block; a child forked meanwhile does not keep it (see _LOCK_FDS)."""
+    with os.fdopen(open_own(path), "a+") as handle:
+        _LOCK_FDS.add(handle.fileno())
+        try:
+            yield handle
+        finally:
+            _LOCK_FDS.discard(handle.fileno())
+
+
 def held(path: Path) -> bool:
     """Whether another process holds an exclusive flock on `path` now (a shared one, taken and
     let go at once, is refused while it does); False where there is no such file. Opened as
@@ -75,7 +107,7 @@ def locked(path: Path, wait: bool = True) -> Iterator[bool]:
     """Hold an exclusive lock on `path` (created if missing; never through a link) for the
     block. With wait=False, yields False at once when another process holds it (the block
     then runs unlocked: the caller decides what that means)."""
-    with os.fdopen(open_own(path), "a+") as handle:
+    with lock_file(path) as handle:
         if wait:
             fcntl.flock(handle, fcntl.LOCK_EX)
             yield True

@@ -50,6 +50,7 @@ READ_TIMEOUT = 10.0  # seconds a client may take to send its whole request
 UNIX_CONNECTIONS = 64  # connections read at once on the user's own socket
 TCP_CONNECTIONS = 16  # and over TCP (`serve --port`): past this, new ones wait in the backlog
 MAX_BODY = 1 << 20  # bytes of a request body
+LOCK_TRIES = 5  # times the server's lock is tried, 50 ms apart, before another is taken to hold it
 ENGINE_FIELDS = ("backend", "model", "dim", "base_url", "api_key_env", "query_instruction", "device")
 WORDS = ("api_key", "model_from")  # lines of text an engine setting carries beside them
 
@@ -351,17 +352,25 @@ class Server:
 
 
 def serve(idle_seconds: float = client.DEFAULT_IDLE_SECONDS, port: int | None = None) -> bool:
-    """Run the user's warm process in this process; False when one runs already."""
+    """Run the user's warm process in this process; False when one runs already (its lock is
+    tried a few times: a client's look at it, fsutil.held, holds it for a moment)."""
     folder = client.runtime_folder()
-    with locked(folder / client.LOCK_NAME, wait=False) as mine:
-        if not mine:
-            return False
-        memory.few_heaps()  # before any thread allocates
-        server = Server(Service(), folder, idle_seconds)
-        print(f"codeseek: warm process {os.getpid()} started at {time.strftime('%Y-%m-%dT%H:%M:%S')}",
-              file=sys.stderr, flush=True)
-        # SIGTERM and SIGHUP stop it cleanly: its address and socket are removed.
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, lambda *_: server.stopping.set())
-        server.run(port)
-        return True
+    for _ in range(LOCK_TRIES):
+        with locked(folder / client.LOCK_NAME, wait=False) as mine:
+            if mine:
+                _serve(folder, idle_seconds, port)
+                return True
+        time.sleep(0.05)
+    return False
+
+
+def _serve(folder: Path, idle_seconds: float, port: int | None) -> None:
+    """Serve until stopped or idle, holding the server's lock."""
+    memory.few_heaps()  # before any thread allocates
+    server = Server(Service(), folder, idle_seconds)
+    print(f"codeseek: warm process {os.getpid()} started at {time.strftime('%Y-%m-%dT%H:%M:%S')}",
+          file=sys.stderr, flush=True)
+    # SIGTERM and SIGHUP stop it cleanly: its address and socket are removed.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda *_: server.stopping.set())
+    server.run(port)

@@ -274,8 +274,7 @@ def test_counts_are_written_one_way() -> None:
 
 def test_status_speaks_english_and_its_json_has_fields(make_repo: MakeRepo, warm) -> None:
     root = make_repo({"a.py": "def one():\n    return 1\n"})
-    for _ in range(2):  # the first answers itself and starts the warm process; the second asks it
-        assert codeseek(root, "find", "one", "--json").returncode == 0
+    assert codeseek(root, "find", "one", "--json").returncode == 0  # starts the warm process, embeds inline
     text = codeseek(root, "status").stdout
     assert "1 file (0 skipped), 1 chunk\n" in text and "serving 1 repository (" in text, text
     assert "(1 vector)" in text and "1 files" not in text and "no commit" not in text

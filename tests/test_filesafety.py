@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -430,3 +431,37 @@ def test_a_request_never_resolves_against_the_warm_process_folder(make_repo: Mak
                                                                 "server.log", "server.sock", "spawn.lock"])
     found = warm.call("/find", {"repo": {"root": str(root)}, "request": {"query": "retry", "mode": "lexical"}})
     assert found is not None and found["hits"], found
+
+
+FORKED_HOLDER = """
+import os, sys, time
+from pathlib import Path
+from codeseek.fsutil import locked
+
+with locked(Path(sys.argv[1])):
+    child = os.fork()
+    if child == 0:
+        quiet = os.open(os.devnull, os.O_RDWR)
+        os.dup2(quiet, 1)  # (the test reads its parent's output to the end)
+        os.dup2(quiet, 2)
+        time.sleep(60)
+        os._exit(0)
+    print(child, flush=True)
+    os._exit(0)  # the holder ends without letting go, as a killed one would
+"""
+
+
+def test_a_lock_is_let_go_when_its_holder_ends_though_a_child_it_forked_lives(tmp_path: Path) -> None:
+    """An flock belongs to the open file, which a forked child shares (a first index's workers
+    fork from the command line while it holds the index's writer lock): the child closes its
+    copy, so the lock goes with its holder, not with the last of its children."""
+    from codeseek.fsutil import held
+
+    done = subprocess.run([sys.executable, "-c", FORKED_HOLDER, str(tmp_path / "lock")], capture_output=True,
+                          text=True, timeout=60)
+    child = int(done.stdout.strip())
+    try:
+        assert os.path.exists(f"/proc/{child}") and not held(tmp_path / "lock")
+    finally:
+        os.kill(child, signal.SIGKILL)
+

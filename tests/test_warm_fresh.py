@@ -24,7 +24,7 @@ from codeseek.repo import open_workspace
 from codeseek.service import Repository
 from codeseek.watch import EVENT, IN_Q_OVERFLOW, Watch
 
-from .conftest import MakeRepo, codeseek, fake_vector, git, started
+from .conftest import MakeRepo, codeseek, fake_vector, git
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="inotify is Linux's")
 ROUNDS = int(os.environ.get("CODESEEK_FRESH_ROUNDS", "200"))
@@ -99,7 +99,7 @@ def test_the_warm_process_sees_a_rewritten_file_in_an_untracked_tree(make_repo: 
     (root / "new" / "sub" / "deep.py").write_text("def first_symbol_here():\n    return 1\n")
     found = codeseek(root, "find", "first_symbol_here", "--mode", "lexical", "--json", "-k", "1")
     assert json.loads(found.stdout)[0]["symbol"] == "first_symbol_here", found.stderr
-    started(warm)
+    assert warm.running() is not None
     (root / "new" / "sub" / "deep.py").write_text("\n\ndef second_symbol_here():\n    return 2\n")
     found = codeseek(root, "find", "second_symbol_here", "--mode", "lexical", "--json", "-k", "1")
     hit = json.loads(found.stdout)[0]
@@ -112,8 +112,7 @@ def test_a_warm_search_waits_for_another_process_writing_the_index(make_repo: Ma
     index, the others wait for it), never answering from the index as it is meanwhile."""
     root = make_repo()
     found = codeseek(root, "find", "retry", "--mode", "lexical", "--json", "-k", "1")
-    assert found.returncode == 0, found.stderr
-    started(warm)
+    assert found.returncode == 0 and warm.running() is not None, found.stderr
     (root / "later.py").write_text("def written_while_locked():\n    return 1\n")
     with ThreadPoolExecutor(1) as pool:
         with Store(open_workspace(root).index_dir) as store, store.writing():

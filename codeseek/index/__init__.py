@@ -15,12 +15,12 @@ import fcntl
 import os
 import stat
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import IO
 
 from ..errors import CodeseekError, IndexBusy, IndexCorrupt, IndexReadOnly, RefusedPath
-from ..fsutil import open_own, own_folder, try_lock
+from ..fsutil import lock_file, own_folder, try_lock
 from .chunks import ChunkRef, Chunks, Counts, FileEntry, NewChunk, StoredChunk, vector_key
 from .database import DB_NAME, UNEMBEDDED, Database, guarded
 from .fingerprint import SEGMENT_DIR
@@ -96,14 +96,18 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _lock_file(self, name: str) -> IO[str]:
-        """A lock file of the index, open; a folder this user may not write is read-only."""
+    @contextmanager
+    def _lock_file(self, name: str) -> Iterator[IO[str]]:
+        """A lock file of the index, open for the block (fsutil.lock_file); a folder this user
+        may not write is read-only."""
         if self.readonly:
             raise IndexReadOnly(self.directory)
-        try:
-            return os.fdopen(open_own(self.directory / name), "a+")
-        except PermissionError:
-            raise IndexReadOnly(self.directory) from None
+        with ExitStack() as stack:
+            try:
+                handle = stack.enter_context(lock_file(self.directory / name))
+            except PermissionError:
+                raise IndexReadOnly(self.directory) from None
+            yield handle
 
     @contextmanager
     def writing(self, wait: bool = True) -> Iterator[None]:
