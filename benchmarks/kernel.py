@@ -48,6 +48,7 @@ import threading
 import time
 import tomllib
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -99,11 +100,25 @@ def prepare(workdir: Path) -> Path:
     return root
 
 
+@dataclass(frozen=True)
+class Peak:
+    """A process tree's peak memory: its processes' resident sizes summed (pages a forked
+    worker shares with its parent counted in both), and their proportional sizes summed (each
+    shared page split among its sharers: what the tree holds)."""
+
+    resident: int
+    proportional: int
+
+    def __str__(self) -> str:
+        return f"{self.resident / 2**30:.2f} GiB ({self.proportional / 2**30:.2f} GiB proportional)"
+
+
 class Sampler:
-    """Peak resident memory of a process and all its descendants, sampled every 0.2 s."""
+    """Peak memory of a process and all its descendants, sampled every 0.2 s."""
 
     def __init__(self, pid: int) -> None:
-        self.pid, self.peak, self.done = pid, 0, False
+        self.pid, self.done = pid, False
+        self.resident = self.proportional = 0
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
@@ -118,22 +133,24 @@ class Sampler:
 
     def _run(self) -> None:
         while not self.done:
-            total = 0
+            resident = proportional = 0
             for pid in self._tree(self.pid):
                 try:
-                    total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-                except OSError:
+                    resident += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+                    rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+                    proportional += int(rollup.split("\nPss:", 1)[1].split()[0]) * 1024
+                except (OSError, IndexError, ValueError):
                     pass
-            self.peak = max(self.peak, total)
+            self.resident, self.proportional = max(self.resident, resident), max(self.proportional, proportional)
             time.sleep(0.2)
 
-    def stop(self) -> int:
+    def stop(self) -> Peak:
         self.done = True
         self.thread.join()
-        return self.peak
+        return Peak(self.resident, self.proportional)
 
 
-def timed_process(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[float, int, str]:
+def timed_process(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[float, Peak, str]:
     """Wall time, peak memory of the process tree, and stdout of a command."""
     began = time.perf_counter()
     proc = subprocess.Popen(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -167,7 +184,7 @@ def first(root: Path, yardstick_s: float | None = None) -> None:
         chunk_s, chunk_mem, out = timed_process(chunker, root)
         files, chunks = out.split()
         print(f"chunks (yardstick): {int(files):,} files, {int(chunks):,} chunks in {chunk_s:.0f} s, "
-              f"peak {chunk_mem / 2**30:.2f} GiB")
+              f"peak {chunk_mem}")
     else:
         chunk_s, chunks = yardstick_s, "0"
     # Past transformer_limit (0: always) the static tier ranks and no worker is started to embed
@@ -179,7 +196,7 @@ def first(root: Path, yardstick_s: float | None = None) -> None:
     with Store(ws.index_dir) as store:
         static = store.chunks.embedded_count(static=True)
     print(f"first find (no index; words and the static tier): {find_s:.0f} s = {find_s / chunk_s:.2f}x chunks, peak "
-          f"{find_mem / 2**30:.2f} GiB, index {size / 2**30:.2f} GiB on disk; first hit {top['path']} {top['symbol']}; "
+          f"{find_mem}, index {size / 2**30:.2f} GiB on disk; first hit {top['path']} {top['symbol']}; "
           f"{static:,} chunks with a static vector when it answered")
 
 
@@ -482,7 +499,7 @@ def status(root: Path, workdir: Path) -> None:
     for args, cwd, env in checks:
         elapsed, peak, _ = timed_process([*CODESEEK, *args], cwd, env)
         which = "the 1024-dim copy" if env else "words and static tier"
-        print(f"`codeseek {' '.join(args)}` ({which}): {elapsed:.1f} s, peak {peak / 2**30:.2f} GiB", flush=True)
+        print(f"`codeseek {' '.join(args)}` ({which}): {elapsed:.1f} s, peak {peak}", flush=True)
     model, copy = "bench-random-384", workdir / "index-random-384"
     remote = workdir / "remote.git"
     shutil.rmtree(remote, ignore_errors=True)
@@ -491,12 +508,12 @@ def status(root: Path, workdir: Path) -> None:
     ref = subprocess.run(["git", "ls-tree", "-l", "-r", sharing.ref_for(model, 384)], cwd=remote,
                          capture_output=True, text=True, check=True).stdout
     size = sum(int(line.split()[3]) for line in ref.splitlines())
-    print(f"push: {push_s:.0f} s, artifact {size / 2**20:.0f} MiB, peak {push_mem / 2**30:.2f} GiB", flush=True)
+    print(f"push: {push_s:.0f} s, artifact {size / 2**20:.0f} MiB, peak {push_mem}", flush=True)
     clone = workdir / "clone-index"
     shutil.rmtree(clone, ignore_errors=True)
     clone_env = {"CODESEEK_INDEX_DIR": str(clone)}
     pull_s, pull_mem, _ = timed_process([*CODESEEK, "pull", str(remote)], root, clone_env)
-    print(f"pull into an empty index: {pull_s:.0f} s, peak {pull_mem / 2**30:.2f} GiB", flush=True)
+    print(f"pull into an empty index: {pull_s:.0f} s, peak {pull_mem}", flush=True)
     # The clone's first search indexes its files and words; every chunk's vector is there.
     stand_in = StandIn(model, lambda texts, _dim: RandomVectors(384).queries(texts))
     engine = {"CODESEEK_BACKEND": "http", "CODESEEK_BASE_URL": stand_in.url}
@@ -508,7 +525,7 @@ def status(root: Path, workdir: Path) -> None:
         stand_in.close()
     found = json.loads(report)
     print(f"the clone's first hybrid `find` (indexing its files and words): {find_s:.0f} s, peak "
-          f"{find_mem / 2**30:.2f} GiB, {len(json.loads(out))} hits; texts the engine embedded: {stand_in.texts} "
+          f"{find_mem}, {len(json.loads(out))} hits; texts the engine embedded: {stand_in.texts} "
           f"({'; '.join(t[:40] for t in stand_in.seen)}); {found['unembedded']:,} of {found['total']:,} chunks without a vector", flush=True)
 
 
