@@ -16,6 +16,7 @@ BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
 sys.path.insert(0, str(BENCH))
 
 import heldout  # noqa: E402
+import tasks  # noqa: E402
 from baseline import FileBM25  # noqa: E402
 from corpora import CORPORA  # noqa: E402
 from tasks import KINDS, file_score, issues  # noqa: E402
@@ -71,6 +72,24 @@ def test_issue_tasks_name_a_fix_its_parent_and_implementation_files() -> None:
     assert not {t.language for t in tasks} - set(LANGUAGE.values())
     assert all(LANGUAGE.get(t.project, t.language) == t.language for t in tasks)
     assert len({t.project for t in tasks if t.names_fix}) >= 10  # texts naming a fixed file, from many projects
+
+
+def test_the_sets_kept_aside_are_of_projects_no_other_set_uses() -> None:
+    """questions_unseen.toml and issues_unseen.toml (never tuned on) ask about six projects in
+    none of the tuned sets: every question is kept aside, each names a project its file pins,
+    and every issue is of one of those projects."""
+    unseen = tomllib.loads((BENCH / "questions_unseen.toml").read_text())
+    releases = tasks.releases(BENCH / "questions_unseen.toml")
+    asked = unseen["question"]
+    named = {r.name for r in releases}
+    assert len(releases) == 6 and all(r.registry == "github" and re.fullmatch(r"[0-9a-f]{40}", r.version)
+                                      for r in releases)
+    assert len(asked) >= 60 and all(q["heldout"] is True and q["kind"] in KINDS and q["corpus"] in named for q in asked)
+    assert all(q.get("answers") or q.get("files") for q in asked)
+    kept = issues(BENCH / "issues_unseen.toml")
+    assert len(kept) >= 30 and {t.repo for t in kept} == {r.package for r in releases}
+    tuned = {t.repo for t in issues()} | {c.package for c in CORPORA} | {t.project for t in issues()}
+    assert not named & (set(LANGUAGE) | tuned) and not {r.package for r in releases} & tuned
 
 
 def test_file_scores_count_a_file_once_in_the_order_it_first_appears() -> None:
