@@ -116,10 +116,14 @@ def exit_with(owner: int) -> None:
     """A pool worker's initializer: the worker exits once the process that started the pool
     is gone, however it ended (SIGKILL included), so no worker, nor the forkserver that waits
     for its workers, outlives its work. And one BLAS thread, for a BLAS that reads its count at
-    its first call (MKL's; numpy's own OpenBLAS read it as it loaded: forking.py)."""
+    its first call (MKL's; numpy's own OpenBLAS read it as it loaded: forking.py); and SIGTERM's
+    default (a worker forked from `codeseek web` would inherit its handler, which turns it into
+    Ctrl-C: a pool ends its workers with SIGTERM)."""
+    import signal
     import threading
 
     os.environ.update(ONE_THREAD)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
     started = _started(owner)  # None: it is gone already (killed while this worker started)
 
