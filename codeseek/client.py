@@ -42,7 +42,7 @@ SPAWN_LOCK = "spawn.lock"  # held while one client starts the server: ten first 
 LOG_NAME = "server.log"
 DEFAULT_IDLE_SECONDS = 1800
 START_SECONDS = 30.0  # how long a client waits for a server it started to answer
-SPAWNS = 3  # servers a client starts before it gives up (one exits when another holds the server's lock)
+SPAWNS = 3  # servers a client starts, where each exited and none holds the server's lock, before it gives up
 TIMEOUT = 300.0  # a request's answer (an update of many changed files can take minutes)
 MAX_SOCKET_PATH = 100  # AF_UNIX paths are limited to about 108 bytes
 SERVER_ENV = ("CODESEEK_RUNTIME_DIR", "CODESEEK_SERVER_IDLE")  # the only settings the server takes from its start
@@ -259,10 +259,10 @@ def server_env() -> dict[str, str]:
 def start(version: str) -> bool:
     """Start the server unless one runs (of this version), and wait until it answers. Ten
     clients at once start one: the first takes the spawn lock, the others wait for it and
-    find the server running. An older version's server is replaced, once; a newer one's is
-    left alone (NewerServer). Returns whether this call's server is the one that answers (one
-    launched meanwhile, `launch`, may be: the one started here then exits, finding the
-    server's lock held, and this waits for the other)."""
+    find the server running. An older version's server is replaced; a newer one's is left
+    alone (NewerServer). Returns whether the server that answers is the one started here (one
+    launched meanwhile, `launch`, may be: the one started here then exits, finding the server's
+    lock held, and this waits for the other)."""
     folder = runtime_folder()
     with locked(folder / SPAWN_LOCK):
         if not _make_way(folder, version):
@@ -270,8 +270,9 @@ def start(version: str) -> bool:
         proc, spawns = _spawn(folder), 1
         deadline = time.monotonic() + START_SECONDS
         while time.monotonic() < deadline:
-            if call("/ping", timeout=5, version=version) is not None:
-                return proc.poll() is None
+            answer = call("/ping", timeout=5, version=version)
+            if answer is not None:
+                return answer.get("pid") == proc.pid
             if proc.poll() is not None:
                 where = address(folder)
                 if where is not None and where.version != version and _is_server(where, folder):
@@ -281,6 +282,7 @@ def start(version: str) -> bool:
                         raise CodeseekError(f"the warm process exited at start (exit {proc.returncode}); "
                                             f"see {folder / LOG_NAME}")
                     proc, spawns = _spawn(folder), spawns + 1
+                    deadline = time.monotonic() + START_SECONDS
             time.sleep(0.05)
         raise CodeseekError(f"the warm process did not answer within {START_SECONDS:.0f} s; see {folder / LOG_NAME}")
 
@@ -316,7 +318,7 @@ def _make_way(folder: Path, version: str) -> bool:
 
 def _spawn(folder: Path) -> subprocess.Popen[bytes]:
     """The server, started detached in its folder, its output appended to its log. A server
-    started while another holds the server's lock exits at once (server.serve)."""
+    started while another holds the server's lock exits (server.serve tries it for 0.2 s)."""
     import subprocess  # (not on the quick path's imports)
 
     with os.fdopen(open_own(folder / LOG_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as log:

@@ -53,18 +53,23 @@ def try_lock(handle: IO[str]) -> bool:
 
 
 # The lock files this process has open. A process forked from it (a first index's workers:
-# forking.start_method) closes its copies at once: an flock belongs to the open file, shared
-# with the children, so a holder killed while its workers run would otherwise leave the lock
-# held until the last of them ended.
+# forking.start_method) lets go of its copies at once: an flock belongs to the open file,
+# shared with the children, so a holder killed while its workers run would otherwise leave the
+# lock held until the last of them ended.
 _LOCK_FDS: set[int] = set()
 
 
 def _forget_locks() -> None:
-    for fd in _LOCK_FDS:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
+    """In a forked child: each lock file's descriptor made /dev/null's, not closed (the child's
+    file objects still name it: closed, its number could be reused and closed again with them)."""
+    if not _LOCK_FDS:
+        return
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        for fd in _LOCK_FDS:
+            os.dup2(null, fd)
+    finally:
+        os.close(null)
     _LOCK_FDS.clear()
 
 

@@ -85,14 +85,22 @@ def test_a_large_first_index_answers_itself_and_leaves_the_warm_process_for_the_
     assert json.loads(codeseek(small, "status", "--json").stdout)["unembedded"] == 0
 
 
-def test_a_start_meeting_a_server_being_started_waits_for_it(warm) -> None:
+def test_a_start_meeting_a_server_being_started_waits_for_it(warm, monkeypatch: pytest.MonkeyPatch) -> None:
     """A start whose own server exits for finding the server's lock held (another, launched
     without waiting, is starting) waits rather than fail; the lock let go without a server, it
-    starts one again."""
+    starts one again, and says whether the server answering is its own."""
     from codeseek import __version__
     from codeseek.fsutil import locked
 
     folder = warm.runtime_folder()
+    spawned: list[subprocess.Popen[bytes]] = []
+    spawn = warm._spawn
+
+    def recorded(where: Path) -> subprocess.Popen[bytes]:
+        spawned.append(spawn(where))
+        return spawned[-1]
+
+    monkeypatch.setattr(warm, "_spawn", recorded)
     outcome: dict[str, object] = {}
 
     def start() -> None:
@@ -104,29 +112,11 @@ def test_a_start_meeting_a_server_being_started_waits_for_it(warm) -> None:
     thread = threading.Thread(target=start)
     with locked(folder / warm.LOCK_NAME):  # as a launched server holds it before it answers
         thread.start()
-        wait_for(lambda: (folder / warm.LOG_NAME).exists())
-        wait_for(lambda: not _servers(folder), 60)  # its own exited, finding the lock held
+        wait_for(lambda: bool(spawned) and spawned[0].poll() is not None, 60)  # its own exited: the lock is held
         time.sleep(0.5)
-        assert thread.is_alive() and not outcome
+        assert thread.is_alive() and not outcome and len(spawned) == 1
     thread.join(60)
-    assert outcome == {"started": True} and warm.running() is not None
-
-
-def _servers(folder: Path) -> list[int]:
-    """The warm processes started in this runtime folder (their working folder), alive."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and Path(os.readlink(entry / "cwd")) == folder and b"serve" in (
-                    entry / "cmdline").read_bytes() and not _exited(entry):
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
-
-
-def _exited(entry: Path) -> bool:
-    return (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    assert outcome == {"started": True} and len(spawned) == 2 and warm.address().pid == spawned[1].pid
 
 
 def test_it_exits_when_idle_and_leaves_nothing_behind(make_repo: MakeRepo, warm,
