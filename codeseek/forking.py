@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 # What OpenBLAS, MKL, Accelerate and OpenMP read for their thread count, when they load.
 ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "VECLIB_MAXIMUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
@@ -34,13 +36,8 @@ def load_numpy() -> None:
     global _one_thread
     if "numpy" in sys.modules:
         return  # too late: its BLAS has its thread count already
-    with _changing:
-        saved = {name: os.environ.get(name) for name in ONE_THREAD}
-        os.environ.update(ONE_THREAD)
-        try:
-            import numpy  # noqa: F401
-        finally:
-            _restore(saved)
+    with _environment(ONE_THREAD):
+        import numpy  # noqa: F401
     _one_thread = True
 
 
@@ -93,20 +90,23 @@ def start_forkserver() -> None:
     # A Python started with -E (and without -P) reads no PYTHONSAFEPATH: then nothing is preloaded
     # (each worker imports its modules after taking this process's path).
     safe = sys.flags.safe_path or not sys.flags.ignore_environment
-    wanted = {**ONE_THREAD, **SAFE_PATH}
-    with _changing:
-        saved = {name: os.environ.get(name) for name in wanted}
-        os.environ.update(wanted)
+    with _environment({**ONE_THREAD, **SAFE_PATH}):
         forkserver.set_forkserver_preload(PRELOAD if safe else [])
+        forkserver.ensure_running()
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """This process's environment with these values for the block, as it was afterwards (under
+    a lock: another thread may change it meanwhile)."""
+    with _changing:
+        saved = {name: os.environ.get(name) for name in values}
+        os.environ.update(values)
         try:
-            forkserver.ensure_running()
+            yield
         finally:
-            _restore(saved)
-
-
-def _restore(saved: dict[str, str | None]) -> None:
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
