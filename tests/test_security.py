@@ -359,17 +359,24 @@ def test_a_sparse_checkout_indexes_what_is_checked_out(make_repo: MakeRepo) -> N
     assert json.loads(codeseek(root, "status", "--json").stdout)["files"] == 2
 
 
-def test_a_repositorys_own_modules_never_run_in_the_indexing_workers(make_repo: MakeRepo, tmp_path: Path) -> None:
-    """The workers of a first index fork from a process started as `python -c`, whose path
-    Python 3.11 starts with the current folder, the repository: its own `numpy.py` would be
-    imported there, and run (forking.SAFE_PATH). Through the installed command, as a user runs
-    it, from the repository's root."""
+@pytest.mark.parametrize("numpy_first", [False, True])
+def test_a_repositorys_own_modules_never_run_in_the_indexing_workers(numpy_first: bool, make_repo: MakeRepo,
+                                                                     tmp_path: Path) -> None:
+    """Run from the repository's root, as a user runs it, a first index's workers never import
+    the repository's own `numpy.py`: forked from the command line (the installed command), or,
+    where it cannot fork them (numpy loaded before it could set one BLAS thread), from a
+    forkserver started as `python -c`, whose path Python 3.11 starts with the current folder
+    whatever it is told (forking.SAFE_PATH)."""
     marker = tmp_path / "ran"
     files = {f"pkg/mod{i}.py": f"def handler_{i}(request):\n    return request\n" for i in range(PARALLEL_MIN_FILES + 6)}
     files["numpy.py"] = f"open({str(marker)!r}, 'w').write('ran')\n"
     root = make_repo(files)
-    command = Path(sys.executable).parent / "codeseek"
-    result = subprocess.run([str(command), "find", "handler", "--mode", "lexical", "-k", "1"], cwd=root,
-                            env={**os.environ, "CODESEEK_SERVER": "0"}, capture_output=True, text=True, timeout=300)
+    argv = ["find", "handler", "--mode", "lexical", "-k", "1"]
+    # (Without -P, which a forkserver would inherit: its own path is what is tested; this one's drops the folder.)
+    command = ([sys.executable, "-c", f"import sys; sys.path.remove(''); import numpy; "
+                f"sys.argv = ['codeseek', *{argv!r}]; from codeseek.quick import main; main()"] if numpy_first
+               else [str(Path(sys.executable).parent / "codeseek"), *argv])
+    result = subprocess.run(command, cwd=root, env={**os.environ, "CODESEEK_SERVER": "0"}, capture_output=True,
+                            text=True, timeout=300)
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
     assert "handler" in result.stdout and not marker.exists()
