@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import changes, languages
-from .chunking import Chunker, Prepared, load_tier, parallel, prepare
+from .chunking import Chunker, PreparedPart, load_tier, parallel, prepare
 from .embedding import EngineChoice, ModelInfo, static_tier
 from .errors import CodeseekError, EngineUnavailable
 from .forking import ready_workers, usable_cores
@@ -209,29 +209,31 @@ def _refresh(ws: Workspace, store: Store, engine: EngineChoice, source: Source, 
     try:
         with store.db.transaction() as db:
             store.chunks.remove(db, change.deleted)
-            static: dict[int, np.ndarray] = {}
+            static: list[tuple[np.ndarray, np.ndarray]] = []  # the batch's (keys, vectors), a part each
             terms: Counter[str] = Counter()  # the batch's, stored once
             seen: set[int] = set()  # keys of this batch counted as reused or not
-            for entries, vectors, last in _entries(ws, change, chunker, per_part, result):
+            for part, entries, last in _entries(ws, change, chunker, per_part, result):
                 lap("parse")
                 keys = {new.key for e in entries for new in e.chunks}
                 absent = store.vectors.missing(keys)
                 result.reused += len(keys - seen - absent)
                 seen |= keys
-                store.chunks.replace(db, entries, absent, terms)
-                static.update(vectors)
+                store.chunks.replace(db, entries, absent, terms, part.terms)
+                if part.static is not None:
+                    static.append((part.keys(), part.static))
                 if last:
                     store.chunks.add_terms(db, terms)
                     terms, seen = Counter(), set()
                 lap("store")
                 if last and tier is not None:  # one segment a batch, however many parts it came in
                     _add_static(store, db, static)
-                    static = {}
+                    static = []
                     lap("static")
             if static_stale and tier is not None:
                 for texts in _lacking_static(store):
                     keys = list(texts)
-                    _add_static(store, db, dict(zip(keys, tier.embed_documents([texts[k] for k in keys]), strict=True)))
+                    vectors = tier.embed_documents([texts[k] for k in keys])
+                    _add_static(store, db, [(np.asarray(keys, dtype=np.int64), vectors)])
                 lap("static")
             identity = {} if found is None else {
                 "model": info.model,
@@ -290,15 +292,23 @@ class _Rechunked:
         return {p: "" if p in self.paths else blob for p, blob in self.stored.file_blobs().items()}
 
 
-def _add_static(store: Store, db: object, static: dict[int, np.ndarray]) -> None:
-    """The static vectors (key -> vector) of keys that have none, stored in the caller's
-    transaction: every chunk has one as soon as its words are indexed."""
-    keys = sorted(store.static.missing(static))
-    for start in range(0, len(keys), STATIC_BATCH):
-        part = keys[start : start + STATIC_BATCH]
-        vectors = np.stack([static[k] for k in part])
-        known = np.flatnonzero(np.abs(vectors).sum(axis=1) > 0)  # a text of unknown tokens only: none
-        store.static.add_in(db, [part[i] for i in known], vectors[known])  # type: ignore[arg-type]
+def _add_static(store: Store, db: object, static: list[tuple[np.ndarray, np.ndarray]]) -> None:
+    """The static vectors (keys and their vectors, in parts) of keys that have none, stored in
+    the caller's transaction: every chunk has one as soon as its words are indexed. A key
+    given twice (two chunks of one text) is stored once."""
+    if not static:
+        return
+    given = np.concatenate([keys for keys, _ in static])
+    vectors = np.concatenate([rows for _, rows in static])
+    keys, first = np.unique(given, return_index=True)
+    listed = keys.tolist()
+    lacking = store.static.missing(listed)
+    wanted = np.fromiter((key in lacking for key in listed), dtype=bool, count=len(listed))
+    # A text of unknown tokens only has no vector (zeros).
+    chosen = first[wanted & vectors[first].any(axis=1)]
+    for start in range(0, len(chosen), STATIC_BATCH):
+        part = chosen[start : start + STATIC_BATCH]
+        store.static.add_in(db, given[part].tolist(), vectors[part])  # type: ignore[arg-type]
 
 
 def _lacking_static(store: Store) -> Iterator[dict[int, str]]:
@@ -309,15 +319,15 @@ def _lacking_static(store: Store) -> Iterator[dict[int, str]]:
         yield {c.vector_key: c.embedding_text() for c in chunks.values()}
 
 
-def _entries(ws: Workspace, change: changes.Change, chunker: Chunker[Prepared], per_part: int,
-             result: UpdateResult) -> Iterator[tuple[list[FileEntry], dict[int, np.ndarray], bool]]:
-    """The changed files' new state and their chunks' static vectors by key, in parts of
-    `per_part` files (PART_BYTES at most) given to the workers as they are read, and whether
-    a part ends its batch (BATCH_BYTES read: the caller writes a batch's terms and static
-    segment once). Parts come back in order, each as soon as it is ready while files are
-    still read, so the workers start on the first files at once and the caller writes one
-    part while they prepare the next; at most two batches' files are read ahead."""
-    waiting: deque[tuple[Future[list[Prepared]], int, bool]] = deque()  # a part, its bytes, whether it ends a batch
+def _entries(ws: Workspace, change: changes.Change, chunker: Chunker[PreparedPart], per_part: int,
+             result: UpdateResult) -> Iterator[tuple[PreparedPart, list[FileEntry], bool]]:
+    """The changed files prepared (their chunks' terms and static vectors: PreparedPart) and their
+    new state, in parts of `per_part` files (PART_BYTES at most) given to the workers as they
+    are read, and whether a part ends its batch (BATCH_BYTES read: the caller writes a batch's
+    terms and static segment once). Parts come back in order, each as soon as it is ready while
+    files are still read, so the workers start on the first files at once and the caller writes
+    one part while they prepare the next; at most two batches' files are read ahead."""
+    waiting: deque[tuple[Future[PreparedPart], int, bool]] = deque()  # a part, its bytes, whether it ends a batch
     part: list[tuple[str, bytes]] = []
     part_bytes = batch_bytes = ahead = 0
     for item in changes.read(ws, change, sorted(change.files)):
@@ -333,30 +343,27 @@ def _entries(ws: Workspace, change: changes.Change, chunker: Chunker[Prepared], 
         while len(waiting) > 1 and (waiting[0][0].done() or ahead > 2 * BATCH_BYTES):
             done, size, ends = waiting.popleft()
             ahead -= size
-            yield (*_entries_of(done.result(), change, result), ends)
+            prepared = done.result()
+            yield prepared, _entries_of(prepared, change, result), ends
     if part:
         waiting.append((chunker.submit_part(part), part_bytes, True))
     elif waiting:
         waiting.append((*waiting.pop()[:2], True))
     for done, _, ends in waiting:
-        yield (*_entries_of(done.result(), change, result), ends)
+        prepared = done.result()
+        yield prepared, _entries_of(prepared, change, result), ends
 
 
-def _entries_of(prepared: list[Prepared], change: changes.Change,
-                result: UpdateResult) -> tuple[list[FileEntry], dict[int, np.ndarray]]:
+def _entries_of(prepared: PreparedPart, change: changes.Change, result: UpdateResult) -> list[FileEntry]:
     entries: list[FileEntry] = []
-    static: dict[int, np.ndarray] = {}
-    for p in prepared:
-        if p.static is not None:
-            static.update(zip((new.key for new in p.chunks), p.static, strict=True))
+    for p in prepared.files:
         blob = change.files[p.path]
         if p.skipped:
             result.skipped.append((p.path, p.skipped))
             result.files_skipped += 1
             entries.append(FileEntry(p.path, blob, None, skipped=p.skipped))
             continue
-        entries.append(FileEntry(p.path, blob, p.chunks[0].chunk.language if p.chunks else None, p.chunks,
-                                 terms=p.terms))
+        entries.append(FileEntry(p.path, blob, p.chunks[0].chunk.language if p.chunks else None, p.chunks))
         result.chunks += len(p.chunks)
     result.files_changed += len(entries)
-    return entries, static
+    return entries

@@ -180,9 +180,11 @@ def test_once_every_chunk_has_the_models_vector_both_spaces_give_meaning(make_re
 
 def test_static_vectors_made_in_the_worker_processes_are_the_tiers_own(make_repo: MakeRepo) -> None:
     """Enough files that chunking (and the static vectors with it) runs in worker processes:
-    each chunk's stored vector is the one the tier gives its text here."""
+    each chunk's stored vector is the one the tier gives its text here, and a text two files
+    hold (one name in two folders: one key) is stored once."""
     files = {f"pkg/mod{i}.py": f"def handler_{i}(request):\n    return retry_{i}(request, attempts={i})\n"
              for i in range(chunking.PARALLEL_MIN_FILES + 6)}
+    files |= {f"{folder}/shared.py": "def shared(x):\n    return x + 1\n" for folder in ("first", "last")}
     root = make_repo(files)
     ws = open_workspace(root)
     indexing.update(ws, EngineChoice(EngineSettings()))
@@ -191,8 +193,10 @@ def test_static_vectors_made_in_the_worker_processes_are_the_tiers_own(make_repo
     with Store(ws.index_dir) as store:
         chunks = list(store.chunks.by_ids(range(1, 1000)).values())
         stored = store.static.get([c.vector_key for c in chunks])
+        static_count = store.static.count()
     want = tier.embed_documents([c.embedding_text() for c in chunks])
-    assert len(chunks) >= len(files) and set(stored) == {c.vector_key for c in chunks}
+    keys = {c.vector_key for c in chunks}
+    assert len(chunks) >= len(files) > len(keys) and set(stored) == keys and static_count == len(keys)
     got = np.stack([stored[c.vector_key] for c in chunks])
     assert np.allclose(got, want.astype(np.float16).astype(np.float32), atol=1e-3)
 

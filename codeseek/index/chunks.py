@@ -61,18 +61,13 @@ def term_docs(terms: Iterable[tuple[str, str, str]]) -> Counter[str]:
 
 @dataclass(frozen=True)
 class FileEntry:
-    """One file's new state: its blob id and chunks, or why it was skipped, and how many of
-    its chunks hold each term if that was counted already (where it was chunked)."""
+    """One file's new state: its blob id and chunks, or why it was skipped."""
 
     path: str
     blob: str
     language: str | None
     chunks: Sequence[NewChunk] = ()
     skipped: str | None = None
-    terms: Counter[str] | None = None
-
-    def term_docs(self) -> Counter[str]:
-        return self.terms if self.terms is not None else term_docs(new.terms for new in self.chunks)
 
 
 @dataclass(frozen=True)
@@ -163,21 +158,21 @@ class Chunks:
         _count_terms(db, removed, -1)
 
     def replace(self, db: sqlite3.Connection, entries: Sequence[FileEntry], missing: set[int],
-                terms: Counter[str] | None = None) -> None:
+                terms: Counter[str] | None = None, counted: Counter[str] | None = None) -> None:
         """Replace these files' chunks and words with their new state, in the caller's
         transaction. `missing`: the keys among theirs that have no vector. `terms`: where to
         add their term counts for the caller to store (add_terms) once for many calls, rather
-        than here (a first index wrote each common term once a part)."""
+        than here (a first index wrote each common term once a part). `counted`: their term
+        counts (term_docs), where counted already (by the workers that chunked them)."""
         self.remove(db, [e.path for e in entries])
         self.db.add_unembedded(sum(new.key in missing for e in entries for new in e.chunks), db)
-        # One Counter for the batch, updated in place: summing one a file copied the growing
-        # total each time (4.5 s of a 20,000-chunk first index).
-        counted: Counter[str] = Counter()
-        for e in entries:
-            counted.update(e.term_docs())
+        if counted is None:
+            counted = term_docs(new.terms for e in entries for new in e.chunks)
         if terms is None:
             _count_terms(db, counted, 1)
         else:
+            # One Counter for the batch, updated in place: summing one a file copied the growing
+            # total each time (4.5 s of a 20,000-chunk first index).
             terms.update(counted)
         _insert(db, entries)
 
