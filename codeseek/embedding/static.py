@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -176,11 +177,17 @@ def pool(model: StaticModel, texts: list[str]) -> np.ndarray:
     the rows of the tokens it holds, in float64, where they are exact: every row value is a
     float16 (a multiple of 2**-24 below 2**16) and a count at most MAX_TOKENS, so no product or
     partial sum rounds, in whatever order BLAS adds them. A text's vector is computed from its
-    exact sums alone and rounded once to float32, whatever texts share its batch."""
-    if not model.lead:
-        return _sums(model, texts, (model.max_length,))[0].astype(np.float32)
-    whole, lead = _sums(model, texts, (model.max_length, model.lead))
-    return _unit(_unit(whole) + model.lead_weight * _unit(lead)).astype(np.float32)
+    exact sums alone and rounded once to float32, whatever texts share its batch. Normalised a
+    batch at a time, while its sums are in cache (the whole input's float64 sums at once were
+    82 MB for 20,000 texts, and their normalising a sixth of the time)."""
+    out = np.zeros((len(texts), model.table.shape[1]), dtype=np.float32)
+    for start, sums in _sums(model, texts, (model.max_length, model.lead) if model.lead else (model.max_length,)):
+        if model.lead:
+            whole, lead = sums
+            out[start : start + len(whole)] = _unit(_unit(whole) + model.lead_weight * _unit(lead))
+        else:
+            out[start : start + len(sums[0])] = sums[0]
+    return out
 
 
 def _unit(sums: np.ndarray) -> np.ndarray:
@@ -188,23 +195,25 @@ def _unit(sums: np.ndarray) -> np.ndarray:
     return np.divide(sums, norms, out=np.zeros_like(sums), where=norms > 0)
 
 
-def _sums(model: StaticModel, texts: list[str], limits: tuple[int, ...]) -> list[np.ndarray]:
-    """For each limit, each text's exact (float64) sum of its first `limit` tokens' rows."""
+def _sums(model: StaticModel, texts: list[str], limits: tuple[int, ...]) -> Iterator[tuple[int, list[np.ndarray]]]:
+    """A batch at a time, where it starts in `texts` and for each limit each of its texts' exact
+    (float64) sum of its first `limit` tokens' rows."""
     table = model.table
     vocab = len(table)
-    out = [np.zeros((len(texts), table.shape[1]), dtype=np.float64) for _ in limits]
     for start in range(0, len(texts), BATCH):
         # Cut first, as model2vec does: the tokenizer would read a whole long file, then truncate.
         batch = [text[: model.max_length * CHARS_PER_TOKEN] for text in texts[start : start + BATCH]]
-        for sums, counted in zip(out, model.tokenizer.count(batch, limits), strict=True):
+        out = []
+        for counted in model.tokenizer.count(batch, limits):
+            sums = np.zeros((len(batch), table.shape[1]), dtype=np.float64)
             known = counted.ids < vocab  # a tokenizer with more ids than rows: the rest count as unknown
-            if not known.any():
-                continue
-            ids, column = np.unique(counted.ids[known], return_inverse=True)
-            counts = np.zeros((len(batch), len(ids)), dtype=np.float64)
-            counts[counted.texts[known], column.reshape(-1)] = counted.counts[known]
-            sums[start : start + len(batch)] = counts @ table[ids].astype(np.float64)
-    return out
+            if known.any():
+                ids, column = np.unique(counted.ids[known], return_inverse=True)
+                counts = np.zeros((len(batch), len(ids)), dtype=np.float64)
+                counts[counted.texts[known], column.reshape(-1)] = counted.counts[known]
+                sums = counts @ table[ids].astype(np.float64)
+            out.append(sums)
+        yield start, out
 
 
 class StaticEmbedder(Embedder):

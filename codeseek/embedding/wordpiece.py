@@ -108,17 +108,25 @@ class Words:
     def count(self, texts: list[str], limits: Sequence[int]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """For each limit, (text, token id, how many) of each text's first `limit` tokens, texts that
         `takes` alone; unsorted, a token may come more than once for a text (see `tally`). The
-        texts' words are found once for every limit."""
+        texts' words are found, counted and learnt once for every limit; a limit below the
+        largest (the static tier's lead) is read from each text's first words in order, as
+        nearly every text is longer than it (counting its words first was wasted there)."""
         # Split words keep their case until they are learnt (their pieces are the lowercased split's).
         lower = self._lowercase and not self._split
         # A word is one token at least, so a text's first `limit` tokens lie in its first `limit`
         # words: the rest are not counted.
-        words = [WORD.findall(text.lower() if lower else text)[: max(limits, default=0)] for text in texts]
-        return [self._count([found[:limit] for found in words], limit) for limit in limits]
-
-    def _count(self, words: list[list[str]], limit: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        most = max(limits, default=0)
+        words = [WORD.findall(text.lower() if lower else text)[:most] for text in texts]
         counted = [Counter(found) for found in words]
         self._learn(set().union(*counted))
+        every = np.arange(len(words), dtype=np.int64)
+        return [self._count(words, counted, limit) if limit == most
+                else self._first(every, [found[:limit] for found in words], limit) for limit in limits]
+
+    def _count(self, words: list[list[str]], counted: list[Counter[str]], limit: int
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(text, token id, how many) of the texts' first `limit` tokens, from their first `limit`
+        words (`words`, learnt) and how many times each holds each (`counted`)."""
         index, order, counts, sizes = self._index, [], [], []
         for each in counted:
             order.extend(map(index.__getitem__, each))
@@ -127,26 +135,28 @@ class Words:
         word = np.array(order, dtype=np.int64)
         count = np.array(counts, dtype=np.int64)
         owner = np.repeat(np.arange(len(words), dtype=np.int64), sizes)
-        totals = np.bincount(owner, weights=count * self._lengths[word], minlength=len(words))
-        long = np.flatnonzero(totals > limit)
-        if not len(long):
+        is_long = np.bincount(owner, weights=count * self._lengths[word], minlength=len(words)) > limit
+        if not is_long.any():
             return self._pieces(owner, word, count)
-        short = ~np.isin(owner, long)
+        short = ~is_long[owner]
         kept = self._pieces(owner[short], word[short], count[short])
+        long = np.flatnonzero(is_long)
         first = self._first(long, [words[i] for i in long], limit)
         return (np.concatenate([kept[0], first[0]]), np.concatenate([kept[1], first[1]]),
                 np.concatenate([kept[2], first[2]]))
 
     def _first(self, texts: np.ndarray, words: list[list[str]], limit: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(text, token id, 1) of the first `limit` tokens of texts longer than that (`texts`, their
-        indexes; `words`, each one's words in order, learnt), in order: all texts at once (one at a
-        time, the static tier's first 32 tokens of a chunk cost as much as its whole count)."""
+        """(text, token id, 1) of the first `limit` tokens of these texts (`texts`, their indexes;
+        `words`, each one's words in order, learnt), in order: all texts at once (one at a time,
+        the static tier's first 32 tokens of a chunk cost as much as its whole count). A text
+        with no word has no token."""
         sizes = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
         word = np.fromiter(map(self._index.__getitem__, itertools.chain.from_iterable(words)), dtype=np.int64,
                            count=int(sizes.sum()))
         lengths = self._lengths[word]
         starts = np.cumsum(lengths) - lengths  # each word's first token, counted over all the texts
-        at = starts - np.repeat(starts[np.cumsum(sizes) - sizes], sizes)  # ... and within its text
+        worded = sizes > 0
+        at = starts - np.repeat(starts[(np.cumsum(sizes) - sizes)[worded]], sizes[worded])  # ... and within its text
         begun = at < limit  # the words whose first token is within the limit
         owner, ids, _ = self._pieces(np.repeat(texts, sizes)[begun], word[begun], np.ones(int(begun.sum()), np.int64))
         taken = lengths[begun]
