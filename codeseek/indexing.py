@@ -11,6 +11,7 @@ import contextlib
 import functools
 import json
 import os
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
@@ -167,26 +168,29 @@ def _refresh(ws: Workspace, store: Store, engine: EngineChoice, source: Source, 
 
     found = _identity(store, engine, words_only)
     info = found or PROVISIONAL
-    meta = store.db.meta()
-    old_scope = meta.get("scope", "")
-    scope = old_scope if scope is None else scope
-    sparse = ws.sparse_state()
-    # Another sparse-checkout set: every stored path is looked at again (what left the checkout
-    # goes) and every path of HEAD (what entered it comes), though no commit changed.
-    resparsed = sparse != meta.get("sparse", "")
-    digests = chunker_record()
-    chunkers = json.dumps(digests, sort_keys=True)
-    chunkers_changed = meta.get("chunkers") != chunkers
-    rechunk = _chunked_otherwise(store, meta.get("chunkers"), digests) if chunkers_changed else set()
-    change = changes.detect(
-        ws,
-        _Rechunked(store.chunks, rechunk) if rechunk else store.chunks,
-        indexed_commit=meta.get("indexed_commit") if scope == old_scope and not resparsed else None,
-        previously_dirty=set(json.loads(meta.get("dirty", "[]"))) | (set(store.chunks.file_blobs()) if resparsed
-                                                                      else set()) | rechunk,
-        source=source,
-        scope=scope,
-    )
+    # The static tier loads while git finds the changes (the main process mostly waits on git
+    # there): its load, 0.15 s, was the last thing a first index did before its workers started.
+    with _loading_tier(info.model):
+        meta = store.db.meta()
+        old_scope = meta.get("scope", "")
+        scope = old_scope if scope is None else scope
+        sparse = ws.sparse_state()
+        # Another sparse-checkout set: every stored path is looked at again (what left the checkout
+        # goes) and every path of HEAD (what entered it comes), though no commit changed.
+        resparsed = sparse != meta.get("sparse", "")
+        digests = chunker_record()
+        chunkers = json.dumps(digests, sort_keys=True)
+        chunkers_changed = meta.get("chunkers") != chunkers
+        rechunk = _chunked_otherwise(store, meta.get("chunkers"), digests) if chunkers_changed else set()
+        change = changes.detect(
+            ws,
+            _Rechunked(store.chunks, rechunk) if rechunk else store.chunks,
+            indexed_commit=meta.get("indexed_commit") if scope == old_scope and not resparsed else None,
+            previously_dirty=set(json.loads(meta.get("dirty", "[]"))) | (set(store.chunks.file_blobs()) if resparsed
+                                                                          else set()) | rechunk,
+            source=source,
+            scope=scope,
+        )
     if scope and scope != old_scope:  # a narrower scope: what lies outside it goes
         change.deleted |= {p for p in store.chunks.file_blobs() if not changes.in_scope(p, scope)}
     result.skipped.extend((path, "the file name is not valid UTF-8") for path in sorted(change.unnamed))
@@ -252,6 +256,23 @@ def _refresh(ws: Workspace, store: Store, engine: EngineChoice, source: Source, 
         store.static.compact()
         lap("static")
     return result
+
+
+@contextlib.contextmanager
+def _loading_tier(model: str) -> Iterator[None]:
+    """The model's static tier loading in a thread during the block, joined before it ends: a
+    pool forked after it copies one thread, and the loaded tier (`static_tier` caches it)."""
+    thread = threading.Thread(target=_load_quietly, args=(model,), name="codeseek-static-tier")
+    thread.start()
+    try:
+        yield
+    finally:
+        thread.join()
+
+
+def _load_quietly(model: str) -> None:
+    with contextlib.suppress(Exception):  # the caller's own load says what is wrong, on its own thread
+        static_tier(model)
 
 
 def chunker_record() -> dict[str, str]:

@@ -224,6 +224,36 @@ def test_files_handed_over_in_parts_and_batches_make_the_index_one_batch_makes(
     assert whole[4] == 1 and cut[4] == 3  # a static segment a batch
 
 
+FIRST_INDEX = """
+import multiprocessing, sys
+from codeseek import forking
+forking.load_numpy()
+from codeseek import indexing
+from codeseek.embedding import EngineChoice, EngineSettings
+from codeseek.repo import open_workspace
+
+methods = []
+made = multiprocessing.get_context
+multiprocessing.get_context = lambda method=None: methods.append(method) or made(method)
+indexing.update(open_workspace(sys.argv[1]), EngineChoice(EngineSettings()))
+print(*methods)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers fork from the command line on Linux alone")
+def test_a_first_index_from_the_command_line_forks_its_workers_after_the_tier_loaded_beside_git(
+        make_repo: MakeRepo) -> None:
+    """The static tier loads in a thread while git finds the changes (indexing._loading_tier);
+    the thread is gone before the pool starts, so the workers still fork (one thread to copy)."""
+    files = {f"pkg/mod{i}.py": f"def handler_{i}(request):\n    return retry_{i}(request)\n"
+             for i in range(chunking.PARALLEL_MIN_FILES + 6)}
+    root = make_repo(files)
+    done = subprocess.run([sys.executable, "-P", "-c", FIRST_INDEX, str(root)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["fork"]
+
+
 def test_workers_forked_from_the_command_line_make_the_index_the_forkservers_make(make_repo: MakeRepo) -> None:
     """The command line forks its workers (forking.start_method); this process, numpy loaded
     before, has the forkserver's: the same chunks, words, term counts and static vectors."""
