@@ -8,7 +8,7 @@ process, as a user runs it); then, polling `codeseek status`, when the backgroun
 has embedded every definition of the implementation (not tests, module code or text) and
 when it has embedded everything. The stdlib copy is left with its complete index, for
 latency.py and share_stdlib.py. --first-only stops after the first `find` (and stops the warm
-process that embeds behind it), then times repeat searches in this process on the index as
+process and the background worker that embed behind it), then times repeat searches in this process on the index as
 the first `find` left it (its static tier ranking: nothing else runs meanwhile); with --graphs,
 again once the static tier's full flat segments have their graphs (what the background does
 first).
@@ -16,7 +16,11 @@ first).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import re
+import signal
 import statistics
 import subprocess
 import time
@@ -81,6 +85,12 @@ def main() -> None:
     print(f"  static vectors after the first find: {after.static_chunks:,} of {after.counts.chunks:,} chunks "
           f"({after.static_model or 'no static tier'})")
     if args.first_only:
+        # The background worker the search started goes first: with the warm process it hands the
+        # vectors to stopped, it would embed them itself, beside whatever this machine runs next.
+        worker = re.search(r"background worker \(pid (\d+)\)", first.stderr)
+        if worker:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(worker.group(1)), signal.SIGTERM)
         subprocess.run([*CODESEEK, "serve", "--stop"], cwd=root, check=True)
         repeat_searches(root)
         if args.graphs:

@@ -24,6 +24,9 @@ from .results import Results
 from .watch import Watch
 
 BACKGROUND_BATCH = 16  # texts a model call while queries may be waiting for the model
+# How long a closing repository waits for its embedding thread to stop after its batch (a
+# model still loading finishes first): the warm process's `stop` waits 10 s for it to go.
+STOP_EMBEDDING_SECONDS = 8.0
 
 
 class Repository:
@@ -38,6 +41,7 @@ class Repository:
         self.lock = threading.Lock()
         self.last_request = time.monotonic()
         self.embedding: threading.Thread | None = None
+        self.closing = threading.Event()  # set by `close`: the embedding thread stops after its batch
         self.static_only = False  # past transformer_limit: missing vectors are not waited for
         self.unavailable = ""  # why the index's engine cannot load here: missing vectors wait for it
         self._store: Store | None = None
@@ -67,6 +71,13 @@ class Repository:
         return self._store
 
     def close(self) -> None:
+        """Close the index, once the embedding thread has saved what it embedded and stopped:
+        a daemon thread left inside the model at the process's exit (loading it, or running a
+        batch) aborted the warm process as C++ tore the model's runtime down ("terminate called
+        without an active exception"), and lost up to 30 s of vectors."""
+        self.closing.set()
+        if self.embedding is not None:
+            self.embedding.join(STOP_EMBEDDING_SECONDS)
         if self._store is not None:
             self._store.close()
             self._store = None
@@ -100,7 +111,8 @@ class Repository:
         def work() -> None:
             try:
                 with Store(self.ws.index_dir) as store:
-                    filling.behind(self.ws, store, engine, batch=BACKGROUND_BATCH, stop=self.ws.gone,
+                    filling.behind(self.ws, store, engine, batch=BACKGROUND_BATCH,
+                                   stop=lambda: self.closing.is_set() or self.ws.gone(),
                                    embed=not filling.unavailable(store, engine))
             except Exception as exc:  # noqa: BLE001 - reported like a hook's failure, never raised
                 outcome.record(self.ws.index_dir, outcome.Outcome("server", False, error=f"{type(exc).__name__}: {exc}"),
@@ -289,7 +301,10 @@ class Service:
                 "busy": [str(r.ws.root) for r in list(self.repositories.values()) if r.busy]}
 
     def close(self) -> None:
-        for repo in list(self.repositories.values()):
+        repos = list(self.repositories.values())
+        for repo in repos:
+            repo.closing.set()  # every embedding thread stops after its batch at once, then each is waited for
+        for repo in repos:
             repo.close()
 
 

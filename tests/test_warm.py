@@ -180,3 +180,41 @@ def test_a_hook_returns_at_once_and_the_warm_process_does_the_work(make_repo: Ma
         return found.returncode == 0 and json.loads(found.stdout)[0]["symbol"] == "freshly_committed"
 
     wait_for(indexed, 120)
+
+
+def test_a_warm_process_stopped_while_it_embeds_saves_its_vectors_and_exits_cleanly(make_repo: MakeRepo,
+                                                                                     warm) -> None:
+    """Stopped while its thread embeds a repository (vectors are saved every 30 s), the warm
+    process has the thread stop after its batch and save what it embedded, and waits for it:
+    a daemon thread left inside the model at exit lost those vectors, and aborted the process
+    when stopped while the model loaded ("terminate called without an active exception")."""
+    from codeseek import filling
+    from codeseek.index import Store
+    from codeseek.progress import read as read_progress
+    from codeseek.repo import open_workspace
+
+    body = "".join(f"    step_{k} = transform(request, stage={k}, retries=attempts)\n" for k in range(24))
+    files = {f"pkg/mod{i}.py": "".join(f"def handler_{i}_{j}(request, attempts):\n{body}    return step_0\n\n\n"
+                                       for j in range(8)) for i in range(filling.INLINE_LIMIT // 2)}
+    root = make_repo(files)  # 1,024 chunks of a model's whole context each: seconds to embed
+    server = subprocess.Popen([sys.executable, "-P", "-m", "codeseek", "serve"], stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: warm.running() is not None)
+        found = codeseek(root, "find", "retry the request", "--json", "-k", "1")
+        assert found.returncode == 0 and "being embedded by the warm process" in found.stderr, found.stderr
+        index_dir = open_workspace(root).index_dir
+
+        def embedded_so_far() -> int:
+            report = read_progress(index_dir)
+            return report.done if report is not None else 0
+
+        wait_for(lambda: embedded_so_far() >= 32)
+        warm.stop()
+        assert server.wait(30) == 0
+    finally:
+        server.kill()
+        _, stderr = server.communicate()
+    assert "terminate called" not in stderr, stderr
+    with Store(index_dir) as store:
+        embedded, total = store.chunks.embedded_count(), store.chunks.counts().chunks
+    assert 32 <= embedded < total  # saved at the stop, long before its first 30 s
