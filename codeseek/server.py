@@ -23,6 +23,7 @@ worker, and TCP clients never take the Unix socket's connections.
 
 from __future__ import annotations
 
+import faulthandler
 import hmac
 import json
 import os
@@ -373,4 +374,6 @@ def _serve(folder: Path, idle_seconds: float, port: int | None) -> None:
     # SIGTERM and SIGHUP stop it cleanly: its address and socket are removed.
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda *_: server.stopping.set())
+    if hasattr(signal, "SIGUSR1"):  # `kill -USR1 PID`: every thread's stack into the log, for a process that seems stuck
+        faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
     server.run(port)

@@ -218,3 +218,17 @@ def test_a_warm_process_stopped_while_it_embeds_saves_its_vectors_and_exits_clea
     with Store(index_dir) as store:
         embedded, total = store.chunks.embedded_count(), store.chunks.counts().chunks
     assert 32 <= embedded < total  # saved at the stop, long before its first 30 s
+
+
+def test_sigusr1_writes_every_threads_stack_to_the_log_and_it_serves_on(make_repo: MakeRepo, warm) -> None:
+    """`kill -USR1` on a warm process that seems stuck: each thread's stack goes to its log (what
+    a test that timed out waiting for it reports), and it keeps answering."""
+    root = make_repo()
+    assert codeseek(root, "find", "retry with backoff", "-k", "1").returncode == 0
+    where = started(warm)
+    log = warm.runtime_folder() / warm.LOG_NAME
+    os.kill(where.pid, signal.SIGUSR1)
+    wait_for(lambda: "most recent call first" in log.read_text(), 10)
+    assert "_watch" in log.read_text()  # the main thread, waiting to stop
+    again = codeseek(root, "find", "rate limiter", "--json", "-k", "1")
+    assert again.returncode == 0 and warm.running()["pid"] == where.pid

@@ -138,7 +138,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web]:
     subprocess.run(["git", "commit", "-q", "-m", "initial"], cwd=root, check=True, env=env)
     web = start_web(root, base / "web.log", env)
     try:
-        wait_for(lambda: json.loads(web.request("GET", "/api/status")[2]).get("unembedded") == 0, 180)
+        try:
+            wait_for(lambda: json.loads(web.request("GET", "/api/status")[2]).get("unembedded") == 0, 180)
+        except AssertionError:
+            raise AssertionError(f"not embedded: {_stuck(web, base / 'home' / 'run')}") from None
         status, _, text = web.request("POST", "/api/find", {"query": QUERY, "k": 1})
         assert status == 200, text
         yield web
@@ -146,6 +149,19 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web]:
         web.stop()
         subprocess.run([sys.executable, "-P", "-m", "codeseek", "serve", "--stop"], cwd=root, env=env,
                        capture_output=True, timeout=60)
+
+
+def _stuck(web: Web, run: Path) -> str:
+    """What the page's status says, and the warm process's log with every thread's stack in it
+    (SIGUSR1: server.py), for a wait that timed out."""
+    from codeseek import client
+
+    where = client.address(run)
+    if where is not None:
+        os.kill(where.pid, signal.SIGUSR1)
+        time.sleep(1.0)
+    log = run / client.LOG_NAME
+    return f"status {web.request('GET', '/api/status')[2]}; log: {log.read_text() if log.exists() else '(none)'}"
 
 
 # -- the page, in a browser -------------------------------------------------------------------
