@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -51,6 +52,18 @@ def start_method() -> str:
     if FORKS and _one_thread and "torch" not in sys.modules and _threads() == 1:
         return "fork"
     return "forkserver"
+
+
+def join_fully(thread: threading.Thread, seconds: float = 0.1) -> None:
+    """Join a thread, then wait (`seconds` at most) until the kernel no longer counts it:
+    `join` returns once Python lets the thread go, a moment before its OS thread has ended, and
+    `start_method` counts the kernel's threads (a fork right after a join could otherwise find
+    two and start a forkserver)."""
+    thread.join()
+    task = f"/proc/self/task/{thread.native_id}"
+    deadline = time.monotonic() + seconds
+    while os.path.exists(task) and time.monotonic() < deadline:
+        time.sleep(0.001)
 
 
 def _threads() -> int:

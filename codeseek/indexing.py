@@ -24,7 +24,7 @@ from . import changes, languages
 from .chunking import Chunker, PreparedPart, load_tier, parallel, prepare
 from .embedding import EngineChoice, ModelInfo, static_tier
 from .errors import CodeseekError, EngineUnavailable
-from .forking import ready_workers, usable_cores
+from .forking import join_fully, ready_workers, usable_cores
 from .fsutil import remove_own
 from .index import DB_FILES, SEGMENT_DIR, STATIC_MODEL, FileEntry, Store, exists
 from .index.fingerprint import STATIC_DIR
@@ -267,7 +267,7 @@ def _loading_tier(model: str) -> Iterator[None]:
     try:
         yield
     finally:
-        thread.join()
+        join_fully(thread)
 
 
 def _load_quietly(model: str) -> None:

@@ -24,8 +24,8 @@ from .results import Results
 from .watch import Watch
 
 BACKGROUND_BATCH = 16  # texts a model call while queries may be waiting for the model
-# How long a closing repository waits for its embedding thread to stop after its batch (a
-# model still loading finishes first): the warm process's `stop` waits 10 s for it to go.
+# How long the warm process, stopping, waits for its embedding threads to stop after their
+# batch (a model still loading finishes first): `client.stop` waits 10 s for it to go.
 STOP_EMBEDDING_SECONDS = 8.0
 
 
@@ -41,7 +41,7 @@ class Repository:
         self.lock = threading.Lock()
         self.last_request = time.monotonic()
         self.embedding: threading.Thread | None = None
-        self.closing = threading.Event()  # set by `close`: the embedding thread stops after its batch
+        self.closing = threading.Event()  # the process is stopping: the embedding thread stops after its batch
         self.static_only = False  # past transformer_limit: missing vectors are not waited for
         self.unavailable = ""  # why the index's engine cannot load here: missing vectors wait for it
         self._store: Store | None = None
@@ -70,14 +70,17 @@ class Repository:
             provenance.settle(self._store)  # whose vectors, where its name alone cannot say (once)
         return self._store
 
-    def close(self) -> None:
-        """Close the index, once the embedding thread has saved what it embedded and stopped:
-        a daemon thread left inside the model at the process's exit (loading it, or running a
-        batch) aborted the warm process as C++ tore the model's runtime down ("terminate called
-        without an active exception"), and lost up to 30 s of vectors."""
+    def stop_embedding(self, deadline: float) -> None:
+        """Have the embedding thread stop after its batch (what it embedded is saved) and wait
+        for it until `deadline` (time.monotonic()), as the process stops: a daemon thread left
+        inside the model at exit (loading it, or running a batch) lost the vectors since the
+        last save, and aborted the warm process as C++ tore the model's runtime down
+        ("terminate called without an active exception"). Nothing embeds here after it."""
         self.closing.set()
         if self.embedding is not None:
-            self.embedding.join(STOP_EMBEDDING_SECONDS)
+            self.embedding.join(max(0.0, deadline - time.monotonic()))
+
+    def close(self) -> None:
         if self._store is not None:
             self._store.close()
             self._store = None
@@ -105,7 +108,7 @@ class Repository:
     def embed_in_background(self, engine: EngineChoice) -> None:
         """The background's work on a thread (filling.behind): missing vectors filled in, in
         small batches so queries wait for the shared model at most one batch."""
-        if self.busy:
+        if self.busy or self.closing.is_set():
             return
 
         def work() -> None:
@@ -301,10 +304,14 @@ class Service:
                 "busy": [str(r.ws.root) for r in list(self.repositories.values()) if r.busy]}
 
     def close(self) -> None:
+        """As the process stops: every embedding thread stops after its batch (all asked at
+        once, waited for until one deadline), then every index closes."""
         repos = list(self.repositories.values())
         for repo in repos:
-            repo.closing.set()  # every embedding thread stops after its batch at once, then each is waited for
+            repo.closing.set()
+        deadline = time.monotonic() + STOP_EMBEDDING_SECONDS
         for repo in repos:
+            repo.stop_embedding(deadline)
             repo.close()
 
 

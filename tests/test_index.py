@@ -4,6 +4,8 @@ come from a small deterministic fake (hashes of the text): these tests need no m
 
 from __future__ import annotations
 
+import dataclasses
+import pickle
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -169,3 +171,16 @@ def test_term_counts_are_what_fts5_counts(store: Store) -> None:
         store.chunks.replace(db, [chunk("c.py", "split_line", "def split_line(line): return line.split()")], set())
     counts, total = store.chunks.term_counts(sorted(fts5()))
     assert {t: n for t, n in counts.items() if n} == fts5() and total == 2
+
+
+def test_a_new_chunk_pickles_whole_as_the_workers_send_it() -> None:
+    """NewChunk pickles as one flat tuple (its __reduce__): every field of it and of its Chunk
+    comes back, so a field added to either must be added there too."""
+    chunk = Chunk("pkg/net.py", "python", Kind.METHOD, "Client.retry", 3, 9, "def retry(self):\n    pass",
+                  context="class Client")
+    new = NewChunk(chunk, -42, ("client retry", "pkg net py", "def retry self pass"))
+    back = pickle.loads(pickle.dumps(new, protocol=pickle.HIGHEST_PROTOCOL))
+    assert back == new and back.chunk.kind is Kind.METHOD
+    assert {f.name for f in dataclasses.fields(Chunk)} == {
+        "path", "language", "kind", "symbol", "start_line", "end_line", "text", "context"}
+    assert {f.name for f in dataclasses.fields(NewChunk)} == {"chunk", "key", "terms"}

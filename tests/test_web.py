@@ -9,6 +9,7 @@ costs more than all the searches together. Each browser test gets a fresh browse
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -158,8 +159,9 @@ def _stuck(web: Web, run: Path) -> str:
 
     where = client.address(run)
     if where is not None:
-        os.kill(where.pid, signal.SIGUSR1)
-        time.sleep(1.0)
+        with contextlib.suppress(OSError):  # gone: its log says what it said
+            os.kill(where.pid, signal.SIGUSR1)
+            time.sleep(1.0)
     log = run / client.LOG_NAME
     return f"status {web.request('GET', '/api/status')[2]}; log: {log.read_text() if log.exists() else '(none)'}"
 
