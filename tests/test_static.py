@@ -178,12 +178,18 @@ def test_once_every_chunk_has_the_models_vector_both_spaces_give_meaning(make_re
     assert "static tier codeseek-code-static-v2@" in status and "every chunk (blended with the model's vectors)" in status
 
 
+def handlers(count: int) -> dict[str, str]:
+    """So many files of one small function each: PARALLEL_MIN_FILES or more are prepared in
+    worker processes."""
+    return {f"pkg/mod{i}.py": f"def handler_{i}(request):\n    return retry_{i}(request, attempts={i})\n"
+            for i in range(count)}
+
+
 def test_static_vectors_made_in_the_worker_processes_are_the_tiers_own(make_repo: MakeRepo) -> None:
     """Enough files that chunking (and the static vectors with it) runs in worker processes:
     each chunk's stored vector is the one the tier gives its text here, and a text two files
     hold (one name in two folders: one key) is stored once."""
-    files = {f"pkg/mod{i}.py": f"def handler_{i}(request):\n    return retry_{i}(request, attempts={i})\n"
-             for i in range(chunking.PARALLEL_MIN_FILES + 6)}
+    files = handlers(chunking.PARALLEL_MIN_FILES + 6)
     files |= {f"{folder}/shared.py": "def shared(x):\n    return x + 1\n" for folder in ("first", "last")}
     root = make_repo(files)
     ws = open_workspace(root)
@@ -207,8 +213,7 @@ def test_files_handed_over_in_parts_and_batches_make_the_index_one_batch_makes(
     """A first index hands its workers parts of PART_FILES files as they are read, and writes a
     batch's terms and static segment once BATCH_BYTES are read: however the files are cut, the
     chunks, their words, their terms' counts and their static vectors are the same."""
-    files = {f"pkg/mod{i}.py": f"def handler_{i}(request):\n    return retry_{i}(request, attempts={i})\n"
-             for i in range(count)}
+    files = handlers(count)
 
     def indexed(name: str) -> tuple[object, ...]:
         ws = open_workspace(make_repo(files, name=name))
@@ -245,9 +250,7 @@ def test_a_first_index_from_the_command_line_forks_its_workers_after_the_tier_lo
         make_repo: MakeRepo) -> None:
     """The static tier loads in a thread while git finds the changes (indexing._loading_tier);
     the thread is gone before the pool starts, so the workers still fork (one thread to copy)."""
-    files = {f"pkg/mod{i}.py": f"def handler_{i}(request):\n    return retry_{i}(request)\n"
-             for i in range(chunking.PARALLEL_MIN_FILES + 6)}
-    root = make_repo(files)
+    root = make_repo(handlers(chunking.PARALLEL_MIN_FILES + 6))
     done = subprocess.run([sys.executable, "-P", "-c", FIRST_INDEX, str(root)], capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr
@@ -257,8 +260,7 @@ def test_a_first_index_from_the_command_line_forks_its_workers_after_the_tier_lo
 def test_workers_forked_from_the_command_line_make_the_index_the_forkservers_make(make_repo: MakeRepo) -> None:
     """The command line forks its workers (forking.start_method); this process, numpy loaded
     before, has the forkserver's: the same chunks, words, term counts and static vectors."""
-    files = {f"pkg/mod{i}.py": f"def handler_{i}(request):\n    return retry_{i}(request, attempts={i})\n"
-             for i in range(chunking.PARALLEL_MIN_FILES + 6)}
+    files = handlers(chunking.PARALLEL_MIN_FILES + 6)
     forked = open_workspace(make_repo(files, name="forked"))
     made = codeseek(forked.root, "index", env={**os.environ, "CODESEEK_SERVER": "0"})
     assert made.returncode == 0, made.stderr
