@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import __version__, client, config
 from .errors import RefusedPath
@@ -14,6 +14,9 @@ from .freshness import Who
 from .protocol import FindRequest, SimilarRequest, UpdateRequest
 from .repo import Workspace
 from .results import Results
+
+if TYPE_CHECKING:
+    from .indexing import UpdateResult
 
 
 class Searcher(Protocol):
@@ -76,12 +79,13 @@ class Local:
 
     ws: Workspace
     flags: dict[str, object] = field(default_factory=dict)
+    indexed: UpdateResult | None = None  # the first index this process has just made (service.Repository)
 
     def __post_init__(self) -> None:
         from .embedding import Models
         from .service import Repository
 
-        self.repository = Repository(self.ws, Models(), WorkerProcess(self.ws), watching=False)
+        self.repository = Repository(self.ws, Models(), WorkerProcess(self.ws), watching=False, indexed=self.indexed)
 
     def find(self, request: FindRequest) -> Results:
         return self.repository.find(request, self.flags)
@@ -119,18 +123,20 @@ class WorkerProcess:
         return f"a background worker (pid {hooks.spawn(self.ws, 'background')})"
 
 
-def searcher(ws: Workspace, flags: dict[str, object], cfg: config.Config, made: bool = False) -> tuple[Searcher, bool]:
+def searcher(ws: Workspace, flags: dict[str, object], cfg: config.Config, made: bool = False,
+             indexed: UpdateResult | None = None) -> tuple[Searcher, bool]:
     """The way to search this repository, and whether a warm process was started for it.
     `made`: this process has just made the repository's first index, too large to embed before
     answering: it answers this search itself, and the warm process is launched beside that
     answer, for the searches after it (`client.launch`); the vectors are handed to it by the
-    background worker the answer starts (hooks.py)."""
+    background worker the answer starts (hooks.py). `indexed`: that first index, where this
+    process has just made one: a search answered here takes it as its freshness check."""
     if not config.server_enabled(cfg):
-        return Local(ws, flags), False
+        return Local(ws, flags, indexed), False
     config.server_idle()  # a wrong value is named here, not by a warm process that fails to start
     try:
         if made:
-            return Local(ws, flags), client.launch(__version__)
+            return Local(ws, flags, indexed), client.launch(__version__)
         return Warm(ws, flags), client.start(__version__)
     except RefusedPath as exc:  # a default runtime folder that is a link, or another user's
         print(f"codeseek: {exc}; searching in this process", file=sys.stderr)
@@ -138,4 +144,4 @@ def searcher(ws: Workspace, flags: dict[str, object], cfg: config.Config, made: 
         pass
     except OSError as exc:  # the log or a lock of the runtime folder (a start says why it failed next time too)
         print(f"codeseek: the warm process could not start ({exc}); searching in this process", file=sys.stderr)
-    return Local(ws, flags), False
+    return Local(ws, flags, indexed), False

@@ -168,7 +168,7 @@ def _searcher(opened: Opened, flags: Flags, words_only: bool = False) -> access.
     (trust_remote_code) were given; else this process."""
     from .index import exists
 
-    made = False
+    made, result = False, None
     if not exists(opened.ws.index_dir):
         click.echo(f"codeseek: no index yet for {opened.ws.root}; indexing its words first", err=True)
         from . import filling, indexing
@@ -176,8 +176,8 @@ def _searcher(opened: Opened, flags: Flags, words_only: bool = False) -> access.
         click.echo(f"codeseek: {result.summary()}", err=True)
         made = result.pending > filling.INLINE_LIMIT  # (fewer: the warm process embeds them, and keeps its model)
     if flags.trust_remote_code:
-        return access.Local(opened.ws, opened.flags)
-    searcher, started = access.searcher(opened.ws, opened.flags, opened.cfg, made)
+        return access.Local(opened.ws, opened.flags, result)
+    searcher, started = access.searcher(opened.ws, opened.flags, opened.cfg, made, result)
     if started:
         click.echo(client.STARTED, err=True)
     elif isinstance(searcher, access.Local) and not config.server_enabled(opened.cfg) and sys.stderr.isatty():

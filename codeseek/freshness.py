@@ -71,13 +71,17 @@ class Freshness:
 
 
 def refresh(ws: Workspace, engine: EngineChoice, rules: SkipRules, background: Background, *, wait: Wait = Wait.AUTO,
-            no_update: bool = False, inline: bool = True, progress: filling.Progress | None = None) -> Freshness:
+            no_update: bool = False, inline: bool = True, progress: filling.Progress | None = None,
+            indexed: indexing.UpdateResult | None = None) -> Freshness:
     """Bring the index up to date for a search. `inline`: whether this caller may embed here
-    (a words-only search never does: it must never need the engine)."""
+    (a words-only search never does: it must never need the engine). `indexed`: the update
+    this process has just made of the working tree (a first index, moments before its first
+    search), taken as this refresh's own: another would find nothing new and cost the answer
+    its time (git status, the index's state read again)."""
     if no_update and exists(ws.index_dir):
         return Freshness(None, Skipped.NOT_ASKED)
     try:
-        result = indexing.update(ws, engine, rules=rules, wait=wait != Wait.NONE, words_only=not inline)
+        result = indexed if indexed is not None else indexing.update(ws, engine, rules=rules, wait=wait != Wait.NONE, words_only=not inline)
     except IndexBusy:
         return Freshness(None, Skipped.BUSY,
                          note="another update is running: searching the index as it is, without the latest changes")

@@ -33,8 +33,9 @@ class Repository:
     """One repository: its index, kept open; one request at a time touches it."""
 
     def __init__(self, ws: Workspace, models: Models, background: freshness.Background | None = None,
-                 watching: bool = True) -> None:
+                 watching: bool = True, indexed: indexing.UpdateResult | None = None) -> None:
         self.ws = ws
+        self.indexed = indexed  # the first index this process has just made: its first search's freshness check
         self.models = models
         self.background = background  # who fills in vectors; None: a thread of this process
         self.watching = watching  # a long-lived process watches the repository's folders
@@ -138,9 +139,10 @@ class Repository:
         again. The check embeds nothing, so the model is never used from two threads at once.
         """
         background = self._background(engine)
-        if not exists(self.ws.index_dir) or no_update:
+        indexed, self.indexed = self.indexed, None
+        if not exists(self.ws.index_dir) or no_update or indexed is not None:
             done = freshness.refresh(self.ws, engine, rules, background, wait=wait, no_update=no_update,
-                                     inline=inline)
+                                     inline=inline, indexed=indexed)
             if done.result is None and inline:  # not updated: nor asked whether its engine can load
                 done = replace(done, unavailable=filling.unavailable(self.store(), engine))
             return _noted(run(self.store()), done)
@@ -164,7 +166,10 @@ class Repository:
         waited = done.skipped == freshness.Skipped.BUSY and wait != Wait.NONE
         if waited or (done.result is not None and done.unembedded and not done.unavailable and not self.busy
                       and wait != Wait.NONE):
-            done = freshness.refresh(self.ws, engine, rules, background, wait=wait, inline=inline)
+            # The check's update stands (the tree is not read again): this refresh embeds, or starts who
+            # will; where another process held the index (no update), it waits for it and updates.
+            done = freshness.refresh(self.ws, engine, rules, background, wait=wait, inline=inline,
+                                     indexed=done.result)
             changed = changed or waited or done.changed
             self.static_only = done.static_only
         if done.result is not None and inline:  # (a words-only search never asks)
