@@ -121,6 +121,12 @@ def update(
             raise CodeseekError(f"no files to index in {ws.root}")
         if parallel(len(files), usable_cores()):
             ready_workers()  # a first index: a forkserver loads while the changes are found and read
+        with Store.first(ws.index_dir, wait) as building:
+            if building is not None:
+                result = _refresh(ws, building, engine, source, scope, rules or SkipRules(), words_only)
+                result.pending = building.chunks.unembedded_count()
+        if building is not None:
+            return result
     with Store(ws.index_dir, create=True) as store:
         with store.writing(wait):
             repaired = store.repair(full=verify)

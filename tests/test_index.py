@@ -14,8 +14,10 @@ import numpy as np
 import pytest
 
 from codeseek import sharing
-from codeseek.index import Store, segments
+from codeseek.errors import CodeseekError, IndexBusy, RefusedPath
+from codeseek.index import DB_NAME, Store, exists, segments
 from codeseek.index.chunks import FileEntry, NewChunk
+from codeseek.index.database import BUILDING_NAME
 from codeseek.kinds import Kind
 from codeseek.parsing import Chunk
 
@@ -184,3 +186,52 @@ def test_a_new_chunk_pickles_whole_as_the_workers_send_it() -> None:
     assert {f.name for f in dataclasses.fields(Chunk)} == {
         "path", "language", "kind", "symbol", "start_line", "end_line", "text", "context"}
     assert {f.name for f in dataclasses.fields(NewChunk)} == {"chunk", "key", "terms"}
+
+
+def test_a_first_index_is_written_aside_and_put_in_place_whole(tmp_path: Path) -> None:
+    """While a first index is written, a reader finds no index (not a half-written one); it
+    becomes the index whole, in WAL mode, its pages written once (no log beside it). A build a
+    crash left is removed before the next; one ended by an error leaves nothing; once the lock
+    is held, an index another process made meanwhile is not built again."""
+    folder = tmp_path / "index"
+    folder.mkdir()
+    (folder / BUILDING_NAME).write_bytes(b"what a killed build left")
+    with Store.first(folder) as building:
+        assert building is not None and not exists(folder)
+        with pytest.raises(CodeseekError, match="no index"):
+            Store(folder)
+        with building.db.transaction() as db:
+            building.db.set_meta({"indexed_commit": "abc"}, db)
+        assert building.db.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    assert exists(folder) and not (folder / BUILDING_NAME).exists()
+    assert {p.name for p in folder.iterdir() if p.name.startswith("index.db")} == {DB_NAME}
+    with Store(folder) as store:
+        assert store.db.meta()["indexed_commit"] == "abc"
+        assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    with Store.first(folder) as again:
+        assert again is None  # made meanwhile: the caller updates it instead
+
+    failed = tmp_path / "failed"
+    with pytest.raises(RuntimeError), Store.first(failed) as building:
+        assert building is not None
+        raise RuntimeError("the disk went away")
+    assert not exists(failed) and not [p for p in failed.iterdir() if p.name.startswith("index.db")]
+
+
+def test_a_first_index_follows_no_link_planted_where_it_is_built(tmp_path: Path) -> None:
+    folder = tmp_path / "index"
+    folder.mkdir()
+    elsewhere = tmp_path / "elsewhere.db"
+    elsewhere.write_bytes(b"not codeseek's")
+    (folder / BUILDING_NAME).symlink_to(elsewhere)
+    with pytest.raises(RefusedPath), Store.first(folder):
+        pass
+    assert elsewhere.read_bytes() == b"not codeseek's" and not exists(folder)
+
+
+def test_a_first_index_waits_for_the_writer_or_says_it_is_busy(tmp_path: Path) -> None:
+    folder = tmp_path / "index"
+    with Store.first(folder) as building:
+        assert building is not None
+        with pytest.raises(IndexBusy), Store.first(folder, wait=False):
+            pass

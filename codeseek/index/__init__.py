@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import IO
 
 from ..errors import CodeseekError, IndexBusy, IndexCorrupt, IndexReadOnly, RefusedPath
-from ..fsutil import lock_file, own_folder, try_lock
+from ..fsutil import lock_file, own_folder, remove_own, try_lock
 from .chunks import ChunkRef, Chunks, Counts, FileEntry, NewChunk, StoredChunk, vector_key
-from .database import DB_NAME, UNEMBEDDED, Database, guarded
+from .database import BUILDING_NAME, DB_NAME, UNEMBEDDED, Database, guarded
 from .fingerprint import SEGMENT_DIR
 from .segments import STATIC, Vectors
 from .versions import Versions
@@ -36,7 +36,8 @@ STATIC_MODEL = "static_model"
 EMBED_LOCK_NAME = "embed.lock"  # held by the one process filling in vectors
 
 
-DB_FILES = (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", f"{DB_NAME}-journal")  # what SQLite writes
+BUILDING_FILES = (BUILDING_NAME, f"{BUILDING_NAME}-journal")  # a first index being written (Store.first)
+DB_FILES = (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", f"{DB_NAME}-journal", *BUILDING_FILES)  # what SQLite writes
 
 
 def _refuse_unless_file(path: Path) -> None:
@@ -47,6 +48,30 @@ def _refuse_unless_file(path: Path) -> None:
         return
     if not stat.S_ISREG(info.st_mode):
         raise RefusedPath(path, "it is a link" if stat.S_ISLNK(info.st_mode) else "it is not a regular file")
+
+
+@contextmanager
+def _lock_file(directory: Path, name: str) -> Iterator[IO[str]]:
+    """A lock file of the index, open for the block (fsutil.lock_file); a folder this user
+    may not write is read-only."""
+    with ExitStack() as stack:
+        try:
+            handle = stack.enter_context(lock_file(directory / name))
+        except PermissionError:
+            raise IndexReadOnly(directory) from None
+        yield handle
+
+
+@contextmanager
+def _writer_lock(directory: Path, wait: bool) -> Iterator[None]:
+    """The lock that serialises an index's writers across processes (IndexBusy at once where
+    another holds it and wait is False)."""
+    with _lock_file(directory, LOCK_NAME) as handle:
+        if wait:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        elif not try_lock(handle):
+            raise IndexBusy("another codeseek process is updating this index")
+        yield
 
 
 def exists(directory: Path) -> bool:
@@ -60,7 +85,7 @@ class Store:
     vectors folders must be real folders, not links; another user's index is opened read-only
     (searched, never written)."""
 
-    def __init__(self, directory: Path, *, create: bool = False) -> None:
+    def __init__(self, directory: Path, *, create: bool = False, building: bool = False) -> None:
         self.directory = Path(directory)
         if not exists(self.directory) and not create:
             raise CodeseekError(f"no index in {self.directory}: run `codeseek index` first")
@@ -75,7 +100,7 @@ class Store:
             raise IndexReadOnly(self.directory) from None
         for name in DB_FILES:
             _refuse_unless_file(self.directory / name)
-        self.db = Database(self.directory, create=create, readonly=not mine)
+        self.db = Database(self.directory, create=create, readonly=not mine, building=building)
         self.chunks = Chunks(self.db)
         self.vectors = Vectors(self.db)
         self.static = Vectors(self.db, STATIC)
@@ -96,27 +121,40 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @classmethod
     @contextmanager
-    def _lock_file(self, name: str) -> Iterator[IO[str]]:
-        """A lock file of the index, open for the block (fsutil.lock_file); a folder this user
-        may not write is read-only."""
-        if self.readonly:
-            raise IndexReadOnly(self.directory)
-        with ExitStack() as stack:
+    def first(cls, directory: Path, wait: bool = True) -> Iterator[Store | None]:
+        """The first index of `directory`, written under the writer lock into a database no
+        reader opens (BUILDING_NAME, rollback journal: each page written once) and made the
+        index when the block ends (`Database.publish`); a reader meanwhile finds no index, as
+        before the block. None where another process made the index meanwhile (seen once the
+        lock is held). A build a crash left is removed first, and one the block ends by an
+        error or an interrupt, as its transaction was."""
+        if not own_folder(directory, create=True):
+            raise IndexReadOnly(directory)
+        with _writer_lock(directory, wait):
+            if exists(directory):
+                yield None
+                return
+            remove_own(directory, BUILDING_FILES)
+            store = cls(directory, create=True, building=True)
             try:
-                handle = stack.enter_context(lock_file(self.directory / name))
-            except PermissionError:
-                raise IndexReadOnly(self.directory) from None
-            yield handle
+                store.vectors.remove_orphans()  # (a first index lists none: files a crash left)
+                store.static.remove_orphans()
+                yield store
+                store.vectors.close()
+                store.static.close()
+                store.db.publish()
+            finally:
+                store.close()
+                remove_own(directory, BUILDING_FILES)
 
     @contextmanager
     def writing(self, wait: bool = True) -> Iterator[None]:
         """Serialise writers across processes. With wait=False, raise if another writer runs."""
-        with self._lock_file(LOCK_NAME) as handle:
-            if wait:
-                fcntl.flock(handle, fcntl.LOCK_EX)
-            elif not try_lock(handle):
-                raise IndexBusy("another codeseek process is updating this index")
+        if self.readonly:
+            raise IndexReadOnly(self.directory)
+        with _writer_lock(self.directory, wait):
             self.vectors.remove_orphans()
             self.static.remove_orphans()
             yield
@@ -133,7 +171,9 @@ class Store:
             held = held or try_lock(handle)
             return held
 
-        with self._lock_file(EMBED_LOCK_NAME) as handle:
+        if self.readonly:
+            raise IndexReadOnly(self.directory)
+        with _lock_file(self.directory, EMBED_LOCK_NAME) as handle:
             yield take
 
     @guarded

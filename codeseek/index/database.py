@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import os
 import sqlite3
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
@@ -22,6 +23,10 @@ from ..lexical import code_terms, name_key
 from . import migrations
 
 DB_NAME = "index.db"
+# A first index is written here (`Store.first`), where no reader opens it, and renamed to
+# DB_NAME whole: in SQLite's rollback-journal mode a new file's pages are written once, where
+# WAL writes each twice (into the log, then into the file at its checkpoint; benchmarks/README.md).
+BUILDING_NAME = f"{DB_NAME}.building"
 # meta: how many stored chunks have no vector yet, kept up to date by every change of chunks
 # or vectors (in their transactions), so a search can say so without counting a million rows.
 UNEMBEDDED = "unembedded"
@@ -58,10 +63,11 @@ class Database:
     that cannot be written (a read-only folder, another user's) still reads; `create` asks
     for one that writes."""
 
-    def __init__(self, directory: Path, *, create: bool = False, readonly: bool = False) -> None:
+    def __init__(self, directory: Path, *, create: bool = False, readonly: bool = False, building: bool = False) -> None:
         self.directory = directory
         self.readonly = False
-        self.connection = self._read_only() if readonly else self._connect(create)
+        self.name = BUILDING_NAME if building else DB_NAME
+        self.connection = self._read_only() if readonly else self._connect(create, wal=not building)
         self.connection.create_function("code_terms", 1, code_terms, deterministic=True)
         self.connection.create_function("name_key", 1, name_key, deterministic=True)
         try:
@@ -75,14 +81,15 @@ class Database:
         """Itself, so that `guarded` translates the errors of its own methods too."""
         return self
 
-    def _connect(self, create: bool) -> sqlite3.Connection:
-        path = self.directory / DB_NAME
+    def _connect(self, create: bool, wal: bool = True) -> sqlite3.Connection:
+        path = self.directory / self.name
         try:
             db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
         except sqlite3.DatabaseError as exc:
             raise self.translate(exc) from None
         try:
-            db.execute("PRAGMA journal_mode=WAL")
+            if wal:
+                db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             return db
         except sqlite3.DatabaseError as exc:
@@ -133,6 +140,26 @@ class Database:
 
     def close(self) -> None:
         self.connection.close()
+
+    @guarded
+    def publish(self) -> None:
+        """A database built aside (BUILDING_NAME) made the index's: in WAL mode from now on,
+        closed, synced and renamed over DB_NAME (a reader finds no index, then all of it), the
+        rename synced with its folder."""
+        self.connection.execute("PRAGMA journal_mode=WAL")
+        self.connection.close()
+        built = self.directory / self.name
+        handle = os.open(built, os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            os.fsync(handle)
+        finally:
+            os.close(handle)
+        os.replace(built, self.directory / DB_NAME)
+        folder = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
 
     def execute(self, sql: str, parameters: Iterable[Any] = ()) -> sqlite3.Cursor:
         return self.connection.execute(sql, tuple(parameters))
