@@ -11,20 +11,19 @@ import contextlib
 import functools
 import json
 import os
-import threading
 import time
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import changes, languages
+from . import changes, languages, static_updates
 from .chunking import Chunker, PreparedPart, load_tier, parallel, prepare
 from .embedding import EngineChoice, ModelInfo, static_tier
 from .errors import CodeseekError, EngineUnavailable
-from .forking import join_fully, ready_workers, usable_cores
+from .forking import ready_workers, usable_cores
 from .fsutil import remove_own
 from .index import DB_FILES, SEGMENT_DIR, STATIC_MODEL, FileEntry, Store, exists
 from .index.fingerprint import STATIC_DIR
@@ -37,7 +36,6 @@ from .words import count
 
 BATCH_BYTES = 64 << 20  # files read and chunked at a time: memory stays bounded
 PART_BYTES = 1 << 20  # a part's files at most (chunking.PART_FILES: how many)
-STATIC_BATCH = 65_536  # static vectors a segment: a batch of files' worth, or a backfill's step
 
 
 @dataclass
@@ -176,7 +174,7 @@ def _refresh(ws: Workspace, store: Store, engine: EngineChoice, source: Source, 
     info = found or PROVISIONAL
     # The static tier loads while git finds the changes (the main process mostly waits on git
     # there): its load, 0.15 s, was the last thing a first index did before its workers started.
-    with _loading_tier(info.model):
+    with static_updates.loading(info.model):
         meta = store.db.meta()
         old_scope = meta.get("scope", "")
         scope = old_scope if scope is None else scope
@@ -217,7 +215,7 @@ def _refresh(ws: Workspace, store: Store, engine: EngineChoice, source: Source, 
                       warm=functools.partial(load_tier, info.model) if tier is not None else None)
     per_part = chunker.start(len(change.files))
     try:
-        with store.db.transaction() as db:
+        with ThreadPoolExecutor(max_workers=1) as helper, store.db.transaction() as db:
             store.chunks.remove(db, change.deleted)
             static: list[tuple[np.ndarray, np.ndarray]] = []  # the batch's (keys, vectors), a part each
             terms: Counter[str] = Counter()  # the batch's, stored once
@@ -231,19 +229,22 @@ def _refresh(ws: Workspace, store: Store, engine: EngineChoice, source: Source, 
                 store.chunks.replace(db, entries, absent, terms, part.terms)
                 if part.static is not None:
                     static.append((part.keys(), part.static))
+                # One static segment a batch, however many parts it came in: its file is written
+                # (sorted, synced, hashed: GIL-free mostly) beside the batch's term counts.
+                writing = helper.submit(static_updates.write, store, static_updates.rows(store, static)) if last and tier else None
                 if last:
                     store.chunks.add_terms(db, terms)
-                    terms, seen = Counter(), set()
+                    terms, seen, static = Counter(), set(), []
                 lap("store")
-                if last and tier is not None:  # one segment a batch, however many parts it came in
-                    _add_static(store, db, static)
-                    static = []
+                if writing is not None:
+                    for written in writing.result():
+                        store.static.list_in(db, written)
                     lap("static")
             if static_stale and tier is not None:
-                for texts in _lacking_static(store):
+                for texts in static_updates.lacking(store):
                     keys = list(texts)
                     vectors = tier.embed_documents([texts[k] for k in keys])
-                    _add_static(store, db, [(np.asarray(keys, dtype=np.int64), vectors)])
+                    static_updates.add(store, db, [(np.asarray(keys, dtype=np.int64), vectors)])
                 lap("static")
             identity = {} if found is None else {
                 "model": info.model,
@@ -262,23 +263,6 @@ def _refresh(ws: Workspace, store: Store, engine: EngineChoice, source: Source, 
         store.static.compact()
         lap("static")
     return result
-
-
-@contextlib.contextmanager
-def _loading_tier(model: str) -> Iterator[None]:
-    """The model's static tier loading in a thread during the block, joined before it ends: a
-    pool forked after it copies one thread, and the loaded tier (`static_tier` caches it)."""
-    thread = threading.Thread(target=_load_quietly, args=(model,), name="codeseek-static-tier")
-    thread.start()
-    try:
-        yield
-    finally:
-        join_fully(thread)
-
-
-def _load_quietly(model: str) -> None:
-    with contextlib.suppress(Exception):  # the caller's own load says what is wrong, on its own thread
-        static_tier(model)
 
 
 def chunker_record() -> dict[str, str]:
@@ -317,33 +301,6 @@ class _Rechunked:
 
     def file_blobs(self) -> dict[str, str]:
         return {p: "" if p in self.paths else blob for p, blob in self.stored.file_blobs().items()}
-
-
-def _add_static(store: Store, db: object, static: list[tuple[np.ndarray, np.ndarray]]) -> None:
-    """The static vectors (keys and their vectors, in parts) of keys that have none, stored in
-    the caller's transaction: every chunk has one as soon as its words are indexed. A key
-    given twice (two chunks of one text) is stored once."""
-    if not static:
-        return
-    given = np.concatenate([keys for keys, _ in static])
-    vectors = np.concatenate([rows for _, rows in static])
-    keys, first = np.unique(given, return_index=True)
-    listed = keys.tolist()
-    lacking = store.static.missing(listed)
-    wanted = np.fromiter((key in lacking for key in listed), dtype=bool, count=len(listed))
-    # A text of unknown tokens only has no vector (zeros).
-    chosen = first[wanted & vectors[first].any(axis=1)]
-    for start in range(0, len(chosen), STATIC_BATCH):
-        part = chosen[start : start + STATIC_BATCH]
-        store.static.add_in(db, given[part].tolist(), vectors[part])  # type: ignore[arg-type]
-
-
-def _lacking_static(store: Store) -> Iterator[dict[int, str]]:
-    """(key -> text) of the chunks without a static vector, a batch at a time."""
-    ids = store.chunks.without_static()
-    for start in range(0, len(ids), STATIC_BATCH):
-        chunks = store.chunks.by_ids(ids[start : start + STATIC_BATCH])
-        yield {c.vector_key: c.embedding_text() for c in chunks.values()}
 
 
 def _entries(ws: Workspace, change: changes.Change, chunker: Chunker[PreparedPart], per_part: int,

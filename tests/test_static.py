@@ -248,7 +248,7 @@ print(*methods)
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers fork from the command line on Linux alone")
 def test_a_first_index_from_the_command_line_forks_its_workers_after_the_tier_loaded_beside_git(
         make_repo: MakeRepo) -> None:
-    """The static tier loads in a thread while git finds the changes (indexing._loading_tier);
+    """The static tier loads in a thread while git finds the changes (static_updates.loading);
     the thread is gone before the pool starts, so the workers still fork (one thread to copy)."""
     root = make_repo(handlers(chunking.PARALLEL_MIN_FILES + 6))
     done = subprocess.run([sys.executable, "-P", "-c", FIRST_INDEX, str(root)], capture_output=True, text=True,

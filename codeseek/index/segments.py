@@ -50,6 +50,15 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
+class Written:
+    """A segment file written and not yet listed (`Vectors.write`, `Vectors.list_in`)."""
+
+    keys: list[int]
+    name: str
+    fingerprint: Fingerprint
+
+
+@dataclass(frozen=True)
 class Space:
     """Where one vector space lives: its two tables and its folder of segment files. The
     transformer's vectors are the index's main space (chunks without one are counted); the
@@ -108,12 +117,16 @@ class Vectors:
         with self.db.transaction() as db:
             self._list(db, keys, *written)
 
+    def write(self, keys: Sequence[int], vectors: np.ndarray) -> Written:
+        """New vectors written as one segment file, not yet listed: `list_in` lists it in the
+        caller's transaction (an update stores a batch's static vectors with its words), and
+        the file may be written on a thread of its own meanwhile. Call under the writer lock."""
+        return Written(list(keys), *write_segment(self.folder, [(list(keys), vectors)], self.space.flat))
+
     @guarded
-    def add_in(self, db: sqlite3.Connection, keys: Sequence[int], vectors: np.ndarray) -> None:
-        """Persist new vectors as one segment listed by the caller's transaction (an update
-        stores a batch's static vectors with its words). Call under the writer lock."""
-        if len(keys):
-            self._list(db, keys, *write_segment(self.folder, [(list(keys), vectors)], self.space.flat))
+    def list_in(self, db: sqlite3.Connection, written: Written) -> None:
+        """A segment `write` made, listed by the caller's transaction: the index's from its commit."""
+        self._list(db, written.keys, written.name, written.fingerprint)
 
     def _list(self, db: sqlite3.Connection, keys: Sequence[int], name: str, fingerprint: Fingerprint) -> None:
         new = self.missing(keys) if self.space.counted else set()
