@@ -81,7 +81,8 @@ def refresh(ws: Workspace, engine: EngineChoice, rules: SkipRules, background: B
     if no_update and exists(ws.index_dir):
         return Freshness(None, Skipped.NOT_ASKED)
     try:
-        result = indexed if indexed is not None else indexing.update(ws, engine, rules=rules, wait=wait != Wait.NONE, words_only=not inline)
+        result = indexed if indexed is not None else indexing.update(ws, engine, rules=rules, wait=wait != Wait.NONE,
+                                                                     words_only=not inline)
     except IndexBusy:
         return Freshness(None, Skipped.BUSY,
                          note="another update is running: searching the index as it is, without the latest changes")
