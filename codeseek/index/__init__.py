@@ -130,7 +130,11 @@ class Store:
         before the block. None where another process made the index meanwhile (seen once the
         lock is held). A build a crash left is removed first, and one the block ends by an
         error or an interrupt, as its transaction was."""
-        if not own_folder(directory, create=True):
+        try:
+            mine = own_folder(directory, create=True)
+        except PermissionError:
+            mine = False
+        if not mine:
             raise IndexReadOnly(directory)
         with _writer_lock(directory, wait):
             if exists(directory):
