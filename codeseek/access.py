@@ -28,6 +28,8 @@ class Searcher(Protocol):
 
     def status(self, check: bool = False) -> dict[str, Any]: ...
 
+    def close(self) -> None: ...
+
 
 @dataclass
 class Warm:
@@ -71,6 +73,10 @@ class Warm:
     def status(self, check: bool = False) -> dict[str, Any]:
         answer = self._ask("/status", {"check": check})
         return answer if answer is not None else self.alone.status(check)  # type: ignore[union-attr]
+
+    def close(self) -> None:
+        if self.alone is not None:
+            self.alone.close()
 
 
 @dataclass

@@ -6,6 +6,7 @@ click). Heavy modules are imported where they are used.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sys
@@ -202,7 +203,8 @@ def find(ctx: click.Context, query: str, fmt: str | None, mode: str | None, expl
     if wait_for == Wait.ALL:
         _run_update(opened)  # every vector first, with a progress bar
     fmt = fmt or "human"
-    results = _searcher(opened, flags, request.mode == Mode.LEXICAL).find(request)
+    with contextlib.closing(_searcher(opened, flags, request.mode == Mode.LEXICAL)) as searcher:
+        results = searcher.find(request)
     output.print_results(results, "explain" if explain and fmt == "human" else fmt, opened.ws.index_dir, query)
 
 
@@ -216,7 +218,9 @@ def similar(ctx: click.Context, where: str, fmt: str | None, no_update: bool, fl
     opened = _open(ctx, flags)
     filters, k = _filters(kwargs)
     request = SimilarRequest(relative_location(opened.ws, where), k, filters, no_update)
-    output.print_results(_searcher(opened, flags).similar(request), fmt or "human", opened.ws.index_dir)
+    with contextlib.closing(_searcher(opened, flags)) as searcher:
+        results = searcher.similar(request)
+    output.print_results(results, fmt or "human", opened.ws.index_dir)
 
 
 @cli.command()
@@ -309,7 +313,8 @@ def mcp(ctx: click.Context, repo: str, flags: Flags) -> None:
         searcher: access.Searcher = access.Local(opened.ws, opened.flags)
     else:
         searcher = access.Warm(opened.ws, opened.flags)
-    protocol.serve_stdio(searcher)
+    with contextlib.closing(searcher):
+        protocol.serve_stdio(searcher)
 
 
 @cli.group(name="hooks")

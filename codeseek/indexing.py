@@ -24,8 +24,8 @@ from .chunking import Chunker, PreparedPart, load_tier, parallel, prepare
 from .embedding import EngineChoice, ModelInfo, static_tier
 from .errors import CodeseekError, EngineUnavailable
 from .forking import ready_workers, usable_cores
-from .fsutil import remove_own
-from .index import DB_FILES, SEGMENT_DIR, STATIC_MODEL, FileEntry, Store, exists
+from .fsutil import refuse_links, remove_own
+from .index import DB_FILES, SEGMENT_DIR, STATIC_MODEL, FileEntry, Store, exists, writer_lock
 from .index.fingerprint import STATIC_DIR
 from .index.segment_files import is_ours
 from .parsing import chunker_digests
@@ -81,15 +81,18 @@ PROVISIONAL = ModelInfo("", 0, "", "")  # the vector keys of words indexed befor
 
 def remove_index(ws: Workspace) -> None:
     """Delete the index's data: its database and vector files, by name, from its own folders
-    (never through a link; the lock file stays: another process may hold it)."""
+    (never through a link), under the writer lock: a writer (a first index being written
+    aside) finishes first. The lock file stays: another process may hold it."""
     if not os.path.lexists(ws.index_dir):
         return
-    remove_own(ws.index_dir, DB_FILES)
-    for vectors in (ws.index_dir / SEGMENT_DIR, ws.index_dir / STATIC_DIR):
-        if os.path.lexists(vectors):
-            remove_own(vectors, is_ours)
-        with contextlib.suppress(OSError):
-            os.rmdir(vectors)  # left where something not codeseek's is inside
+    refuse_links(ws.index_dir)
+    with writer_lock(ws.index_dir, wait=True):  # a writer (a first index being written aside) finishes first
+        remove_own(ws.index_dir, DB_FILES)
+        for vectors in (ws.index_dir / SEGMENT_DIR, ws.index_dir / STATIC_DIR):
+            if os.path.lexists(vectors):
+                remove_own(vectors, is_ours)
+            with contextlib.suppress(OSError):
+                os.rmdir(vectors)  # left where something not codeseek's is inside
 
 
 def update(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import errno
 import os
 import sys
 import threading
@@ -44,6 +45,12 @@ def main() -> None:
     except BrokenPipeError:
         fsutil.discard_stdout()
         code = 0
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EFBIG, errno.EIO):
+            raise
+        fsutil.discard_stdout()  # where the output goes is full: one line where the errors go
+        print(f"codeseek: the output could not be written: {exc.strerror}", file=sys.stderr)
+        code = 1
     except SystemExit as exc:  # click's way to end a command
         code = exc.code
     if code is None or isinstance(code, int):
@@ -61,9 +68,18 @@ def end(code: int) -> NoReturn:
     # told to go) and every thread not a daemon joined, then the exit handlers.
     threading._shutdown()  # type: ignore[attr-defined]
     atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):  # a reader gone (`| head`), a stream closed
-            stream.flush()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        pass  # the reader has gone with what it wanted (`codeseek find ... | head`)
+    except OSError as exc:  # a full disk under `> file`: said, and no success claimed
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.write(f"codeseek: the output could not be written: {exc.strerror or exc}\n")
+        code = code or 1
+    except ValueError:
+        pass  # closed by the command
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.flush()
     os._exit(code)
 
 

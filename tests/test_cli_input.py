@@ -335,3 +335,12 @@ def test_the_command_ends_after_its_threads_and_exit_handlers(tmp_path: Path, ar
         assert ended.stdout.startswith(f"codeseek, version {__version__}")
     else:
         assert "Missing argument" in ended.stderr
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_output_that_cannot_be_written_is_one_line_and_no_success(tmp_path: Path) -> None:
+    with open("/dev/full", "w") as full:
+        ended = subprocess.run([sys.executable, "-P", "-m", "codeseek", "--version"], stdout=full, stderr=subprocess.PIPE,
+                               text=True, cwd=tmp_path, timeout=60)
+    assert ended.returncode == 1
+    assert ended.stderr == "codeseek: the output could not be written: No space left on device\n"

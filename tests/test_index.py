@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -235,3 +236,47 @@ def test_a_first_index_waits_for_the_writer_or_says_it_is_busy(tmp_path: Path) -
         assert building is not None
         with pytest.raises(IndexBusy), Store.first(folder, wait=False):
             pass
+
+
+def test_whoever_makes_or_removes_an_index_meanwhile_waits_for_the_first_one(tmp_path: Path) -> None:
+    """A new database opened while a first index is written aside (a pull into a repository
+    with no index) waits for it and opens it, rather than making a file of its own that the
+    first index would be renamed over; removing the index (`index --rebuild`) waits too; a
+    file planted at the index's name meanwhile is never replaced; the log of an index deleted
+    by hand is not read into the next one."""
+    from codeseek.indexing import remove_index
+    from codeseek.repo import Workspace
+
+    folder = tmp_path / "index"
+    folder.mkdir()
+    (folder / f"{DB_NAME}-wal").write_bytes(b"the log of an index deleted by hand")
+    opened: list[dict[str, str]] = []
+    with Store.first(folder) as building:
+        assert building is not None and not (folder / f"{DB_NAME}-wal").exists()
+        with building.db.transaction() as db:
+            building.db.set_meta({"indexed_commit": "first"}, db)
+
+        def open_new() -> None:
+            with Store(folder, create=True) as store:
+                opened.append(store.db.meta())
+
+        waiting = threading.Thread(target=open_new)
+        waiting.start()
+        waiting.join(0.5)
+        assert waiting.is_alive() and not exists(folder)
+    waiting.join(10)
+    assert opened == [{"indexed_commit": "first"}]
+
+    removing = threading.Thread(target=remove_index, args=(Workspace(tmp_path, folder),))
+    with Store.first(tmp_path / "other"):
+        pass  # (another folder: its own lock)
+    with Store(folder) as store, store.writing():
+        removing.start()
+        removing.join(0.5)
+        assert removing.is_alive() and exists(folder)
+    removing.join(10)
+    assert not exists(folder)
+
+    with pytest.raises(IndexBusy), Store.first(folder) as building:
+        (folder / DB_NAME).write_bytes(b"not codeseek's")
+    assert (folder / DB_NAME).read_bytes() == b"not codeseek's" and not (folder / BUILDING_NAME).exists()

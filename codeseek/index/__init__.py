@@ -28,7 +28,7 @@ from .segments import STATIC, Vectors
 from .versions import Versions
 
 __all__ = ["DB_FILES", "DB_NAME", "SEGMENT_DIR", "STATIC_MODEL", "UNEMBEDDED", "ChunkRef", "Counts", "FileEntry", "NewChunk",
-           "Store", "StoredChunk", "exists", "vector_key"]
+           "Store", "StoredChunk", "exists", "vector_key", "writer_lock"]
 
 LOCK_NAME = "lock"
 # The meta key naming the static model every chunk has a static vector of (absent: some lack one).
@@ -63,7 +63,7 @@ def _lock_file(directory: Path, name: str) -> Iterator[IO[str]]:
 
 
 @contextmanager
-def _writer_lock(directory: Path, wait: bool) -> Iterator[None]:
+def writer_lock(directory: Path, wait: bool) -> Iterator[None]:
     """The lock that serialises an index's writers across processes (IndexBusy at once where
     another holds it and wait is False)."""
     with _lock_file(directory, LOCK_NAME) as handle:
@@ -100,7 +100,13 @@ class Store:
             raise IndexReadOnly(self.directory) from None
         for name in DB_FILES:
             _refuse_unless_file(self.directory / name)
-        self.db = Database(self.directory, create=create, readonly=not mine, building=building)
+        if create and mine and not building and not exists(self.directory):
+            # A new database is made under the writer lock: a first index being written aside
+            # (Store.first) is waited for, and found, rather than raced with a file of its own.
+            with writer_lock(self.directory, wait=True):
+                self.db = Database(self.directory, create=create, readonly=False)
+        else:
+            self.db = Database(self.directory, create=create, readonly=not mine, building=building)
         self.chunks = Chunks(self.db)
         self.vectors = Vectors(self.db)
         self.static = Vectors(self.db, STATIC)
@@ -136,11 +142,13 @@ class Store:
             mine = False
         if not mine:
             raise IndexReadOnly(directory)
-        with _writer_lock(directory, wait):
+        with writer_lock(directory, wait):
             if exists(directory):
                 yield None
                 return
-            remove_own(directory, BUILDING_FILES)
+            # With no index, any of its files is a leftover (a build a crash left, the log of an
+            # index deleted by hand): none may be read into the new one.
+            remove_own(directory, DB_FILES)
             store = cls(directory, create=True, building=True)
             try:
                 store.vectors.remove_orphans()  # (a first index lists none: files a crash left)
@@ -158,7 +166,7 @@ class Store:
         """Serialise writers across processes. With wait=False, raise if another writer runs."""
         if self.readonly:
             raise IndexReadOnly(self.directory)
-        with _writer_lock(self.directory, wait):
+        with writer_lock(self.directory, wait):
             self.vectors.remove_orphans()
             self.static.remove_orphans()
             yield

@@ -144,8 +144,8 @@ class Database:
     @guarded
     def publish(self) -> None:
         """A database built aside (BUILDING_NAME) made the index's: in WAL mode from now on,
-        closed, synced and renamed over DB_NAME (a reader finds no index, then all of it), the
-        rename synced with its folder."""
+        closed, synced and linked as DB_NAME (a reader finds no index, then all of it; never
+        over one: IndexBusy), the link synced with its folder."""
         self.connection.execute("PRAGMA journal_mode=WAL")
         self.connection.close()
         built = self.directory / self.name
@@ -154,7 +154,11 @@ class Database:
             os.fsync(handle)
         finally:
             os.close(handle)
-        os.replace(built, self.directory / DB_NAME)
+        try:
+            os.link(built, self.directory / DB_NAME)  # never over an index another made meanwhile
+        except FileExistsError:
+            raise IndexBusy(f"another codeseek process made the index in {self.directory} meanwhile") from None
+        os.unlink(built)
         folder = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
         try:
             os.fsync(folder)
