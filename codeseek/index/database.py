@@ -23,7 +23,7 @@ from ..lexical import code_terms, name_key
 from . import migrations
 
 DB_NAME = "index.db"
-# A first index is written here (`Store.first`), where no reader opens it, and renamed to
+# A first index is written here (`Store.first`), where no reader opens it, and linked as
 # DB_NAME whole: in SQLite's rollback-journal mode a new file's pages are written once, where
 # WAL writes each twice (into the log, then into the file at its checkpoint; benchmarks/README.md).
 BUILDING_NAME = f"{DB_NAME}.building"
