@@ -75,9 +75,9 @@ def refresh(ws: Workspace, engine: EngineChoice, rules: SkipRules, background: B
             indexed: indexing.UpdateResult | None = None) -> Freshness:
     """Bring the index up to date for a search. `inline`: whether this caller may embed here
     (a words-only search never does: it must never need the engine). `indexed`: the update
-    this process has just made of the working tree (a first index, moments before its first
-    search), taken as this refresh's own: another would find nothing new and cost the answer
-    its time (git status, the index's state read again)."""
+    this process has just made of the working tree (a first index moments before its first
+    search, or the check beside a search), taken as this refresh's own: another would find
+    nothing new and cost the answer its time (git status, the index's state read again)."""
     if no_update and exists(ws.index_dir):
         return Freshness(None, Skipped.NOT_ASKED)
     try:

@@ -49,8 +49,7 @@ def main() -> None:
         if exc.errno not in (errno.ENOSPC, errno.EFBIG, errno.EIO):
             raise
         fsutil.discard_stdout()  # where the output goes is full: one line where the errors go
-        print(f"codeseek: the output could not be written: {exc.strerror}", file=sys.stderr)
-        code = 1
+        code = _output_lost(exc)
     except SystemExit as exc:  # click's way to end a command
         code = exc.code
     if code is None or isinstance(code, int):
@@ -73,14 +72,20 @@ def end(code: int) -> NoReturn:
     except BrokenPipeError:
         pass  # the reader has gone with what it wanted (`codeseek find ... | head`)
     except OSError as exc:  # a full disk under `> file`: said, and no success claimed
-        with contextlib.suppress(OSError, ValueError):
-            sys.stderr.write(f"codeseek: the output could not be written: {exc.strerror or exc}\n")
-        code = code or 1
+        code = code or _output_lost(exc)
     except ValueError:
         pass  # closed by the command
     with contextlib.suppress(OSError, ValueError):
         sys.stderr.flush()
     os._exit(code)
+
+
+def _output_lost(exc: OSError) -> int:
+    """One line where the errors go for output that could not be written (a full disk under
+    `> file`), and the exit status that says so."""
+    with contextlib.suppress(OSError, ValueError):
+        print(f"codeseek: the output could not be written: {exc.strerror or exc}", file=sys.stderr, flush=True)
+    return 1
 
 
 def answer(argv: list[str]) -> int | None:

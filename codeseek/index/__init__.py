@@ -154,8 +154,6 @@ class Store:
                 store.vectors.remove_orphans()  # (a first index lists none: files a crash left)
                 store.static.remove_orphans()
                 yield store
-                store.vectors.close()
-                store.static.close()
                 store.db.publish()
             finally:
                 store.close()

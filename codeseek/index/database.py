@@ -149,21 +149,13 @@ class Database:
         self.connection.execute("PRAGMA journal_mode=WAL")
         self.connection.close()
         built = self.directory / self.name
-        handle = os.open(built, os.O_RDONLY | os.O_NOFOLLOW)
-        try:
-            os.fsync(handle)
-        finally:
-            os.close(handle)
+        _sync(built, os.O_NOFOLLOW)
         try:
             os.link(built, self.directory / DB_NAME)  # never over an index another made meanwhile
         except FileExistsError:
             raise IndexBusy(f"another codeseek process made the index in {self.directory} meanwhile") from None
         os.unlink(built)
-        folder = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
+        _sync(self.directory, os.O_DIRECTORY)
 
     def execute(self, sql: str, parameters: Iterable[Any] = ()) -> sqlite3.Cursor:
         return self.connection.execute(sql, tuple(parameters))
@@ -237,3 +229,12 @@ def _disk_full(directory: Path) -> bool:
         return shutil.disk_usage(directory).free < 1 << 20
     except OSError:
         return False
+
+
+def _sync(path: Path, flags: int) -> None:
+    """What was written to a file, or to a folder's entries, made durable."""
+    handle = os.open(path, os.O_RDONLY | flags)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)

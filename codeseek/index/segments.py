@@ -113,9 +113,9 @@ class Vectors:
         Call under the writer lock."""
         if not len(keys):
             return
-        written = write_segment(self.folder, [(list(keys), vectors)], self.space.flat)
+        written = self.write(keys, vectors)
         with self.db.transaction() as db:
-            self._list(db, keys, *written)
+            self.list_in(db, written)
 
     def write(self, keys: Sequence[int], vectors: np.ndarray) -> Written:
         """New vectors written as one segment file, not yet listed: `list_in` lists it in the
