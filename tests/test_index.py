@@ -197,9 +197,12 @@ def test_a_first_index_is_written_aside_and_put_in_place_whole(tmp_path: Path) -
     folder = tmp_path / "index"
     folder.mkdir()
     (folder / BUILDING_NAME).write_bytes(b"what a killed build left")
+    (folder / "lock").touch()
+    with pytest.raises(CodeseekError, match="run `codeseek index` first"):
+        Store(folder)  # no writer holds the lock: a leftover, not a first index under way
     with Store.first(folder) as building:
         assert building is not None and not exists(folder)
-        with pytest.raises(CodeseekError, match="no index"):
+        with pytest.raises(CodeseekError, match="no index in .* yet: its first index is being written"):
             Store(folder)
         with building.db.transaction() as db:
             building.db.set_meta({"indexed_commit": "abc"}, db)

@@ -79,6 +79,25 @@ def exists(directory: Path) -> bool:
     return (directory / DB_NAME).exists()
 
 
+def being_built(directory: Path) -> bool:
+    """Whether a first index is being written in this folder now (`Store.first`): its file is
+    there and a writer holds the lock (a build a crash left holds none). Read without writing:
+    the lock file is opened read-only, never made, and no link is followed."""
+    if not (directory / BUILDING_NAME).exists():
+        return False
+    try:
+        fd = os.open(directory / LOCK_NAME, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # (closing the file lets go of a lock taken here)
+    return False
+
+
 class Store:
     """One index folder, open: its database (`db`), chunks and words (`chunks`), the
     transformer's vectors (`vectors`) and the static tier's (`static`). The folder and its
@@ -88,6 +107,9 @@ class Store:
     def __init__(self, directory: Path, *, create: bool = False, building: bool = False) -> None:
         self.directory = Path(directory)
         if not exists(self.directory) and not create:
+            if being_built(self.directory):
+                raise CodeseekError(f"no index in {self.directory} yet: its first index is being written "
+                                    "(a search waits for it)")
             raise CodeseekError(f"no index in {self.directory}: run `codeseek index` first")
         try:
             mine = own_folder(self.directory, create=create)
