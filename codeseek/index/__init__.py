@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import IO
 
 from ..errors import CodeseekError, IndexBusy, IndexCorrupt, IndexReadOnly, RefusedPath
-from ..fsutil import lock_file, own_folder, remove_own, try_lock
+from ..fsutil import held, lock_file, own_folder, remove_own, try_lock
 from .chunks import ChunkRef, Chunks, Counts, FileEntry, NewChunk, StoredChunk, vector_key
 from .database import BUILDING_NAME, DB_NAME, UNEMBEDDED, Database, guarded
 from .fingerprint import SEGMENT_DIR
@@ -81,21 +81,9 @@ def exists(directory: Path) -> bool:
 
 def being_built(directory: Path) -> bool:
     """Whether a first index is being written in this folder now (`Store.first`): its file is
-    there and a writer holds the lock (a build a crash left holds none). Read without writing:
-    the lock file is opened read-only, never made, and no link is followed."""
-    if not (directory / BUILDING_NAME).exists():
-        return False
-    try:
-        fd = os.open(directory / LOCK_NAME, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)  # (closing the file lets go of a lock taken here)
-    return False
+    there and a writer holds the lock (a build a crash left holds none). Read without writing
+    (fsutil.held: nothing made, no link followed)."""
+    return (directory / BUILDING_NAME).exists() and held(directory / LOCK_NAME)
 
 
 class Store:
