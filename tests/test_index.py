@@ -190,7 +190,8 @@ def test_a_new_chunk_pickles_whole_as_the_workers_send_it() -> None:
 
 
 def test_a_first_index_is_written_aside_and_put_in_place_whole(tmp_path: Path) -> None:
-    """While a first index is written, a reader finds no index (not a half-written one); it
+    """While a first index is written, a reader finds no index (not a half-written one) and is
+    told it is being written (a build a crash left is no index: nobody holds its lock); it
     becomes the index whole, in WAL mode, its pages written once (no log beside it). A build a
     crash left is removed before the next; one ended by an error leaves nothing; once the lock
     is held, an index another process made meanwhile is not built again."""
